@@ -1,0 +1,63 @@
+# topk — the two commands: `make run` and `make test`.
+# Everything else is a step of those two, or an operator's tool.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+TOPK := bin/topk
+# Packages whose tests share the real servers run one at a time.
+INTEGRATION_FLAGS ?= -tags integration -count=1 -p 1 -timeout 15m -run Integration
+
+.PHONY: help build run test vet unit integration infra-up infra-down infra-status infra-reset \
+        topics migrate compose-check produce clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/topk
+	$(GO) build -o $(TOPK) ./cmd/topk
+
+run: build infra-up topics migrate ## start the local stack, create topics and schemas, serve the api
+	@deploy/local/banner.sh
+	$(TOPK) api
+
+test: build vet unit integration ## vet + unit tests (-race) + integration tests on the real stack
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+
+unit: ## unit tests with the race detector
+	$(GO) test -race -count=1 ./...
+
+integration: build infra-up ## integration tests against the real Kafka, Cassandra, Redis, PostgreSQL
+	$(GO) test -race $(INTEGRATION_FLAGS) ./...
+
+infra-up: build ## start Kafka, Cassandra, Redis, PostgreSQL on 127.0.0.1 (idempotent)
+	deploy/local/stack.sh up
+
+infra-down: build ## stop exactly the processes infra-up started
+	deploy/local/stack.sh down
+
+infra-status: build ## show what runs where and whether it answers
+	deploy/local/stack.sh status
+
+infra-reset: build ## stop the stack and wipe its data (downloaded jars stay cached)
+	deploy/local/stack.sh reset
+
+topics: build ## create or reconcile the Kafka topics
+	$(TOPK) topics
+
+migrate: build ## apply the Cassandra and PostgreSQL schemas
+	$(TOPK) migrate
+
+compose-check: ## validate docker-compose.yml without an engine
+	docker-compose -f docker-compose.yml config -q
+
+# make produce LISTEN='{"user_id":"alice",...}' — one JSON line into user.listen.raw
+produce: build ## send $(LISTEN) to user.listen.raw with the real kafka-console-producer
+	@eval "$$($(TOPK) config --shell)"; \
+	echo '$(LISTEN)' | bin/kafka-console-producer --bootstrap-server "$${TOPK_KAFKA_BROKERS}" --topic user.listen.raw
+
+clean: ## remove build output (not the stack's data: see infra-reset)
+	rm -f $(TOPK)

@@ -1,0 +1,143 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/topk-charts/topk/ops"
+)
+
+// Config configures the api server.
+type Config struct {
+	// Addr is the listen address; default 127.0.0.1:8080 (loopback).
+	Addr string
+	// Checker reports store health on /readyz.
+	Checker *ops.Checker
+	// Registerer takes the api's metrics; default prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics; default prometheus.DefaultGatherer.
+	Gatherer prometheus.Gatherer
+}
+
+// Server is the api.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	echo *echo.Echo
+	ln   net.Listener
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds the server and its routes.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.DefaultRegisterer
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	if cfg.Checker == nil {
+		cfg.Checker = &ops.Checker{}
+	}
+	s := &Server{cfg: cfg, log: log}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_http_requests_total", Help: "HTTP requests by route, method and status.",
+	}, []string{"route", "method", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "topk_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "method"})
+	for _, c := range []prometheus.Collector{s.requests, s.latency} {
+		if err := cfg.Registerer.Register(c); err != nil {
+			return nil, err
+		}
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(s.observe)
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})))
+	s.echo = e
+	return s, nil
+}
+
+// Echo exposes the router so later stages can add routes.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+func (s *Server) readyz(c echo.Context) error {
+	st := s.cfg.Checker.Status(c.Request().Context())
+	code := http.StatusOK
+	if !st.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	return c.JSON(code, st)
+}
+
+// observe records metrics and an access log line per request.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		status := c.Response().Status
+		s.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+		s.latency.WithLabelValues(route, c.Request().Method).Observe(d.Seconds())
+		s.log.Debug("http", "method", c.Request().Method, "path", c.Request().URL.Path, "route", route,
+			"status", status, "duration", d, "bytes", c.Response().Size)
+		return nil
+	}
+}
+
+// Listen binds the address (":0" picks a free port).
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// Run serves until ctx is cancelled, then drains in-flight requests.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 5 * time.Second}
+	return ops.Serve(ctx, srv, s.ln, s.log)
+}

@@ -1,0 +1,208 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Config holds every address, port, name and credential topk uses.
+// Load fills it from the environment; the table in vars.go is the single
+// list of variables, their defaults and their meaning.
+type Config struct {
+	RuntimeDir string
+	MavenRepo  string
+	LogLevel   string
+	LogFormat  string
+
+	Kafka     Kafka
+	Cassandra Cassandra
+	Redis     Redis
+	Postgres  Postgres
+	API       API
+	Ops       Ops
+
+	// Namespace prefixes every topic and consumer group of a test run so it
+	// never touches what `make run` left. Empty in production.
+	Namespace string
+}
+
+// Kafka is the broker and the topic layout.
+type Kafka struct {
+	Brokers        []string
+	Port           int // local broker's port (infra scripts); Brokers defaults to it
+	ControllerPort int
+	Heap           string
+	// ValidPartitions is N of user.listen.valid and of the aggregator's
+	// table: fixed forever, a power of two.
+	ValidPartitions   int
+	RawPartitions     int
+	ReplicationFactor int
+	// MinInsyncReplicas is set on every topic the project creates.
+	MinInsyncReplicas int
+}
+
+// Cassandra is the CQL cluster and the keyspace.
+type Cassandra struct {
+	Hosts             []string
+	Port              int
+	StoragePort       int
+	JMXPort           int
+	Heap              string
+	JavaHome          string
+	Keyspace          string
+	ReplicationFactor int
+	Username          string
+	Password          string
+}
+
+// Redis is the Asynq broker and the answer cache.
+type Redis struct {
+	Addr     string
+	Port     int
+	Password string
+	DB       int
+}
+
+// Postgres is the control-plane database.
+type Postgres struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	Database string
+	SSLMode  string
+}
+
+// URL is the connection string pgx takes.
+func (p Postgres) URL() string {
+	return p.URLFor(p.Database)
+}
+
+// URLFor is the connection string to another database on the same server.
+func (p Postgres) URLFor(database string) string {
+	u := fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=%s",
+		urlEscape(p.User), urlEscape(p.Password), net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), database, p.SSLMode)
+	return u
+}
+
+// API is the public HTTP server.
+type API struct {
+	Addr       string
+	AdminToken string
+}
+
+// Ops are the per-service ops listeners (/metrics, /healthz, Goka monitor).
+type Ops struct {
+	Host                                                       string
+	Ingest, RawWriter, Aggregator, Flusher, Crawler, Scheduler int
+}
+
+var identRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
+var namespaceRe = regexp.MustCompile(`^([a-z][a-z0-9_]{0,30})?$`)
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(c.Kafka.Brokers) == 0 {
+		add("TOPK_KAFKA_BROKERS: no broker given")
+	}
+	if n := c.Kafka.ValidPartitions; n < 1 || n&(n-1) != 0 {
+		add("TOPK_KAFKA_VALID_PARTITIONS: %d is not a power of two (Goka's and sarama's partitioners agree only then)", n)
+	}
+	if c.Kafka.RawPartitions < 1 {
+		add("TOPK_KAFKA_RAW_PARTITIONS: must be at least 1")
+	}
+	if c.Kafka.ReplicationFactor < 1 || c.Kafka.MinInsyncReplicas < 1 || c.Kafka.MinInsyncReplicas > c.Kafka.ReplicationFactor {
+		add("TOPK_KAFKA_REPLICATION_FACTOR/TOPK_KAFKA_MIN_INSYNC_REPLICAS: need 1 ≤ min.insync ≤ replication")
+	}
+	if len(c.Cassandra.Hosts) == 0 {
+		add("TOPK_CASSANDRA_HOSTS: no host given")
+	}
+	if !identRe.MatchString(c.Cassandra.Keyspace) {
+		add("TOPK_CASSANDRA_KEYSPACE: %q is not a lowercase CQL identifier", c.Cassandra.Keyspace)
+	}
+	if !identRe.MatchString(c.Postgres.Database) {
+		add("TOPK_POSTGRES_DB: %q is not a lowercase identifier", c.Postgres.Database)
+	}
+	if !namespaceRe.MatchString(c.Namespace) {
+		add("TOPK_NAMESPACE: %q must be empty or a lowercase identifier", c.Namespace)
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{
+		{"TOPK_KAFKA_PORT", c.Kafka.Port}, {"TOPK_KAFKA_CONTROLLER_PORT", c.Kafka.ControllerPort},
+		{"TOPK_CASSANDRA_PORT", c.Cassandra.Port}, {"TOPK_CASSANDRA_STORAGE_PORT", c.Cassandra.StoragePort},
+		{"TOPK_CASSANDRA_JMX_PORT", c.Cassandra.JMXPort}, {"TOPK_REDIS_PORT", c.Redis.Port},
+		{"TOPK_POSTGRES_PORT", c.Postgres.Port},
+	} {
+		if p.v < 1 || p.v > 65535 {
+			add("%s: %d is not a port", p.name, p.v)
+		}
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("TOPK_LOG_FORMAT: %q is neither text nor json", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads the environment (through getenv, os.Getenv when nil),
+// applies defaults and validates.
+func Load(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var c Config
+	var errs []error
+	for _, v := range Vars {
+		raw := getenv(v.Name)
+		if raw == "" {
+			raw = v.Default(&c)
+		}
+		if err := v.set(&c, raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, raw, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// Shell renders the resolved configuration as `export NAME='value'` lines,
+// which the local-stack scripts evaluate: the shell reads no variable of
+// its own.
+func (c Config) Shell() string {
+	var b strings.Builder
+	for _, v := range Vars {
+		fmt.Fprintf(&b, "export %s=%s\n", v.Name, shellQuote(v.get(&c)))
+	}
+	return b.String()
+}
+
+// Names lists every variable Load reads, sorted.
+func Names() []string {
+	out := make([]string, 0, len(Vars))
+	for _, v := range Vars {
+		out = append(out, v.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func urlEscape(s string) string {
+	return strings.NewReplacer("%", "%25", "@", "%40", ":", "%3A", "/", "%2F", "?", "%3F", "#", "%23").Replace(s)
+}

@@ -1,0 +1,132 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Var is one environment variable: its name, default and meaning.
+type Var struct {
+	Name string
+	Doc  string
+	// Default may use variables earlier in Vars (a broker address from a port).
+	Default func(c *Config) string
+	// Field points at the Config field the variable fills (*string, *int or *[]string).
+	Field func(c *Config) any
+}
+
+func fixed(s string) func(*Config) string { return func(*Config) string { return s } }
+
+// Vars is the one list of variables topk reads, in dependency order.
+// The README's configuration table is generated from it (`topk config --markdown`).
+var Vars = []Var{
+	{"TOPK_RUNTIME_DIR", "Data, logs and pid files of the local stack", fixed(".runtime"), func(c *Config) any { return &c.RuntimeDir }},
+	{"TOPK_MAVEN_REPO", "Maven local repository for the Kafka and Cassandra jars (empty: Maven's default, ~/.m2/repository)", fixed(""), func(c *Config) any { return &c.MavenRepo }},
+	{"TOPK_LOG_LEVEL", "debug, info, warn or error", fixed("info"), func(c *Config) any { return &c.LogLevel }},
+	{"TOPK_LOG_FORMAT", "text or json", fixed("text"), func(c *Config) any { return &c.LogFormat }},
+	{"TOPK_NAMESPACE", "Prefix of every topic and consumer group (tests set a random one; keyspace and database are set on their own)", fixed(""), func(c *Config) any { return &c.Namespace }},
+
+	{"TOPK_KAFKA_PORT", "Local Kafka broker port", fixed("9092"), func(c *Config) any { return &c.Kafka.Port }},
+	{"TOPK_KAFKA_CONTROLLER_PORT", "Local Kafka KRaft controller port", fixed("9093"), func(c *Config) any { return &c.Kafka.ControllerPort }},
+	{"TOPK_KAFKA_HEAP", "Local Kafka JVM heap", fixed("768m"), func(c *Config) any { return &c.Kafka.Heap }},
+	{"TOPK_KAFKA_BROKERS", "Kafka bootstrap brokers, comma separated", func(c *Config) string { return hostPort("127.0.0.1", c.Kafka.Port) }, func(c *Config) any { return &c.Kafka.Brokers }},
+	{"TOPK_KAFKA_VALID_PARTITIONS", "Partitions of user.listen.valid and the aggregator table (power of two, fixed forever)", fixed("16"), func(c *Config) any { return &c.Kafka.ValidPartitions }},
+	{"TOPK_KAFKA_RAW_PARTITIONS", "Partitions of user.listen.raw and user.listen.dlq (any count)", fixed("8"), func(c *Config) any { return &c.Kafka.RawPartitions }},
+	{"TOPK_KAFKA_REPLICATION_FACTOR", "Replication factor of the topics topk creates (production: 3)", fixed("1"), func(c *Config) any { return &c.Kafka.ReplicationFactor }},
+	{"TOPK_KAFKA_MIN_INSYNC_REPLICAS", "min.insync.replicas of the topics topk creates (production: 2)", fixed("1"), func(c *Config) any { return &c.Kafka.MinInsyncReplicas }},
+
+	{"TOPK_CASSANDRA_PORT", "Cassandra CQL port", fixed("9042"), func(c *Config) any { return &c.Cassandra.Port }},
+	{"TOPK_CASSANDRA_STORAGE_PORT", "Local Cassandra inter-node port", fixed("7000"), func(c *Config) any { return &c.Cassandra.StoragePort }},
+	{"TOPK_CASSANDRA_JMX_PORT", "Local Cassandra JMX port (loopback)", fixed("7199"), func(c *Config) any { return &c.Cassandra.JMXPort }},
+	{"TOPK_CASSANDRA_HEAP", "Local Cassandra JVM heap", fixed("2G"), func(c *Config) any { return &c.Cassandra.Heap }},
+	{"TOPK_CASSANDRA_JAVA_HOME", "JDK 11 or 17 for Cassandra (empty: java on PATH)", fixed(""), func(c *Config) any { return &c.Cassandra.JavaHome }},
+	{"TOPK_CASSANDRA_HOSTS", "Cassandra contact points, comma separated", fixed("127.0.0.1"), func(c *Config) any { return &c.Cassandra.Hosts }},
+	{"TOPK_CASSANDRA_KEYSPACE", "Cassandra keyspace", fixed("topk"), func(c *Config) any { return &c.Cassandra.Keyspace }},
+	{"TOPK_CASSANDRA_REPLICATION_FACTOR", "Replication factor of the keyspace (SimpleStrategy; production: 3)", fixed("1"), func(c *Config) any { return &c.Cassandra.ReplicationFactor }},
+	{"TOPK_CASSANDRA_USERNAME", "Cassandra user (empty: no authentication)", fixed(""), func(c *Config) any { return &c.Cassandra.Username }},
+	{"TOPK_CASSANDRA_PASSWORD", "Cassandra password", fixed(""), func(c *Config) any { return &c.Cassandra.Password }},
+
+	{"TOPK_REDIS_PORT", "Redis port", fixed("6379"), func(c *Config) any { return &c.Redis.Port }},
+	{"TOPK_REDIS_ADDR", "Redis address", func(c *Config) string { return hostPort("127.0.0.1", c.Redis.Port) }, func(c *Config) any { return &c.Redis.Addr }},
+	{"TOPK_REDIS_PASSWORD", "Redis password (empty: none)", fixed(""), func(c *Config) any { return &c.Redis.Password }},
+	{"TOPK_REDIS_DB", "Redis database number", fixed("0"), func(c *Config) any { return &c.Redis.DB }},
+
+	{"TOPK_POSTGRES_HOST", "PostgreSQL host", fixed("127.0.0.1"), func(c *Config) any { return &c.Postgres.Host }},
+	{"TOPK_POSTGRES_PORT", "PostgreSQL port", fixed("5432"), func(c *Config) any { return &c.Postgres.Port }},
+	{"TOPK_POSTGRES_USER", "PostgreSQL role (the local stack creates it)", fixed("topk"), func(c *Config) any { return &c.Postgres.User }},
+	{"TOPK_POSTGRES_PASSWORD", "PostgreSQL password", fixed("topk"), func(c *Config) any { return &c.Postgres.Password }},
+	{"TOPK_POSTGRES_DB", "PostgreSQL database", fixed("topk"), func(c *Config) any { return &c.Postgres.Database }},
+	{"TOPK_POSTGRES_SSLMODE", "PostgreSQL sslmode", fixed("disable"), func(c *Config) any { return &c.Postgres.SSLMode }},
+
+	{"TOPK_API_ADDR", "Listen address of `topk api`", fixed("127.0.0.1:8080"), func(c *Config) any { return &c.API.Addr }},
+	{"TOPK_ADMIN_TOKEN", "Bearer token of the admin endpoints and password of the browser UIs", fixed(""), func(c *Config) any { return &c.API.AdminToken }},
+	{"TOPK_OPS_HOST", "Host the ops listeners bind to", fixed("127.0.0.1"), func(c *Config) any { return &c.Ops.Host }},
+	{"TOPK_OPS_PORT_INGEST", "Ops port of `topk ingest`", fixed("9101"), func(c *Config) any { return &c.Ops.Ingest }},
+	{"TOPK_OPS_PORT_RAW_WRITER", "Ops port of `topk raw-writer`", fixed("9102"), func(c *Config) any { return &c.Ops.RawWriter }},
+	{"TOPK_OPS_PORT_AGGREGATOR", "Ops port of `topk aggregator`", fixed("9103"), func(c *Config) any { return &c.Ops.Aggregator }},
+	{"TOPK_OPS_PORT_FLUSHER", "Ops port of `topk flusher`", fixed("9104"), func(c *Config) any { return &c.Ops.Flusher }},
+	{"TOPK_OPS_PORT_CRAWLER", "Ops port of `topk crawler`", fixed("9105"), func(c *Config) any { return &c.Ops.Crawler }},
+	{"TOPK_OPS_PORT_SCHEDULER", "Ops port of `topk scheduler`", fixed("9106"), func(c *Config) any { return &c.Ops.Scheduler }},
+}
+
+func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
+func (v Var) set(c *Config, raw string) error {
+	switch p := v.Field(c).(type) {
+	case *string:
+		*p = raw
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(raw))
+		if err != nil {
+			return fmt.Errorf("not an integer")
+		}
+		*p = n
+	case *[]string:
+		*p = nil
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*p = append(*p, s)
+			}
+		}
+	default:
+		panic(fmt.Sprintf("config: %s points at an unsupported field type %T", v.Name, p))
+	}
+	return nil
+}
+
+func (v Var) get(c *Config) string {
+	switch p := v.Field(c).(type) {
+	case *string:
+		return *p
+	case *int:
+		return strconv.Itoa(*p)
+	case *[]string:
+		return strings.Join(*p, ",")
+	}
+	panic(fmt.Sprintf("config: %s points at an unsupported field type", v.Name))
+}
+
+// Markdown renders the variable table for the README.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
+	for _, v := range Vars {
+		var c Config
+		for _, w := range Vars { // defaults that derive from others see the others' defaults
+			_ = w.set(&c, w.Default(&c))
+			if w.Name == v.Name {
+				break
+			}
+		}
+		def := v.get(&c)
+		if def == "" {
+			def = "(empty)"
+		} else {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, v.Doc)
+	}
+	return b.String()
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Prints what the local stack runs and where (after `make run` brought it up).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+eval "$(bin/topk config --shell)"
+cat <<MSG
+
+  topk — local stack is up
+  ─────────────────────────────────────────────────────────────────────
+  Kafka        ${TOPK_KAFKA_BROKERS}   (controller 127.0.0.1:${TOPK_KAFKA_CONTROLLER_PORT})
+  Cassandra    ${TOPK_CASSANDRA_HOSTS}:${TOPK_CASSANDRA_PORT}   keyspace ${TOPK_CASSANDRA_KEYSPACE}
+  Redis        ${TOPK_REDIS_ADDR}
+  PostgreSQL   postgres://${TOPK_POSTGRES_USER}@${TOPK_POSTGRES_HOST}:${TOPK_POSTGRES_PORT}/${TOPK_POSTGRES_DB}
+  data, logs   ${TOPK_RUNTIME_DIR}   (make infra-status, make infra-down, make infra-reset)
+
+  api          http://${TOPK_API_ADDR}/healthz   /readyz   /metrics
+
+  Send a listen (the time comes from date -u):
+    echo "{\"user_id\":\"alice\",\"played_at\":\"\$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"artist_name\":\"Radiohead\",\"track_name\":\"Reckoner\",\"album_name\":\"In Rainbows\"}" \\
+      | bin/kafka-console-producer --bootstrap-server ${TOPK_KAFKA_BROKERS} --topic user.listen.raw
+    bin/kafka-console-consumer --bootstrap-server ${TOPK_KAFKA_BROKERS} --topic user.listen.raw --from-beginning
+
+  Ctrl-C stops the api; the stack keeps running for the next run.
+MSG

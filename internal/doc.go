@@ -1,0 +1,4 @@
+// Package internal holds helpers the rest of topk's tree shares but does not
+// export: internal/testenv gives integration tests their own topics,
+// keyspace and database on the real servers.
+package internal

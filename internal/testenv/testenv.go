@@ -1,0 +1,85 @@
+// Package testenv gives integration tests their own corner of the real
+// stack: a random namespace for topics and groups, and a keyspace and a
+// database of their own, all removed when the test ends. What `make run`
+// left on the same servers is never touched.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/ops"
+	"github.com/topk-charts/topk/store/cassandra"
+	"github.com/topk-charts/topk/store/postgres"
+)
+
+// Config loads the configuration from the environment and gives it a random
+// namespace, keyspace and database name.
+func Config(t testing.TB) config.Config {
+	t.Helper()
+	cfg, err := config.Load(nil)
+	if err != nil {
+		t.Fatalf("configuration: %v", err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	id := "t" + hex.EncodeToString(b)
+	cfg.Namespace = id
+	cfg.Cassandra.Keyspace = "topk_" + id
+	cfg.Postgres.Database = "topk_" + id
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test configuration: %v", err)
+	}
+	return cfg
+}
+
+// Logger writes to the test log when -v is given, nowhere otherwise.
+func Logger(t testing.TB) *slog.Logger {
+	var w io.Writer = io.Discard
+	if testing.Verbose() {
+		w = os.Stderr
+	}
+	return ops.NewLogger(w, "debug", "text").With("test", t.Name())
+}
+
+// Context is cancelled when the test ends or after d.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Keyspace migrates cfg's keyspace and drops it when the test ends.
+func Keyspace(t testing.TB, cfg config.Config) {
+	t.Helper()
+	ctx := Context(t, 2*time.Minute)
+	if err := cassandra.Migrate(ctx, cfg.Cassandra, Logger(t)); err != nil {
+		t.Fatalf("migrate keyspace %s: %v", cfg.Cassandra.Keyspace, err)
+	}
+	t.Cleanup(func() {
+		if err := cassandra.DropKeyspace(context.Background(), cfg.Cassandra, cfg.Cassandra.Keyspace); err != nil {
+			t.Errorf("drop keyspace %s: %v", cfg.Cassandra.Keyspace, err)
+		}
+	})
+}
+
+// Database creates cfg's database and drops it when the test ends.
+func Database(t testing.TB, cfg config.Config) {
+	t.Helper()
+	ctx := Context(t, time.Minute)
+	if err := postgres.CreateDatabase(ctx, cfg.Postgres, cfg.Postgres.Database); err != nil {
+		t.Fatalf("create database %s: %v", cfg.Postgres.Database, err)
+	}
+	t.Cleanup(func() {
+		if err := postgres.DropDatabase(context.Background(), cfg.Postgres, cfg.Postgres.Database); err != nil {
+			t.Errorf("drop database %s: %v", cfg.Postgres.Database, err)
+		}
+	})
+}

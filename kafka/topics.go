@@ -1,0 +1,143 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/listen"
+)
+
+// TopicSpec is a topic as topk wants it.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	// FixedPartitions marks topics whose partition count may never change
+	// (Goka-partitioned state keys): a mismatch is an error, not a warning.
+	FixedPartitions bool
+	Config          map[string]string
+}
+
+const day = 24 * time.Hour
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// ListenTopics is the layout of DESIGN.md's topic table.
+func ListenTopics(k config.Kafka, t listen.Topics) []TopicSpec {
+	minISR := strconv.Itoa(k.MinInsyncReplicas)
+	return []TopicSpec{
+		{Name: string(t.Raw), Partitions: int32(k.RawPartitions), Config: map[string]string{
+			"cleanup.policy": "delete", "retention.ms": ms(7 * day), "min.insync.replicas": minISR,
+		}},
+		{Name: string(t.Valid), Partitions: int32(k.ValidPartitions), FixedPartitions: true, Config: map[string]string{
+			"cleanup.policy": "delete", "retention.ms": ms(14 * day), "min.insync.replicas": minISR,
+		}},
+		{Name: string(t.DLQ), Partitions: int32(k.RawPartitions), Config: map[string]string{
+			"cleanup.policy": "delete", "retention.ms": ms(30 * day), "min.insync.replicas": minISR,
+		}},
+	}
+}
+
+// EnsureTopics creates missing topics and brings the configuration of
+// existing ones to the spec. Running it again changes nothing. A topic with
+// FixedPartitions and another partition count is an error: its keys would
+// move to other partitions.
+func EnsureTopics(admin sarama.ClusterAdmin, replication int16, specs []TopicSpec, log *slog.Logger) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	meta, err := admin.DescribeTopics(names)
+	if err != nil {
+		return fmt.Errorf("describe topics: %w", err)
+	}
+	existing := map[string]*sarama.TopicMetadata{}
+	for _, m := range meta {
+		if !errors.Is(m.Err, sarama.ErrUnknownTopicOrPartition) && m.Err == sarama.ErrNoError {
+			existing[m.Name] = m
+		}
+	}
+	var errs []error
+	for _, s := range specs {
+		m, ok := existing[s.Name]
+		if !ok {
+			entries := make(map[string]*string, len(s.Config))
+			for k, v := range s.Config {
+				entries[k] = &v
+			}
+			err := admin.CreateTopic(s.Name, &sarama.TopicDetail{
+				NumPartitions: s.Partitions, ReplicationFactor: replication, ConfigEntries: entries,
+			}, false)
+			if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+				errs = append(errs, fmt.Errorf("create topic %s: %w", s.Name, err))
+				continue
+			}
+			log.Info("topic created", "topic", s.Name, "partitions", s.Partitions, "replication", replication)
+			continue
+		}
+		if got := int32(len(m.Partitions)); got != s.Partitions {
+			if s.FixedPartitions {
+				errs = append(errs, fmt.Errorf("topic %s has %d partitions, want %d: its partition count is fixed forever (state keys would move); use a new topic name", s.Name, got, s.Partitions))
+				continue
+			}
+			log.Warn("topic partition count differs from config (allowed for this topic)", "topic", s.Name, "partitions", got, "config", s.Partitions)
+		}
+		entries := make(map[string]sarama.IncrementalAlterConfigsEntry, len(s.Config))
+		for k, v := range s.Config {
+			entries[k] = sarama.IncrementalAlterConfigsEntry{Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &v}
+		}
+		if err := admin.IncrementalAlterConfig(sarama.TopicResource, s.Name, entries, false); err != nil {
+			errs = append(errs, fmt.Errorf("configure topic %s: %w", s.Name, err))
+			continue
+		}
+		log.Info("topic up to date", "topic", s.Name, "partitions", len(m.Partitions))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return awaitTopics(admin, names, 30*time.Second)
+}
+
+// awaitTopics waits until every topic shows in the metadata with all its
+// partitions led: a topic just created is not usable at once.
+func awaitTopics(admin sarama.ClusterAdmin, names []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		meta, err := admin.DescribeTopics(names)
+		ready := err == nil && len(meta) == len(names)
+		for _, m := range meta {
+			if m.Err != sarama.ErrNoError || len(m.Partitions) == 0 {
+				ready, err = false, m.Err
+				continue
+			}
+			for _, p := range m.Partitions {
+				if p.Err != sarama.ErrNoError || p.Leader < 0 {
+					ready = false
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v not ready after %v: %v", names, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// DeleteTopics removes topics (tests clean up their namespaced topics).
+func DeleteTopics(admin sarama.ClusterAdmin, names ...string) error {
+	var errs []error
+	for _, n := range names {
+		if err := admin.DeleteTopic(n); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("delete topic %s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}

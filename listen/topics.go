@@ -1,0 +1,42 @@
+package listen
+
+import "github.com/lovoo/goka"
+
+// Base topic names (DESIGN.md, "Topics").
+const (
+	rawTopic   = "user.listen.raw"
+	validTopic = "user.listen.valid"
+	dlqTopic   = "user.listen.dlq"
+)
+
+// Topics are the listen streams of one deployment.
+type Topics struct {
+	// Raw is where listens arrive, from the crawler or any producer, with
+	// any key or none. Its partition count is free.
+	Raw goka.Stream
+	// Valid holds validated, normalized listens keyed user_id|day and
+	// partitioned by Goka's hasher over N partitions (fixed forever).
+	Valid goka.Stream
+	// DLQ holds every record the pipeline could not accept, with its
+	// original bytes and a reason header.
+	DLQ goka.Stream
+}
+
+// NewTopics names the listen topics under namespace: the empty namespace
+// gives the production names; tests pass a random one so their topics never
+// meet those of `make run`.
+func NewTopics(namespace string) Topics {
+	return Topics{
+		Raw:   goka.Stream(Namespaced(namespace, rawTopic)),
+		Valid: goka.Stream(Namespaced(namespace, validTopic)),
+		DLQ:   goka.Stream(Namespaced(namespace, dlqTopic)),
+	}
+}
+
+// Namespaced prefixes a topic or group name with namespace and a dot.
+func Namespaced(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "." + name
+}
