@@ -1,0 +1,133 @@
+package config
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Kafka.Brokers, ","); got != "127.0.0.1:9092" {
+		t.Errorf("brokers %q", got)
+	}
+	if c.Kafka.ValidPartitions != 16 || c.Cassandra.Keyspace != "topk" || c.Redis.Addr != "127.0.0.1:6379" ||
+		c.Postgres.URL() != "postgres://topk:topk@127.0.0.1:5432/topk?sslmode=disable" || c.API.Addr != "127.0.0.1:8080" ||
+		c.Ops.Aggregator != 9103 || c.Cassandra.Port != 9042 {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+}
+
+// A port override moves the address derived from it.
+func TestDerivedDefaults(t *testing.T) {
+	c, err := Load(env(map[string]string{"TOPK_KAFKA_PORT": "19092", "TOPK_REDIS_PORT": "16379"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.Brokers[0] != "127.0.0.1:19092" || c.Redis.Addr != "127.0.0.1:16379" {
+		t.Fatalf("derived addresses did not follow the ports: %v %s", c.Kafka.Brokers, c.Redis.Addr)
+	}
+	c, err = Load(env(map[string]string{"TOPK_KAFKA_PORT": "19092", "TOPK_KAFKA_BROKERS": "a:1, b:2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Kafka.Brokers, []string{"a:1", "b:2"}) {
+		t.Fatalf("explicit brokers lost: %v", c.Kafka.Brokers)
+	}
+}
+
+func TestValidationNamesTheVariable(t *testing.T) {
+	for name, val := range map[string]string{
+		"TOPK_KAFKA_VALID_PARTITIONS": "12",
+		"TOPK_CASSANDRA_KEYSPACE":     "Topk-1",
+		"TOPK_POSTGRES_DB":            "x;drop",
+		"TOPK_REDIS_PORT":             "70000",
+		"TOPK_CASSANDRA_PORT":         "nine",
+		"TOPK_LOG_FORMAT":             "xml",
+		"TOPK_NAMESPACE":              "A.B",
+	} {
+		_, err := Load(env(map[string]string{name: val}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: error %v does not name the variable", name, val, err)
+		}
+	}
+}
+
+// The shell form survives a round trip through a real shell, quotes included.
+func TestShellRoundTrip(t *testing.T) {
+	c, err := Load(env(map[string]string{"TOPK_POSTGRES_PASSWORD": `it's "odd" $HOME`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("bash", "-c", c.Shell()+`printf %s "$TOPK_POSTGRES_PASSWORD"`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `it's "odd" $HOME` {
+		t.Fatalf("round trip gave %q", out)
+	}
+}
+
+func TestPostgresURLEscapes(t *testing.T) {
+	p := Postgres{Host: "h", Port: 1, User: "u@x", Password: "p:/@?#%", Database: "d", SSLMode: "disable"}
+	if got, want := p.URL(), "postgres://u%40x:p%3A%2F%40%3F%23%25@h:1/d?sslmode=disable"; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func repoFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The README's configuration table is the generated one, so it cannot drift.
+func TestReadmeTableIsCurrent(t *testing.T) {
+	if !strings.Contains(repoFile(t, "README.md"), Markdown()) {
+		t.Fatalf("README.md's configuration table is stale; replace it with the output of `bin/topk config --markdown`:\n%s", Markdown())
+	}
+}
+
+// docker-compose.yml is valid (checked by Debian's docker-compose without an
+// engine) and sets only variables this package reads.
+func TestComposeFile(t *testing.T) {
+	bin, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Fatal("docker-compose not installed (apt-get install docker-compose; .ci/run installs it)")
+	}
+	cmd := exec.Command(bin, "-f", "docker-compose.yml", "config")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "TOPK_RUNTIME_DIR=/tmp/topk-compose-check")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	known := map[string]bool{}
+	for _, n := range Names() {
+		known[n] = true
+	}
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+(TOPK_[A-Z0-9_]+):`).FindAllStringSubmatch(string(out), -1) {
+		seen[m[1]] = true
+		if !known[m[1]] {
+			t.Errorf("docker-compose.yml sets %s, which package config does not read", m[1])
+		}
+	}
+	for _, must := range []string{"TOPK_KAFKA_BROKERS", "TOPK_CASSANDRA_HOSTS", "TOPK_REDIS_ADDR", "TOPK_POSTGRES_HOST", "TOPK_API_ADDR"} {
+		if !seen[must] {
+			t.Errorf("docker-compose.yml does not set %s for the services", must)
+		}
+	}
+}

@@ -1,0 +1,13 @@
+// Package processors holds topk's Goka processor groups, one package each,
+// in the order listens flow through them:
+//
+//	user.listen.raw → ingest (validate, normalize, derive identity)
+//	                → user.listen.valid (+ user.listen.dlq)
+//	                → aggregator (per user/day counts and seen set, table <group>-table)
+//	                → flusher (changelog → Cassandra day values and rollups)
+//	user.listen.valid → raw writer (→ Cassandra raw listens)
+//
+// Each sub-package owns its group name, table name and codec and exposes
+// Run(ctx) error. The groups land with the listen-pipeline issue; this
+// package is their home and documents the flow.
+package processors
