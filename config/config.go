@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config holds every address, port, name and credential topk uses.
@@ -21,11 +22,13 @@ type Config struct {
 	LogFormat  string
 
 	Kafka     Kafka
+	Pipeline  Pipeline
 	Cassandra Cassandra
 	Redis     Redis
 	Postgres  Postgres
 	API       API
 	Ops       Ops
+	Crawler   Crawler
 
 	// Namespace prefixes every topic and consumer group of a test run so it
 	// never touches what `make run` left. Empty in production.
@@ -45,6 +48,13 @@ type Kafka struct {
 	ReplicationFactor int
 	// MinInsyncReplicas is set on every topic the project creates.
 	MinInsyncReplicas int
+}
+
+// Pipeline tunes the processors.
+type Pipeline struct {
+	StateDir        string
+	MaxPlaysPerDay  int
+	FlushIntervalMS int
 }
 
 // Cassandra is the CQL cluster and the keyspace.
@@ -97,6 +107,59 @@ type API struct {
 	AdminToken string
 }
 
+// Crawler is the control plane and the crawler: token key, Asynq retries,
+// providers. Durations are Go durations ("30s", "24h").
+type Crawler struct {
+	TokenKey            string
+	DevMode             int
+	Concurrency         int
+	MaxRetry            int
+	RetryBase           string
+	ReconcileEvery      string
+	LastfmURL           string
+	LastfmAPIKey        string
+	LastfmRate          int
+	LastfmInterval      string
+	SpotifyAPIURL       string
+	SpotifyTokenURL     string
+	SpotifyClientID     string
+	SpotifyClientSecret string
+	SpotifyInterval     string
+	SimulatedInterval   string
+	SimulatedHistory    string
+	SimulatedSeed       int
+}
+
+// Duration parses one of the crawler's duration settings (validated by Load).
+func (c Crawler) Duration(s string) time.Duration {
+	d, _ := time.ParseDuration(s)
+	return d
+}
+
+func (c Crawler) validate(add func(format string, args ...any)) {
+	for _, d := range []struct{ name, v string }{
+		{"TOPK_CRAWLER_RETRY_BASE", c.RetryBase}, {"TOPK_SCHEDULER_RECONCILE", c.ReconcileEvery},
+		{"TOPK_LASTFM_INTERVAL", c.LastfmInterval}, {"TOPK_SPOTIFY_INTERVAL", c.SpotifyInterval},
+		{"TOPK_SIMULATED_INTERVAL", c.SimulatedInterval}, {"TOPK_SIMULATED_HISTORY", c.SimulatedHistory},
+	} {
+		if v, err := time.ParseDuration(d.v); err != nil || v <= 0 {
+			add("%s: %q is not a positive duration (e.g. 30s, 24h)", d.name, d.v)
+		}
+	}
+	if c.DevMode != 0 && c.DevMode != 1 {
+		add("TOPK_DEV_MODE: %d is neither 0 nor 1", c.DevMode)
+	}
+	if c.Concurrency < 1 {
+		add("TOPK_CRAWLER_CONCURRENCY: must be at least 1")
+	}
+	if c.MaxRetry < 0 {
+		add("TOPK_CRAWLER_MAX_RETRY: must not be negative")
+	}
+	if c.LastfmRate == 0 {
+		add("TOPK_LASTFM_RATE: 0 would never send a request (negative: unlimited)")
+	}
+}
+
 // Ops are the per-service ops listeners (/metrics, /healthz, Goka monitor).
 type Ops struct {
 	Host                                                       string
@@ -147,6 +210,13 @@ func (c Config) Validate() error {
 			add("%s: %d is not a port", p.name, p.v)
 		}
 	}
+	if c.Pipeline.MaxPlaysPerDay < 1 {
+		add("TOPK_MAX_PLAYS_PER_DAY: must be at least 1")
+	}
+	if c.Pipeline.FlushIntervalMS < 1 {
+		add("TOPK_FLUSH_INTERVAL_MS: must be at least 1")
+	}
+	c.Crawler.validate(add)
 	switch c.LogFormat {
 	case "text", "json":
 	default:

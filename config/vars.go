@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -37,6 +38,10 @@ var Vars = []Var{
 	{"TOPK_KAFKA_REPLICATION_FACTOR", "Replication factor of the topics topk creates (production: 3)", fixed("1"), func(c *Config) any { return &c.Kafka.ReplicationFactor }},
 	{"TOPK_KAFKA_MIN_INSYNC_REPLICAS", "min.insync.replicas of the topics topk creates (production: 2)", fixed("1"), func(c *Config) any { return &c.Kafka.MinInsyncReplicas }},
 
+	{"TOPK_STATE_DIR", "Local Goka storage (one directory per group and instance)", func(c *Config) string { return filepath.Join(c.RuntimeDir, "state") }, func(c *Config) any { return &c.Pipeline.StateDir }},
+	{"TOPK_MAX_PLAYS_PER_DAY", "Plays counted per user-day; the excess goes to the DLQ", fixed("2000"), func(c *Config) any { return &c.Pipeline.MaxPlaysPerDay }},
+	{"TOPK_FLUSH_INTERVAL_MS", "How often the flusher writes changed user-days to Cassandra", fixed("1000"), func(c *Config) any { return &c.Pipeline.FlushIntervalMS }},
+
 	{"TOPK_CASSANDRA_PORT", "Cassandra CQL port", fixed("9042"), func(c *Config) any { return &c.Cassandra.Port }},
 	{"TOPK_CASSANDRA_STORAGE_PORT", "Local Cassandra inter-node port", fixed("7000"), func(c *Config) any { return &c.Cassandra.StoragePort }},
 	{"TOPK_CASSANDRA_JMX_PORT", "Local Cassandra JMX port (loopback)", fixed("7199"), func(c *Config) any { return &c.Cassandra.JMXPort }},
@@ -62,6 +67,24 @@ var Vars = []Var{
 
 	{"TOPK_API_ADDR", "Listen address of `topk api`", fixed("127.0.0.1:8080"), func(c *Config) any { return &c.API.Addr }},
 	{"TOPK_ADMIN_TOKEN", "Bearer token of the admin endpoints and password of the browser UIs", fixed(""), func(c *Config) any { return &c.API.AdminToken }},
+	{"TOPK_TOKEN_KEY", "AES-256-GCM key of provider tokens at rest: 32 bytes, base64 or hex (`openssl rand -base64 32`); services refuse to start without it unless TOPK_DEV_MODE=1", fixed(""), func(c *Config) any { return &c.Crawler.TokenKey }},
+	{"TOPK_DEV_MODE", "1: without TOPK_TOKEN_KEY, generate a development key in TOPK_RUNTIME_DIR/dev-token.key and log that (never in production)", fixed("0"), func(c *Config) any { return &c.Crawler.DevMode }},
+	{"TOPK_CRAWLER_CONCURRENCY", "Crawls one `topk crawler` runs at once", fixed("10"), func(c *Config) any { return &c.Crawler.Concurrency }},
+	{"TOPK_CRAWLER_MAX_RETRY", "Retries of a failing crawl before its task is archived (Asynq's dead-letter queue)", fixed("8"), func(c *Config) any { return &c.Crawler.MaxRetry }},
+	{"TOPK_CRAWLER_RETRY_BASE", "Delay before the first retry of a failing crawl; doubles each retry, with jitter, up to 6h", fixed("30s"), func(c *Config) any { return &c.Crawler.RetryBase }},
+	{"TOPK_SCHEDULER_RECONCILE", "How often `topk scheduler` restores missing crawl tasks from PostgreSQL (after a Redis flush)", fixed("1m"), func(c *Config) any { return &c.Crawler.ReconcileEvery }},
+	{"TOPK_LASTFM_URL", "Last.fm API base URL", fixed("https://ws.audioscrobbler.com/2.0/"), func(c *Config) any { return &c.Crawler.LastfmURL }},
+	{"TOPK_LASTFM_API_KEY", "Last.fm API key (needed to crawl Last.fm users)", fixed(""), func(c *Config) any { return &c.Crawler.LastfmAPIKey }},
+	{"TOPK_LASTFM_RATE", "Last.fm requests per second of one crawler process (negative: unlimited, for local servers)", fixed("5"), func(c *Config) any { return &c.Crawler.LastfmRate }},
+	{"TOPK_LASTFM_INTERVAL", "Crawl interval of Last.fm users", fixed("24h"), func(c *Config) any { return &c.Crawler.LastfmInterval }},
+	{"TOPK_SPOTIFY_API_URL", "Spotify Web API base URL", fixed("https://api.spotify.com/v1"), func(c *Config) any { return &c.Crawler.SpotifyAPIURL }},
+	{"TOPK_SPOTIFY_TOKEN_URL", "Spotify token endpoint (refresh grant)", fixed("https://accounts.spotify.com/api/token"), func(c *Config) any { return &c.Crawler.SpotifyTokenURL }},
+	{"TOPK_SPOTIFY_CLIENT_ID", "Spotify application client id (token refresh)", fixed(""), func(c *Config) any { return &c.Crawler.SpotifyClientID }},
+	{"TOPK_SPOTIFY_CLIENT_SECRET", "Spotify application client secret", fixed(""), func(c *Config) any { return &c.Crawler.SpotifyClientSecret }},
+	{"TOPK_SPOTIFY_INTERVAL", "Crawl interval of Spotify users (the endpoint keeps only the last 50 plays)", fixed("30m"), func(c *Config) any { return &c.Crawler.SpotifyInterval }},
+	{"TOPK_SIMULATED_INTERVAL", "Crawl interval of simulated users", fixed("1m"), func(c *Config) any { return &c.Crawler.SimulatedInterval }},
+	{"TOPK_SIMULATED_HISTORY", "How far back a simulated listener's history goes (a first crawl imports it all)", fixed("720h"), func(c *Config) any { return &c.Crawler.SimulatedHistory }},
+	{"TOPK_SIMULATED_SEED", "Seed of the simulated population (same seed, same listens)", fixed("1"), func(c *Config) any { return &c.Crawler.SimulatedSeed }},
 	{"TOPK_OPS_HOST", "Host the ops listeners bind to", fixed("127.0.0.1"), func(c *Config) any { return &c.Ops.Host }},
 	{"TOPK_OPS_PORT_INGEST", "Ops port of `topk ingest`", fixed("9101"), func(c *Config) any { return &c.Ops.Ingest }},
 	{"TOPK_OPS_PORT_RAW_WRITER", "Ops port of `topk raw-writer`", fixed("9102"), func(c *Config) any { return &c.Ops.RawWriter }},

@@ -7,11 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/kafka"
-	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/postgres"
 	"github.com/topk-charts/topk/store/redis"
@@ -103,14 +100,7 @@ func runTopics(_ context.Context, env *Env, args []string) error {
 	if err := flags(env, "topics").Parse(args); err != nil {
 		return err
 	}
-	c := env.Config
-	admin, err := sarama.NewClusterAdmin(c.Kafka.Brokers, kafka.NewSaramaConfig("topk-topics"))
-	if err != nil {
-		return fmt.Errorf("kafka %v: %w", c.Kafka.Brokers, err)
-	}
-	defer admin.Close()
-	specs := kafka.ListenTopics(c.Kafka, listen.NewTopics(c.Namespace))
-	return kafka.EnsureTopics(admin, int16(c.Kafka.ReplicationFactor), specs, logWith(env.Log, "topics"))
+	return ensureTopics(env)
 }
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {

@@ -7,10 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/postgres"
@@ -78,4 +83,37 @@ func Database(t testing.TB, cfg config.Config) {
 			t.Errorf("drop database %s: %v", cfg.Postgres.Database, err)
 		}
 	})
+}
+
+// Topics creates the listen topics of cfg's namespace and, when the test
+// ends, deletes every topic of the namespace (Goka's table topics too).
+func Topics(t testing.TB, cfg config.Config) listen.Topics {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
+	if err != nil {
+		t.Fatalf("kafka admin: %v", err)
+	}
+	topics := listen.NewTopics(cfg.Namespace)
+	if err := kafka.EnsureTopics(admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, topics), Logger(t)); err != nil {
+		admin.Close()
+		t.Fatalf("topics: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		all, err := admin.ListTopics()
+		if err != nil {
+			t.Errorf("list topics: %v", err)
+			return
+		}
+		var mine []string
+		for name := range all {
+			if strings.HasPrefix(name, cfg.Namespace+".") {
+				mine = append(mine, name)
+			}
+		}
+		if err := kafka.DeleteTopics(admin, mine...); err != nil {
+			t.Errorf("delete topics: %v", err)
+		}
+	})
+	return topics
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/IBM/sarama"
+
+	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/processors"
+	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/ingest"
+)
+
+func init() {
+	commands["ingest"] = command{"run the ingest group: user.listen.raw → user.listen.valid | user.listen.dlq", runIngest}
+	commands["aggregator"] = command{"run the aggregator group: exact per-user/day counts in its Goka table", runAggregator}
+	commands["all"] = command{"run every pipeline service and the api in one process (a laptop)", runAll}
+}
+
+func addIngest(env *Env, s *service) error {
+	p, err := ingest.New(settings(env, "ingest"), ingest.Config{Namespace: env.Config.Namespace})
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	s.procs = append(s.procs, p)
+	s.comps = append(s.comps, component{"ingest", p.Run})
+	s.checks = append(s.checks, processorRecovered("ingest", p))
+	return nil
+}
+
+func addAggregator(env *Env, s *service) error {
+	c := env.Config
+	group := string(aggregator.Group(c.Namespace))
+	dir, release, err := processors.StorageDir(c.Pipeline.StateDir, group)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, release)
+	p, err := aggregator.New(settings(env, "aggregator"), aggregator.Config{
+		Namespace: c.Namespace, MaxPlaysPerDay: c.Pipeline.MaxPlaysPerDay,
+	}, dir)
+	if err != nil {
+		return fmt.Errorf("aggregator: %w", err)
+	}
+	logWith(env.Log, "aggregator").Info("local storage", "dir", dir)
+	s.procs = append(s.procs, p)
+	s.comps = append(s.comps, component{"aggregator", p.Run})
+	s.checks = append(s.checks, processorRecovered("aggregator", p))
+	return nil
+}
+
+func runIngest(ctx context.Context, env *Env, args []string) error {
+	if err := flags(env, "ingest").Parse(args); err != nil {
+		return err
+	}
+	s := &service{name: "ingest", opsPort: env.Config.Ops.Ingest}
+	if err := addIngest(env, s); err != nil {
+		return err
+	}
+	return s.run(ctx, env)
+}
+
+func runAggregator(ctx context.Context, env *Env, args []string) error {
+	if err := flags(env, "aggregator").Parse(args); err != nil {
+		return err
+	}
+	s := &service{name: "aggregator", opsPort: env.Config.Ops.Aggregator}
+	if err := addAggregator(env, s); err != nil {
+		return err
+	}
+	return s.run(ctx, env)
+}
+
+// runAll runs the whole pipeline in one process, its ops listener on the
+// ingest ops port. It creates the topics first.
+func runAll(ctx context.Context, env *Env, args []string) error {
+	if err := flags(env, "all").Parse(args); err != nil {
+		return err
+	}
+	if err := ensureTopics(env); err != nil {
+		return err
+	}
+	s := &service{name: "all", opsPort: env.Config.Ops.Ingest}
+	for _, add := range pipelineParts {
+		if err := add(env, s); err != nil {
+			s.close()
+			return err
+		}
+	}
+	return s.run(ctx, env)
+}
+
+// pipelineParts are what `topk all` runs.
+var pipelineParts = []func(*Env, *service) error{addIngest, addAggregator}
+
+func ensureTopics(env *Env) error {
+	c := env.Config
+	admin, err := sarama.NewClusterAdmin(c.Kafka.Brokers, kafka.NewSaramaConfig("topk-topics"))
+	if err != nil {
+		return fmt.Errorf("kafka %v: %w", c.Kafka.Brokers, err)
+	}
+	defer admin.Close()
+	specs := kafka.ListenTopics(c.Kafka, listen.NewTopics(c.Namespace))
+	return kafka.EnsureTopics(admin, int16(c.Kafka.ReplicationFactor), specs, logWith(env.Log, "topics"))
+}

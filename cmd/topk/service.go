@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/lovoo/goka"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/topk-charts/topk/ops"
+	"github.com/topk-charts/topk/processors"
+)
+
+// component is one long-running part of a service.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// service is what a pipeline command runs: components, the Goka processors
+// to show in the monitor, and the readiness checks of its ops port.
+type service struct {
+	name    string
+	opsPort int
+	comps   []component
+	procs   []*goka.Processor
+	views   []*goka.View
+	checks  []ops.Check
+	closers []func()
+}
+
+func (s *service) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// run serves the ops port and runs every component until ctx ends or one
+// fails; then it cancels the others and waits for them.
+func (s *service) run(ctx context.Context, env *Env) error {
+	defer s.close()
+	log := logWith(env.Log, s.name)
+	mounts := map[string]http.Handler{}
+	if len(s.procs)+len(s.views) > 0 {
+		mounts[ops.GokaPrefix+"/"] = ops.GokaMonitor(s.procs, s.views)
+	}
+	srv := &ops.Server{
+		Addr:    net.JoinHostPort(env.Config.Ops.Host, strconv.Itoa(s.opsPort)),
+		Checker: &ops.Checker{Checks: s.checks},
+		Mounts:  mounts,
+		Log:     log.With("listener", "ops"),
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	for _, c := range s.comps {
+		g.Go(func() error {
+			log.Info("starting", "part", c.name)
+			if err := c.run(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			log.Info("stopped", "part", c.name)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// processorRecovered is a readiness check: the processor has recovered its
+// tables and is processing.
+func processorRecovered(name string, p *goka.Processor) ops.Check {
+	return ops.Check{Name: name, Required: true, Fn: func(context.Context) error {
+		if !p.Recovered() {
+			return fmt.Errorf("recovering")
+		}
+		return nil
+	}}
+}
+
+// settings are the processor settings from the configuration.
+func settings(env *Env, name string) processors.Settings {
+	c := env.Config
+	return processors.Settings{
+		Brokers:     c.Kafka.Brokers,
+		Replication: c.Kafka.ReplicationFactor,
+		StateDir:    c.Pipeline.StateDir,
+		Log:         logWith(env.Log, name),
+	}
+}

@@ -1,0 +1,62 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// GroupLag is how many records of topic the consumer group has not yet
+// committed: the sum over partitions of high-water mark minus committed
+// offset (a partition without a commit counts from its oldest offset).
+func GroupLag(client sarama.Client, admin sarama.ClusterAdmin, group, topic string) (int64, error) {
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: parts})
+	if err != nil {
+		return 0, fmt.Errorf("offsets of group %s: %w", group, err)
+	}
+	var lag int64
+	for _, p := range parts {
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return 0, err
+		}
+		committed := int64(-1)
+		if b := resp.GetBlock(topic, p); b != nil {
+			committed = b.Offset
+		}
+		if committed < 0 {
+			if committed, err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
+				return 0, err
+			}
+		}
+		if hwm > committed {
+			lag += hwm - committed
+		}
+	}
+	return lag, nil
+}
+
+// WaitCaughtUp polls until the group has committed everything in topic, or
+// ctx ends. progress, when set, sees the lag after each poll.
+func WaitCaughtUp(ctx context.Context, client sarama.Client, admin sarama.ClusterAdmin, group, topic string, progress func(lag int64)) error {
+	for {
+		lag, err := GroupLag(client, admin, group, topic)
+		if err == nil && progress != nil {
+			progress(lag)
+		}
+		if err == nil && lag == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("group %s on %s: lag %d: %w (last error: %v)", group, topic, lag, ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

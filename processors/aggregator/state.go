@@ -1,0 +1,329 @@
+package aggregator
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Entity names an item kind of the charts.
+type Entity string
+
+// The three entities; their string values are stored in Cassandra.
+const (
+	Tracks  Entity = "track"
+	Artists Entity = "artist"
+	Albums  Entity = "album"
+)
+
+// Entities lists them in a fixed order.
+var Entities = []Entity{Tracks, Artists, Albums}
+
+// Item is one track, artist or album of a user-day with its plays.
+type Item struct {
+	// Key is the item's 64-bit identity (listen.TrackKey, ArtistKey, AlbumKey).
+	Key uint64
+	// Name is the display spelling: the one of the latest played_at.
+	Name string
+	// Artist is the display name of the item's artist (tracks, albums).
+	Artist string
+	Plays  uint32
+	// SpelledAt is the second of the day of the listen whose spelling Name
+	// (and Artist) carry.
+	SpelledAt uint32
+	// artist indexes Day.Artists (tracks and albums).
+	artist uint32
+}
+
+// seen is one counted listen: within a user-day, the event identity
+// (user, played_at second, normalized artist, normalized track) reduces to
+// (second of day, track).
+type seen struct {
+	sec   uint32
+	track uint32 // index into Day.Tracks
+}
+
+// Day is the aggregator's state for one user and UTC day: exact play counts
+// per track, artist and album, and the compact set of listens already
+// counted, so a duplicate or a replay of any day counts once. It is kept
+// forever (compacted table, never deleted).
+type Day struct {
+	Tracks  []Item
+	Artists []Item
+	Albums  []Item
+	// Total is the number of counted plays.
+	Total uint32
+	// seen is sorted by (sec, track).
+	seen []seen
+}
+
+// Items returns the items of an entity.
+func (d *Day) Items(e Entity) []Item {
+	switch e {
+	case Tracks:
+		return d.Tracks
+	case Artists:
+		return d.Artists
+	case Albums:
+		return d.Albums
+	}
+	return nil
+}
+
+// Play is one listen reduced to what a day's state needs.
+type Play struct {
+	Sec                  uint32 // second of the UTC day
+	TrackKey, ArtistKey  uint64
+	AlbumKey             uint64 // 0: no album
+	Track, Artist, Album string // display spellings as sent
+}
+
+// Has reports whether the play was counted already.
+func (d *Day) Has(p Play) bool {
+	_, ok := d.find(p)
+	return ok
+}
+
+func (d *Day) find(p Play) (int, bool) {
+	t := -1
+	for i := range d.Tracks {
+		if d.Tracks[i].Key == p.TrackKey {
+			t = i
+			break
+		}
+	}
+	i := sort.Search(len(d.seen), func(i int) bool {
+		s := d.seen[i]
+		return s.sec > p.Sec || (s.sec == p.Sec && int64(s.track) >= int64(t))
+	})
+	if t < 0 {
+		return i, false
+	}
+	return i, i < len(d.seen) && d.seen[i] == seen{p.Sec, uint32(t)}
+}
+
+// Add counts a play not counted before and reports whether it did (false:
+// a duplicate).
+func (d *Day) Add(p Play) bool {
+	if d.Has(p) {
+		return false
+	}
+	a := upsert(&d.Artists, p.ArtistKey, p.Artist, p.Sec, 0)
+	t := upsert(&d.Tracks, p.TrackKey, p.Track, p.Sec, uint32(a))
+	if p.AlbumKey != 0 {
+		upsert(&d.Albums, p.AlbumKey, p.Album, p.Sec, uint32(a))
+	}
+	d.refreshArtists()
+	s := seen{p.Sec, uint32(t)}
+	i := sort.Search(len(d.seen), func(i int) bool {
+		x := d.seen[i]
+		return x.sec > s.sec || (x.sec == s.sec && x.track >= s.track)
+	})
+	d.seen = append(d.seen, seen{})
+	copy(d.seen[i+1:], d.seen[i:])
+	d.seen[i] = s
+	d.Total++
+	return true
+}
+
+// upsert adds a play to the item with key, or appends a new item, and
+// returns its index. The spelling of the latest second wins (ties: the
+// later arrival).
+func upsert(items *[]Item, key uint64, name string, sec, artist uint32) int {
+	for i := range *items {
+		it := &(*items)[i]
+		if it.Key == key {
+			it.Plays++
+			if sec >= it.SpelledAt {
+				it.Name, it.SpelledAt, it.artist = name, sec, artist
+			}
+			return i
+		}
+	}
+	*items = append(*items, Item{Key: key, Name: name, Plays: 1, SpelledAt: sec, artist: artist})
+	return len(*items) - 1
+}
+
+// refreshArtists fills the Artist display names of tracks and albums.
+func (d *Day) refreshArtists() {
+	for _, items := range [][]Item{d.Tracks, d.Albums} {
+		for i := range items {
+			if int(items[i].artist) < len(d.Artists) {
+				items[i].Artist = d.Artists[items[i].artist].Name
+			}
+		}
+	}
+}
+
+// Seen is the number of distinct listens counted (equals Total).
+func (d *Day) Seen() int { return len(d.seen) }
+
+// Encoding (version 1), all integers unsigned varints:
+//
+//	version total
+//	n_artists { key(8 bytes LE) plays spelled_at len name }
+//	n_tracks  { key plays spelled_at artist_index len name }
+//	n_albums  { key plays spelled_at artist_index len name }
+//	n_seen    { sec_delta track }   sorted by (sec, track); sec_delta from the previous entry
+const encodingVersion = 1
+
+// Encode renders the day compactly.
+func (d *Day) Encode() []byte {
+	size := 16 + 12*len(d.seen)
+	for _, items := range [][]Item{d.Artists, d.Tracks, d.Albums} {
+		for _, it := range items {
+			size += 24 + len(it.Name)
+		}
+	}
+	b := make([]byte, 0, size)
+	b = binary.AppendUvarint(b, encodingVersion)
+	b = binary.AppendUvarint(b, uint64(d.Total))
+	put := func(items []Item, withArtist bool) {
+		b = binary.AppendUvarint(b, uint64(len(items)))
+		for _, it := range items {
+			b = binary.LittleEndian.AppendUint64(b, it.Key)
+			b = binary.AppendUvarint(b, uint64(it.Plays))
+			b = binary.AppendUvarint(b, uint64(it.SpelledAt))
+			if withArtist {
+				b = binary.AppendUvarint(b, uint64(it.artist))
+			}
+			b = binary.AppendUvarint(b, uint64(len(it.Name)))
+			b = append(b, it.Name...)
+		}
+	}
+	put(d.Artists, false)
+	put(d.Tracks, true)
+	put(d.Albums, true)
+	b = binary.AppendUvarint(b, uint64(len(d.seen)))
+	var prev uint32
+	for _, s := range d.seen {
+		b = binary.AppendUvarint(b, uint64(s.sec-prev))
+		b = binary.AppendUvarint(b, uint64(s.track))
+		prev = s.sec
+	}
+	return b
+}
+
+var errCorrupt = errors.New("aggregator: corrupt day state")
+
+// DecodeDay parses Encode's output.
+func DecodeDay(b []byte) (*Day, error) {
+	r := reader{b: b}
+	if v := r.uvarint(); v != encodingVersion {
+		return nil, fmt.Errorf("aggregator: day state version %d, want %d", v, encodingVersion)
+	}
+	d := &Day{Total: uint32(r.uvarint())}
+	get := func(withArtist bool) []Item {
+		n := r.count(10)
+		if n == 0 {
+			return nil
+		}
+		items := make([]Item, n)
+		for i := range items {
+			it := &items[i]
+			it.Key = r.uint64()
+			it.Plays = uint32(r.uvarint())
+			it.SpelledAt = uint32(r.uvarint())
+			if withArtist {
+				it.artist = uint32(r.uvarint())
+			}
+			it.Name = r.string()
+		}
+		return items
+	}
+	d.Artists = get(false)
+	d.Tracks = get(true)
+	d.Albums = get(true)
+	n := r.count(2)
+	if n > 0 {
+		d.seen = make([]seen, n)
+	}
+	var sec uint32
+	for i := range d.seen {
+		sec += uint32(r.uvarint())
+		d.seen[i] = seen{sec, uint32(r.uvarint())}
+	}
+	if r.err != nil || r.i != len(b) {
+		return nil, errCorrupt
+	}
+	for _, items := range [][]Item{d.Tracks, d.Albums} {
+		for _, it := range items {
+			if int(it.artist) >= len(d.Artists) {
+				return nil, errCorrupt
+			}
+		}
+	}
+	for _, s := range d.seen {
+		if int(s.track) >= len(d.Tracks) {
+			return nil, errCorrupt
+		}
+	}
+	d.refreshArtists()
+	return d, nil
+}
+
+type reader struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b[r.i:])
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.i += n
+	return v
+}
+
+// count reads a length and checks it against the bytes left (each element
+// takes at least min bytes), so corrupt input cannot make a huge allocation.
+func (r *reader) count(min int) int {
+	n := r.uvarint()
+	if r.err == nil && n > uint64((len(r.b)-r.i)/min) {
+		r.err = errCorrupt
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) uint64() uint64 {
+	if r.err != nil || len(r.b)-r.i < 8 {
+		r.err = errCorrupt
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b[r.i:])
+	r.i += 8
+	return v
+}
+
+func (r *reader) string() string {
+	n := r.count(1)
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.b[r.i : r.i+n])
+	r.i += n
+	return s
+}
+
+// DayCodec is the Goka codec of the aggregator table.
+type DayCodec struct{}
+
+// Encode takes a *Day.
+func (DayCodec) Encode(v any) ([]byte, error) {
+	d, ok := v.(*Day)
+	if !ok {
+		return nil, fmt.Errorf("aggregator: cannot encode %T", v)
+	}
+	return d.Encode(), nil
+}
+
+// Decode returns a *Day.
+func (DayCodec) Decode(b []byte) (any, error) { return DecodeDay(b) }

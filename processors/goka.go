@@ -1,0 +1,139 @@
+package processors
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+
+	"github.com/topk-charts/topk/kafka"
+)
+
+// Settings are what every processor group of topk needs to run.
+type Settings struct {
+	Brokers []string
+	// Replication of the topics Goka creates (table and loop topics).
+	Replication int
+	// StateDir holds one storage directory per group and instance.
+	StateDir string
+	Log      *slog.Logger
+}
+
+// SaramaConfig is Goka's default sarama configuration (copartitioning
+// rebalance strategy, producer flushing) with topk's corrections
+// (DESIGN.md, "Goka's defaults are wrong for this"): protocol ≥ 2.1, the
+// oldest offset for new groups, an idempotent acks=all producer with one
+// request in flight, and LZ4 compression of table values.
+func SaramaConfig(clientID string) *sarama.Config {
+	c := goka.DefaultConfig()
+	base := kafka.NewSaramaConfig(clientID)
+	c.ClientID = clientID
+	c.Version = base.Version
+	c.Consumer.Offsets.Initial = base.Consumer.Offsets.Initial
+	c.Producer.Idempotent = base.Producer.Idempotent
+	c.Producer.RequiredAcks = base.Producer.RequiredAcks
+	c.Producer.Retry.Max = base.Producer.Retry.Max
+	c.Producer.Retry.Backoff = base.Producer.Retry.Backoff
+	c.Net.MaxOpenRequests = base.Net.MaxOpenRequests
+	c.Producer.Compression = sarama.CompressionLZ4
+	c.Producer.Flush.Frequency = 5 * time.Millisecond
+	c.Producer.MaxMessageBytes = 1 << 20
+	return c
+}
+
+// TopicManagerConfig makes Goka create its table topics compacted with the
+// configured replication, loop topics retained for a week, and fail on a
+// topic whose partitions or settings do not match instead of carrying on.
+func TopicManagerConfig(replication int) *goka.TopicManagerConfig {
+	tm := goka.NewTopicManagerConfig()
+	tm.Table.Replication = replication
+	tm.Stream.Replication = replication
+	tm.Stream.Retention = 7 * 24 * time.Hour
+	tm.MismatchBehavior = goka.TMConfigMismatchBehaviorFail
+	tm.CreateTopicTimeout = 30 * time.Second
+	return tm
+}
+
+// Options are the Goka processor options of a group: sarama settings,
+// topic manager, storage under dir, hot standby, logging. Callers add
+// their own (nil handling, tester).
+// An empty dir means a stateless group (in-memory storage, never used).
+func (s Settings) Options(clientID, dir string) []goka.ProcessorOption {
+	cfg := SaramaConfig(clientID)
+	sb := storage.MemoryBuilder()
+	if dir != "" {
+		sb = storage.DefaultBuilder(dir)
+	}
+	return []goka.ProcessorOption{
+		goka.WithClientID(clientID),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(cfg)),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
+		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(cfg)),
+		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, TopicManagerConfig(s.Replication))),
+		goka.WithStorageBuilder(sb),
+		goka.WithHotStandby(),
+		goka.WithLogger(gokaLogger{s.logger().With("component", clientID)}),
+	}
+}
+
+func (s Settings) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}
+
+// StorageDir claims a storage directory for one instance of group under
+// base: base/<group>/instance-<n>, the lowest n no other live process holds
+// (an flock on its lock file). A restarted instance finds its own directory
+// again and recovers from its local state; two copies on one machine never
+// share one (Goka's /tmp/goka default would collide). release unlocks it.
+func StorageDir(base, group string) (dir string, release func(), err error) {
+	for n := 0; n < 1024; n++ {
+		dir = filepath.Join(base, group, "instance-"+strconv.Itoa(n))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", nil, fmt.Errorf("storage dir: %w", err)
+		}
+		f, err := os.OpenFile(filepath.Join(dir, "LOCK.topk"), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return "", nil, fmt.Errorf("storage dir: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		return dir, func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	}
+	return "", nil, fmt.Errorf("storage dir: no free instance directory under %s", filepath.Join(base, group))
+}
+
+// gokaLogger sends Goka's log lines to slog.
+type gokaLogger struct{ log *slog.Logger }
+
+func (g gokaLogger) Print(v ...any)                 { g.log.Info(fmt.Sprint(v...)) }
+func (g gokaLogger) Println(v ...any)               { g.log.Info(fmt.Sprint(v...)) }
+func (g gokaLogger) Printf(format string, v ...any) { g.log.Info(fmt.Sprintf(format, v...)) }
+
+// ViewOptions are the Goka view options matching Options: the same sarama
+// settings and topic manager, storage in memory unless dir is set.
+func (s Settings) ViewOptions(clientID, dir string) []goka.ViewOption {
+	cfg := SaramaConfig(clientID)
+	sb := storage.MemoryBuilder()
+	if dir != "" {
+		sb = storage.DefaultBuilder(dir)
+	}
+	return []goka.ViewOption{
+		goka.WithViewClientID(clientID),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
+		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, TopicManagerConfig(s.Replication))),
+		goka.WithViewStorageBuilder(sb),
+		goka.WithViewLogger(gokaLogger{s.logger().With("component", clientID)}),
+	}
+}

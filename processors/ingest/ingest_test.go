@@ -1,0 +1,91 @@
+package ingest
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/tester"
+
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/processors"
+)
+
+func start(t *testing.T) *tester.Tester {
+	t.Helper()
+	tt := tester.New(t)
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	p, err := goka.NewProcessor(nil, Graph(Config{Now: func() time.Time { return now }}),
+		goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("processor: %v", err)
+		}
+	})
+	return tt
+}
+
+func TestValidListenIsKeyedUserDay(t *testing.T) {
+	tt := start(t)
+	tp := listen.NewTopics("")
+	valid := tt.NewQueueTracker(string(tp.Valid))
+	// Any key or none: the raw key is advisory.
+	tt.Consume(string(tp.Raw), "", []byte(`{"user_id":"alice","played_at":"2026-11-28T09:15:00+01:00","artist_name":"Radiohead","track_name":"Reckoner"}`))
+	k, v, ok := valid.Next()
+	if !ok {
+		t.Fatal("nothing on user.listen.valid")
+	}
+	l := v.(listen.Listen)
+	if k != "alice|2026-11-28" || l.UserID != "alice" || !l.PlayedAt.Equal(time.Date(2026, 11, 28, 8, 15, 0, 0, time.UTC)) {
+		t.Fatalf("key %q listen %+v", k, l)
+	}
+}
+
+func TestBadInputGoesToDLQWithOriginalBytes(t *testing.T) {
+	tt := start(t)
+	tp := listen.NewTopics("")
+	valid := tt.NewQueueTracker(string(tp.Valid))
+	dlq := tt.NewQueueTracker(string(tp.DLQ))
+	bad := [][]byte{
+		nil,
+		[]byte(""),
+		[]byte("not json"),
+		[]byte(`[1,2]`),
+		[]byte(`{"user_id":"a|b","played_at":"2026-11-28T09:15:00Z","artist_name":"x","track_name":"y"}`),
+		[]byte(`{"user_id":"a","played_at":"1999-01-01T00:00:00Z","artist_name":"x","track_name":"y"}`),
+		[]byte(`{"user_id":"a","played_at":"2026-11-28T09:15:00Z","artist_name":"","track_name":"y"}`),
+		append([]byte(`{"user_id":"a","pad":"`), append(make([]byte, 11<<10), []byte(`"}`)...)...),
+		{0xff, 0xfe, 0x00},
+	}
+	for _, b := range bad {
+		tt.Consume(string(tp.Raw), "k", b)
+	}
+	for i, b := range bad {
+		h, key, v, ok := dlq.NextWithHeaders()
+		if !ok {
+			t.Fatalf("dead letter %d missing", i)
+		}
+		if string(v.([]byte)) != string(b) {
+			t.Errorf("dead letter %d carries %q, want the original bytes", i, v)
+		}
+		if len(h[processors.HeaderReason]) == 0 || string(h[processors.HeaderTopic]) != string(tp.Raw) ||
+			string(h[processors.HeaderOffset]) != strconv.Itoa(i) || string(h[processors.HeaderStage]) != Stage {
+			t.Errorf("dead letter %d headers %q", i, h)
+		}
+		if key != processors.DeadLetterKey(string(tp.Raw), 0, int64(i)) {
+			t.Errorf("dead letter %d key %q", i, key)
+		}
+	}
+	if _, _, ok := valid.Next(); ok {
+		t.Fatal("a bad record reached user.listen.valid")
+	}
+}
