@@ -8,7 +8,7 @@ TOPK := bin/topk
 # Packages whose tests share the real servers run one at a time.
 INTEGRATION_FLAGS ?= -tags integration -count=1 -p 1 -timeout 15m -run Integration
 
-.PHONY: help build run test vet unit integration infra-up infra-down infra-status infra-reset \
+.PHONY: help build run test vet unit integration infra-up infra-down infra-status infra-reset bench-ingest bench-latency \
         topics migrate compose-check produce clean
 
 help: ## list the targets
@@ -61,3 +61,16 @@ produce: build ## send $(LISTEN) to user.listen.raw with the real kafka-console-
 
 clean: ## remove build output (not the stack's data: see infra-reset)
 	rm -f $(TOPK)
+
+# Benchmarks: each prints its figures beside a reference measured in the same run.
+BENCH_N ?= 1000000
+bench-ingest: build infra-up ## listens/s of ingest+aggregator vs a minimal Goka processor and kafka-consumer-perf-test
+	$(GO) run ./bench/ingest -n $(BENCH_N)
+
+bench-latency: build infra-up ## produce-to-view latency at a fixed rate vs Kafka's EndToEndLatency tool
+	$(GO) run ./bench/latency
+
+BENCH_CRAWL_USERS ?= 10000
+.PHONY: bench-crawl
+bench-crawl: build infra-up ## crawl $(BENCH_CRAWL_USERS) simulated users from a local server vs a bare sarama producer
+	$(GO) run ./bench/crawl -users $(BENCH_CRAWL_USERS)

@@ -141,3 +141,12 @@ func DeleteTopics(admin sarama.ClusterAdmin, names ...string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// TableTopic is a Goka group table topic as topk wants it: compacted only
+// (never deleted: the aggregator keeps every day forever), with the
+// partition count of the group's input.
+func TableTopic(name string, partitions int32, minInsync int) TopicSpec {
+	return TopicSpec{Name: name, Partitions: partitions, FixedPartitions: true, Config: map[string]string{
+		"cleanup.policy": "compact", "min.insync.replicas": strconv.Itoa(minInsync),
+	}}
+}

@@ -16,6 +16,8 @@
 //
 //	{"user_id":"alice","played_at":"2026-11-28T09:15:00Z","artist_name":"Radiohead","track_name":"Reckoner","album_name":"In Rainbows"}
 //
+// Its fields:
+//
 //   - user_id (required): 1–128 bytes, no control character, no '|', no
 //     leading or trailing whitespace. Kept exactly as sent.
 //   - played_at (required): an RFC 3339 string with an offset (converted to

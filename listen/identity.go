@@ -26,11 +26,39 @@ type Identity [16]byte
 // Identity is the event identity of l; two listens with the same identity
 // are the same play, counted once.
 func (l Listen) Identity() Identity {
-	artist, track := Normalize(l.ArtistName), Normalize(l.TrackName)
+	return identity(l.UserID, l.PlayedAt.Unix(), Normalize(l.ArtistName), Normalize(l.TrackName))
+}
+
+// Derived is everything derived from the names of one listen.
+type Derived struct {
+	Identity  Identity
+	ArtistKey uint64
+	TrackKey  uint64
+	AlbumKey  uint64 // 0: no album
+}
+
+// Derive returns l's identity and item keys, normalizing each name once:
+// the same values as l.Identity(), l.ArtistKey(), l.TrackKey() and
+// l.AlbumKey(), at about a third of their cost together.
+func (l Listen) Derive() Derived {
+	artist, track, album := Normalize(l.ArtistName), Normalize(l.TrackName), Normalize(l.AlbumName)
+	d := Derived{
+		Identity:  identity(l.UserID, l.PlayedAt.Unix(), artist, track),
+		ArtistKey: itemKey(kindArtist, artist, "", false),
+		TrackKey:  itemKey(kindTrack, artist, track, true),
+	}
+	if album != "" {
+		d.AlbumKey = itemKey(kindAlbum, artist, album, true)
+	}
+	return d
+}
+
+// identity hashes already normalized names.
+func identity(user string, sec int64, artist, track string) Identity {
 	var arr [256]byte
 	b := binary.BigEndian.AppendUint32(arr[:0], NormalizationVersion)
-	b = appendStr(b, l.UserID)
-	b = binary.BigEndian.AppendUint64(b, uint64(l.PlayedAt.Unix()))
+	b = appendStr(b, user)
+	b = binary.BigEndian.AppendUint64(b, uint64(sec))
 	b = appendStr(b, artist)
 	b = appendStr(b, track)
 	sum := sha256.Sum256(b)
@@ -109,4 +137,15 @@ func itemKey(kind byte, first, second string, two bool) uint64 {
 func appendStr(b []byte, s string) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 	return append(b, s...)
+}
+
+// ItemKeys returns l's artist, track and album keys (album 0: none),
+// normalizing each name once: what the aggregator needs per listen.
+func (l Listen) ItemKeys() (artist, track, album uint64) {
+	a, t, al := Normalize(l.ArtistName), Normalize(l.TrackName), Normalize(l.AlbumName)
+	artist, track = itemKey(kindArtist, a, "", false), itemKey(kindTrack, a, t, true)
+	if al != "" {
+		album = itemKey(kindAlbum, a, al, true)
+	}
+	return artist, track, album
 }

@@ -16,14 +16,17 @@ import (
 // known field, or any rule broken → *InvalidError. Unknown extra fields are
 // ignored. It must never panic on any input (it is fuzzed).
 //
-// The JSON text must be valid UTF-8 and exactly one object (surrounding
-// whitespace allowed). Field names match exactly (case-sensitive, after
-// unescaping); a field of the contract may appear only once. null counts as
-// absent. played_at is an RFC 3339 string (T or t, Z or z or ±hh:mm, any
-// fraction) or a JSON number: Unix seconds, or Unix milliseconds when it is
-// greater than MillisThreshold; fractions are truncated; a numeric string is
-// not accepted. duration_ms is a JSON number with an integer value (215000
-// or 215000.0). The returned Listen is canonical (see Listen.Canonical).
+// The JSON text must be valid UTF-8 (no byte order mark) and exactly one
+// object (surrounding whitespace allowed). Field names match exactly
+// (case-sensitive, after unescaping); a field of the contract may appear
+// only once. null counts as absent. played_at is an RFC 3339 string (T or
+// t, Z or z or ±hh:mm, any fraction) or a JSON number: Unix seconds, or Unix
+// milliseconds when it is greater than MillisThreshold; fractions are
+// truncated; a numeric string is not accepted. duration_ms is a JSON number
+// with an integer value (215000 or 215000.0). Checks run in the order the
+// Reason constants describe and the first failure is returned. The
+// returned Listen is canonical (see Listen.Canonical) and shares no memory
+// with raw.
 func Parse(raw []byte, now time.Time) (Listen, error) {
 	switch {
 	case raw == nil:
@@ -165,10 +168,14 @@ func parse(raw []byte, lo, hi int64) (Listen, *InvalidError) {
 }
 
 // splitObject checks that b is one JSON object in valid UTF-8 and stores the
-// value of each field of the contract in spans (nil: absent). The syntax is
-// checked by encoding/json (json.Valid); the scan below only splits members,
-// exactly (case-sensitive, duplicates seen), which json.Unmarshal cannot.
-// It stays bounds-checked so that it cannot panic even if the two disagree.
+// value of each field of the contract in spans (nil: absent): the
+// raw-message first pass, so that each field's type is judged on its own.
+// The syntax is checked by encoding/json (json.Valid); the scan below only
+// splits the top-level members. It replaces json.Unmarshal because that
+// matches struct field names case-insensitively and silently keeps the last
+// of duplicate names (into map[string]json.RawMessage too, at the cost of a
+// map), which other languages' parsers do not all do. It stays
+// bounds-checked so that it cannot panic even if the two disagree.
 func splitObject(b []byte, spans *[numFields][]byte) *InvalidError {
 	if !utf8.Valid(b) {
 		return invalid(ReasonNotJSON, "", "not valid UTF-8")
@@ -183,18 +190,17 @@ func splitObject(b []byte, spans *[numFields][]byte) *InvalidError {
 	if b[i] != '{' {
 		return invalid(ReasonNotObject, "", "a JSON "+kindOf(b[i])+", not an object")
 	}
-	syntax := invalid(ReasonNotJSON, "", "malformed object")
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return nil
 	}
 	for i < len(b) {
 		if b[i] != '"' {
-			return syntax
+			return malformed()
 		}
 		end := endOfString(b, i)
 		if end < 0 {
-			return syntax
+			return malformed()
 		}
 		name := b[i+1 : end-1]
 		f := -1
@@ -205,12 +211,12 @@ func splitObject(b []byte, spans *[numFields][]byte) *InvalidError {
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return syntax
+			return malformed()
 		}
 		i = skipSpace(b, i+1)
 		end = endOfValue(b, i)
-		if end < 0 {
-			return syntax
+		if end <= i {
+			return malformed()
 		}
 		if f >= 0 {
 			if spans[f] != nil {
@@ -220,7 +226,7 @@ func splitObject(b []byte, spans *[numFields][]byte) *InvalidError {
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) {
-			return syntax
+			return malformed()
 		}
 		switch b[i] {
 		case '}':
@@ -228,11 +234,15 @@ func splitObject(b []byte, spans *[numFields][]byte) *InvalidError {
 		case ',':
 			i = skipSpace(b, i+1)
 		default:
-			return syntax
+			return malformed()
 		}
 	}
-	return syntax
+	return malformed()
 }
+
+// malformed is the error for what json.Valid accepted but the member scan
+// did not (it should not happen).
+func malformed() *InvalidError { return invalid(ReasonNotJSON, "", "malformed object") }
 
 func kindOf(c byte) string {
 	switch c {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -113,6 +114,11 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, code, st)
 	})
+	// Profiles, for benchmarks and incidents: the ops port binds to loopback
+	// by default (TOPK_OPS_HOST).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	for prefix, h := range s.Mounts {
 		mux.Handle(prefix, h)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/lovoo/goka/storage"
 
 	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/processors/localstore"
 )
 
 // Settings are what every processor group of topk needs to run.
@@ -21,6 +22,8 @@ type Settings struct {
 	Brokers []string
 	// Replication of the topics Goka creates (table and loop topics).
 	Replication int
+	// MinInsync is min.insync.replicas of the table topics (default 1).
+	MinInsync int
 	// StateDir holds one storage directory per group and instance.
 	StateDir string
 	Log      *slog.Logger
@@ -64,12 +67,13 @@ func TopicManagerConfig(replication int) *goka.TopicManagerConfig {
 // Options are the Goka processor options of a group: sarama settings,
 // topic manager, storage under dir, hot standby, logging. Callers add
 // their own (nil handling, tester).
-// An empty dir means a stateless group (in-memory storage, never used).
+// An empty dir means a stateless group (in-memory storage, never used);
+// otherwise the table lives in dir in a batching LevelDB (localstore).
 func (s Settings) Options(clientID, dir string) []goka.ProcessorOption {
 	cfg := SaramaConfig(clientID)
 	sb := storage.MemoryBuilder()
 	if dir != "" {
-		sb = storage.DefaultBuilder(dir)
+		sb = localstore.Builder(dir, localstore.Options{})
 	}
 	return []goka.ProcessorOption{
 		goka.WithClientID(clientID),
@@ -136,4 +140,33 @@ func (s Settings) ViewOptions(clientID, dir string) []goka.ViewOption {
 		goka.WithViewStorageBuilder(sb),
 		goka.WithViewLogger(gokaLogger{s.logger().With("component", clientID)}),
 	}
+}
+
+// EnsureTable creates a group's table topic before Goka starts (compacted,
+// with the input's partition count) and waits until every partition has a
+// leader. Left to Goka, a fresh table topic races its own metadata: the
+// processor asks for offsets before the partitions have leaders and stops.
+func (s Settings) EnsureTable(table goka.Table, input goka.Stream) error {
+	admin, err := sarama.NewClusterAdmin(s.Brokers, kafka.NewSaramaConfig("topk-table-setup"))
+	if err != nil {
+		return fmt.Errorf("kafka %v: %w", s.Brokers, err)
+	}
+	defer admin.Close()
+	meta, err := admin.DescribeTopics([]string{string(input)})
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", input, err)
+	}
+	if len(meta) != 1 || meta[0].Err != sarama.ErrNoError {
+		return fmt.Errorf("input topic %s missing (run topk topics)", input)
+	}
+	minInsync := s.MinInsync
+	if minInsync < 1 {
+		minInsync = 1
+	}
+	replication := s.Replication
+	if replication < 1 {
+		replication = 1
+	}
+	spec := kafka.TableTopic(string(table), int32(len(meta[0].Partitions)), minInsync)
+	return kafka.EnsureTopics(admin, int16(replication), []kafka.TopicSpec{spec}, s.logger())
 }

@@ -21,11 +21,14 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"config":  {"print the resolved configuration (--shell, --markdown, --names)", runConfig},
-	"ping":    {"check that Kafka, Cassandra, Redis and PostgreSQL answer (--wait 90s)", runPing},
-	"topics":  {"create or reconcile the Kafka topics", runTopics},
-	"migrate": {"apply the Cassandra and PostgreSQL schemas [cassandra|postgres]", runMigrate},
-	"api":     {"serve the HTTP api", runAPI},
+	"config":    {"print the resolved configuration (--shell, --markdown, --names)", runConfig},
+	"ping":      {"check that Kafka, Cassandra, Redis and PostgreSQL answer (--wait 90s)", runPing},
+	"topics":    {"create or reconcile the Kafka topics", runTopics},
+	"migrate":   {"apply the Cassandra and PostgreSQL schemas [cassandra|postgres]", runMigrate},
+	"api":       {"serve the HTTP api", runAPI},
+	"crawler":   {"run crawl tasks: fetch listens from providers into user.listen.raw", runCrawler},
+	"scheduler": {"restore every active user's crawl task from PostgreSQL (after a Redis flush)", runScheduler},
+	"enqueue":   {"crawl a user now (--user alice [--provider simulated] registers a missing one)", runEnqueue},
 }
 
 func main() {

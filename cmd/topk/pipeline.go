@@ -19,7 +19,7 @@ func init() {
 	commands["all"] = command{"run every pipeline service and the api in one process (a laptop)", runAll}
 }
 
-func addIngest(env *Env, s *service) error {
+func addIngest(_ context.Context, env *Env, s *service) error {
 	p, err := ingest.New(settings(env, "ingest"), ingest.Config{Namespace: env.Config.Namespace})
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
@@ -30,7 +30,7 @@ func addIngest(env *Env, s *service) error {
 	return nil
 }
 
-func addAggregator(env *Env, s *service) error {
+func addAggregator(_ context.Context, env *Env, s *service) error {
 	c := env.Config
 	group := string(aggregator.Group(c.Namespace))
 	dir, release, err := processors.StorageDir(c.Pipeline.StateDir, group)
@@ -56,7 +56,7 @@ func runIngest(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	s := &service{name: "ingest", opsPort: env.Config.Ops.Ingest}
-	if err := addIngest(env, s); err != nil {
+	if err := addIngest(ctx, env, s); err != nil {
 		return err
 	}
 	return s.run(ctx, env)
@@ -67,7 +67,7 @@ func runAggregator(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	s := &service{name: "aggregator", opsPort: env.Config.Ops.Aggregator}
-	if err := addAggregator(env, s); err != nil {
+	if err := addAggregator(ctx, env, s); err != nil {
 		return err
 	}
 	return s.run(ctx, env)
@@ -84,7 +84,7 @@ func runAll(ctx context.Context, env *Env, args []string) error {
 	}
 	s := &service{name: "all", opsPort: env.Config.Ops.Ingest}
 	for _, add := range pipelineParts {
-		if err := add(env, s); err != nil {
+		if err := add(ctx, env, s); err != nil {
 			s.close()
 			return err
 		}
@@ -93,7 +93,7 @@ func runAll(ctx context.Context, env *Env, args []string) error {
 }
 
 // pipelineParts are what `topk all` runs.
-var pipelineParts = []func(*Env, *service) error{addIngest, addAggregator}
+var pipelineParts = []func(context.Context, *Env, *service) error{addIngest, addRawWriter, addAggregator, addFlusher}
 
 func ensureTopics(env *Env) error {
 	c := env.Config

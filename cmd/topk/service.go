@@ -88,6 +88,7 @@ func settings(env *Env, name string) processors.Settings {
 	return processors.Settings{
 		Brokers:     c.Kafka.Brokers,
 		Replication: c.Kafka.ReplicationFactor,
+		MinInsync:   c.Kafka.MinInsyncReplicas,
 		StateDir:    c.Pipeline.StateDir,
 		Log:         logWith(env.Log, name),
 	}

@@ -50,11 +50,12 @@ type Config struct {
 // PlayOf reduces a listen to what a day's state keeps.
 func PlayOf(l listen.Listen) Play {
 	t := l.PlayedAt.UTC()
+	artist, track, album := l.ItemKeys()
 	return Play{
 		Sec:       uint32(t.Hour()*3600 + t.Minute()*60 + t.Second()),
-		TrackKey:  l.TrackKey(),
-		ArtistKey: l.ArtistKey(),
-		AlbumKey:  l.AlbumKey(),
+		TrackKey:  track,
+		ArtistKey: artist,
+		AlbumKey:  album,
 		Track:     l.TrackName,
 		Artist:    l.ArtistName,
 		Album:     l.AlbumName,
@@ -126,6 +127,9 @@ func (c sizedCodec) Encode(v any) ([]byte, error) {
 // New builds the aggregator processor with its storage in dir (see
 // processors.StorageDir).
 func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+	if err := s.EnsureTable(Table(cfg.Namespace), listen.NewTopics(cfg.Namespace).Valid); err != nil {
+		return nil, err
+	}
 	o := append(s.Options(string(Group(cfg.Namespace)), dir), goka.WithNilHandling(goka.NilProcess))
 	return goka.NewProcessor(s.Brokers, Graph(cfg), append(o, opts...)...)
 }

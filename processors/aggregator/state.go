@@ -26,7 +26,8 @@ type Item struct {
 	Key uint64
 	// Name is the display spelling: the one of the latest played_at.
 	Name string
-	// Artist is the display name of the item's artist (tracks, albums).
+	// Artist is the display name of the item's artist (tracks, albums),
+	// filled by Day.Items.
 	Artist string
 	Plays  uint32
 	// SpelledAt is the second of the day of the listen whose spelling Name
@@ -58,8 +59,9 @@ type Day struct {
 	seen []seen
 }
 
-// Items returns the items of an entity.
+// Items returns the items of an entity, their Artist names filled in.
 func (d *Day) Items(e Entity) []Item {
+	d.refreshArtists()
 	switch e {
 	case Tracks:
 		return d.Tracks
@@ -114,7 +116,6 @@ func (d *Day) Add(p Play) bool {
 	if p.AlbumKey != 0 {
 		upsert(&d.Albums, p.AlbumKey, p.Album, p.Sec, uint32(a))
 	}
-	d.refreshArtists()
 	s := seen{p.Sec, uint32(t)}
 	i := sort.Search(len(d.seen), func(i int) bool {
 		x := d.seen[i]
@@ -209,7 +210,9 @@ var errCorrupt = errors.New("aggregator: corrupt day state")
 
 // DecodeDay parses Encode's output.
 func DecodeDay(b []byte) (*Day, error) {
-	r := reader{b: b}
+	// One string holds every name: the names are its substrings, so a
+	// decode allocates once for them instead of once per item.
+	r := reader{b: b, s: string(b)}
 	if v := r.uvarint(); v != encodingVersion {
 		return nil, fmt.Errorf("aggregator: day state version %d, want %d", v, encodingVersion)
 	}
@@ -259,12 +262,12 @@ func DecodeDay(b []byte) (*Day, error) {
 			return nil, errCorrupt
 		}
 	}
-	d.refreshArtists()
 	return d, nil
 }
 
 type reader struct {
 	b   []byte
+	s   string // b as a string, for zero-copy names
 	i   int
 	err error
 }
@@ -308,7 +311,7 @@ func (r *reader) string() string {
 	if r.err != nil {
 		return ""
 	}
-	s := string(r.b[r.i : r.i+n])
+	s := r.s[r.i : r.i+n]
 	r.i += n
 	return s
 }

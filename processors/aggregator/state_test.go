@@ -97,7 +97,8 @@ func TestSpellingOfLatestListen(t *testing.T) {
 	early.ArtistKey, early.TrackKey = late.ArtistKey, late.TrackKey
 	d.Add(late)
 	d.Add(early)
-	if d.Tracks[0].Name != "reckoner" || d.Artists[0].Name != "radiohead" || d.Tracks[0].Artist != "radiohead" || d.Tracks[0].Plays != 2 {
+	tr := d.Items(Tracks)
+	if tr[0].Name != "reckoner" || d.Artists[0].Name != "radiohead" || tr[0].Artist != "radiohead" || tr[0].Plays != 2 {
 		t.Fatalf("%+v %+v", d.Tracks, d.Artists)
 	}
 }

@@ -1,0 +1,373 @@
+package benchkit
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/ops"
+)
+
+// Env is a benchmark's corner of the local stack: its own namespace, so its
+// topics never meet those of `make run` or the tests.
+type Env struct {
+	Config config.Config
+	Topics listen.Topics
+	Client sarama.Client
+	Admin  sarama.ClusterAdmin
+	Log    *slog.Logger
+	Root   string // repository root (bin/topk, bin/kafka-*)
+}
+
+// Setup loads the configuration, picks a namespace and creates its topics.
+func Setup(name string) (*Env, error) {
+	cfg, err := config.Load(nil)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	cfg.Namespace = "bench_" + name + "_" + hex.EncodeToString(b)
+	e := &Env{Config: cfg, Topics: listen.NewTopics(cfg.Namespace), Log: ops.NewLogger(os.Stderr, "warn", "text")}
+	if e.Root, err = os.Getwd(); err != nil {
+		return nil, err
+	}
+	if e.Client, err = sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-bench")); err != nil {
+		return nil, fmt.Errorf("kafka: %w (is the stack up? make infra-up)", err)
+	}
+	if e.Admin, err = sarama.NewClusterAdminFromClient(e.Client); err != nil {
+		return nil, err
+	}
+	if err := kafka.EnsureTopics(e.Admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, e.Topics), e.Log); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close deletes every topic of the namespace.
+func (e *Env) Close() {
+	all, err := e.Admin.ListTopics()
+	if err == nil {
+		var mine []string
+		for n := range all {
+			if strings.HasPrefix(n, e.Config.Namespace+".") {
+				mine = append(mine, n)
+			}
+		}
+		_ = kafka.DeleteTopics(e.Admin, mine...)
+	}
+	e.Admin.Close()
+}
+
+// Generator makes listens of a population: Zipf-distributed artists and
+// tracks, most listens in the last month.
+type Generator struct {
+	r      *mrand.Rand
+	users  int
+	artist *mrand.Zipf
+	track  *mrand.Zipf
+	now    time.Time
+	// the current session
+	user string
+	at   time.Time
+	left int
+}
+
+// NewGenerator is deterministic for a seed.
+func NewGenerator(seed uint64, users int) *Generator {
+	r := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return &Generator{r: r, users: users, artist: mrand.NewZipf(r, 1.1, 1, 5000), track: mrand.NewZipf(r, 1.2, 1, 30), now: time.Now().UTC()}
+}
+
+// Listen renders one listen as the JSON of user.listen.raw.
+func (g *Generator) Listen(user string, at time.Time) []byte {
+	a := g.artist.Uint64()
+	t := g.track.Uint64()
+	return []byte(`{"user_id":"` + user + `","played_at":"` + at.Format(time.RFC3339) +
+		`","artist_name":"Artist ` + strconv.FormatUint(a, 10) + `","track_name":"Track ` + strconv.FormatUint(t, 10) +
+		` by ` + strconv.FormatUint(a, 10) + `","album_name":"Album ` + strconv.FormatUint(t%5, 10) + `"}`)
+}
+
+// Next is the next listen of a listening session: a random user, a random
+// moment in the last 30 days, then 1–40 tracks in a row about 3.5 minutes
+// apart — the order a crawler delivers a user's history in.
+func (g *Generator) Next() (user string, value []byte) {
+	if g.left == 0 {
+		g.user = "user-" + strconv.Itoa(g.r.IntN(g.users))
+		g.at = g.now.Add(-time.Duration(g.r.Int64N(int64(30 * 24 * time.Hour)))).Truncate(time.Second)
+		g.left = 1 + g.r.IntN(40)
+	}
+	g.left--
+	g.at = g.at.Add(time.Duration(150+g.r.IntN(120)) * time.Second)
+	if g.at.After(g.now) {
+		g.at = g.now.Add(-time.Duration(g.r.IntN(3600)) * time.Second)
+	}
+	return g.user, g.Listen(g.user, g.at)
+}
+
+// Produce sends n listens to topic as fast as the async producer goes,
+// with a progress bar, and returns the bytes sent.
+func (e *Env) Produce(topic string, n int, next func() (string, []byte)) (int64, error) {
+	cfg := kafka.NewSaramaConfig("topk-bench-producer")
+	cfg.Producer.Return.Successes = false
+	cfg.Producer.Flush.Bytes = 512 << 10
+	cfg.Producer.Flush.Frequency = 10 * time.Millisecond
+	cfg.Producer.Compression = sarama.CompressionLZ4
+	p, err := sarama.NewAsyncProducer(e.Config.Kafka.Brokers, cfg)
+	if err != nil {
+		return 0, err
+	}
+	bar := Bar(int64(n), "producing listens")
+	errc := make(chan error, 1)
+	go func() {
+		for err := range p.Errors() {
+			select {
+			case errc <- err:
+			default:
+			}
+		}
+	}()
+	var bytes int64
+	for i := 0; i < n; i++ {
+		k, v := next()
+		bytes += int64(len(v))
+		p.Input() <- &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(k), Value: sarama.ByteEncoder(v)}
+		if i%1000 == 0 {
+			_ = bar.Set(i)
+		}
+	}
+	p.AsyncClose()
+	for range p.Successes() {
+	}
+	_ = bar.Finish()
+	select {
+	case err := <-errc:
+		return bytes, fmt.Errorf("produce: %w", err)
+	default:
+	}
+	return bytes, nil
+}
+
+// Bar is a progress bar on stderr.
+func Bar(n int64, what string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(n, progressbar.OptionSetDescription(what), progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }))
+}
+
+// Process is a topk subcommand the benchmark runs as its own process.
+type Process struct {
+	Name    string
+	OpsPort int
+	cmd     *exec.Cmd
+	done    chan error
+}
+
+// Start runs bin/topk args with the benchmark's configuration and a free
+// ops port; output goes to logPath.
+func (e *Env) Start(logPath string, args ...string) (*Process, error) {
+	cfg := e.Config
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Ops.Ingest, cfg.Ops.Aggregator, cfg.Ops.RawWriter, cfg.Ops.Flusher = port, port, port, port
+	cfg.LogLevel = "warn"
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(e.Root, "bin", "topk"), args...)
+	for _, v := range config.Vars {
+		cmd.Env = append(cmd.Env, v.Name+"="+v.Value(&cfg))
+	}
+	cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"), "GOGC="+os.Getenv("GOGC"))
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Process{Name: args[0], OpsPort: port, cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); f.Close() }()
+	return p, nil
+}
+
+// Exited reports whether the process ended (its log says why).
+func (p *Process) Exited() bool {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+// PeakRSS is the process's peak resident set (VmHWM), in bytes.
+func (p *Process) PeakRSS() int64 { return peakRSS(p.cmd.Process.Pid) }
+
+// SelfPeakRSS is the benchmark process's own peak resident set.
+func SelfPeakRSS() int64 { return peakRSS(os.Getpid()) }
+
+func peakRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// Stop sends SIGTERM and waits.
+func (p *Process) Stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Metric sums the samples of a metric family on the process's /metrics.
+func (p *Process) Metric(name string) (float64, error) {
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(p.OpsPort) + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != '{' && line[len(name)] != ' ') {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, nil
+}
+
+// Profile saves a CPU profile of the process (its ops port's pprof) taken
+// for d after waiting delay: TOPK_BENCH_PROFILE=dir makes benchmarks do it.
+func (p *Process) Profile(path string, delay, d time.Duration) {
+	time.Sleep(delay)
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", p.OpsPort, int(d.Seconds())))
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if f, err := os.Create(path); err == nil {
+		_, _ = io.Copy(f, resp.Body)
+		f.Close()
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Tool runs one of Kafka's tools through its wrapper in bin/ and returns
+// its standard output.
+func (e *Env) Tool(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(e.Root, "bin", name), args...)
+	var out strings.Builder
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// TopicBytes is the size on disk of every partition of topic.
+func (e *Env) TopicBytes(topic string) (int64, error) {
+	brokers := e.Client.Brokers()
+	ids := make([]int32, len(brokers))
+	for i, b := range brokers {
+		ids[i] = b.ID()
+	}
+	dirs, err := e.Admin.DescribeLogDirs(ids)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, ds := range dirs {
+		for _, d := range ds {
+			for _, t := range d.Topics {
+				if t.Topic == topic {
+					for _, p := range t.Partitions {
+						sum += p.Size
+					}
+				}
+			}
+		}
+	}
+	return sum, nil
+}
+
+// Percentile of sorted durations (p in 0..100).
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	if i < 0 {
+		i = 0
+	}
+	return sorted[i]
+}
+
+// SortDurations sorts in place.
+func SortDurations(d []time.Duration) { sort.Slice(d, func(i, j int) bool { return d[i] < d[j] }) }
+
+// Table prints rows aligned in columns.
+func Table(w io.Writer, header []string, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t")+"\t")
+	}
+	tw.Flush()
+}
+
+// MiB formats bytes.
+func MiB(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }

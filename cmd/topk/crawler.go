@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/topk-charts/topk/api"
+	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/crawler"
+	"github.com/topk-charts/topk/crawler/provider/lastfm"
+	"github.com/topk-charts/topk/crawler/provider/simulated"
+	"github.com/topk-charts/topk/crawler/provider/spotify"
+	"github.com/topk-charts/topk/crawler/tokens"
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/ops"
+	"github.com/topk-charts/topk/store/postgres"
+	"github.com/topk-charts/topk/store/redis"
+)
+
+// controlPlane is what `topk crawler`, `topk scheduler`, `topk enqueue`
+// and the api's admin endpoints share: PostgreSQL with the token cipher,
+// Asynq on Redis, the providers.
+type controlPlane struct {
+	cfg     crawler.Config
+	pool    *pgxpool.Pool
+	store   *crawler.Store
+	redis   asynq.RedisClientOpt
+	rdb     *goredis.Client
+	client  *asynq.Client
+	insp    *asynq.Inspector
+	metrics *crawler.Metrics
+}
+
+func (cp *controlPlane) Close() {
+	cp.insp.Close()
+	cp.client.Close()
+	cp.rdb.Close()
+	cp.pool.Close()
+}
+
+// providers builds the configured providers and their intervals.
+func providers(c config.Crawler) (map[string]crawler.ProviderEntry, error) {
+	lf, err := lastfm.New(lastfm.Config{BaseURL: c.LastfmURL, APIKey: c.LastfmAPIKey, RequestsPerSecond: float64(c.LastfmRate)})
+	if err != nil {
+		return nil, err
+	}
+	sp, err := spotify.New(spotify.Config{APIURL: c.SpotifyAPIURL, TokenURL: c.SpotifyTokenURL,
+		ClientID: c.SpotifyClientID, ClientSecret: c.SpotifyClientSecret})
+	if err != nil {
+		return nil, err
+	}
+	pop := simulated.New(simulated.Config{Seed: uint64(c.SimulatedSeed), History: c.Duration(c.SimulatedHistory)})
+	return map[string]crawler.ProviderEntry{
+		"lastfm":    {Provider: lf, Interval: c.Duration(c.LastfmInterval)},
+		"spotify":   {Provider: sp, Interval: c.Duration(c.SpotifyInterval)},
+		"simulated": {Provider: &simulated.Provider{Population: pop}, Interval: c.Duration(c.SimulatedInterval)},
+	}, nil
+}
+
+// openControlPlane connects to PostgreSQL and Redis. Without a token key
+// (TOPK_TOKEN_KEY) it refuses, unless TOPK_DEV_MODE=1 makes one.
+// Metrics go to reg (nil: not registered); the ops listener serves the
+// default registry.
+func openControlPlane(ctx context.Context, env *Env, reg prometheus.Registerer, log *slog.Logger) (*controlPlane, error) {
+	c := env.Config
+	key, err := tokens.LoadKey(c.Crawler.TokenKey, c.Crawler.DevMode == 1, filepath.Join(c.RuntimeDir, "dev-token.key"), log)
+	if err != nil {
+		return nil, err
+	}
+	cipher, err := tokens.New(key)
+	if err != nil {
+		return nil, err
+	}
+	provs, err := providers(c.Crawler)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := postgres.Connect(ctx, c.Postgres)
+	if err != nil {
+		return nil, err
+	}
+	ro := redis.Options(c.Redis)
+	cp := &controlPlane{
+		cfg: crawler.Config{
+			Queue: crawler.Queue(c.Namespace), MaxRetry: c.Crawler.MaxRetry,
+			RetryBase: c.Crawler.Duration(c.Crawler.RetryBase), Providers: provs,
+		},
+		pool:  pool,
+		store: crawler.NewStore(pool, cipher),
+		redis: asynq.RedisClientOpt{Addr: ro.Addr, Password: ro.Password, DB: ro.DB},
+		rdb:   redis.New(c.Redis),
+	}
+	cp.client = asynq.NewClient(cp.redis)
+	cp.insp = asynq.NewInspector(cp.redis)
+	if cp.metrics, err = crawler.NewMetrics(reg); err != nil {
+		cp.Close()
+		return nil, err
+	}
+	return cp, nil
+}
+
+func (cp *controlPlane) control(log *slog.Logger) (*crawler.Control, error) {
+	return crawler.NewControl(cp.cfg, cp.store, cp.rdb, cp.client, cp.insp, cp.metrics, log)
+}
+
+// checks are the ops readiness checks of the control plane.
+func checks(c config.Config, names ...string) *ops.Checker {
+	var cs []ops.Check
+	for _, name := range names {
+		p := pingers[name]
+		cs = append(cs, ops.Check{Name: name, Required: true, Fn: func(ctx context.Context) error {
+			_, err := p(ctx, c)
+			return err
+		}})
+	}
+	return &ops.Checker{Checks: cs}
+}
+
+func opsAddr(c config.Config, port int) string {
+	return net.JoinHostPort(c.Ops.Host, strconv.Itoa(port))
+}
+
+// runCrawler runs crawl tasks: `topk crawler`.
+func runCrawler(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "crawler")
+	concurrency := fs.Int("concurrency", env.Config.Crawler.Concurrency, "crawls at once (TOPK_CRAWLER_CONCURRENCY)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := logWith(env.Log, "crawler")
+	cp, err := openControlPlane(ctx, env, prometheus.DefaultRegisterer, log)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	if env.Config.Crawler.LastfmAPIKey == "" {
+		log.Warn("TOPK_LASTFM_API_KEY is not set: crawls of Last.fm users will fail")
+	}
+	pub, err := crawler.NewKafkaPublisher(env.Config.Kafka.Brokers, string(listen.NewTopics(env.Config.Namespace).Raw))
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	w, err := crawler.NewWorker(cp.cfg, cp.store, pub, cp.client, cp.metrics, log)
+	if err != nil {
+		return err
+	}
+	opsSrv := &ops.Server{Addr: opsAddr(env.Config, env.Config.Ops.Crawler), Checker: checks(env.Config, "kafka", "redis", "postgres"), Log: log}
+	if err := opsSrv.Listen(); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return opsSrv.Run(gctx) })
+	g.Go(func() error {
+		return crawler.RunServer(gctx, cp.redis, crawler.ServerConfig{Concurrency: *concurrency}, w, log)
+	})
+	return g.Wait()
+}
+
+// runScheduler keeps Redis in line with PostgreSQL: `topk scheduler`.
+func runScheduler(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "scheduler")
+	every := fs.Duration("every", env.Config.Crawler.Duration(env.Config.Crawler.ReconcileEvery), "reconcile interval (TOPK_SCHEDULER_RECONCILE)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *every <= 0 {
+		return errors.New("--every must be positive")
+	}
+	log := logWith(env.Log, "scheduler")
+	cp, err := openControlPlane(ctx, env, prometheus.DefaultRegisterer, log)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	ctl, err := cp.control(log)
+	if err != nil {
+		return err
+	}
+	opsSrv := &ops.Server{Addr: opsAddr(env.Config, env.Config.Ops.Scheduler), Checker: checks(env.Config, "redis", "postgres"), Log: log}
+	if err := opsSrv.Listen(); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return opsSrv.Run(gctx) })
+	g.Go(func() error {
+		log.Info("scheduler running", "queue", cp.cfg.Queue, "reconcile_every", *every)
+		return ctl.RunReconciler(gctx, *every)
+	})
+	return g.Wait()
+}
+
+// runEnqueue crawls one user now: `topk enqueue --user alice`
+// (with --provider, a user that does not exist yet is registered first).
+func runEnqueue(ctx context.Context, env *Env, args []string) error {
+	fs := flags(env, "enqueue")
+	user := fs.String("user", "", "user id (required)")
+	prov := fs.String("provider", "", "register the user with this provider if missing (simulated, lastfm, spotify)")
+	external := fs.String("external-id", "", "the user at the provider (default: the user id)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *user == "" {
+		fs.Usage()
+		return errors.New("--user is required")
+	}
+	log := logWith(env.Log, "enqueue")
+	cp, err := openControlPlane(ctx, env, nil, log)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	ctl, err := cp.control(log)
+	if err != nil {
+		return err
+	}
+	st, err := ctl.CrawlNow(ctx, *user)
+	if errors.Is(err, crawler.ErrNotFound) && *prov != "" {
+		st, err = ctl.Register(ctx, crawler.Registration{UserID: *user, Provider: *prov, ExternalID: *external})
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", *user, err)
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
+}
+
+// mountAdmin adds the admin endpoints and asynqmon (under /asynq/) to the
+// api; the returned func releases their connections. `topk api` calls it.
+func mountAdmin(ctx context.Context, env *Env, srv *api.Server) (func(), error) {
+	log := logWith(env.Log, "admin")
+	cp, err := openControlPlane(ctx, env, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	ctl, err := cp.control(log)
+	if err != nil {
+		cp.Close()
+		return nil, err
+	}
+	mon := asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: cp.redis})
+	srv.MountAdmin(api.AdminConfig{Token: env.Config.API.AdminToken, Control: ctl, Monitor: mon})
+	if env.Config.API.AdminToken == "" {
+		log.Warn("TOPK_ADMIN_TOKEN is not set: the admin endpoints and /asynq/ refuse every request")
+	}
+	return func() { mon.Close(); cp.Close() }, nil
+}

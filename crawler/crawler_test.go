@@ -1,0 +1,110 @@
+package crawler
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/topk-charts/topk/crawler/provider"
+)
+
+func TestTaskIDUniquePerUserAndSlot(t *testing.T) {
+	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	if got := TaskID("alice", at); got != "crawl:alice:1795856400" {
+		t.Fatalf("task id %q", got)
+	}
+	if TaskID("alice", at) == TaskID("alice", at.Add(time.Second)) || TaskID("alice", at) == TaskID("bob", at) {
+		t.Fatal("task ids collide")
+	}
+	if Queue("") != "crawl" || Queue("t1") != "t1.crawl" {
+		t.Fatal("queue names")
+	}
+	task, opts := newTask("alice", at, "crawl", 3, time.Minute)
+	p, err := parsePayload(task.Payload())
+	if err != nil || p.User != "alice" || p.Slot != at.Unix() || len(opts) != 5 {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if _, err := parsePayload([]byte(`{"user":""}`)); err == nil {
+		t.Fatal("empty payload accepted")
+	}
+}
+
+func TestRetryDelayExponentialCappedWithRetryAfter(t *testing.T) {
+	f := RetryDelay(10*time.Second, time.Hour)
+	for n, want := range map[int]time.Duration{1: 10 * time.Second, 2: 20 * time.Second, 4: 80 * time.Second, 30: time.Hour} {
+		d := f(n, errors.New("x"), nil)
+		if d < want*8/10 || d > want*12/10 {
+			t.Errorf("retry %d: %v, want %v ±20%%", n, d, want)
+		}
+	}
+	d := f(1, &provider.RetryAfterError{After: 5 * time.Minute, Err: errors.New("429")}, nil)
+	if d != 5*time.Minute {
+		t.Errorf("Retry-After ignored: %v", d)
+	}
+}
+
+func testControl(t *testing.T) *Control {
+	t.Helper()
+	c, err := NewControl(Config{
+		Providers: map[string]ProviderEntry{"simulated": {Interval: time.Minute}, "spotify": {Interval: 30 * time.Minute}, "lastfm": {Interval: 24 * time.Hour}},
+		Now:       func() time.Time { return time.Date(2026, 11, 28, 9, 0, 0, 500, time.UTC) },
+	}, nil, nil, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRegistrationValidation(t *testing.T) {
+	c := testControl(t)
+	u, err := c.validate(Registration{UserID: "alice", Provider: "lastfm", ExternalID: "rj", Interval: "12h"})
+	if err != nil || u.ExternalID != "rj" || u.Interval != 12*time.Hour || !u.NextRunAt.Equal(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)) {
+		t.Fatalf("%+v %v", u, err)
+	}
+	u, err = c.validate(Registration{UserID: "bob", Provider: "simulated"})
+	if err != nil || u.ExternalID != "bob" || u.Interval != time.Minute {
+		t.Fatalf("defaults: %+v %v", u, err)
+	}
+	for field, r := range map[string]Registration{
+		"user_id":       {UserID: "a|b", Provider: "lastfm"},
+		"provider":      {UserID: "a", Provider: "myspace"},
+		"refresh_token": {UserID: "a", Provider: "spotify"},
+		"access_token":  {UserID: "a", Provider: "lastfm", AccessToken: "x"},
+		"interval":      {UserID: "a", Provider: "lastfm", Interval: "soon"},
+		"external_id":   {UserID: "a", Provider: "lastfm", ExternalID: strings.Repeat("x", 300)},
+	} {
+		_, err := c.validate(r)
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Field != field {
+			t.Errorf("%s: %v", field, err)
+		}
+	}
+	for _, id := range []string{"", strings.Repeat("x", 129), "a/b", "tab\there"} {
+		if _, err := c.validate(Registration{UserID: id, Provider: "lastfm"}); err == nil {
+			t.Errorf("user id %q accepted", id)
+		}
+	}
+}
+
+func TestListensFollowTheContract(t *testing.T) {
+	w := &Worker{cfg: Config{Now: time.Now}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	w.m, _ = NewMetrics(nil)
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	ls := w.listens("alice", "lastfm", []provider.Play{
+		{PlayedAt: at, Artist: "Radiohead", Track: "Reckoner", Album: "In Rainbows", TrackID: "t", DurationMS: 290000},
+		{PlayedAt: at, Artist: "", Track: "No artist"},
+	})
+	if len(ls) != 2 || ls[0].UserID != "alice" || ls[0].Source != "lastfm" || ls[0].ArtistName != "Radiohead" || ls[0].DurationMS != 290000 {
+		t.Fatalf("%+v", ls)
+	}
+	if err := ls[0].Validate(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The invalid play is still published (ingest dead-letters it) and counted.
+	if ls[1].TrackName != "No artist" {
+		t.Fatalf("%+v", ls[1])
+	}
+}

@@ -1,0 +1,517 @@
+//go:build integration
+
+package flusher_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/gocql/gocql"
+
+	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/flusher"
+	"github.com/topk-charts/topk/processors/sink"
+	"github.com/topk-charts/topk/processors/sink/sinktest"
+	"github.com/topk-charts/topk/store/cassandra"
+)
+
+const partitions = 4
+
+// world is a namespaced aggregator table topic, a keyspace, and the
+// successive states of a few user-days the test produces.
+type world struct {
+	t       *testing.T
+	cfg     config.Config
+	topic   string
+	session *gocql.Session
+	prod    sarama.SyncProducer
+	rng     *rand.Rand
+
+	keys   []string
+	states map[string][][]byte // key → encoded states, state i has i+1 plays
+	days   map[string]*aggregator.Day
+	// expected is the state each key must end with in Cassandra: the
+	// highest total produced so far.
+	expected map[string]int // key → index into states
+}
+
+// Days across two years and three months, some users with gaps.
+var testDays = []string{"2025-12-30", "2025-12-31", "2026-01-01", "2026-01-02", "2026-01-31", "2026-02-01"}
+
+func newWorld(t *testing.T) *world {
+	return newWorldOf(t, []string{"ann", "ben", "cat"}, testDays, true)
+}
+
+// newWorldOf has the user-days users × days (with some gaps if gaps).
+func newWorldOf(t *testing.T, users, days []string, gaps bool) *world {
+	cfg := testenv.Config(t)
+	testenv.Keyspace(t, cfg)
+	w := &world{t: t, cfg: cfg, topic: string(aggregator.Table(cfg.Namespace)),
+		rng: rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano()))), states: map[string][][]byte{},
+		days: map[string]*aggregator.Day{}, expected: map[string]int{}}
+	sinktest.Topic(t, cfg, kafka.TopicSpec{Name: w.topic, Partitions: partitions,
+		Config: map[string]string{"cleanup.policy": "compact"}}, flusher.Group(cfg.Namespace))
+	w.prod = sinktest.Producer(t, cfg, false)
+	s, err := cassandra.Connect(cfg.Cassandra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	w.session = s
+	for u, user := range users {
+		for d, day := range days {
+			if gaps && (u+d)%5 == 4 {
+				continue
+			}
+			w.keys = append(w.keys, user+"|"+day)
+		}
+	}
+	return w
+}
+
+// grow adds n plays to every user-day, recording each successive state.
+func (w *world) grow(n int) {
+	for _, key := range w.keys {
+		d := w.days[key]
+		if d == nil {
+			d = &aggregator.Day{}
+			w.days[key] = d
+		}
+		for added := 0; added < n; {
+			i := w.rng.IntN(12) // 12 tracks of 4 artists, spelled in two ways
+			a := i % 4
+			p := aggregator.Play{
+				Sec:       uint32(w.rng.IntN(86400)),
+				TrackKey:  uint64(1000 + i),
+				ArtistKey: uint64(10 + a),
+				Track:     fmt.Sprintf("Song %d", i),
+				Artist:    fmt.Sprintf("Band %d", a),
+			}
+			if w.rng.IntN(2) == 0 {
+				p.Track, p.Artist = strings.ToUpper(p.Track), strings.ToUpper(p.Artist)
+			}
+			if i%3 != 0 { // some tracks have no album
+				p.AlbumKey, p.Album = uint64(100+a*2+i%2), fmt.Sprintf("Record %d-%d", a, i%2)
+			}
+			if d.Add(p) {
+				added++
+				w.states[key] = append(w.states[key], d.Encode())
+			}
+		}
+	}
+}
+
+// produce sends the states from..to-1 of every key in a random order, then
+// the given older states again (replays), and updates the expectation.
+func (w *world) produce(from, to int, replays ...int) {
+	var msgs []*sarama.ProducerMessage
+	for _, key := range w.keys {
+		order := w.rng.Perm(to - from)
+		for _, i := range order {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: w.topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(w.states[key][from+i])})
+		}
+		for _, i := range replays {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: w.topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(w.states[key][i])})
+		}
+		w.expected[key] = max(w.expected[key], to-1)
+	}
+	w.rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] }) // keys interleaved; per key order random anyway
+	sinktest.Send(w.t, w.prod, msgs)
+}
+
+func (w *world) flusher(cfg flusher.Config) (stop func()) {
+	cfg.Namespace, cfg.Brokers, cfg.Log = w.cfg.Namespace, w.cfg.Kafka.Brokers, testenv.Logger(w.t)
+	f, err := flusher.New(cfg, w.session)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				w.t.Errorf("flusher Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			w.t.Error("flusher Run did not return within 20 s of cancellation")
+		}
+	}
+	w.t.Cleanup(stop)
+	return stop
+}
+
+type cell struct {
+	name, artist string
+	plays        int64
+}
+
+type itemKey struct {
+	entity string
+	item   int64
+}
+
+// tables is the content of the four value tables, by partition.
+type tables struct {
+	days   map[string]map[itemKey]cell // "user|day"
+	totals map[string]int64            // "user|day"
+	months map[string]map[itemKey]cell // "user|202601"
+	years  map[string]map[itemKey]cell // "user|2026"
+}
+
+// want computes the tables from the expected day states, independently of
+// the flusher: sums, and display names of the latest period with the item.
+func (w *world) want() tables {
+	tb := tables{days: map[string]map[itemKey]cell{}, totals: map[string]int64{}, months: map[string]map[itemKey]cell{}, years: map[string]map[itemKey]cell{}}
+	keys := append([]string(nil), w.keys...)
+	sort.Strings(keys) // user, then day ascending: later days overwrite names
+	for _, key := range keys {
+		d, err := aggregator.DecodeDay(w.states[key][w.expected[key]])
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		user, day, _ := listen.SplitKey(key)
+		mk := fmt.Sprintf("%s|%d", user, day.Year()*100+int(day.Month()))
+		yk := fmt.Sprintf("%s|%d", user, day.Year())
+		tb.totals[key] = int64(d.Total)
+		for _, m := range []map[string]map[itemKey]cell{tb.days, tb.months, tb.years} {
+			for _, k := range []string{key, mk, yk} {
+				if m[k] == nil {
+					m[k] = map[itemKey]cell{}
+				}
+			}
+		}
+		for _, e := range aggregator.Entities {
+			for _, it := range d.Items(e) {
+				k := itemKey{string(e), int64(it.Key)}
+				tb.days[key][k] = cell{it.Name, it.Artist, int64(it.Plays)}
+				for _, m := range []map[itemKey]cell{tb.months[mk], tb.years[yk]} {
+					c := m[k]
+					m[k] = cell{it.Name, it.Artist, c.plays + int64(it.Plays)}
+				}
+			}
+		}
+	}
+	for _, m := range []map[string]map[itemKey]cell{tb.days, tb.months, tb.years} {
+		for k, v := range m {
+			if len(v) == 0 {
+				delete(m, k)
+			}
+		}
+	}
+	return tb
+}
+
+func (w *world) read(ctx context.Context) (tables, error) {
+	tb := tables{days: map[string]map[itemKey]cell{}, totals: map[string]int64{}, months: map[string]map[itemKey]cell{}, years: map[string]map[itemKey]cell{}}
+	scan := func(stmt string, into map[string]map[itemKey]cell, part func(user string, p any) string, p any) error {
+		iter := w.session.Query(stmt).WithContext(ctx).Iter()
+		var user, entity, name, artist string
+		var item, plays int64
+		for iter.Scan(&user, p, &entity, &item, &name, &artist, &plays) {
+			k := part(user, p)
+			if into[k] == nil {
+				into[k] = map[itemKey]cell{}
+			}
+			into[k][itemKey{entity, item}] = cell{name, artist, plays}
+		}
+		return iter.Close()
+	}
+	var day time.Time
+	var month, year int
+	if err := scan(`SELECT user_id, day, entity, item, name, artist, plays FROM day_items`, tb.days,
+		func(u string, p any) string { return u + "|" + p.(*time.Time).Format(listen.DayLayout) }, &day); err != nil {
+		return tb, err
+	}
+	if err := scan(`SELECT user_id, month, entity, item, name, artist, plays FROM month_items`, tb.months,
+		func(u string, p any) string { return fmt.Sprintf("%s|%d", u, *p.(*int)) }, &month); err != nil {
+		return tb, err
+	}
+	if err := scan(`SELECT user_id, year, entity, item, name, artist, plays FROM year_items`, tb.years,
+		func(u string, p any) string { return fmt.Sprintf("%s|%d", u, *p.(*int)) }, &year); err != nil {
+		return tb, err
+	}
+	iter := w.session.Query(`SELECT user_id, day, plays FROM user_days`).WithContext(ctx).Iter()
+	var user string
+	var plays int64
+	for iter.Scan(&user, &day, &plays) {
+		tb.totals[user+"|"+day.Format(listen.DayLayout)] = plays
+	}
+	return tb, iter.Close()
+}
+
+func diff(what string, got, want map[string]map[itemKey]cell) error {
+	for k, wv := range want {
+		gv := got[k]
+		for ik, c := range wv {
+			if gv[ik] != c {
+				return fmt.Errorf("%s %s %v: got %+v, want %+v", what, k, ik, gv[ik], c)
+			}
+		}
+		if len(gv) != len(wv) {
+			return fmt.Errorf("%s %s: %d rows, want %d", what, k, len(gv), len(wv))
+		}
+	}
+	if len(got) != len(want) {
+		return fmt.Errorf("%s: %d partitions, want %d", what, len(got), len(want))
+	}
+	return nil
+}
+
+// converge waits until Cassandra holds exactly what want computes.
+func (w *world) converge(timeout time.Duration) {
+	w.t.Helper()
+	want := w.want()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := w.read(ctx)
+		cancel()
+		if err == nil {
+			err = errors.Join(diff("day_items", got.days, want.days), diff("month_items", got.months, want.months),
+				diff("year_items", got.years, want.years))
+			for k, v := range want.totals {
+				if got.totals[k] != v {
+					err = errors.Join(err, fmt.Errorf("user_days %s: %d, want %d", k, got.totals[k], v))
+					break
+				}
+			}
+			if err == nil && len(got.totals) != len(want.totals) {
+				err = fmt.Errorf("user_days: %d rows, want %d", len(got.totals), len(want.totals))
+			}
+		}
+		if err == nil {
+			return
+		}
+		last = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	w.t.Fatalf("Cassandra did not converge within %v: %v", timeout, last)
+}
+
+// hwms are the end offsets of the topic's partitions.
+func (w *world) hwms() map[int32]int64 {
+	c, err := sarama.NewClient(w.cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer c.Close()
+	out := map[int32]int64{}
+	for p := range int32(partitions) {
+		if out[p], err = c.GetOffset(w.topic, p, sarama.OffsetNewest); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// committedAt waits until the flusher's group has committed exactly hwm.
+func (w *world) committedAt(hwm map[int32]int64, timeout time.Duration) {
+	w.t.Helper()
+	a := sinktest.Admin(w.t, w.cfg)
+	var c map[int32]int64
+	sinktest.Eventually(w.t, timeout, "flusher offsets committed up to the end", func() bool {
+		c = sinktest.Committed(w.t, a, flusher.Group(w.cfg.Namespace), w.topic, partitions)
+		for p, h := range hwm {
+			if h > 0 && c[p] != h {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Successive states of user-days produced out of order, replays of older
+// states after newer ones, flushes small enough to split a key's states
+// across flushes: day values equal the newest state, and month and year
+// rollups equal sums computed here from the states.
+func TestIntegrationFlusherWritesNewestStatesAndRollups(t *testing.T) {
+	w := newWorld(t)
+	w.grow(12)
+	w.produce(0, 12)
+	w.flusher(flusher.Config{FlushInterval: 200 * time.Millisecond, MaxBatch: 7,
+		Backoff: sink.Backoff{Min: 50 * time.Millisecond, Max: time.Second}})
+	w.converge(40 * time.Second)
+	w.committedAt(w.hwms(), 15*time.Second)
+
+	// More plays, their states out of order, then replays of old states.
+	w.grow(9)
+	w.produce(12, 21, 0, 5, 11)
+	w.converge(40 * time.Second)
+	w.committedAt(w.hwms(), 15*time.Second)
+	sinktest.Eventually(t, 5*time.Second, "sink lag and flush lag back to 0", func() bool {
+		return sinktest.Metric(t, "topk_sink_lag", "sink", flusher.Name) == 0 &&
+			sinktest.Metric(t, "topk_sink_oldest_unwritten_seconds", "sink", flusher.Name) == 0
+	})
+	t.Logf("flushed %d user-days in %d months; days written %v, coalesced %v",
+		len(w.keys), len(w.want().months), sinktest.Metric(t, "topk_flusher_days_written_total"),
+		sinktest.Metric(t, "topk_flusher_changes_coalesced_total"))
+}
+
+// A tombstone, a value that is not a day state and a key that is not
+// user|day are counted and skipped: they do not stop the flusher.
+func TestIntegrationFlusherTombstonesAndGarbageDoNotStop(t *testing.T) {
+	w := newWorld(t)
+	w.grow(5)
+	w.produce(0, 5)
+	skipped0 := sinktest.Metric(t, "topk_flusher_records_skipped_total")
+	bad := []*sarama.ProducerMessage{
+		{Topic: w.topic, Key: sarama.StringEncoder(w.keys[0]), Value: nil},                       // tombstone
+		{Topic: w.topic, Key: sarama.StringEncoder(w.keys[1]), Value: sarama.StringEncoder("x")}, // undecodable
+		{Topic: w.topic, Key: sarama.StringEncoder("no day"), Value: sarama.ByteEncoder(w.states[w.keys[0]][0])},
+	}
+	sinktest.Send(t, w.prod, bad)
+	w.flusher(flusher.Config{FlushInterval: 100 * time.Millisecond})
+	w.converge(40 * time.Second)
+	w.committedAt(w.hwms(), 15*time.Second)
+	if n := sinktest.Metric(t, "topk_flusher_records_skipped_total") - skipped0; n != 3 {
+		t.Errorf("%v records skipped, want 3", n)
+	}
+}
+
+// Throughput: 100 users × 62 days (two months, two years) of 20 plays,
+// one state each, flushed by one flusher with the default settings.
+func TestIntegrationFlusherThroughput(t *testing.T) {
+	var users, days []string
+	for u := range 100 {
+		users = append(users, fmt.Sprintf("user%03d", u))
+	}
+	for d := range 62 {
+		days = append(days, time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d).Format(listen.DayLayout))
+	}
+	w := newWorldOf(t, users, days, false)
+	w.grow(20)
+	n := len(w.keys)
+	for _, key := range w.keys { // only the newest state of each user-day
+		w.states[key] = w.states[key][len(w.states[key])-1:]
+	}
+	w.produce(0, 1)
+	days0 := sinktest.Metric(t, "topk_flusher_days_written_total")
+	w.flusher(flusher.Config{})
+	var first, last time.Time
+	sinktest.Eventually(t, 50*time.Second, "every user-day flushed", func() bool {
+		got := sinktest.Metric(t, "topk_flusher_days_written_total") - days0
+		if got > 0 && first.IsZero() {
+			first = time.Now()
+		}
+		last = time.Now()
+		return got >= float64(n)
+	})
+	w.committedAt(w.hwms(), 15*time.Second)
+	elapsed := last.Sub(first)
+	w.converge(30 * time.Second)
+	t.Logf("%d user-days (%v day_items rows) of %d users, 2 months and 2 years each: %v month and %v year recomputes; "+
+		"written in about %v from the first day written: %.0f user-days/s",
+		n, sinktest.Metric(t, "topk_flusher_rows_written_total", "table", "day_items"), len(users),
+		sinktest.Metric(t, "topk_flusher_rollups_written_total", "level", "month"),
+		sinktest.Metric(t, "topk_flusher_rollups_written_total", "level", "year"),
+		elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+}
+
+// repoRoot is the module root (deploy/local lives there).
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// stack runs a deploy/local script action with the configuration of
+// `topk config --shell`, as stack.sh does.
+func stack(t *testing.T, script string, args ...string) error {
+	root := repoRoot(t)
+	cmd := exec.Command("bash", append([]string{"-c", `eval "$(bin/topk config --shell)" && exec "$0" "$@"`, "deploy/local/" + script}, args...)...)
+	cmd.Dir = root
+	out, err := os.CreateTemp(t.TempDir(), "stack")
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	b, _ := os.ReadFile(out.Name())
+	t.Logf("%s %s: %s", script, strings.Join(args, " "), strings.TrimSpace(string(b)))
+	return err
+}
+
+// Cassandra stopped while changes arrive: the flusher retries without
+// marking anything, and once Cassandra is back it catches up exactly.
+// Cassandra is started again at the end whatever happens.
+func TestIntegrationFlusherCassandraOutage(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(repoRoot(t), "bin", "topk")); err != nil {
+		t.Skip("bin/topk missing: run make build")
+	}
+	w := newWorld(t)
+	w.grow(6)
+	w.produce(0, 6)
+	w.flusher(flusher.Config{FlushInterval: 200 * time.Millisecond,
+		Backoff: sink.Backoff{Min: 100 * time.Millisecond, Max: time.Second}})
+	w.converge(40 * time.Second)
+	before := w.hwms()
+	w.committedAt(before, 15*time.Second)
+
+	t.Cleanup(func() { // whatever happened, leave Cassandra running
+		if stack(t, "cassandra.sh", "status") == nil {
+			return
+		}
+		if err := stack(t, "cassandra.sh", "start"); err != nil {
+			t.Errorf("restart Cassandra: %v", err)
+		}
+		if err := stack(t, "cassandra.sh", "wait", "180"); err != nil {
+			t.Errorf("Cassandra did not come back: %v", err)
+		}
+	})
+	stopped := time.Now()
+	if err := stack(t, "cassandra.sh", "stop"); err != nil {
+		t.Fatalf("stop Cassandra: %v", err)
+	}
+	failures0 := sinktest.Metric(t, "topk_sink_write_failures_total", "sink", flusher.Name)
+	w.grow(7)
+	w.produce(6, 13, 2)
+	sinktest.Eventually(t, 30*time.Second, "flusher retries while Cassandra is down", func() bool {
+		return sinktest.Metric(t, "topk_sink_write_failures_total", "sink", flusher.Name)-failures0 >= 3
+	})
+	// Nothing is marked while the writes fail.
+	a := sinktest.Admin(t, w.cfg)
+	c := sinktest.Committed(t, a, flusher.Group(w.cfg.Namespace), w.topic, partitions)
+	for p, h := range before {
+		if c[p] != h && h > 0 {
+			t.Fatalf("partition %d: committed %d while Cassandra is down, want %d", p, c[p], h)
+		}
+	}
+	if sinktest.Metric(t, "topk_sink_retrying", "sink", flusher.Name) == 0 {
+		t.Error("topk_sink_retrying is 0 while Cassandra is down")
+	}
+	if err := stack(t, "cassandra.sh", "start"); err != nil {
+		t.Fatalf("start Cassandra: %v", err)
+	}
+	if err := stack(t, "cassandra.sh", "wait", "180"); err != nil {
+		t.Fatalf("Cassandra did not come back: %v", err)
+	}
+	back := time.Now()
+	w.converge(60 * time.Second)
+	w.committedAt(w.hwms(), 15*time.Second)
+	t.Logf("Cassandra down for %v; flusher caught up %v after it answered again",
+		back.Sub(stopped).Round(time.Second), time.Since(back).Round(100*time.Millisecond))
+}

@@ -1,0 +1,18 @@
+// Package rawwriter stores every valid listen in Cassandra's raw_listens:
+// a sink (package sink) on user.listen.valid whose Writer groups a batch's
+// listens by Cassandra partition (user_id, day), writes each group as
+// unlogged single-partition batches, several groups at once, and lets the
+// sink mark the offsets only when all of them are written.
+//
+// Rows are keyed by (user_id, day, played_at, identity), with the identity
+// derived by package listen, so writing a listen twice — a redelivery, a
+// retried batch, a re-crawl, a re-import — overwrites one row: idempotent.
+// A record that does not decode, or whose key is not its listen's
+// user_id|day, is counted, logged and skipped: ingest is the gate, and the
+// aggregator dead-letters such records without counting them. (Listens over
+// the aggregator's daily cap are written here: raw_listens holds every valid
+// listen, the counts at most the cap.)
+//
+// Flow: user.listen.valid → raw writer → Cassandra raw_listens → api
+// (/listens).
+package rawwriter

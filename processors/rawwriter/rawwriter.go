@@ -1,0 +1,273 @@
+package rawwriter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/processors/sink"
+)
+
+const groupName = "topk-raw-writer"
+
+// Group is the raw writer's consumer group in a namespace.
+func Group(namespace string) string { return listen.Namespaced(namespace, groupName) }
+
+// Name labels the raw writer's sink metrics (topk_sink_*{sink="raw_writer"}).
+const Name = "raw_writer"
+
+var (
+	rowsWritten = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_raw_writer_rows_total",
+		Help: "Raw listen rows written to Cassandra (a retried or redelivered listen counts again; the row is the same).",
+	})
+	cqlBatches = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_raw_writer_cql_batches_total",
+		Help: "Single-partition CQL batches written.",
+	})
+	skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_raw_writer_skipped_total",
+		Help: "Records of user.listen.valid not written, by reason: undecodable (not a listen), wrong_key (the key is not the listen's user_id|day). The aggregator dead-letters both.",
+	}, []string{"reason"})
+)
+
+func init() { prometheus.MustRegister(rowsWritten, cqlBatches, skipped) }
+
+// Config configures the raw writer.
+type Config struct {
+	// Namespace prefixes the topic and the group (tests); empty in production.
+	Namespace string
+	// Brokers are the Kafka bootstrap servers.
+	Brokers []string
+	// BatchSize is the most listens per sink batch. Default 1000.
+	BatchSize int
+	// Linger is how long a partial batch waits for more listens. Default 100 ms.
+	Linger time.Duration
+	// Concurrency is how many (user, day) groups of a batch are written at
+	// once. Default 8.
+	Concurrency int
+	// MaxRowsPerCQLBatch splits a large (user, day) group (a re-import of a
+	// heavy day) into several batches. Default 200.
+	MaxRowsPerCQLBatch int
+	// Backoff spaces retries of a failed batch. Default sink.DefaultBackoff.
+	Backoff sink.Backoff
+	// Log receives the logs. Default slog.Default().
+	Log *slog.Logger
+	// Sarama overrides the Kafka client settings (default kafka.NewSaramaConfig).
+	Sarama *sarama.Config
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("rawwriter: no Brokers"))
+	}
+	if c.BatchSize < 0 || c.Linger < 0 || c.Concurrency < 0 || c.MaxRowsPerCQLBatch < 0 {
+		errs = append(errs, errors.New("rawwriter: sizes and durations must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchSize == 0 {
+		c.BatchSize = 1000
+	}
+	if c.Linger == 0 {
+		c.Linger = 100 * time.Millisecond
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 8
+	}
+	if c.MaxRowsPerCQLBatch == 0 {
+		c.MaxRowsPerCQLBatch = 200
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
+}
+
+// Writer is the raw writer: New, then Run.
+type Writer struct {
+	cfg     Config
+	session *gocql.Session
+	log     *slog.Logger
+	sink    *sink.Sink
+}
+
+// New returns a raw writer on session (opened on topk's keyspace by the
+// caller, who closes it after Run returns).
+func New(cfg Config, session *gocql.Session) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if session == nil {
+		return nil, errors.New("rawwriter: nil Cassandra session")
+	}
+	cfg = cfg.withDefaults()
+	w := &Writer{cfg: cfg, session: session, log: cfg.Log.With("component", Name)}
+	s, err := sink.New(sink.Config{
+		Name:      Name,
+		Brokers:   cfg.Brokers,
+		Group:     Group(cfg.Namespace),
+		Topic:     string(listen.NewTopics(cfg.Namespace).Valid),
+		BatchSize: cfg.BatchSize,
+		Linger:    cfg.Linger,
+		Backoff:   cfg.Backoff,
+		Log:       cfg.Log,
+		Sarama:    cfg.Sarama,
+	}, w)
+	if err != nil {
+		return nil, err
+	}
+	w.sink = s
+	return w, nil
+}
+
+// Run writes listens until ctx ends; see sink.Sink.Run.
+func (w *Writer) Run(ctx context.Context) error { return w.sink.Run(ctx) }
+
+// Check reports partitions whose writes keep failing (a readiness detail).
+func (w *Writer) Check(ctx context.Context) error { return w.sink.Check(ctx) }
+
+const insertListen = `INSERT INTO raw_listens (user_id, day, played_at, identity,
+ artist_name, track_name, album_name, track_id, artist_id, album_id, duration_ms, source, event_id)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// partitionGroup is the listens of one Cassandra partition (user_id, day),
+// one per identity.
+type partitionGroup struct {
+	user    string
+	day     time.Time
+	listens []listen.Listen
+}
+
+// rejected is a record of the batch that is not written, and why.
+type rejected struct {
+	msg    *sarama.ConsumerMessage
+	reason string
+	err    error
+}
+
+// group decodes a batch and groups it by (user_id, day), one listen per
+// identity (they are the same row), merged as writing them in order would
+// (see merge). Records that do not decode, or whose key is not their
+// listen's user_id|day, are returned apart: the aggregator dead-letters
+// them without counting them, so raw_listens leaves them out too.
+func group(batch []*sarama.ConsumerMessage) (groups []*partitionGroup, bad []rejected) {
+	byKey := map[string]*partitionGroup{}
+	index := map[listen.Identity]int{}
+	for _, m := range batch {
+		v, err := listen.Codec{}.Decode(m.Value)
+		if err != nil {
+			bad = append(bad, rejected{m, "undecodable", err})
+			continue
+		}
+		l := v.(listen.Listen)
+		if l.Key() != string(m.Key) {
+			bad = append(bad, rejected{m, "wrong_key", fmt.Errorf("the listen belongs to %s", l.Key())})
+			continue
+		}
+		g := byKey[l.Key()]
+		if g == nil {
+			t := l.PlayedAt.UTC()
+			g = &partitionGroup{user: l.UserID, day: time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)}
+			byKey[l.Key()] = g
+			groups = append(groups, g)
+		}
+		id := l.Identity()
+		if i, ok := index[id]; ok {
+			g.listens[i] = merge(g.listens[i], l)
+			continue
+		}
+		index[id] = len(g.listens)
+		g.listens = append(g.listens, l)
+	}
+	return groups, bad
+}
+
+// Write implements sink.Writer: every decodable listen of batch is in
+// raw_listens when it returns nil.
+func (w *Writer) Write(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	groups, bad := group(batch)
+	for _, r := range bad {
+		skipped.WithLabelValues(r.reason).Inc()
+		w.log.Warn("skipping a record of the valid topic", "reason", r.reason,
+			"partition", r.msg.Partition, "offset", r.msg.Offset, "key", string(r.msg.Key), "err", r.err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.cfg.Concurrency)
+	for _, pg := range groups {
+		for start := 0; start < len(pg.listens); start += w.cfg.MaxRowsPerCQLBatch {
+			chunk := pg.listens[start:min(start+w.cfg.MaxRowsPerCQLBatch, len(pg.listens))]
+			g.Go(func() error { return w.writeChunk(gctx, pg, chunk) })
+		}
+	}
+	return g.Wait()
+}
+
+func (w *Writer) writeChunk(ctx context.Context, pg *partitionGroup, listens []listen.Listen) error {
+	b := w.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+	for _, l := range listens {
+		id := l.Identity()
+		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: insertListen, Idempotent: true, Args: []any{
+			pg.user, pg.day, l.PlayedAt.UTC(), id[:],
+			l.ArtistName, l.TrackName, optional(l.AlbumName), optional(l.TrackID), optional(l.ArtistID),
+			optional(l.AlbumID), duration(l.DurationMS), optional(l.Source), optional(l.EventID),
+		}})
+	}
+	if err := w.session.ExecuteBatch(b); err != nil {
+		return fmt.Errorf("raw_listens %s %s (%d rows): %w", pg.user, pg.day.Format(listen.DayLayout), len(listens), err)
+	}
+	cqlBatches.Inc()
+	rowsWritten.Add(float64(len(listens)))
+	return nil
+}
+
+// merge is what writing a then b into one row leaves: b's fields, except
+// the optional ones b lacks (written unset, they keep a's).
+func merge(a, b listen.Listen) listen.Listen {
+	keep := func(dst *string, src string) {
+		if *dst == "" {
+			*dst = src
+		}
+	}
+	keep(&b.AlbumName, a.AlbumName)
+	keep(&b.TrackID, a.TrackID)
+	keep(&b.ArtistID, a.ArtistID)
+	keep(&b.AlbumID, a.AlbumID)
+	keep(&b.Source, a.Source)
+	keep(&b.EventID, a.EventID)
+	if duration(b.DurationMS) == gocql.UnsetValue {
+		b.DurationMS = a.DurationMS
+	}
+	return b
+}
+
+// optional leaves an absent field unset: no null, so no tombstone, and a
+// duplicate without the field keeps what an earlier copy had.
+func optional(s string) any {
+	if s == "" {
+		return gocql.UnsetValue
+	}
+	return s
+}
+
+// duration fits duration_ms (an int column); 0 (unknown) and values past
+// 2^31 ms (24 days: not a track) stay unset.
+func duration(ms int64) any {
+	if ms <= 0 || ms > math.MaxInt32 {
+		return gocql.UnsetValue
+	}
+	return int32(ms)
+}

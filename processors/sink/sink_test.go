@@ -1,0 +1,321 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func TestBackoffGrowsAndCaps(t *testing.T) {
+	b := Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
+	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000}
+	for i, w := range want {
+		if got := b.Ceiling(i + 1); got != w*time.Millisecond {
+			t.Errorf("ceiling of attempt %d = %v, want %v", i+1, got, w*time.Millisecond)
+		}
+	}
+	if got := b.Ceiling(1000); got != 10*time.Second {
+		t.Errorf("ceiling of attempt 1000 = %v (overflow?)", got)
+	}
+	for attempt := 1; attempt < 12; attempt++ {
+		c := b.Ceiling(attempt)
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			d := b.Delay(attempt)
+			if d < c/2 || d > c {
+				t.Fatalf("delay %v of attempt %d outside [%v, %v]", d, attempt, c/2, c)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 10 {
+			t.Errorf("attempt %d: only %d distinct delays in 200: no jitter", attempt, len(seen))
+		}
+	}
+	if got := (Backoff{}).Ceiling(1); got != DefaultBackoff.Min {
+		t.Errorf("zero Backoff starts at %v, want the default %v", got, DefaultBackoff.Min)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	err := Config{}.Validate()
+	for _, want := range []string{"Name", "Brokers", "Group", "Topic"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("empty config: error %v does not mention %s", err, want)
+		}
+	}
+	ok := Config{Name: "n", Brokers: []string{"b"}, Group: "g", Topic: "t"}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(ok, nil); err == nil {
+		t.Error("New accepted a nil Writer")
+	}
+}
+
+// fakeSession and fakeClaim stand in for sarama's, so the batching and
+// retry loop runs without Kafka.
+type fakeSession struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	marked []int64
+}
+
+func (f *fakeSession) Claims() map[string][]int32 { return nil }
+func (f *fakeSession) MemberID() string           { return "m" }
+func (f *fakeSession) GenerationID() int32        { return 1 }
+func (f *fakeSession) MarkOffset(string, int32, int64, string) {
+	panic("the sink marks messages, not offsets")
+}
+func (f *fakeSession) Commit()                                  {}
+func (f *fakeSession) ResetOffset(string, int32, int64, string) { panic("no reset") }
+func (f *fakeSession) MarkMessage(m *sarama.ConsumerMessage, _ string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.marked = append(f.marked, m.Offset)
+}
+func (f *fakeSession) Context() context.Context { return f.ctx }
+func (f *fakeSession) Marked() []int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int64(nil), f.marked...)
+}
+
+type fakeClaim struct {
+	msgs chan *sarama.ConsumerMessage
+	hwm  atomic.Int64
+}
+
+func newClaim(buf int, hwm int64) *fakeClaim {
+	c := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, buf)}
+	c.hwm.Store(hwm)
+	return c
+}
+
+func (c *fakeClaim) Topic() string                            { return "t" }
+func (c *fakeClaim) Partition() int32                         { return 3 }
+func (c *fakeClaim) InitialOffset() int64                     { return sarama.OffsetOldest }
+func (c *fakeClaim) HighWaterMarkOffset() int64               { return c.hwm.Load() }
+func (c *fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
+
+// scriptedWriter fails the first fail attempts of every batch, then records it.
+type scriptedWriter struct {
+	fail int
+
+	mu       sync.Mutex
+	attempts int
+	batches  [][]int64
+	written  chan []int64
+	marked   func() []int64
+	badMarks bool
+}
+
+func (w *scriptedWriter) Write(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	offs := make([]int64, len(batch))
+	for i, m := range batch {
+		offs[i] = m.Offset
+	}
+	// Nothing of this batch may be marked before it is written.
+	if ms := w.marked(); len(ms) > 0 && ms[len(ms)-1] >= offs[0] {
+		w.badMarks = true
+	}
+	w.attempts++
+	if w.attempts <= w.fail {
+		return errors.New("injected failure")
+	}
+	w.attempts = 0
+	w.batches = append(w.batches, offs)
+	if w.written != nil {
+		w.written <- offs
+	}
+	return nil
+}
+
+func newTestSink(t *testing.T, w Writer, batch int, linger time.Duration) *Sink {
+	t.Helper()
+	s, err := New(Config{Name: "unit_" + t.Name(), Brokers: []string{"x"}, Group: "g", Topic: "t",
+		BatchSize: batch, Linger: linger, Backoff: Backoff{Min: time.Millisecond, Max: 4 * time.Millisecond},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func msg(off int64) *sarama.ConsumerMessage {
+	return &sarama.ConsumerMessage{Topic: "t", Partition: 3, Offset: off, Timestamp: time.Now()}
+}
+
+// A full batch is written at once, a partial one after the linger, failures
+// are retried with the same batch, and each batch is marked at its last
+// record only after it was written.
+func TestConsumeBatchesRetriesAndMarksAfterWrite(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := &fakeSession{ctx: ctx}
+	claim := newClaim(100, 25)
+	w := &scriptedWriter{fail: 2, written: make(chan []int64, 10), marked: sess.Marked}
+	s := newTestSink(t, w, 10, 50*time.Millisecond)
+	failures0 := value(writeFailures.WithLabelValues(s.cfg.Name))
+	done := make(chan error, 1)
+	go func() { done <- s.consume(sess, claim) }()
+	for i := range int64(25) {
+		claim.msgs <- msg(i)
+	}
+	for _, want := range [][2]int64{{0, 9}, {10, 19}, {20, 24}} {
+		select {
+		case got := <-w.written:
+			if got[0] != want[0] || got[len(got)-1] != want[1] || int64(len(got)) != want[1]-want[0]+1 {
+				t.Fatalf("batch %v, want offsets %d..%d", got, want[0], want[1])
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("batch %v not written", want)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sess.Marked()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := sess.Marked(); len(got) != 3 || got[0] != 9 || got[1] != 19 || got[2] != 24 {
+		t.Fatalf("marked %v, want [9 19 24]", got)
+	}
+	if w.badMarks {
+		t.Fatal("an offset was marked before its batch was written")
+	}
+	if n := value(writeFailures.WithLabelValues(s.cfg.Name)) - failures0; n != 6 {
+		t.Errorf("failures counted %v, want 6 (2 per batch)", n)
+	}
+	if n := value(retrying.WithLabelValues(s.cfg.Name)); n != 0 {
+		t.Errorf("retrying gauge %v after success, want 0", n)
+	}
+	s.refreshGauges()
+	if n := value(lag.WithLabelValues(s.cfg.Name, "3")); n != 0 {
+		t.Errorf("lag %v after writing up to the high-water mark, want 0", n)
+	}
+	claim.hwm.Store(40)
+	s.refreshGauges()
+	if n := value(lag.WithLabelValues(s.cfg.Name, "3")); n != 15 {
+		t.Errorf("lag %v with 15 records unread, want 15", n)
+	}
+	close(claim.msgs)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A batch that keeps failing is never marked, the partition reports its
+// retries, and ending the session abandons it (consume returns promptly).
+func TestConsumeNeverSkipsAFailingBatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sess := &fakeSession{ctx: ctx}
+	claim := newClaim(100, 8)
+	w := &scriptedWriter{fail: 1 << 30, marked: sess.Marked}
+	s := newTestSink(t, w, 4, 10*time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- s.consume(sess, claim) }()
+	for i := range int64(8) {
+		claim.msgs <- msg(i)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w.mu.Lock()
+		n := w.attempts
+		w.mu.Unlock()
+		if n >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d attempts in 5 s", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "injected failure") {
+		t.Errorf("Check while retrying = %v, want the write error", err)
+	}
+	if n := value(retrying.WithLabelValues(s.cfg.Name)); n != 1 {
+		t.Errorf("retrying gauge %v, want 1", n)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("consume did not return after the session ended")
+	}
+	if got := sess.Marked(); len(got) != 0 {
+		t.Fatalf("marked %v while every write failed", got)
+	}
+	if len(w.batches) != 0 {
+		t.Fatalf("batches recorded: %v", w.batches)
+	}
+	if n := value(retrying.WithLabelValues(s.cfg.Name)); n != 0 {
+		t.Errorf("retrying gauge %v after the session ended, want 0", n)
+	}
+}
+
+// The oldest-unwritten gauge follows the pending batch.
+func TestOldestUnwrittenGauge(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := &fakeSession{ctx: ctx}
+	claim := newClaim(10, 1)
+	block := make(chan struct{})
+	w := writerFunc(func(ctx context.Context, _ []*sarama.ConsumerMessage) error {
+		select {
+		case <-block:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	s := newTestSink(t, w, 1, time.Millisecond)
+	go s.consume(sess, claim)
+	m := msg(0)
+	m.Timestamp = time.Now().Add(-90 * time.Second)
+	claim.msgs <- m
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.refreshGauges()
+		if v := value(oldestUnwritten.WithLabelValues(s.cfg.Name)); v >= 90 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("oldest-unwritten gauge never reached the pending record's age")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(block)
+	for len(sess.Marked()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	s.refreshGauges()
+	if v := value(oldestUnwritten.WithLabelValues(s.cfg.Name)); v != 0 {
+		t.Fatalf("oldest-unwritten %v after the write, want 0", v)
+	}
+}
+
+type writerFunc func(context.Context, []*sarama.ConsumerMessage) error
+
+func (f writerFunc) Write(ctx context.Context, b []*sarama.ConsumerMessage) error { return f(ctx, b) }
+
+// value reads a counter or gauge.
+func value(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}
