@@ -17,9 +17,9 @@ help: ## list the targets
 build: ## build bin/topk
 	$(GO) build -o $(TOPK) ./cmd/topk
 
-run: build infra-up topics migrate ## start the local stack, create topics and schemas, serve the api
+run: build infra-up topics migrate ## start the local stack, create topics and schemas, run the pipeline and the api
 	@deploy/local/banner.sh
-	$(TOPK) api
+	TOPK_DEV_MODE=$${TOPK_DEV_MODE:-1} $(TOPK) all
 
 test: build vet unit integration ## vet + unit tests (-race) + integration tests on the real stack
 

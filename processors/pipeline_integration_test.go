@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/gocql/gocql"
 	"github.com/lovoo/goka"
 
 	"github.com/topk-charts/topk/config"
@@ -23,7 +24,9 @@ import (
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/ingest"
+	"github.com/topk-charts/topk/processors/rawwriter"
 )
 
 // expected is the independent count: per user-day key, the distinct event
@@ -143,8 +146,9 @@ func (s *stack) settings(t *testing.T) processors.Settings {
 	return processors.Settings{Brokers: s.cfg.Kafka.Brokers, Replication: 1, StateDir: t.TempDir(), Log: testenv.Logger(t)}
 }
 
-// run starts ingest and the aggregator in this process until the test ends.
-func (s *stack) run(t *testing.T) {
+// run starts ingest and the aggregator in this process until the test
+// ends, and with a session also the raw writer and the flusher.
+func (s *stack) run(t *testing.T, session *gocql.Session) {
 	set := s.settings(t)
 	ip, err := ingest.New(set, ingest.Config{Namespace: s.cfg.Namespace})
 	if err != nil {
@@ -154,14 +158,27 @@ func (s *stack) run(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runs := []func(context.Context) error{ip.Run, ap.Run}
+	if session != nil {
+		rw, err := rawwriter.New(rawwriter.Config{Namespace: s.cfg.Namespace, Brokers: s.cfg.Kafka.Brokers, Log: set.Log}, session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fl, err := flusher.New(flusher.Config{Namespace: s.cfg.Namespace, Brokers: s.cfg.Kafka.Brokers, Log: set.Log,
+			FlushInterval: 200 * time.Millisecond}, session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, rw.Run, fl.Run)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	errs := make(chan error, 2)
-	for _, p := range []*goka.Processor{ip, ap} {
-		go func() { errs <- p.Run(ctx) }()
+	errs := make(chan error, len(runs))
+	for _, run := range runs {
+		go func() { errs <- run(ctx) }()
 	}
 	t.Cleanup(func() {
 		cancel()
-		for range 2 {
+		for range runs {
 			if err := <-errs; err != nil {
 				t.Errorf("processor: %v", err)
 			}
@@ -370,9 +387,12 @@ func TestIntegrationPipelineExact(t *testing.T) {
 	s.consoleProduce(t, unkeyed, false)
 	s.consoleProduce(t, keyed, true)
 
-	s.run(t)
+	session := s.keyspace(t)
+	s.run(t, session)
 	s.waitCaughtUp(t, 3*time.Minute)
 	s.checkTable(t, want)
+	s.waitSinks(t, 3*time.Minute)
+	s.checkCassandra(t, session, want)
 	sources, n := s.dlqSources(t)
 	if len(sources) != bad {
 		t.Errorf("DLQ holds %d distinct bad records (%d letters), want %d", len(sources), n, bad)

@@ -73,8 +73,9 @@ func runAggregator(ctx context.Context, env *Env, args []string) error {
 	return s.run(ctx, env)
 }
 
-// runAll runs the whole pipeline in one process, its ops listener on the
-// ingest ops port. It creates the topics first.
+// runAll runs the whole pipeline and the api in one process, the
+// pipeline's ops listener on the ingest ops port. It creates the topics
+// first.
 func runAll(ctx context.Context, env *Env, args []string) error {
 	if err := flags(env, "all").Parse(args); err != nil {
 		return err
@@ -93,7 +94,7 @@ func runAll(ctx context.Context, env *Env, args []string) error {
 }
 
 // pipelineParts are what `topk all` runs.
-var pipelineParts = []func(context.Context, *Env, *service) error{addIngest, addRawWriter, addAggregator, addFlusher}
+var pipelineParts = []func(context.Context, *Env, *service) error{addIngest, addRawWriter, addAggregator, addFlusher, addAPI}
 
 func ensureTopics(env *Env) error {
 	c := env.Config

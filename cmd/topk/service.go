@@ -47,17 +47,19 @@ func (s *service) run(ctx context.Context, env *Env) error {
 	if len(s.procs)+len(s.views) > 0 {
 		mounts[ops.GokaPrefix+"/"] = ops.GokaMonitor(s.procs, s.views)
 	}
-	srv := &ops.Server{
-		Addr:    net.JoinHostPort(env.Config.Ops.Host, strconv.Itoa(s.opsPort)),
-		Checker: &ops.Checker{Checks: s.checks},
-		Mounts:  mounts,
-		Log:     log.With("listener", "ops"),
-	}
-	if err := srv.Listen(); err != nil {
-		return err
-	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Run(gctx) })
+	if s.opsPort != 0 { // the api serves its own /metrics and health
+		srv := &ops.Server{
+			Addr:    net.JoinHostPort(env.Config.Ops.Host, strconv.Itoa(s.opsPort)),
+			Checker: &ops.Checker{Checks: s.checks},
+			Mounts:  mounts,
+			Log:     log.With("listener", "ops"),
+		}
+		if err := srv.Listen(); err != nil {
+			return err
+		}
+		g.Go(func() error { return srv.Run(gctx) })
+	}
 	for _, c := range s.comps {
 		g.Go(func() error {
 			log.Info("starting", "part", c.name)
