@@ -14,19 +14,25 @@ import (
 	"github.com/topk-charts/topk/listen"
 )
 
-// kill -9 of the aggregator (twice) and of ingest while listens stream in:
-// after restarts the counts are exact. Half the listens are the only listen
+// kill -9 of the aggregator and the raw writer (twice each), of ingest and
+// of the flusher while listens stream in: after restarts the Goka table and
+// every Cassandra table are exact. Half the listens are the only listen
 // of their user-day, so a listen in flight at a kill has no later listen of
 // its key to carry its count to the changelog: only its own redelivery
 // can, which is what the aggregator's rewrite of duplicates is for.
 func TestIntegrationCrashExact(t *testing.T) {
 	s := newStack(t)
+	session := s.keyspace(t)
 	cfg := s.cfg
 	cfg.Pipeline.StateDir = t.TempDir()
+	cfg.Pipeline.FlushIntervalMS = 200
 	cfg.Ops.Ingest, cfg.Ops.Aggregator = testenv.FreePort(t), testenv.FreePort(t)
+	cfg.Ops.RawWriter, cfg.Ops.Flusher = testenv.FreePort(t), testenv.FreePort(t)
 	cfg.LogLevel = "warn"
 	ing := testenv.Start(t, cfg, "ingest")
 	agg := testenv.Start(t, cfg, "aggregator")
+	raw := testenv.Start(t, cfg, "raw-writer")
+	fl := testenv.Start(t, cfg, "flusher")
 
 	g := newGenerator(7, 200)
 	want := newExpected()
@@ -69,7 +75,7 @@ func TestIntegrationCrashExact(t *testing.T) {
 	for _, step := range []struct {
 		after time.Duration
 		p     *testenv.Process
-	}{{5 * time.Second, agg}, {3 * time.Second, ing}, {2 * time.Second, agg}} {
+	}{{5 * time.Second, agg}, {time.Second, raw}, {2 * time.Second, ing}, {time.Second, fl}, {time.Second, agg}, {time.Second, raw}} {
 		time.Sleep(step.after)
 		step.p.Kill9()
 		time.Sleep(500 * time.Millisecond)
@@ -78,5 +84,7 @@ func TestIntegrationCrashExact(t *testing.T) {
 	wg.Wait()
 	s.waitCaughtUp(t, 3*time.Minute)
 	s.checkTable(t, want)
+	s.waitSinks(t, 5*time.Minute)
+	s.checkCassandra(t, session, want)
 	t.Logf("%d listens, %d user-days", batches*perBatch, len(want.seen))
 }
