@@ -104,31 +104,72 @@ func EnsureTopics(admin sarama.ClusterAdmin, replication int16, specs []TopicSpe
 }
 
 // awaitTopics waits until every topic shows in the metadata with all its
-// partitions led: a topic just created is not usable at once.
+// partitions led, and every partition answers an offset request: a topic
+// just created is not usable at once (KRaft's metadata can name a leader
+// before that broker serves the partition, and a Goka processor or view
+// asking for offsets then stops with "not the leader").
 func awaitTopics(admin sarama.ClusterAdmin, names []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for {
-		meta, err := admin.DescribeTopics(names)
-		ready := err == nil && len(meta) == len(names)
-		for _, m := range meta {
-			if m.Err != sarama.ErrNoError || len(m.Partitions) == 0 {
-				ready, err = false, m.Err
-				continue
-			}
-			for _, p := range m.Partitions {
-				if p.Err != sarama.ErrNoError || p.Leader < 0 {
-					ready = false
-				}
-			}
+	var client sarama.Client
+	defer func() {
+		if client != nil {
+			client.Close()
 		}
-		if ready {
+	}()
+	for {
+		err := topicsServe(admin, &client, names)
+		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("topics %v not ready after %v: %v", names, timeout, err)
+			return fmt.Errorf("topics %v not ready after %v: %w", names, timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func topicsServe(admin sarama.ClusterAdmin, client *sarama.Client, names []string) error {
+	meta, err := admin.DescribeTopics(names)
+	if err != nil {
+		return err
+	}
+	if len(meta) != len(names) {
+		return fmt.Errorf("metadata for %d of %d topics", len(meta), len(names))
+	}
+	for _, m := range meta {
+		if m.Err != sarama.ErrNoError || len(m.Partitions) == 0 {
+			return fmt.Errorf("%s: %v", m.Name, m.Err)
+		}
+		for _, p := range m.Partitions {
+			if p.Err != sarama.ErrNoError || p.Leader < 0 {
+				return fmt.Errorf("%s/%d: no leader", m.Name, p.ID)
+			}
+		}
+	}
+	if *client == nil {
+		brokers, _, err := admin.DescribeCluster()
+		if err != nil {
+			return err
+		}
+		addrs := make([]string, len(brokers))
+		for i, b := range brokers {
+			addrs[i] = b.Addr()
+		}
+		if *client, err = sarama.NewClient(addrs, NewSaramaConfig("topk-topics-check")); err != nil {
+			return err
+		}
+	}
+	if err := (*client).RefreshMetadata(names...); err != nil {
+		return err
+	}
+	for _, m := range meta {
+		for _, p := range m.Partitions {
+			if _, err := (*client).GetOffset(m.Name, p.ID, sarama.OffsetOldest); err != nil {
+				return fmt.Errorf("%s/%d: %w", m.Name, p.ID, err)
+			}
+		}
+	}
+	return nil
 }
 
 // DeleteTopics removes topics (tests clean up their namespaced topics).

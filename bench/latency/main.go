@@ -81,6 +81,9 @@ func run(rate int, dur time.Duration) error {
 		mu.Unlock()
 	}
 	s := processors.Settings{Brokers: e.Config.Kafka.Brokers, Replication: e.Config.Kafka.ReplicationFactor, Log: e.Log}
+	if err := s.EnsureTable(aggregator.Table(e.Config.Namespace), e.Topics.Valid); err != nil {
+		return err
+	}
 	opts := append(s.ViewOptions("topk-bench-latency-view", ""), goka.WithViewCallback(
 		func(ctx goka.UpdateContext, st storage.Storage, key string, value []byte) error {
 			seen(key)
@@ -92,7 +95,8 @@ func run(rate int, dur time.Duration) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = view.Run(ctx) }()
+	viewErr := make(chan error, 1)
+	go func() { viewErr <- view.Run(ctx) }()
 
 	// Wait until both processors consume: a probe listen shows in the view.
 	producer, err := sarama.NewAsyncProducerFromClient(e.Client)
@@ -103,6 +107,10 @@ func run(rate int, dur time.Duration) error {
 	go func() {
 		for err := range producer.Errors() {
 			fmt.Fprintln(os.Stderr, "produce:", err)
+		}
+	}()
+	go func() {
+		for range producer.Successes() {
 		}
 	}()
 	gen := benchkit.NewGenerator(3, 1)
@@ -124,8 +132,17 @@ func run(rate int, dur time.Duration) error {
 		if ok {
 			break
 		}
+		select {
+		case err := <-viewErr:
+			return fmt.Errorf("view stopped: %v", err)
+		default:
+		}
 		if probe > 120 {
-			return fmt.Errorf("the pipeline never answered; logs in %s", dir)
+			il, _ := os.ReadFile(filepath.Join(dir, "ingest.log"))
+			al, _ := os.ReadFile(filepath.Join(dir, "aggregator.log"))
+			in, _ := ing.Metric("topk_ingest_records_total")
+			ag, _ := agg.Metric("topk_aggregator_listens_total")
+			return fmt.Errorf("the pipeline never answered (ingest read %.0f, aggregator %.0f)\ningest:\n%s\naggregator:\n%s", in, ag, il, al)
 		}
 	}
 	time.Sleep(2 * time.Second)
@@ -135,16 +152,18 @@ func run(rate int, dur time.Duration) error {
 
 	n := int(dur.Seconds() * float64(rate))
 	bar := benchkit.Bar(int64(n), fmt.Sprintf("%d listens/s", rate))
-	tick := time.NewTicker(time.Second / time.Duration(rate))
+	// Paced by the clock, not a ticker (a ticker drops ticks on a busy
+	// machine): listen i leaves at start + i/rate.
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		<-tick.C
+		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+			time.Sleep(d)
+		}
 		send("lat-" + strconv.Itoa(i))
 		if i%200 == 0 {
 			_ = bar.Set(i)
 		}
 	}
-	tick.Stop()
 	_ = bar.Finish()
 	sendSecs := time.Since(start).Seconds()
 	deadline := time.Now().Add(30 * time.Second)
