@@ -38,6 +38,7 @@ type world struct {
 	t       *testing.T
 	cfg     config.Config
 	topic   string
+	parts   int32 // partitions of topic
 	session *gocql.Session
 	prod    sarama.SyncProducer
 	rng     *rand.Rand
@@ -59,20 +60,7 @@ func newWorld(t *testing.T) *world {
 
 // newWorldOf has the user-days users × days (with some gaps if gaps).
 func newWorldOf(t *testing.T, users, days []string, gaps bool) *world {
-	cfg := testenv.Config(t)
-	testenv.Keyspace(t, cfg)
-	w := &world{t: t, cfg: cfg, topic: string(aggregator.Table(cfg.Namespace)),
-		rng: rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano()))), states: map[string][][]byte{},
-		days: map[string]*aggregator.Day{}, expected: map[string]int{}}
-	sinktest.Topic(t, cfg, kafka.TopicSpec{Name: w.topic, Partitions: partitions,
-		Config: map[string]string{"cleanup.policy": "compact"}}, flusher.Group(cfg.Namespace))
-	w.prod = sinktest.Producer(t, cfg, false)
-	s, err := cassandra.Connect(cfg.Cassandra)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	w.session = s
+	w := newEmptyWorld(t, partitions, nil)
 	for u, user := range users {
 		for d, day := range days {
 			if gaps && (u+d)%5 == 4 {
@@ -81,6 +69,31 @@ func newWorldOf(t *testing.T, users, days []string, gaps bool) *world {
 			w.keys = append(w.keys, user+"|"+day)
 		}
 	}
+	return w
+}
+
+// newEmptyWorld has no user-days yet; observe, if not nil, watches the
+// world's Cassandra session (the one the flushers use).
+func newEmptyWorld(t *testing.T, parts int32, observe *cqlCounter) *world {
+	cfg := testenv.Config(t)
+	testenv.Keyspace(t, cfg)
+	w := &world{t: t, cfg: cfg, topic: string(aggregator.Table(cfg.Namespace)), parts: parts,
+		rng: rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano()))), states: map[string][][]byte{},
+		days: map[string]*aggregator.Day{}, expected: map[string]int{}}
+	sinktest.Topic(t, cfg, kafka.TopicSpec{Name: w.topic, Partitions: parts,
+		Config: map[string]string{"cleanup.policy": "compact"}}, flusher.Group(cfg.Namespace))
+	w.prod = sinktest.Producer(t, cfg, false)
+	cl := cassandra.NewCluster(cfg.Cassandra)
+	cl.Keyspace = cfg.Cassandra.Keyspace
+	if observe != nil {
+		cl.QueryObserver, cl.BatchObserver = observe, observe
+	}
+	s, err := cl.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	w.session = s
 	return w
 }
 
@@ -320,7 +333,7 @@ func (w *world) hwms() map[int32]int64 {
 	}
 	defer c.Close()
 	out := map[int32]int64{}
-	for p := range int32(partitions) {
+	for p := range w.parts {
 		if out[p], err = c.GetOffset(w.topic, p, sarama.OffsetNewest); err != nil {
 			w.t.Fatal(err)
 		}
@@ -334,7 +347,7 @@ func (w *world) committedAt(hwm map[int32]int64, timeout time.Duration) {
 	a := sinktest.Admin(w.t, w.cfg)
 	var c map[int32]int64
 	sinktest.Eventually(w.t, timeout, "flusher offsets committed up to the end", func() bool {
-		c = sinktest.Committed(w.t, a, flusher.Group(w.cfg.Namespace), w.topic, partitions)
+		c = sinktest.Committed(w.t, a, flusher.Group(w.cfg.Namespace), w.topic, w.parts)
 		for p, h := range hwm {
 			if h > 0 && c[p] != h {
 				return false
@@ -494,7 +507,7 @@ func TestIntegrationFlusherCassandraOutage(t *testing.T) {
 	})
 	// Nothing is marked while the writes fail.
 	a := sinktest.Admin(t, w.cfg)
-	c := sinktest.Committed(t, a, flusher.Group(w.cfg.Namespace), w.topic, partitions)
+	c := sinktest.Committed(t, a, flusher.Group(w.cfg.Namespace), w.topic, w.parts)
 	for p, h := range before {
 		if c[p] != h && h > 0 {
 			t.Fatalf("partition %d: committed %d while Cassandra is down, want %d", p, c[p], h)
