@@ -3,6 +3,7 @@
 package processors_test
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -111,14 +112,19 @@ func TestIntegrationCassandraOutage(t *testing.T) {
 		t.Fatalf("cassandra start: %v\n%s", err, out)
 	}
 	waitCassandra(t, s)
+	t.Log("cassandra is back")
 	s.waitSinks(t, 4*time.Minute)
+	t.Log("raw writer and flusher caught up")
 	s.checkCassandra(t, session, want)
+	t.Log("cassandra checked")
 }
 
 func waitCassandra(t *testing.T, s *stack) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		_, err := cassandra.Ping(t.Context(), s.cfg.Cassandra)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cassandra.Ping(ctx, s.cfg.Cassandra)
+		cancel()
 		if err == nil {
 			return
 		}

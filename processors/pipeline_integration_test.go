@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,7 +123,8 @@ var badRecords = []string{
 }
 
 type stack struct {
-	cfg    config.Config
+	maxPlays int // the aggregator's daily cap; 0: the default
+	cfg      config.Config
 	topics listen.Topics
 	client sarama.Client
 	admin  sarama.ClusterAdmin
@@ -148,13 +150,17 @@ func (s *stack) settings(t *testing.T) processors.Settings {
 
 // run starts ingest and the aggregator in this process until the test
 // ends, and with a session also the raw writer and the flusher.
-func (s *stack) run(t *testing.T, session *gocql.Session) {
+func (s *stack) run(t *testing.T, session *gocql.Session) { s.start(t, session) }
+
+// start runs the processors and returns a function that stops them and
+// waits (also called when the test ends).
+func (s *stack) start(t *testing.T, session *gocql.Session) (stop func()) {
 	set := s.settings(t)
 	ip, err := ingest.New(set, ingest.Config{Namespace: s.cfg.Namespace})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap, err := aggregator.New(set, aggregator.Config{Namespace: s.cfg.Namespace}, set.StateDir)
+	ap, err := aggregator.New(set, aggregator.Config{Namespace: s.cfg.Namespace, MaxPlaysPerDay: s.maxPlays}, set.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,14 +182,19 @@ func (s *stack) run(t *testing.T, session *gocql.Session) {
 	for _, run := range runs {
 		go func() { errs <- run(ctx) }()
 	}
-	t.Cleanup(func() {
-		cancel()
-		for range runs {
-			if err := <-errs; err != nil {
-				t.Errorf("processor: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			for range runs {
+				if err := <-errs; err != nil {
+					t.Errorf("processor: %v", err)
+				}
 			}
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func (s *stack) produce(t *testing.T, msgs []*sarama.ProducerMessage) {

@@ -42,7 +42,9 @@ type ReplayStats struct {
 func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	st := ReplayStats{ByReason: map[string]int{}}
 	sc := kafka.NewSaramaConfig("topk-dlq-replay")
-	sc.Consumer.Offsets.AutoCommit.Enable = false
+	// Autocommit stays on: sarama's offset manager releases partitions on
+	// its commit ticker (without it, closing a partition blocks forever).
+	sc.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
 		return st, err
@@ -80,7 +82,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		}
 		oldest, err := client.GetOffset(cfg.DLQ, p, sarama.OffsetOldest)
 		if err != nil {
-			pom.Close()
+			pom.AsyncClose()
 			return st, err
 		}
 		next, _ := pom.NextOffset()
@@ -88,11 +90,11 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 			next = oldest
 		}
 		err = replayPartition(ctx, cfg, consumer, producer, pom, p, next, end, &st)
-		pom.Close()
+		om.Commit()
+		pom.AsyncClose()
 		if err != nil {
 			return st, err
 		}
-		om.Commit()
 		if cfg.Progress != nil {
 			cfg.Progress(st)
 		}

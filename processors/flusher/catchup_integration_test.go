@@ -79,8 +79,10 @@ func envInt(t *testing.T, name string, def int) int {
 // user-day, default 3; 1 is a compacted changelog read by a new group).
 // One flusher with the default settings (TOPK_TEST_FLUSHER_CONCURRENCY
 // overrides Concurrency) starts on the full backlog. It logs user-days/s
-// from the first day written until every offset is committed, and the CQL
-// requests the flusher sent per user-day; then checks every table exactly.
+// from the flusher's start (consumer group join included) until every
+// offset is committed, and the CQL requests the flusher's session sent per
+// user-day (every attempt, retries included); then checks every table
+// exactly.
 //
 //	go test -tags integration -count=1 -p 1 -run IntegrationFlusherCatchUp -v ./processors/flusher/ 2>&1 | grep -E 'catch-up|ok|FAIL'
 func TestIntegrationFlusherCatchUp(t *testing.T) {
@@ -144,7 +146,15 @@ func TestIntegrationFlusherCatchUp(t *testing.T) {
 	n := len(w.keys)
 	t.Logf("backlog: %d user-days of %d users, %d records on %d partitions", n, nUsers, records, parts)
 
-	days0 := sinktest.Metric(t, "topk_flusher_days_written_total")
+	base := map[string]float64{}
+	for _, nl := range [][]string{{"topk_flusher_days_written_total"}, {"topk_flusher_rollups_written_total", "level", "month"},
+		{"topk_flusher_rollups_written_total", "level", "year"}, {"topk_flusher_rollup_rounds_total"}, {"topk_flusher_rollup_requests_total"},
+		{"topk_flusher_rollup_inputs_total", "level", "day", "source", "batch"}, {"topk_flusher_rollup_inputs_total", "level", "day", "source", "cache"},
+		{"topk_flusher_rollup_inputs_total", "level", "day", "source", "read"}, {"topk_flusher_rollup_inputs_total", "level", "month", "source", "cache"},
+		{"topk_flusher_rollup_inputs_total", "level", "month", "source", "read"}} {
+		base[nl[0]+strings.Join(nl[1:], ",")] = sinktest.Metric(t, nl[0], nl[1:]...)
+	}
+	days0 := base["topk_flusher_days_written_total"]
 	failures0 := sinktest.Metric(t, "topk_sink_write_failures_total", "sink", flusher.Name)
 	cqlc.on.Store(true)
 	start := time.Now()
@@ -167,13 +177,25 @@ func TestIntegrationFlusherCatchUp(t *testing.T) {
 	done := time.Now()
 	cqlc.on.Store(false)
 	sel, ins, bat := cqlc.selects.Load(), cqlc.inserts.Load(), cqlc.batches.Load()
-	elapsed := done.Sub(first)
-	t.Logf("catch-up: %d user-days (%d records, %d states each) in %v from the first day written (%v from start): %.0f user-days/s; "+
+	elapsed := done.Sub(start)
+	t.Logf("catch-up: %d user-days (%d records, %d states each) in %v from the flusher's start (first day written after %v): %.0f user-days/s; "+
 		"CQL per user-day: %.2f reads, %.2f writes (%.2f single inserts + %.2f batches); %d failed requests (%d timeouts), %v failed flushes",
-		n, records, nStates, elapsed.Round(time.Millisecond), done.Sub(start).Round(time.Millisecond), float64(n)/elapsed.Seconds(),
+		n, records, nStates, elapsed.Round(time.Millisecond), first.Sub(start).Round(time.Millisecond), float64(n)/elapsed.Seconds(),
 		float64(sel)/float64(n), float64(ins+bat)/float64(n), float64(ins)/float64(n), float64(bat)/float64(n),
 		cqlc.errs.Load(), cqlc.timeouts.Load(),
 		sinktest.Metric(t, "topk_sink_write_failures_total", "sink", flusher.Name)-failures0)
-	t.Logf("catch-up: days written %v", sinktest.Metric(t, "topk_flusher_days_written_total")-days0)
+	m := func(name string, labels ...string) float64 {
+		return sinktest.Metric(t, name, labels...) - base[name+strings.Join(labels, ",")]
+	}
+	t.Logf("catch-up: day states written %v; month rollups %v, year rollups %v; rollup rounds %v for %v flushes; "+
+		"day inputs batch/cache/read %v/%v/%v, month inputs cache/read %v/%v",
+		m("topk_flusher_days_written_total"), m("topk_flusher_rollups_written_total", "level", "month"),
+		m("topk_flusher_rollups_written_total", "level", "year"), m("topk_flusher_rollup_rounds_total"),
+		m("topk_flusher_rollup_requests_total"),
+		m("topk_flusher_rollup_inputs_total", "level", "day", "source", "batch"),
+		m("topk_flusher_rollup_inputs_total", "level", "day", "source", "cache"),
+		m("topk_flusher_rollup_inputs_total", "level", "day", "source", "read"),
+		m("topk_flusher_rollup_inputs_total", "level", "month", "source", "cache"),
+		m("topk_flusher_rollup_inputs_total", "level", "month", "source", "read"))
 	w.converge(3 * time.Minute)
 }

@@ -47,10 +47,31 @@ var (
 		Name: "topk_flusher_records_skipped_total",
 		Help: "Changelog records not written, by reason (tombstone, undecodable, bad_key, empty).",
 	}, []string{"reason"})
+	reads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_flusher_reads_total",
+		Help: "CQL reads sent to recompute rollups, by table.",
+	}, []string{"table"})
+	inputs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_flusher_rollup_inputs_total",
+		Help: "Day states (level day) and month rollups (level month) summed into rollups, by source: " +
+			"batch (the state just written), cache (remembered, same total as Cassandra's), read (from Cassandra).",
+	}, []string{"level", "source"})
+	requests = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_flusher_rollup_requests_total",
+		Help: "Flushes (one partition's batch) that asked for rollups.",
+	})
+	rounds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_flusher_rollup_rounds_total",
+		Help: "Rollup rounds; each serves every flush that asked while the previous round ran.",
+	})
+	cacheBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "topk_flusher_cache_bytes",
+		Help: "Approximate size of the flusher's cache of day states and month rollups.",
+	})
 )
 
 func init() {
-	prometheus.MustRegister(daysWritten, rollupsWritten, rowsWritten, coalesced, skipped)
+	prometheus.MustRegister(daysWritten, rollupsWritten, rowsWritten, coalesced, skipped, reads, inputs, requests, rounds, cacheBytes)
 }
 
 // Config configures the flusher.
@@ -68,9 +89,15 @@ type Config struct {
 	// about 30 bytes per play; up to MaxBatch of them per claimed
 	// partition are held). Default 2000.
 	MaxBatch int
-	// Concurrency is how many user-days, months or years are written or
-	// recomputed at once within a flush. Default 8.
+	// Concurrency is the most Cassandra requests one flusher instance has
+	// in flight, all its partitions together (day writes, rollup reads and
+	// writes). Default 4: on a small node, more only queues inside
+	// Cassandra until requests time out.
 	Concurrency int
+	// CacheBytes bounds the cache of day states and month rollups the
+	// rollup recompute takes instead of reading them back (see the package
+	// doc). Default 64 MiB; negative disables it.
+	CacheBytes int
 	// MaxRowsPerCQLBatch splits rollups larger than this into several
 	// batches (tracks last, see the package doc). Default 5000.
 	MaxRowsPerCQLBatch int
@@ -88,7 +115,7 @@ func (c Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("flusher: no Brokers"))
 	}
-	if c.FlushInterval < 0 || c.MaxBatch < 0 || c.Concurrency < 0 || c.MaxRowsPerCQLBatch < 0 {
+	if c.FlushInterval < 0 || c.MaxBatch < 0 || c.Concurrency < 0 || c.MaxRowsPerCQLBatch < 0 { // CacheBytes < 0: no cache
 		errs = append(errs, errors.New("flusher: sizes and durations must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -102,7 +129,10 @@ func (c Config) withDefaults() Config {
 		c.MaxBatch = 2000
 	}
 	if c.Concurrency == 0 {
-		c.Concurrency = 8
+		c.Concurrency = 4
+	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = 64 << 20
 	}
 	if c.MaxRowsPerCQLBatch == 0 {
 		c.MaxRowsPerCQLBatch = 5000
@@ -115,10 +145,20 @@ func (c Config) withDefaults() Config {
 
 // Flusher is the flusher: New, then Run.
 type Flusher struct {
-	cfg     Config
-	session *gocql.Session
-	log     *slog.Logger
-	sink    *sink.Sink
+	cfg   Config
+	store store
+	log   *slog.Logger
+	sink  *sink.Sink
+	cache *cache
+	roll  *roller
+}
+
+// newFlusher is a flusher on st without its sink.
+func newFlusher(cfg Config, st store) *Flusher {
+	cfg = cfg.withDefaults()
+	f := &Flusher{cfg: cfg, store: st, log: cfg.Log.With("component", Name), cache: newCache(max(cfg.CacheBytes, 0))}
+	f.roll = &roller{f: f}
+	return f
 }
 
 // New returns a flusher on session (opened on topk's keyspace by the
@@ -133,7 +173,7 @@ func New(cfg Config, session *gocql.Session) (*Flusher, error) {
 		return nil, errors.New("flusher: nil Cassandra session")
 	}
 	cfg = cfg.withDefaults()
-	f := &Flusher{cfg: cfg, session: session, log: cfg.Log.With("component", Name)}
+	f := newFlusher(cfg, &cqlStore{s: session, sem: make(chan struct{}, cfg.Concurrency), maxRows: cfg.MaxRowsPerCQLBatch})
 	s, err := sink.New(sink.Config{
 		Name:      Name,
 		Brokers:   cfg.Brokers,
@@ -153,7 +193,26 @@ func New(cfg Config, session *gocql.Session) (*Flusher, error) {
 }
 
 // Run flushes until ctx ends; see sink.Sink.Run.
-func (f *Flusher) Run(ctx context.Context) error { return f.sink.Run(ctx) }
+func (f *Flusher) Run(ctx context.Context) error {
+	f.roll.setContext(ctx)
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				cacheBytes.Set(float64(f.cache.bytes()))
+			}
+		}
+	}()
+	err := f.sink.Run(ctx)
+	close(stop)
+	f.roll.wg.Wait()
+	return err
+}
 
 // Check reports partitions whose flushes keep failing (a readiness detail:
 // Cassandra down does not make the flusher unready, only late).
@@ -164,16 +223,6 @@ type userDay struct {
 	user string
 	day  time.Time
 	d    *aggregator.Day
-}
-
-type userMonth struct {
-	user  string
-	month time.Time // the first of the month, UTC
-}
-
-type userYear struct {
-	user string
-	year int
 }
 
 // coalesce keeps the newest state (highest total; on a tie the later
@@ -221,35 +270,64 @@ func (f *Flusher) coalesce(batch []*sarama.ConsumerMessage) []*userDay {
 	return out
 }
 
-// Write implements sink.Writer: one flush of a partition's changes.
+// Write implements sink.Writer: one flush of a partition's changes. It
+// writes the day_items of every user-day, then their user_days rows (one
+// batch per user), then asks for the rollups those days imply and returns
+// once a rollup round that started after these writes has recomputed them
+// all: only then may the sink mark the batch.
 func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) error {
 	days := f.coalesce(batch)
 	if len(days) == 0 {
 		return nil
 	}
-	var months []userMonth
-	seenMonth := map[userMonth]bool{}
-	var years []userYear
-	seenYear := map[userYear]bool{}
-	for _, ud := range days {
-		m := userMonth{ud.user, time.Date(ud.day.Year(), ud.day.Month(), 1, 0, 0, 0, 0, time.UTC)}
-		if !seenMonth[m] {
-			seenMonth[m] = true
-			months = append(months, m)
+	states := make([]*dayState, len(days))
+	var users []string
+	byUser := map[string][]dayTotal{}
+	for i, ud := range days {
+		states[i] = newDayState(ud)
+		if _, ok := byUser[ud.user]; !ok {
+			users = append(users, ud.user)
 		}
-		y := userYear{ud.user, ud.day.Year()}
-		if !seenYear[y] {
-			seenYear[y] = true
-			years = append(years, y)
-		}
+		byUser[ud.user] = append(byUser[ud.user], dayTotal{ud.day, states[i].total})
 	}
-	if err := f.each(ctx, len(days), func(ctx context.Context, i int) error { return f.writeDay(ctx, days[i]) }); err != nil {
+	if err := f.each(ctx, len(states), func(ctx context.Context, i int) error {
+		st := states[i]
+		if err := f.store.writeItems(ctx, dayItems, st.user, st.day, st.rows, st.total); err != nil {
+			return fmt.Errorf("day_items %s %s: %w", st.user, st.day.Format(listen.DayLayout), err)
+		}
+		rowsWritten.WithLabelValues("day_items").Add(float64(len(st.rows)))
+		return nil
+	}); err != nil {
 		return err
 	}
-	if err := f.each(ctx, len(months), func(ctx context.Context, i int) error { return f.rollupMonth(ctx, months[i]) }); err != nil {
+	// user_days after day_items: a reader that sees a day's total in
+	// user_days finds at least that state in day_items.
+	if err := f.each(ctx, len(users), func(ctx context.Context, i int) error {
+		if err := f.store.writeUserDays(ctx, users[i], byUser[users[i]]); err != nil {
+			return fmt.Errorf("user_days %s: %w", users[i], err)
+		}
+		rowsWritten.WithLabelValues("user_days").Add(float64(len(byUser[users[i]])))
+		return nil
+	}); err != nil {
 		return err
 	}
-	return f.each(ctx, len(years), func(ctx context.Context, i int) error { return f.rollupYear(ctx, years[i]) })
+	daysWritten.Add(float64(len(states)))
+	for _, st := range states {
+		f.cache.put(dayKey(st.user, st.day), st.total, st.rows)
+	}
+	return f.roll.submit(states).wait(ctx)
+}
+
+// newDayState turns a user-day's state into its day_items rows, in write
+// order.
+func newDayState(ud *userDay) *dayState {
+	st := &dayState{user: ud.user, day: ud.day, total: int64(ud.d.Total)}
+	for _, e := range writeOrder {
+		for _, it := range ud.d.Items(e) {
+			st.rows = append(st.rows, row{entity: e, item: int64(it.Key), name: it.Name, artist: it.Artist, plays: int64(it.Plays)})
+		}
+	}
+	return st
 }
 
 // each runs fn for 0..n-1, Concurrency at a time, and returns the first error.
@@ -275,206 +353,3 @@ type row struct {
 // batches: tracks last, because readers take the sum of track plays as the
 // total (see the package doc).
 var writeOrder = []aggregator.Entity{aggregator.Artists, aggregator.Albums, aggregator.Tracks}
-
-const (
-	insertDayItem   = `INSERT INTO day_items (user_id, day, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
-	insertUserDay   = `INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?) USING TIMESTAMP ?`
-	insertMonthItem = `INSERT INTO month_items (user_id, month, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
-	insertYearItem  = `INSERT INTO year_items (user_id, year, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
-	selectDays      = `SELECT day FROM user_days WHERE user_id = ? AND day >= ? AND day <= ?`
-	selectDayItems  = `SELECT entity, item, name, artist, plays FROM day_items WHERE user_id = ? AND day = ?`
-	selectMonthItem = `SELECT entity, item, name, artist, plays FROM month_items WHERE user_id = ? AND month = ?`
-)
-
-// writeDay writes a user-day's items as one single-partition batch, then
-// its user_days row, all with the day's total as the write timestamp.
-func (f *Flusher) writeDay(ctx context.Context, ud *userDay) error {
-	ts := int64(ud.d.Total)
-	var rows []row
-	for _, e := range writeOrder {
-		for _, it := range ud.d.Items(e) {
-			rows = append(rows, row{entity: e, item: int64(it.Key), name: it.Name, artist: it.Artist, plays: int64(it.Plays)})
-		}
-	}
-	if err := f.writeRows(ctx, insertDayItem, ud.user, ud.day, rows, ts); err != nil {
-		return fmt.Errorf("day_items %s %s: %w", ud.user, ud.day.Format(listen.DayLayout), err)
-	}
-	rowsWritten.WithLabelValues("day_items").Add(float64(len(rows)))
-	if err := f.session.Query(insertUserDay, ud.user, ud.day, ts, ts).WithContext(ctx).Idempotent(true).Exec(); err != nil {
-		return fmt.Errorf("user_days %s %s: %w", ud.user, ud.day.Format(listen.DayLayout), err)
-	}
-	rowsWritten.WithLabelValues("user_days").Inc()
-	daysWritten.Inc()
-	return nil
-}
-
-// writeRows writes rows of one partition (user, part) with timestamp ts:
-// one unlogged batch, or several in row order when there are more than
-// MaxRowsPerCQLBatch.
-func (f *Flusher) writeRows(ctx context.Context, stmt, user string, part any, rows []row, ts int64) error {
-	for start := 0; start < len(rows); start += f.cfg.MaxRowsPerCQLBatch {
-		chunk := rows[start:min(start+f.cfg.MaxRowsPerCQLBatch, len(rows))]
-		b := f.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
-		for _, r := range chunk {
-			var artist any = r.artist
-			if r.artist == "" {
-				artist = gocql.UnsetValue
-			}
-			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: stmt, Idempotent: true,
-				Args: []any{user, part, string(r.entity), r.item, r.name, artist, r.plays, ts}})
-		}
-		if err := f.session.ExecuteBatch(b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// rollup sums rows of several periods given oldest first: plays add up,
-// the display name is the one of the latest period having the item.
-type rollup struct {
-	rows  map[itemKey]*row
-	order []itemKey
-}
-
-type itemKey struct {
-	entity aggregator.Entity
-	item   int64
-}
-
-func newRollup() *rollup { return &rollup{rows: map[itemKey]*row{}} }
-
-func (r *rollup) add(x row) {
-	k := itemKey{x.entity, x.item}
-	acc := r.rows[k]
-	if acc == nil {
-		acc = &row{entity: x.entity, item: x.item}
-		r.rows[k] = acc
-		r.order = append(r.order, k)
-	}
-	acc.plays += x.plays
-	acc.name, acc.artist = x.name, x.artist
-}
-
-// result returns the rows in write order and the total (the sum of track
-// plays: every counted play has exactly one track).
-func (r *rollup) result() (rows []row, total int64) {
-	for _, e := range writeOrder {
-		for _, k := range r.order {
-			if x := r.rows[k]; x.entity == e {
-				rows = append(rows, *x)
-				if e == aggregator.Tracks {
-					total += x.plays
-				}
-			}
-		}
-	}
-	return rows, total
-}
-
-func (f *Flusher) readItems(ctx context.Context, stmt string, args ...any) ([]row, error) {
-	iter := f.session.Query(stmt, args...).WithContext(ctx).Idempotent(true).Iter()
-	var out []row
-	var r row
-	var entity string
-	for iter.Scan(&entity, &r.item, &r.name, &r.artist, &r.plays) {
-		r.entity = aggregator.Entity(entity)
-		out = append(out, r)
-	}
-	return out, iter.Close()
-}
-
-// daysWithPlays lists the days of user in [from, to] that user_days knows,
-// oldest first.
-func (f *Flusher) daysWithPlays(ctx context.Context, user string, from, to time.Time) ([]time.Time, error) {
-	iter := f.session.Query(selectDays, user, from, to).WithContext(ctx).Idempotent(true).Iter()
-	var days []time.Time
-	var d time.Time
-	for iter.Scan(&d) {
-		days = append(days, d)
-	}
-	if err := iter.Close(); err != nil {
-		return nil, err
-	}
-	for i, j := 0, len(days)-1; i < j; i, j = i+1, j-1 { // the table is clustered newest first
-		days[i], days[j] = days[j], days[i]
-	}
-	return days, nil
-}
-
-// readPeriods reads the item rows of each period (concurrently, at most
-// Concurrency at once) and sums them, oldest period first.
-func (f *Flusher) readPeriods(ctx context.Context, n int, read func(ctx context.Context, i int) ([]row, error)) (*rollup, error) {
-	parts := make([][]row, n)
-	if err := f.each(ctx, n, func(ctx context.Context, i int) error {
-		rows, err := read(ctx, i)
-		parts[i] = rows
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	r := newRollup()
-	for _, rows := range parts {
-		for _, x := range rows {
-			r.add(x)
-		}
-	}
-	return r, nil
-}
-
-// rollupMonth recomputes month_items of (user, month) from the day values.
-func (f *Flusher) rollupMonth(ctx context.Context, um userMonth) error {
-	month := um.month.Year()*100 + int(um.month.Month())
-	days, err := f.daysWithPlays(ctx, um.user, um.month, um.month.AddDate(0, 1, -1))
-	if err != nil {
-		return fmt.Errorf("month %s %d: read user_days: %w", um.user, month, err)
-	}
-	r, err := f.readPeriods(ctx, len(days), func(ctx context.Context, i int) ([]row, error) {
-		return f.readItems(ctx, selectDayItems, um.user, days[i])
-	})
-	if err != nil {
-		return fmt.Errorf("month %s %d: read day_items: %w", um.user, month, err)
-	}
-	rows, total := r.result()
-	if total == 0 {
-		return fmt.Errorf("month %s %d: no day values read back after writing them", um.user, month)
-	}
-	if err := f.writeRows(ctx, insertMonthItem, um.user, month, rows, total); err != nil {
-		return fmt.Errorf("month_items %s %d: %w", um.user, month, err)
-	}
-	rowsWritten.WithLabelValues("month_items").Add(float64(len(rows)))
-	rollupsWritten.WithLabelValues("month").Inc()
-	return nil
-}
-
-// rollupYear recomputes year_items of (user, year) from the month rollups.
-func (f *Flusher) rollupYear(ctx context.Context, uy userYear) error {
-	first := time.Date(uy.year, 1, 1, 0, 0, 0, 0, time.UTC)
-	days, err := f.daysWithPlays(ctx, uy.user, first, first.AddDate(1, 0, -1))
-	if err != nil {
-		return fmt.Errorf("year %s %d: read user_days: %w", uy.user, uy.year, err)
-	}
-	var months []int
-	for _, d := range days {
-		m := d.Year()*100 + int(d.Month())
-		if len(months) == 0 || months[len(months)-1] != m {
-			months = append(months, m)
-		}
-	}
-	r, err := f.readPeriods(ctx, len(months), func(ctx context.Context, i int) ([]row, error) {
-		return f.readItems(ctx, selectMonthItem, uy.user, months[i])
-	})
-	if err != nil {
-		return fmt.Errorf("year %s %d: read month_items: %w", uy.user, uy.year, err)
-	}
-	rows, total := r.result()
-	if total == 0 {
-		return fmt.Errorf("year %s %d: no month rollups read back after writing them", uy.user, uy.year)
-	}
-	if err := f.writeRows(ctx, insertYearItem, uy.user, uy.year, rows, total); err != nil {
-		return fmt.Errorf("year_items %s %d: %w", uy.user, uy.year, err)
-	}
-	rowsWritten.WithLabelValues("year_items").Add(float64(len(rows)))
-	rollupsWritten.WithLabelValues("year").Inc()
-	return nil
-}

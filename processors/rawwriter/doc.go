@@ -13,6 +13,10 @@
 // the aggregator's daily cap are written here: raw_listens holds every valid
 // listen, the counts at most the cap.)
 //
+// For the api's user search it also writes one users_by_prefix row per
+// distinct user of a batch (a single-row insert, idempotent), once per user
+// and process, so users who only arrived through Kafka are found.
+//
 // Flow: user.listen.valid → raw writer → Cassandra raw_listens → api
 // (/listens).
 package rawwriter

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/sink"
+	"github.com/topk-charts/topk/store/cassandra"
 )
 
 const groupName = "topk-raw-writer"
@@ -34,13 +36,17 @@ var (
 		Name: "topk_raw_writer_cql_batches_total",
 		Help: "Single-partition CQL batches written.",
 	})
+	usersWritten = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_raw_writer_known_users_total",
+		Help: "users_by_prefix rows written (the user search); a user already written by this process is not written again.",
+	})
 	skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_raw_writer_skipped_total",
 		Help: "Records of user.listen.valid not written, by reason: undecodable (not a listen), wrong_key (the key is not the listen's user_id|day). The aggregator dead-letters both.",
 	}, []string{"reason"})
 )
 
-func init() { prometheus.MustRegister(rowsWritten, cqlBatches, skipped) }
+func init() { prometheus.MustRegister(rowsWritten, cqlBatches, usersWritten, skipped) }
 
 // Config configures the raw writer.
 type Config struct {
@@ -103,6 +109,40 @@ type Writer struct {
 	session *gocql.Session
 	log     *slog.Logger
 	sink    *sink.Sink
+	known   knownUsers
+}
+
+// knownUsers remembers the users whose users_by_prefix row this process
+// wrote, so a user is written once, not once per batch. Bounded: when it
+// is full it starts over (writing a row again is harmless).
+type knownUsers struct {
+	mu    sync.Mutex
+	users map[string]struct{}
+}
+
+const maxKnownUsers = 100_000
+
+func (k *knownUsers) missing(users []string) []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []string
+	for _, u := range users {
+		if _, ok := k.users[u]; !ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (k *knownUsers) add(users []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.users == nil || len(k.users)+len(users) > maxKnownUsers {
+		k.users = make(map[string]struct{}, len(users))
+	}
+	for _, u := range users {
+		k.users[u] = struct{}{}
+	}
 }
 
 // New returns a raw writer on session (opened on topk's keyspace by the
@@ -213,7 +253,39 @@ func (w *Writer) Write(ctx context.Context, batch []*sarama.ConsumerMessage) err
 			g.Go(func() error { return w.writeChunk(gctx, pg, chunk) })
 		}
 	}
-	return g.Wait()
+	users := w.known.missing(distinctUsers(groups))
+	for _, u := range users {
+		g.Go(func() error { return w.writeKnownUser(gctx, u) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	w.known.add(users)
+	return nil
+}
+
+// distinctUsers lists the users of the groups once each, in order.
+func distinctUsers(groups []*partitionGroup) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, pg := range groups {
+		if !seen[pg.user] {
+			seen[pg.user] = true
+			out = append(out, pg.user)
+		}
+	}
+	return out
+}
+
+// writeKnownUser records a user for the api's user search (one
+// single-row insert: the row is its own partition's, no batch).
+func (w *Writer) writeKnownUser(ctx context.Context, user string) error {
+	if err := w.session.Query(cassandra.InsertKnownUser, cassandra.KnownUserArgs(user)...).
+		WithContext(ctx).Idempotent(true).Exec(); err != nil {
+		return fmt.Errorf("users_by_prefix %s: %w", user, err)
+	}
+	usersWritten.Inc()
+	return nil
 }
 
 func (w *Writer) writeChunk(ctx context.Context, pg *partitionGroup, listens []listen.Listen) error {

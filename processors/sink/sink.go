@@ -357,10 +357,10 @@ func (s *Sink) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGr
 			return nil
 		}
 		last := batch[len(batch)-1]
-		sess.MarkMessage(last, "")
 		p.mu.Lock()
 		p.next, p.oldest = last.Offset+1, time.Time{}
 		p.mu.Unlock()
+		sess.MarkMessage(last, "")
 		if l, ok := p.lag(); ok {
 			lag.WithLabelValues(s.cfg.Name, p.label).Set(l)
 		}

@@ -1,0 +1,183 @@
+package flusher
+
+import (
+	"container/list"
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/topk-charts/topk/processors/aggregator"
+)
+
+// cache remembers the content of day states and month rollups by
+// (user, period, total): an entry says "the rows of this period whose track
+// plays sum to total are these". It is content, not a copy of Cassandra's
+// current value, so it cannot go stale: the rollup recompute reads the
+// current totals (user_days) from Cassandra and uses an entry only when its
+// total is the current one. See the package doc for why that is exact and
+// which entries may be put (put's callers).
+//
+// Entries are stored encoded (about 30 bytes per row) and bounded in bytes,
+// least recently used evicted first. One entry per (user, period): the one
+// with the highest total.
+type cache struct {
+	mu    sync.Mutex
+	max   int // bytes; 0: disabled
+	size  int
+	items map[cacheKey]*list.Element
+	lru   list.List // of *cacheEntry, most recent first
+}
+
+type cacheKey struct {
+	user  string
+	month bool  // false: a day state; true: a month rollup
+	part  int32 // days since 1970-01-01, or yyyymm
+}
+
+type cacheEntry struct {
+	key   cacheKey
+	total int64
+	enc   []byte
+}
+
+func newCache(maxBytes int) *cache {
+	return &cache{max: maxBytes, items: map[cacheKey]*list.Element{}}
+}
+
+func dayKey(user string, day time.Time) cacheKey {
+	return cacheKey{user: user, part: int32(unixDay(day))}
+}
+
+func monthKey(user string, month int) cacheKey {
+	return cacheKey{user: user, month: true, part: int32(month)}
+}
+
+// get returns the rows of k if the entry's total is total.
+func (c *cache) get(k cacheKey, total int64) ([]row, bool) {
+	if c == nil || c.max <= 0 {
+		return nil, false
+	}
+	c.mu.Lock()
+	el := c.items[k]
+	if el == nil || el.Value.(*cacheEntry).total != total {
+		c.mu.Unlock()
+		return nil, false
+	}
+	c.lru.MoveToFront(el)
+	enc := el.Value.(*cacheEntry).enc
+	c.mu.Unlock()
+	return decodeRows(enc), true
+}
+
+// put remembers rows as the content of k with total, unless an entry with a
+// higher total is there already.
+func (c *cache) put(k cacheKey, total int64, rows []row) {
+	if c == nil || c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el := c.items[k]; el != nil {
+		e := el.Value.(*cacheEntry)
+		if e.total > total {
+			return
+		}
+		if e.total == total {
+			c.lru.MoveToFront(el)
+			return
+		}
+		c.remove(el)
+	}
+	e := &cacheEntry{key: k, total: total, enc: encodeRows(rows)}
+	cost := e.cost()
+	if cost > c.max {
+		return
+	}
+	c.items[k] = c.lru.PushFront(e)
+	c.size += cost
+	for c.size > c.max {
+		c.remove(c.lru.Back())
+	}
+}
+
+func (c *cache) remove(el *list.Element) {
+	e := c.lru.Remove(el).(*cacheEntry)
+	delete(c.items, e.key)
+	c.size -= e.cost()
+}
+
+// cost approximates an entry's memory: the encoding, the user name, and
+// the map and list overhead.
+func (e *cacheEntry) cost() int { return len(e.enc) + len(e.key.user) + 160 }
+
+// Bytes is what the cache holds (metrics, tests).
+func (c *cache) bytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size
+}
+
+var entityCode = map[aggregator.Entity]byte{aggregator.Artists: 0, aggregator.Albums: 1, aggregator.Tracks: 2}
+var codeEntity = []aggregator.Entity{aggregator.Artists, aggregator.Albums, aggregator.Tracks}
+
+// encodeRows: count, then per row entity code, item (8 bytes), plays,
+// name and artist (length-prefixed). Unknown entities are kept by name
+// (code 255).
+func encodeRows(rows []row) []byte {
+	size := 4
+	for _, r := range rows {
+		size += 14 + len(r.name) + len(r.artist)
+	}
+	b := make([]byte, 0, size)
+	b = binary.AppendUvarint(b, uint64(len(rows)))
+	for _, r := range rows {
+		code, ok := entityCode[r.entity]
+		if !ok {
+			b = append(b, 255)
+			b = binary.AppendUvarint(b, uint64(len(r.entity)))
+			b = append(b, r.entity...)
+		} else {
+			b = append(b, code)
+		}
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.item))
+		b = binary.AppendUvarint(b, uint64(r.plays))
+		b = binary.AppendUvarint(b, uint64(len(r.name)))
+		b = append(b, r.name...)
+		b = binary.AppendUvarint(b, uint64(len(r.artist)))
+		b = append(b, r.artist...)
+	}
+	return b
+}
+
+// decodeRows reverses encodeRows (input it wrote itself: no checks).
+func decodeRows(b []byte) []row {
+	s := string(b) // names are substrings: one allocation
+	i := 0
+	uv := func() int {
+		v, n := binary.Uvarint(b[i:])
+		i += n
+		return int(v)
+	}
+	str := func() string {
+		n := uv()
+		i += n
+		return s[i-n : i]
+	}
+	rows := make([]row, uv())
+	for k := range rows {
+		r := &rows[k]
+		code := b[i]
+		i++
+		if code == 255 {
+			r.entity = aggregator.Entity(str())
+		} else {
+			r.entity = codeEntity[code]
+		}
+		r.item = int64(binary.LittleEndian.Uint64(b[i:]))
+		i += 8
+		r.plays = int64(uv())
+		r.name = str()
+		r.artist = str()
+	}
+	return rows
+}

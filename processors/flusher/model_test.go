@@ -1,0 +1,611 @@
+package flusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/processors/aggregator"
+)
+
+// memStore models the four value tables with Cassandra's rules: each cell
+// keeps the write with the highest timestamp; on equal timestamps the
+// greater value (Cassandra compares the cells' bytes). It can fail requests
+// at random, before or after applying them (a timeout after the write
+// landed), and yields the processor inside requests to shuffle goroutines.
+type memStore struct {
+	mu    sync.Mutex
+	parts map[string]map[itemKey]*memRow // "table|user|part"
+	days  map[string]map[int64]memPlays  // user → unix day → plays
+	rng   *rand.Rand
+	fail  atomic.Int64 // per mille of requests failing
+	// poison fails every read of this user's user_days
+	poison string
+
+	reads            [3]atomic.Int64 // by table
+	dayReads, writes atomic.Int64
+}
+
+type memRow struct {
+	ts  int64
+	r   row
+	set bool
+}
+
+type memPlays struct{ ts, plays int64 }
+
+func newMemStore(seed uint64) *memStore {
+	return &memStore{parts: map[string]map[itemKey]*memRow{}, days: map[string]map[int64]memPlays{},
+		rng: rand.New(rand.NewPCG(seed, 99))}
+}
+
+var errInjected = errors.New("injected failure")
+
+// chaos maybe fails (before), maybe yields; after reports whether to fail
+// once the request was applied.
+func (m *memStore) chaos(ctx context.Context) (before, after bool) {
+	if ctx.Err() != nil {
+		return true, false
+	}
+	runtime.Gosched()
+	m.mu.Lock()
+	p := m.fail.Load()
+	x, y := m.rng.Int64N(1000), m.rng.Int64N(1000)
+	m.mu.Unlock()
+	return x < p, y < p
+}
+
+func partName(t table, user string, part any) string {
+	if d, ok := part.(time.Time); ok {
+		part = d.Format(listen.DayLayout)
+	}
+	return fmt.Sprintf("%s|%s|%v", t, user, part)
+}
+
+func (m *memStore) writeItems(ctx context.Context, t table, user string, part any, rows []row, ts int64) error {
+	if before, _ := m.chaos(ctx); before {
+		return errInjected
+	}
+	m.writes.Add(1)
+	// one "batch" per call: applied at once (the model's rows fit one batch)
+	m.mu.Lock()
+	k := partName(t, user, part)
+	p := m.parts[k]
+	if p == nil {
+		p = map[itemKey]*memRow{}
+		m.parts[k] = p
+	}
+	for _, r := range rows {
+		ik := itemKey{r.entity, r.item}
+		c := p[ik]
+		if c == nil {
+			c = &memRow{}
+			p[ik] = c
+		}
+		switch {
+		case !c.set || ts > c.ts:
+			c.ts, c.r, c.set = ts, r, true
+		case ts == c.ts: // per cell: the greater value
+			c.r.plays = max(c.r.plays, r.plays)
+			c.r.name = max(c.r.name, r.name)
+			c.r.artist = max(c.r.artist, r.artist)
+		}
+	}
+	m.mu.Unlock()
+	if _, after := m.chaos(ctx); after {
+		return errInjected
+	}
+	return nil
+}
+
+func (m *memStore) writeUserDays(ctx context.Context, user string, days []dayTotal) error {
+	if before, _ := m.chaos(ctx); before {
+		return errInjected
+	}
+	m.writes.Add(1)
+	m.mu.Lock()
+	u := m.days[user]
+	if u == nil {
+		u = map[int64]memPlays{}
+		m.days[user] = u
+	}
+	for _, d := range days {
+		k := d.day.Unix() / 86400
+		if c, ok := u[k]; !ok || d.plays > c.ts || (d.plays == c.ts && d.plays > c.plays) {
+			u[k] = memPlays{ts: d.plays, plays: d.plays}
+		}
+	}
+	m.mu.Unlock()
+	if _, after := m.chaos(ctx); after {
+		return errInjected
+	}
+	return nil
+}
+
+func (m *memStore) userDays(ctx context.Context, user string, from, to time.Time) ([]dayTotal, error) {
+	if before, _ := m.chaos(ctx); before || user == m.poison {
+		return nil, errInjected
+	}
+	m.dayReads.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []dayTotal
+	for k, c := range m.days[user] {
+		d := time.Unix(k*86400, 0).UTC()
+		if !d.Before(from) && !d.After(to) {
+			out = append(out, dayTotal{d, c.plays})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].day.Before(out[j].day) })
+	return out, nil
+}
+
+func (m *memStore) items(ctx context.Context, t table, user string, part any) ([]row, error) {
+	if before, _ := m.chaos(ctx); before {
+		return nil, errInjected
+	}
+	m.reads[t].Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []row
+	for _, c := range m.parts[partName(t, user, part)] {
+		out = append(out, c.r)
+	}
+	sort.Slice(out, func(i, j int) bool { // any order; a fixed one
+		if out[i].entity != out[j].entity {
+			return out[i].entity < out[j].entity
+		}
+		return out[i].item < out[j].item
+	})
+	return out, nil
+}
+
+// snapshot is the model's content: "table|user|part" → rows by item, and
+// user_days as "user|day" → plays.
+func (m *memStore) snapshot() (map[string]map[itemKey]row, map[string]int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	items := map[string]map[itemKey]row{}
+	for k, p := range m.parts {
+		items[k] = map[itemKey]row{}
+		for ik, c := range p {
+			items[k][ik] = c.r
+		}
+	}
+	days := map[string]int64{}
+	for u, ds := range m.days {
+		for k, c := range ds {
+			days[u+"|"+time.Unix(k*86400, 0).UTC().Format(listen.DayLayout)] = c.plays
+		}
+	}
+	return items, days
+}
+
+// modelWorld is a changelog of successive (and replayed) states of a few
+// user-days on a few partitions.
+type modelWorld struct {
+	keys  []string
+	final map[string]*aggregator.Day
+	log   [][]*sarama.ConsumerMessage // by partition
+}
+
+func newModelWorld(rng *rand.Rand, users, days []string, parts, growths int) *modelWorld {
+	w := &modelWorld{final: map[string]*aggregator.Day{}, log: make([][]*sarama.ConsumerMessage, parts)}
+	states := map[string][][]byte{}
+	for _, u := range users {
+		for _, d := range days {
+			if rng.IntN(5) == 0 {
+				continue
+			}
+			key := u + "|" + d
+			w.keys = append(w.keys, key)
+			w.final[key] = &aggregator.Day{}
+		}
+	}
+	for range growths {
+		for _, key := range w.keys {
+			d := w.final[key]
+			for added, n := 0, 1+rng.IntN(3); added < n; {
+				i := rng.IntN(9)
+				a := i % 3
+				p := aggregator.Play{Sec: uint32(rng.IntN(86400)), TrackKey: uint64(1000 + i), ArtistKey: uint64(10 + a),
+					Track: fmt.Sprintf("Song %d", i), Artist: fmt.Sprintf("Band %d", a)}
+				if rng.IntN(2) == 0 {
+					p.Track, p.Artist = strings.ToUpper(p.Track), strings.ToUpper(p.Artist)
+				}
+				if i%3 != 0 {
+					p.AlbumKey, p.Album = uint64(100+i), fmt.Sprintf("Record %d", i)
+				}
+				if d.Add(p) {
+					added++
+				}
+			}
+			states[key] = append(states[key], d.Encode())
+			h := fnv.New32a()
+			h.Write([]byte(key))
+			part := int(h.Sum32()) % parts
+			w.log[part] = append(w.log[part], &sarama.ConsumerMessage{Key: []byte(key), Value: states[key][len(states[key])-1]})
+		}
+	}
+	for p, l := range w.log { // replays: copies of states anywhere later
+		for range len(l) / 3 {
+			i := rng.IntN(len(l))
+			j := i + 1 + rng.IntN(len(l)-i)
+			m := *l[i]
+			l = append(l[:j], append([]*sarama.ConsumerMessage{&m}, l[j:]...)...)
+		}
+		w.log[p] = l
+	}
+	for p := range w.log {
+		for i, m := range w.log[p] {
+			m.Partition, m.Offset = int32(p), int64(i)
+		}
+	}
+	return w
+}
+
+// want is what the tables must hold: "table|user|part" → rows, and the
+// user_days totals.
+func (w *modelWorld) want() (map[string]map[itemKey]row, map[string]int64) {
+	items := map[string]map[itemKey]row{}
+	totals := map[string]int64{}
+	keys := append([]string(nil), w.keys...)
+	sort.Strings(keys) // by user, then day: later days overwrite names
+	for _, key := range keys {
+		d := w.final[key]
+		user, day, _ := listen.SplitKey(key)
+		totals[key] = int64(d.Total)
+		parts := []string{partName(dayItems, user, day), partName(monthItems, user, day.Year()*100+int(day.Month())),
+			partName(yearItems, user, day.Year())}
+		for _, p := range parts {
+			if items[p] == nil {
+				items[p] = map[itemKey]row{}
+			}
+		}
+		for _, e := range aggregator.Entities {
+			for _, it := range d.Items(e) {
+				ik := itemKey{e, int64(it.Key)}
+				items[parts[0]][ik] = row{e, int64(it.Key), it.Name, it.Artist, int64(it.Plays)}
+				for _, p := range parts[1:] {
+					r := items[p][ik]
+					items[p][ik] = row{e, int64(it.Key), it.Name, it.Artist, r.plays + int64(it.Plays)}
+				}
+			}
+		}
+	}
+	return items, totals
+}
+
+func quietConfig() Config {
+	return Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxRowsPerCQLBatch: 5000}
+}
+
+// Several flusher instances on one model store, partitions moving between
+// them in generations (with zombies: a generation's Writes are cancelled,
+// not waited for), random batch sizes, replayed and out-of-date states,
+// failures before and after requests land: once a last generation has
+// flushed every partition to its end, every table holds exactly the sums
+// of the newest states.
+func TestModelExactUnderRebalancesReplaysAndFailures(t *testing.T) {
+	days := []string{"2025-12-30", "2025-12-31", "2026-01-01", "2026-01-02", "2026-01-31", "2026-02-01", "2026-02-02"}
+	for seed := range uint64(40) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 1))
+			const parts = 4
+			w := newModelWorld(rng, []string{"ann", "ben", "cat"}, days, parts, 6)
+			st := newMemStore(seed)
+			var insts []*Flusher
+			for i := range 3 {
+				cfg := quietConfig()
+				cfg.Concurrency = 1 + i*2
+				if i == 2 {
+					cfg.CacheBytes = -1
+				}
+				insts = append(insts, newFlusher(cfg, st))
+			}
+			committed := make([]int, parts)
+			var cmu sync.Mutex
+			var all sync.WaitGroup
+			for gen := range 8 {
+				last := gen == 7
+				if last {
+					st.fail.Store(0)
+				} else {
+					st.fail.Store(int64(rng.IntN(8)))
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				var genWG sync.WaitGroup
+				for p := range parts {
+					f := insts[rng.IntN(len(insts))]
+					cmu.Lock()
+					from := committed[p]
+					cmu.Unlock()
+					batchMax := 1 + rng.IntN(6)
+					steps := 1 + rng.IntN(4)
+					r := rand.New(rand.NewPCG(seed, uint64(gen*parts+p)))
+					all.Add(1)
+					genWG.Add(1)
+					go func() {
+						defer all.Done()
+						defer genWG.Done()
+						for step := 0; (last || step < steps) && from < len(w.log[p]); step++ {
+							to := min(from+1+r.IntN(batchMax), len(w.log[p]))
+							batch := w.log[p][from:to]
+							for {
+								err := f.Write(ctx, batch)
+								if err == nil {
+									break
+								}
+								if ctx.Err() != nil {
+									return
+								}
+								if !last && r.IntN(3) == 0 {
+									return // the member gives up; another replays later
+								}
+							}
+							from = to
+							cmu.Lock()
+							committed[p] = max(committed[p], to) // the sink marks monotonically
+							cmu.Unlock()
+						}
+					}()
+				}
+				if last {
+					genWG.Wait()
+				} else {
+					time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+				}
+				cancel() // a rebalance: Writes in flight are abandoned, not awaited (zombies)
+			}
+			all.Wait()
+			for _, f := range insts {
+				f.roll.wg.Wait() // rounds still running for zombies
+			}
+			for p := range parts {
+				if committed[p] != len(w.log[p]) {
+					t.Fatalf("partition %d committed %d of %d", p, committed[p], len(w.log[p]))
+				}
+			}
+			gotItems, gotDays := st.snapshot()
+			wantItems, wantDays := w.want()
+			for k, v := range wantDays {
+				if gotDays[k] != v {
+					t.Errorf("user_days %s = %d, want %d", k, gotDays[k], v)
+				}
+			}
+			if len(gotDays) != len(wantDays) {
+				t.Errorf("user_days has %d rows, want %d", len(gotDays), len(wantDays))
+			}
+			for k, want := range wantItems {
+				got := gotItems[k]
+				for ik, r := range want {
+					if got[ik] != r {
+						t.Errorf("%s %v = %+v, want %+v", k, ik, got[ik], r)
+					}
+				}
+				if len(got) != len(want) {
+					t.Errorf("%s has %d rows, want %d", k, len(got), len(want))
+				}
+			}
+			if len(gotItems) != len(wantItems) {
+				t.Errorf("%d partitions, want %d", len(gotItems), len(wantItems))
+			}
+		})
+	}
+}
+
+// What a rollup recompute reads: cold, it reads the days it did not just
+// write; warm (cache), a flush of one day of a month reads only user_days
+// (twice: the month snapshot, the year snapshot), no day or month values.
+func TestRecomputeReadsOnlyWhatItCannotKnow(t *testing.T) {
+	st := newMemStore(1)
+	rec := func(key string, d *aggregator.Day) *sarama.ConsumerMessage {
+		return &sarama.ConsumerMessage{Key: []byte(key), Value: d.Encode()}
+	}
+	ctx := context.Background()
+	writer := newFlusher(quietConfig(), st)
+	var batch []*sarama.ConsumerMessage
+	for day := 1; day <= 20; day++ {
+		batch = append(batch, rec(fmt.Sprintf("ann|2026-03-%02d", day), dayWith(day)))
+	}
+	if err := writer.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.reads[dayItems].Load() + st.reads[monthItems].Load(); n != 0 {
+		t.Errorf("first flush read %d item partitions, want 0 (all days just written)", n)
+	}
+	// another instance (cold cache) flushes day 21
+	cold := newFlusher(quietConfig(), st)
+	if err := cold.Write(ctx, []*sarama.ConsumerMessage{rec("ann|2026-03-21", dayWith(3))}); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.reads[dayItems].Load(); n != 20 {
+		t.Errorf("cold instance read %d days, want the 20 it did not write", n)
+	}
+	if n := st.reads[monthItems].Load(); n != 0 {
+		t.Errorf("cold instance read %d months, want 0 (it computed the only month)", n)
+	}
+	// warm: the same instance flushes a newer state of day 21, and day 5
+	d0, m0, u0 := st.reads[dayItems].Load(), st.reads[monthItems].Load(), st.dayReads.Load()
+	if err := cold.Write(ctx, []*sarama.ConsumerMessage{rec("ann|2026-03-21", dayWith(4)), rec("ann|2026-03-05", dayWith(9))}); err != nil {
+		t.Fatal(err)
+	}
+	if d, m, u := st.reads[dayItems].Load()-d0, st.reads[monthItems].Load()-m0, st.dayReads.Load()-u0; d != 0 || m != 0 || u != 2 {
+		t.Errorf("warm flush read %d days, %d months, %d user_days ranges; want 0, 0, 2", d, m, u)
+	}
+	// the first instance's cache has day 21 at 3 plays, Cassandra 4: it must read it
+	d0 = st.reads[dayItems].Load()
+	if err := writer.Write(ctx, []*sarama.ConsumerMessage{rec("ann|2026-03-01", dayWith(2))}); err != nil {
+		t.Fatal(err)
+	}
+	if d := st.reads[dayItems].Load() - d0; d != 2 {
+		t.Errorf("read %d days, want 2 (days 5 and 21 changed elsewhere)", d)
+	}
+	items, _ := st.snapshot()
+	var total int64
+	for _, r := range items[partName(monthItems, "ann", 202603)] {
+		if r.entity == aggregator.Tracks {
+			total += r.plays
+		}
+	}
+	if want := int64(20*21/2 - 5 + 9 + 4 - 1 + 2); total != want {
+		t.Errorf("month total %d, want %d", total, want)
+	}
+}
+
+func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
+	rows := func(n int) []row {
+		var out []row
+		for i := range n {
+			out = append(out, row{entity: aggregator.Tracks, item: int64(i), name: "Song", artist: "Band", plays: 1})
+		}
+		return out
+	}
+	c := newCache(10000)
+	k := dayKey("ann", time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	c.put(k, 5, rows(5))
+	c.put(k, 3, rows(3))
+	if _, ok := c.get(k, 3); ok {
+		t.Error("a lower total replaced a higher one")
+	}
+	got, ok := c.get(k, 5)
+	if !ok || len(got) != 5 || got[4] != (row{aggregator.Tracks, 4, "Song", "Band", 1}) {
+		t.Errorf("get = %+v, %v", got, ok)
+	}
+	for i := range 200 {
+		c.put(monthKey(fmt.Sprint(i), 202603), 10, rows(10))
+	}
+	if c.bytes() > 10000 {
+		t.Errorf("cache holds %d bytes, max 10000", c.bytes())
+	}
+	if _, ok := c.get(k, 5); ok {
+		t.Error("the least recently used entry was not evicted")
+	}
+	if _, ok := c.get(monthKey("199", 202603), 10); !ok {
+		t.Error("the most recent entry was evicted")
+	}
+	odd := []row{{entity: "playlist", item: -3, name: "x", plays: 7}, {entity: aggregator.Artists, item: 1 << 62, name: "Ünïcode"}}
+	if got := decodeRows(encodeRows(odd)); got[0] != odd[0] || got[1] != odd[1] {
+		t.Errorf("round trip %+v, want %+v", got, odd)
+	}
+	var off *cache = newCache(0)
+	off.put(k, 5, rows(5))
+	if _, ok := off.get(k, 5); ok {
+		t.Error("a disabled cache answered")
+	}
+}
+
+func (m *memStore) total(t table, user string, part any) int64 {
+	items, _ := m.snapshot()
+	var n int64
+	for _, r := range items[partName(t, user, part)] {
+		if r.entity == aggregator.Tracks {
+			n += r.plays
+		}
+	}
+	return n
+}
+
+func recOf(key string, d *aggregator.Day) *sarama.ConsumerMessage {
+	return &sarama.ConsumerMessage{Key: []byte(key), Value: d.Encode()}
+}
+
+// A batch whose state of a day is older than Cassandra's (a replay) must
+// not put that state into the rollup, though it was "just written": the
+// newer state is summed (from the cache or read back).
+func TestRollupIgnoresAStaleStateOfTheBatch(t *testing.T) {
+	for _, cacheBytes := range []int{0, -1} {
+		st := newMemStore(1)
+		cfg := quietConfig()
+		cfg.CacheBytes = cacheBytes
+		f := newFlusher(cfg, st)
+		ctx := context.Background()
+		if err := f.Write(ctx, []*sarama.ConsumerMessage{recOf("ann|2026-03-01", dayWith(5)), recOf("ann|2026-03-02", dayWith(2))}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Write(ctx, []*sarama.ConsumerMessage{recOf("ann|2026-03-01", dayWith(3)), recOf("ann|2026-03-02", dayWith(6))}); err != nil {
+			t.Fatal(err)
+		}
+		if got := st.total(monthItems, "ann", 202603); got != 11 {
+			t.Errorf("cache %d: month total %d, want 11 (5 + 6, not the replayed 3 + 6)", cacheBytes, got)
+		}
+		if got := st.total(yearItems, "ann", 2026); got != 11 {
+			t.Errorf("cache %d: year total %d, want 11", cacheBytes, got)
+		}
+	}
+}
+
+// A month rollup this instance computed and cached is not summed into the
+// year once another instance has changed that month.
+func TestYearIgnoresACachedMonthChangedElsewhere(t *testing.T) {
+	st := newMemStore(1)
+	x, y := newFlusher(quietConfig(), st), newFlusher(quietConfig(), st)
+	ctx := context.Background()
+	if err := x.Write(ctx, []*sarama.ConsumerMessage{recOf("ann|2026-03-01", dayWith(5))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := y.Write(ctx, []*sarama.ConsumerMessage{recOf("ann|2026-03-02", dayWith(4))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Write(ctx, []*sarama.ConsumerMessage{recOf("ann|2026-04-01", dayWith(7))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		t    table
+		part any
+		want int64
+	}{{monthItems, 202603, 9}, {monthItems, 202604, 7}, {yearItems, 2026, 16}} {
+		if got := st.total(c.t, "ann", c.part); got != c.want {
+			t.Errorf("%s %v: total %d, want %d", c.t, c.part, got, c.want)
+		}
+	}
+}
+
+// One (user, year) whose recompute keeps failing fails the flushes that
+// need it, not the others served by the same round.
+func TestAFailingGroupFailsOnlyItsFlushes(t *testing.T) {
+	st := newMemStore(1)
+	st.poison = "bad"
+	f := newFlusher(quietConfig(), st)
+	ctx := context.Background()
+	state := func(key string, n int) *dayState {
+		user, day, _ := listen.SplitKey(key)
+		s := newDayState(&userDay{user: user, day: day, d: dayWith(n)})
+		if err := st.writeItems(ctx, dayItems, user, day, s.rows, s.total); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.writeUserDays(ctx, user, []dayTotal{{day, s.total}}); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	f.roll.running = true // no loop: the round is run below
+	good := f.roll.submit([]*dayState{state("ann|2026-03-01", 3), state("ben|2025-01-01", 2)})
+	bad := f.roll.submit([]*dayState{state("bad|2026-03-01", 4), state("ann|2026-03-02", 1)})
+	rd := f.roll.next
+	f.runRound(ctx, rd)
+	close(rd.done)
+	if err := good.wait(ctx); err != nil {
+		t.Errorf("flush without the failing group: %v", err)
+	}
+	if err := bad.wait(ctx); !errors.Is(err, errInjected) {
+		t.Errorf("flush with the failing group: %v, want the injected failure", err)
+	}
+	if got := st.total(monthItems, "ann", 202603); got != 4 {
+		t.Errorf("ann's month total %d, want 4", got)
+	}
+}
