@@ -1,11 +1,13 @@
 package cassandra
 
 import (
+	"io/fs"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/schemas"
 )
 
 func TestSplitStatements(t *testing.T) {
@@ -19,7 +21,11 @@ func TestSplitStatements(t *testing.T) {
 
 func TestRenderEverySchemaFile(t *testing.T) {
 	c := config.Cassandra{Keyspace: "topk_x", ReplicationFactor: 3}
-	for _, f := range []string{keyspaceFile, "cassandra/001_raw_listens.cql", "cassandra/002_values.cql"} {
+	files, err := fs.Glob(schemas.Cassandra, "cassandra/*.cql")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("schema files %v: %v", files, err)
+	}
+	for _, f := range files {
 		stmts, sum, err := render(f, c)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
