@@ -86,9 +86,6 @@ func envInt(t *testing.T, name string, def int) int {
 //
 //	go test -tags integration -count=1 -p 1 -run IntegrationFlusherCatchUp -v ./processors/flusher/ 2>&1 | grep -E 'catch-up|ok|FAIL'
 func TestIntegrationFlusherCatchUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("long")
-	}
 	const parts = 16
 	nUsers := envInt(t, "TOPK_TEST_CATCHUP_USERS", 300)
 	nStates := envInt(t, "TOPK_TEST_CATCHUP_STATES", 3)
