@@ -1,0 +1,349 @@
+package cassandra
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gocql/gocql"
+
+	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/listen"
+)
+
+// ErrUnavailable wraps every error of a read: Cassandra did not answer
+// (down, connecting, timed out). The api maps it to 503.
+var ErrUnavailable = errors.New("cassandra unavailable")
+
+// Reader answers the api's reads of day values, rollups, raw listens and
+// the user search. It connects lazily and reconnects after a failure (at
+// most one attempt per RetryEvery), so the api starts and serves the view
+// while Cassandra is down.
+type Reader struct {
+	cfg        config.Cassandra
+	retryEvery time.Duration
+
+	mu         sync.Mutex
+	s          *gocql.Session
+	connecting bool
+	lastTry    time.Time
+	lastErr    error
+}
+
+// NewReader returns a reader of c's keyspace; it connects on first use.
+func NewReader(c config.Cassandra) *Reader {
+	return &Reader{cfg: c, retryEvery: 2 * time.Second}
+}
+
+// Close closes the session.
+func (r *Reader) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.s != nil {
+		r.s.Close()
+		r.s = nil
+	}
+}
+
+// session returns the session, connecting when there is none and the
+// last attempt is old enough. Callers arriving while a connection is
+// being made get the last error at once instead of queueing behind it.
+func (r *Reader) session() (*gocql.Session, error) {
+	r.mu.Lock()
+	if r.s != nil {
+		s := r.s
+		r.mu.Unlock()
+		return s, nil
+	}
+	if r.connecting || (!r.lastTry.IsZero() && time.Since(r.lastTry) < r.retryEvery) {
+		err := r.lastErr
+		r.mu.Unlock()
+		if err == nil {
+			err = errors.New("connecting")
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	r.connecting = true
+	r.mu.Unlock()
+
+	cl := NewCluster(r.cfg)
+	cl.Keyspace = r.cfg.Keyspace
+	cl.Timeout = 3 * time.Second
+	cl.ConnectTimeout = 2 * time.Second
+	cl.RetryPolicy = &gocql.SimpleRetryPolicy{NumRetries: 1}
+	s, err := cl.CreateSession()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.connecting, r.lastTry, r.lastErr = false, time.Now(), err
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v %d keyspace %s: %v", ErrUnavailable, r.cfg.Hosts, r.cfg.Port, r.cfg.Keyspace, err)
+	}
+	r.s = s
+	return s, nil
+}
+
+func unavailable(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %v", ErrUnavailable, what, err)
+}
+
+// Ping runs a real query on the reader's session.
+func (r *Reader) Ping(ctx context.Context) error {
+	s, err := r.session()
+	if err != nil {
+		return err
+	}
+	var v string
+	return unavailable("ping", s.Query(`SELECT release_version FROM system.local`).WithContext(ctx).Scan(&v))
+}
+
+// DayPlays is one user_days row.
+type DayPlays struct {
+	Day   time.Time
+	Plays int64
+}
+
+// FirstDay is the user's first day with plays (ok false: none at all).
+func (r *Reader) FirstDay(ctx context.Context, user string) (day time.Time, ok bool, err error) {
+	s, err := r.session()
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	err = s.Query(`SELECT day FROM user_days WHERE user_id = ? ORDER BY day ASC LIMIT 1`, user).
+		WithContext(ctx).Idempotent(true).Scan(&day)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, unavailable("user_days", err)
+	}
+	return day.UTC(), true, nil
+}
+
+// UserDays lists the user's days with plays in [from, to], oldest first.
+func (r *Reader) UserDays(ctx context.Context, user string, from, to time.Time) ([]DayPlays, error) {
+	s, err := r.session()
+	if err != nil {
+		return nil, err
+	}
+	it := s.Query(`SELECT day, plays FROM user_days WHERE user_id = ? AND day >= ? AND day <= ? ORDER BY day ASC`,
+		user, from, to).WithContext(ctx).Idempotent(true).PageSize(5000).Iter()
+	var out []DayPlays
+	var d DayPlays
+	for it.Scan(&d.Day, &d.Plays) {
+		d.Day = d.Day.UTC()
+		out = append(out, d)
+	}
+	return out, unavailable("user_days", it.Close())
+}
+
+// PeriodKind is the granularity of a Period.
+type PeriodKind int
+
+// The three item tables.
+const (
+	Daily PeriodKind = iota
+	Monthly
+	Yearly
+)
+
+// Period is one partition of an item table: a day (day_items), a month
+// (month_items) or a year (year_items).
+type Period struct {
+	Kind PeriodKind
+	// Start is the period's first day (midnight UTC).
+	Start time.Time
+}
+
+// DayPeriod, MonthPeriod and YearPeriod build periods from a day in them.
+func DayPeriod(d time.Time) Period { return Period{Daily, d} }
+
+// MonthPeriod is the month of d.
+func MonthPeriod(d time.Time) Period {
+	return Period{Monthly, time.Date(d.Year(), d.Month(), 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// YearPeriod is the year of d.
+func YearPeriod(d time.Time) Period {
+	return Period{Yearly, time.Date(d.Year(), 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// End is the period's last day.
+func (p Period) End() time.Time {
+	switch p.Kind {
+	case Monthly:
+		return p.Start.AddDate(0, 1, -1)
+	case Yearly:
+		return p.Start.AddDate(1, 0, -1)
+	}
+	return p.Start
+}
+
+func (p Period) String() string {
+	switch p.Kind {
+	case Monthly:
+		return p.Start.Format("2006-01")
+	case Yearly:
+		return p.Start.Format("2006")
+	}
+	return p.Start.Format(listen.DayLayout)
+}
+
+// Item is one row of an item table.
+type Item struct {
+	Key          uint64
+	Name, Artist string
+	Plays        int64
+}
+
+var selectItems = [...]string{
+	Daily:   `SELECT item, name, artist, plays FROM day_items WHERE user_id = ? AND day = ? AND entity = ?`,
+	Monthly: `SELECT item, name, artist, plays FROM month_items WHERE user_id = ? AND month = ? AND entity = ?`,
+	Yearly:  `SELECT item, name, artist, plays FROM year_items WHERE user_id = ? AND year = ? AND entity = ?`,
+}
+
+// Items reads the items of one entity ("track", "artist", "album") of one
+// period.
+func (r *Reader) Items(ctx context.Context, p Period, user, entity string) ([]Item, error) {
+	s, err := r.session()
+	if err != nil {
+		return nil, err
+	}
+	var part any
+	switch p.Kind {
+	case Monthly:
+		part = p.Start.Year()*100 + int(p.Start.Month())
+	case Yearly:
+		part = p.Start.Year()
+	default:
+		part = p.Start
+	}
+	it := s.Query(selectItems[p.Kind], user, part, entity).WithContext(ctx).Idempotent(true).PageSize(10000).Iter()
+	var out []Item
+	var key int64
+	var x Item
+	for it.Scan(&key, &x.Name, &x.Artist, &x.Plays) {
+		x.Key = uint64(key)
+		out = append(out, x)
+		x = Item{}
+	}
+	return out, unavailable(p.String(), it.Close())
+}
+
+// Listen is one raw_listens row.
+type Listen struct {
+	PlayedAt   time.Time
+	Identity   []byte
+	Artist     string
+	Track      string
+	Album      string
+	TrackID    string
+	ArtistID   string
+	AlbumID    string
+	DurationMS int
+	Source     string
+}
+
+// ListenPos is a position in a day's listens (newest first): the
+// played_at and identity of the last listen returned.
+type ListenPos struct {
+	PlayedAt time.Time
+	Identity []byte
+}
+
+// Listens returns up to limit listens of the user's day, newest first,
+// after pos when given (rows are ordered played_at desc, identity asc).
+func (r *Reader) Listens(ctx context.Context, user string, day time.Time, after *ListenPos, limit int) ([]Listen, error) {
+	s, err := r.session()
+	if err != nil {
+		return nil, err
+	}
+	const cols = `SELECT played_at, identity, artist_name, track_name, album_name, track_id, artist_id, album_id, duration_ms, source FROM raw_listens`
+	var q *gocql.Query
+	if after != nil {
+		q = s.Query(cols+` WHERE user_id = ? AND day = ? AND played_at <= ?`, user, day, after.PlayedAt)
+	} else {
+		q = s.Query(cols+` WHERE user_id = ? AND day = ?`, user, day)
+	}
+	it := q.WithContext(ctx).Idempotent(true).PageSize(min(limit+16, 5000)).Iter()
+	var out []Listen
+	var l Listen
+	var album, trackID, artistID, albumID, source *string
+	var dur *int
+	for len(out) < limit && it.Scan(&l.PlayedAt, &l.Identity, &l.Artist, &l.Track, &album, &trackID, &artistID, &albumID, &dur, &source) {
+		l.PlayedAt = l.PlayedAt.UTC()
+		if after != nil && l.PlayedAt.Equal(after.PlayedAt) && bytes.Compare(l.Identity, after.Identity) <= 0 {
+			continue
+		}
+		l.Album, l.TrackID, l.ArtistID, l.AlbumID, l.Source = deref(album), deref(trackID), deref(artistID), deref(albumID), deref(source)
+		if dur != nil {
+			l.DurationMS = *dur
+		}
+		out = append(out, l)
+		l, album, trackID, artistID, albumID, source, dur = Listen{}, nil, nil, nil, nil, nil, nil
+	}
+	return out, unavailable("raw_listens", it.Close())
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// SearchKey is the users_by_prefix partition and clustering value of a
+// user id or search prefix: the folded id (listen.Normalize) and its first
+// character.
+func SearchKey(user string) (bucket, folded string) {
+	folded = listen.Normalize(user)
+	if folded == "" {
+		return "", ""
+	}
+	_, n := utf8.DecodeRuneInString(folded)
+	return folded[:n], folded
+}
+
+// InsertKnownUser is the statement that records a user for the search;
+// its arguments are KnownUserArgs. Writing it again changes nothing.
+const InsertKnownUser = `INSERT INTO users_by_prefix (bucket, folded, user_id) VALUES (?, ?, ?)`
+
+// KnownUserArgs are InsertKnownUser's arguments for user.
+func KnownUserArgs(user string) []any {
+	b, f := SearchKey(user)
+	return []any{b, f, user}
+}
+
+// SearchUsers returns up to limit user ids whose folded form starts with
+// the folded prefix, in folded order.
+func (r *Reader) SearchUsers(ctx context.Context, prefix string, limit int) ([]string, error) {
+	bucket, folded := SearchKey(prefix)
+	if folded == "" {
+		return nil, nil
+	}
+	s, err := r.session()
+	if err != nil {
+		return nil, err
+	}
+	it := s.Query(`SELECT folded, user_id FROM users_by_prefix WHERE bucket = ? AND folded >= ? AND folded < ? LIMIT ?`,
+		bucket, folded, folded+string(utf8.MaxRune), limit).WithContext(ctx).Idempotent(true).Iter()
+	var out []string
+	var f, u string
+	for it.Scan(&f, &u) {
+		if strings.HasPrefix(f, folded) {
+			out = append(out, u)
+		}
+	}
+	return out, unavailable("users_by_prefix", it.Close())
+}

@@ -1,0 +1,115 @@
+//go:build integration
+
+package cassandra_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/store/cassandra"
+)
+
+// The api's reads against the real tables: first day, days in a range
+// oldest first, items of a day, month and year partition for one entity,
+// raw listens newest first with a position (ties of played_at included),
+// the prefix search (case-insensitive, its own partition per first
+// character), and a reader on a wrong port failing as unavailable.
+func TestIntegrationReader(t *testing.T) {
+	cfg := testenv.Config(t)
+	testenv.Keyspace(t, cfg)
+	ctx := testenv.Context(t, time.Minute)
+	s, err := cassandra.Connect(cfg.Cassandra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if err := s.Query(q, args...).WithContext(ctx).Exec(); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	d := func(s string) time.Time { x, _ := time.Parse("2006-01-02", s); return x }
+	for _, day := range []string{"2025-12-30", "2026-01-02", "2026-01-05"} {
+		exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, "ann", d(day), int64(3))
+	}
+	exec(`INSERT INTO day_items (user_id, day, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?)`, "ann", d("2026-01-02"), "track", int64(-5), "Nude", "Radiohead", int64(2))
+	exec(`INSERT INTO day_items (user_id, day, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?)`, "ann", d("2026-01-02"), "artist", int64(9), "Radiohead", nil, int64(2))
+	exec(`INSERT INTO month_items (user_id, month, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?)`, "ann", 202601, "track", int64(7), "Reckoner", "Radiohead", int64(4))
+	exec(`INSERT INTO year_items (user_id, year, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?)`, "ann", 2025, "album", int64(8), "In Rainbows", "Radiohead", int64(3))
+	at := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	for i, id := range []byte{3, 1, 2} { // three listens at the same second, one later
+		exec(`INSERT INTO raw_listens (user_id, day, played_at, identity, artist_name, track_name, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			"ann", d("2026-01-02"), at, []byte{id}, "Radiohead", fmt.Sprint("T", id), 1000*i)
+	}
+	exec(`INSERT INTO raw_listens (user_id, day, played_at, identity, artist_name, track_name, album_name) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		"ann", d("2026-01-02"), at.Add(time.Hour), []byte{9}, "Radiohead", "Later", "In Rainbows")
+	for _, u := range []string{"Ann", "annie", "bob", "ÄNN"} {
+		exec(cassandra.InsertKnownUser, cassandra.KnownUserArgs(u)...)
+	}
+
+	r := cassandra.NewReader(cfg.Cassandra)
+	defer r.Close()
+	if err := r.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f, ok, err := r.FirstDay(ctx, "ann"); err != nil || !ok || !f.Equal(d("2025-12-30")) {
+		t.Fatalf("first day %v %v %v", f, ok, err)
+	}
+	if _, ok, err := r.FirstDay(ctx, "nobody"); err != nil || ok {
+		t.Fatalf("first day of nobody: %v %v", ok, err)
+	}
+	days, err := r.UserDays(ctx, "ann", d("2026-01-01"), d("2026-01-31"))
+	if err != nil || len(days) != 2 || !days[0].Day.Equal(d("2026-01-02")) || days[1].Plays != 3 {
+		t.Fatalf("user days %+v %v", days, err)
+	}
+	items, err := r.Items(ctx, cassandra.DayPeriod(d("2026-01-02")), "ann", "track")
+	if err != nil || len(items) != 1 || items[0].Key != 1<<64-5 || items[0].Name != "Nude" || items[0].Artist != "Radiohead" {
+		t.Fatalf("day items %+v %v", items, err)
+	}
+	if items, _ := r.Items(ctx, cassandra.DayPeriod(d("2026-01-02")), "ann", "artist"); len(items) != 1 || items[0].Artist != "" {
+		t.Fatalf("artist items %+v", items)
+	}
+	if items, _ := r.Items(ctx, cassandra.MonthPeriod(d("2026-01-20")), "ann", "track"); len(items) != 1 || items[0].Plays != 4 {
+		t.Fatalf("month items %+v", items)
+	}
+	if items, _ := r.Items(ctx, cassandra.YearPeriod(d("2025-05-05")), "ann", "album"); len(items) != 1 || items[0].Name != "In Rainbows" {
+		t.Fatalf("year items %+v", items)
+	}
+	var got []string
+	var after *cassandra.ListenPos
+	for {
+		ls, err := r.Listens(ctx, "ann", d("2026-01-02"), after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls {
+			got = append(got, l.Track)
+		}
+		if len(ls) < 2 {
+			break
+		}
+		last := ls[len(ls)-1]
+		after = &cassandra.ListenPos{PlayedAt: last.PlayedAt, Identity: last.Identity}
+	}
+	if fmt.Sprint(got) != "[Later T1 T2 T3]" {
+		t.Fatalf("listens newest first, then by identity: %v", got)
+	}
+	for prefix, want := range map[string]string{"an": "[Ann annie]", "ANNI": "[annie]", "ä": "[ÄNN]", "x": "[]"} {
+		users, err := r.SearchUsers(ctx, prefix, 10)
+		if err != nil || fmt.Sprint(users) != want {
+			t.Errorf("search %q: %v %v, want %s", prefix, users, err, want)
+		}
+	}
+
+	bad := cfg.Cassandra
+	bad.Port = 1
+	down := cassandra.NewReader(bad)
+	defer down.Close()
+	if _, _, err := down.FirstDay(ctx, "ann"); !errors.Is(err, cassandra.ErrUnavailable) {
+		t.Fatalf("a reader on a wrong port: %v, want ErrUnavailable", err)
+	}
+}
