@@ -74,3 +74,13 @@ BENCH_CRAWL_USERS ?= 10000
 .PHONY: bench-crawl
 bench-crawl: build infra-up ## crawl $(BENCH_CRAWL_USERS) simulated users from a local server vs a bare sarama producer
 	$(GO) run ./bench/crawl -users $(BENCH_CRAWL_USERS)
+
+# The Top-K api: requests at a fixed rate beside a trivial echo handler, and
+# bounded fuzzing of its query parameters (the seeds also run in `make unit`).
+BENCH_API_RATE ?= 1000
+.PHONY: bench-api fuzz-api
+bench-api: build infra-up ## api p50/p99 at $(BENCH_API_RATE) req/s (view, rollups, Cassandra) vs a trivial echo handler
+	$(GO) run ./bench/api -rate $(BENCH_API_RATE)
+
+fuzz-api: ## fuzz the api's query parameters for 30 s (no 5xx, every 400 names its parameter)
+	$(GO) test ./api -run '^$$' -fuzz FuzzQuery -fuzztime 30s

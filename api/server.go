@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -25,6 +27,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Gatherer serves /metrics; default prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
+	// AccessLog logs every request at info level (TOPK_API_ACCESS_LOG);
+	// off, at debug level.
+	AccessLog bool
 }
 
 // Server is the api.
@@ -54,12 +59,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "topk_http_requests_total", Help: "HTTP requests by route, method and status.",
-	}, []string{"route", "method", "code"})
+		Name: "topk_http_requests_total", Help: "HTTP requests by route, method, status and source of the answer (view, cassandra, mixed; none for other routes).",
+	}, []string{"route", "method", "code", "source"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "topk_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Name: "topk_http_request_duration_seconds", Help: "HTTP request latency by route and source of the answer.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-	}, []string{"route", "method"})
+	}, []string{"route", "method", "source"})
 	for _, c := range []prometheus.Collector{s.requests, s.latency} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, err
@@ -69,12 +74,15 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.observe)
+	e.Use(s.observe, s.recover)
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})))
+	e.GET("/openapi.yaml", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/yaml", OpenAPI)
+	})
 	s.echo = e
 	return s, nil
 }
@@ -105,11 +113,35 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		d := time.Since(start)
 		status := c.Response().Status
-		s.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
-		s.latency.WithLabelValues(route, c.Request().Method).Observe(d.Seconds())
-		s.log.Debug("http", "method", c.Request().Method, "path", c.Request().URL.Path, "route", route,
-			"status", status, "duration", d, "bytes", c.Response().Size)
+		source, _ := c.Get(sourceKey).(string)
+		if source == "" {
+			source = "none"
+		}
+		s.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status), source).Inc()
+		s.latency.WithLabelValues(route, c.Request().Method, source).Observe(d.Seconds())
+		level := slog.LevelDebug
+		if s.cfg.AccessLog {
+			level = slog.LevelInfo
+		}
+		if s.log.Enabled(c.Request().Context(), level) {
+			s.log.Log(c.Request().Context(), level, "http", "method", c.Request().Method, "uri", c.Request().RequestURI, "route", route,
+				"status", status, "source", source, "duration", d, "bytes", c.Response().Size, "remote", c.RealIP())
+		}
 		return nil
+	}
+}
+
+// recover turns a panic of a handler into a logged 500 instead of a
+// dropped connection (the fuzz test makes sure no input gets there).
+func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("handler panicked", "path", c.Request().URL.Path, "panic", r, "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
 	}
 }
 

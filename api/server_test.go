@@ -91,7 +91,7 @@ func TestMetricsCountRequests(t *testing.T) {
 	s := newServer(t)
 	get(t, s, "/healthz")
 	_, body := get(t, s, "/metrics")
-	if !strings.Contains(body, `topk_http_requests_total{code="200",method="GET",route="/healthz"} 1`) ||
+	if !strings.Contains(body, `topk_http_requests_total{code="200",method="GET",route="/healthz",source="none"} 1`) ||
 		!strings.Contains(body, "topk_http_request_duration_seconds_bucket") {
 		t.Fatalf("metrics missing:\n%s", body)
 	}

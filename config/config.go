@@ -27,6 +27,7 @@ type Config struct {
 	Redis     Redis
 	Postgres  Postgres
 	API       API
+	Charts    Charts
 	Ops       Ops
 	Crawler   Crawler
 
@@ -105,6 +106,35 @@ func (p Postgres) URLFor(database string) string {
 type API struct {
 	Addr       string
 	AdminToken string
+}
+
+// Charts tunes the api's reads: the view's window and the answer cache.
+type Charts struct {
+	ViewDays     int
+	CacheTTL     string // a Go duration; 0s disables the cache
+	CacheLocalMB int
+	AccessLog    int
+}
+
+// TTL is CacheTTL parsed (validated by Load).
+func (c Charts) TTL() time.Duration {
+	d, _ := time.ParseDuration(c.CacheTTL)
+	return d
+}
+
+func (c Charts) validate(add func(format string, args ...any)) {
+	if c.ViewDays < 1 || c.ViewDays > 3660 {
+		add("TOPK_VIEW_DAYS: %d is not within 1…3660", c.ViewDays)
+	}
+	if d, err := time.ParseDuration(c.CacheTTL); err != nil || d < 0 {
+		add("TOPK_CACHE_TTL: %q is not a duration ≥ 0 (e.g. 30s)", c.CacheTTL)
+	}
+	if c.CacheLocalMB < 0 {
+		add("TOPK_CACHE_LOCAL_MB: must not be negative")
+	}
+	if c.AccessLog != 0 && c.AccessLog != 1 {
+		add("TOPK_API_ACCESS_LOG: %d is neither 0 nor 1", c.AccessLog)
+	}
 }
 
 // Crawler is the control plane and the crawler: token key, Asynq retries,
@@ -217,6 +247,7 @@ func (c Config) Validate() error {
 		add("TOPK_FLUSH_INTERVAL_MS: must be at least 1")
 	}
 	c.Crawler.validate(add)
+	c.Charts.validate(add)
 	switch c.LogFormat {
 	case "text", "json":
 	default:

@@ -2,9 +2,18 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/ops"
+	"github.com/topk-charts/topk/store/cassandra"
+	"github.com/topk-charts/topk/store/redis"
+	"github.com/topk-charts/topk/views"
 )
 
 func runAPI(ctx context.Context, env *Env, args []string) error {
@@ -19,30 +28,99 @@ func runAPI(ctx context.Context, env *Env, args []string) error {
 	return s.run(ctx, env)
 }
 
-// addAPI adds the HTTP api (its own listener, TOPK_API_ADDR) with the admin
-// endpoints and the Asynq dashboard.
+// addAPI adds the HTTP api (its own listener, TOPK_API_ADDR): the charts
+// on the view and Cassandra, the admin endpoints, the Asynq dashboard and
+// the Goka monitor.
 func addAPI(ctx context.Context, env *Env, s *service) error {
-	c := env.Config
-	var checks []ops.Check
-	for _, name := range []string{"kafka", "cassandra", "redis", "postgres"} {
-		p := pingers[name]
-		checks = append(checks, ops.Check{Name: name, Fn: func(ctx context.Context) error {
-			_, err := p(ctx, c)
-			return err
-		}})
-	}
-	srv, err := api.New(api.Config{Addr: c.API.Addr, Checker: &ops.Checker{Checks: checks}}, logWith(env.Log, "api"))
+	p, err := newAPI(env, nil)
 	if err != nil {
 		return err
 	}
-	closeAdmin, err := mountAdmin(ctx, env, srv)
+	s.closers = append(s.closers, p.close)
+	closeAdmin, err := mountAdmin(ctx, env, p.srv)
 	if err != nil {
 		return err
 	}
 	s.closers = append(s.closers, closeAdmin)
-	if err := srv.Listen(); err != nil {
+	if err := p.srv.Listen(); err != nil {
 		return err
 	}
-	s.comps = append(s.comps, component{"api", srv.Run})
+	s.views = append(s.views, p.view.Goka())
+	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api", p.srv.Run})
 	return nil
+}
+
+// apiParts is the api without the admin endpoints: the server, the view
+// it reads (to run) and what to close.
+type apiParts struct {
+	srv   *api.Server
+	view  *views.View
+	close func()
+}
+
+// newAPI wires the charts: the Goka view of recent days, Cassandra through
+// a lazily connecting reader (the api starts and serves the view while
+// Cassandra is down), Redis as the answer cache with short timeouts (Redis
+// down is served uncached), the readiness checks (only the view's
+// recovery is required) and the Goka monitor behind basic auth. reg takes
+// the metrics (nil: Prometheus's default registry; tests run several).
+func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
+	c := env.Config
+	log := logWith(env.Log, "api")
+	vc := views.Config{Namespace: c.Namespace, Days: c.Charts.ViewDays, Log: log}
+	ac := api.Config{Addr: c.API.Addr, AccessLog: c.Charts.AccessLog == 1}
+	if reg != nil {
+		vc.Registerer, ac.Registerer, ac.Gatherer = reg, reg, reg
+	}
+	view, err := views.New(settings(env, "api"), vc)
+	if err != nil {
+		return nil, err
+	}
+	reader := cassandra.NewReader(c.Cassandra)
+	ro := redis.Options(c.Redis)
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	ro.MaxRetries = -1
+	rc := goredis.NewClient(ro)
+	closeAll := func() { reader.Close(); _ = rc.Close() }
+
+	checks := []ops.Check{
+		{Name: "view", Required: true, Fn: func(ctx context.Context) error {
+			if !view.Recovered() {
+				return fmt.Errorf("recovering, %d records behind", view.Lag(ctx))
+			}
+			return nil
+		}},
+		{Name: "cassandra", Fn: reader.Ping},
+		{Name: "redis", Fn: func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
+	}
+	for _, name := range []string{"kafka", "postgres"} {
+		ping := pingers[name]
+		checks = append(checks, ops.Check{Name: name, Fn: func(ctx context.Context) error {
+			_, err := ping(ctx, c)
+			return err
+		}})
+	}
+	localBytes := int64(c.Charts.CacheLocalMB) << 20
+	if localBytes == 0 {
+		localBytes = -1 // TOPK_CACHE_LOCAL_MB=0: no local tier
+	}
+	ac.Checker = &ops.Checker{Checks: checks}
+	srv, err := api.New(ac, log)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	if err := srv.MountCharts(api.ChartsConfig{
+		View:            view,
+		Store:           reader,
+		Cache:           api.RedisCache{Client: rc},
+		CacheTTL:        c.Charts.TTL(),
+		LocalCacheBytes: localBytes,
+		CachePrefix:     c.Cassandra.Keyspace + ":",
+	}); err != nil {
+		closeAll()
+		return nil, err
+	}
+	srv.MountMonitor(ops.GokaMonitor(nil, []*goka.View{view.Goka()}), c.API.AdminToken)
+	return &apiParts{srv: srv, view: view, close: closeAll}, nil
 }

@@ -1,0 +1,305 @@
+package api
+
+import (
+	"container/list"
+	"context"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// Cache is the shared store of Cassandra answers (Redis): it may lose
+// anything, and it may be down.
+type Cache interface {
+	// Get returns the value of key; nil and no error on a miss.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value under key for ttl.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+}
+
+// RedisCache is Cache on a go-redis client.
+type RedisCache struct{ Client *goredis.Client }
+
+// Get implements Cache.
+func (r RedisCache) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := r.Client.Get(ctx, key).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// Set implements Cache.
+func (r RedisCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	return r.Client.Set(ctx, key, value, ttl).Err()
+}
+
+// answers caches Cassandra answers in two tiers: decoded in this process
+// (an LRU under a byte budget: a heavy user's all-time tally is too large
+// to fetch from Redis and decode on every request) and encoded in Redis
+// (shared by every api instance, survives a restart). Both live TTL
+// counted from the Cassandra read (as_of). Requests for a missing key
+// share one fill (singleflight); an entry past 3/4 of its TTL is served
+// while one background fill replaces it, so a steady stream of requests
+// for a key never waits for Cassandra. Redis errors open a breaker for a
+// second: Redis down is served uncached (from Cassandra), never failed.
+// Cassandra failing a refill of an expired entry serves the expired one
+// (up to MaxStale) rather than a 503.
+type answers struct {
+	shared Cache // nil: no Redis
+	ttl    time.Duration
+	prefix string
+	log    *slog.Logger
+	now    func() time.Time
+
+	local      *lru
+	flight     singleflight.Group
+	refreshing sync.Map // key → struct{}: a background refresh runs
+
+	sharedDownUntil atomic.Int64 // Unix ns
+	requests        *prometheus.CounterVec
+}
+
+func newAnswers(shared Cache, ttl time.Duration, localBytes int64, prefix string, log *slog.Logger, now func() time.Time, reg prometheus.Registerer) (*answers, error) {
+	a := &answers{shared: shared, ttl: ttl, prefix: prefix, log: log, now: now, local: newLRU(localBytes)}
+	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_api_cache_requests_total",
+		Help: "Lookups of cached Cassandra answers by tier (local, redis) and result (hit, miss, error, skipped: Redis breaker open; stale: expired, served because Cassandra failed).",
+	}, []string{"tier", "result"})
+	if err := reg.Register(a.requests); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// cached is a decoded answer with the time it was read from Cassandra.
+type cached struct {
+	val  any
+	asOf time.Time
+	size int64
+}
+
+// codec turns an answer into bytes and back; size estimates its memory
+// (negative: twice the encoding's length).
+type codec[T any] struct {
+	encode func(T) []byte
+	decode func([]byte) (T, error)
+	size   func(T) int64
+}
+
+// fetch returns key's answer: from this process, from Redis, or from fill
+// (whose result is then cached in both). ttl 0 disables caching.
+func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill func(context.Context) (T, error)) (T, time.Time, error) {
+	if a == nil || a.ttl <= 0 {
+		v, err := fill(ctx)
+		return v, time.Now().UTC(), err
+	}
+	key = a.prefix + key
+	now := a.now()
+	if e, ok := a.local.get(key); ok && now.Before(e.asOf.Add(a.ttl)) {
+		a.requests.WithLabelValues("local", "hit").Inc()
+		if now.After(e.asOf.Add(a.ttl * 3 / 4)) {
+			if _, running := a.refreshing.LoadOrStore(key, struct{}{}); !running {
+				go func() {
+					defer a.refreshing.Delete(key)
+					a.refresh(key, func(ctx context.Context) (cached, []byte, error) { return load(ctx, a.now().UTC(), fill, c) })
+				}()
+			}
+		}
+		return e.val.(T), e.asOf, nil
+	}
+	a.requests.WithLabelValues("local", "miss").Inc()
+	ch := a.flight.DoChan(key, func() (any, error) {
+		// One fill serves every waiting request: one request going away
+		// must not fail the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if e, ok := a.fromShared(ctx, key, func(b []byte) (any, int64, error) {
+			v, err := c.decode(b)
+			if err != nil {
+				return nil, 0, err
+			}
+			return v, sizeOf(c.size(v), b), nil
+		}); ok {
+			return e, nil
+		}
+		e, b, err := load(ctx, a.now().UTC(), fill, c)
+		if err != nil {
+			return nil, err
+		}
+		a.store(ctx, key, e, b)
+		return e, nil
+	})
+	var zero T
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			// Cassandra failed: an expired answer this process still
+			// holds beats a 503 (as_of tells its age).
+			if e, ok := a.local.get(key); ok && now.Before(e.asOf.Add(MaxStale)) {
+				a.requests.WithLabelValues("local", "stale").Inc()
+				return e.val.(T), e.asOf, nil
+			}
+			return zero, time.Time{}, r.Err
+		}
+		e := r.Val.(cached)
+		return e.val.(T), e.asOf, nil
+	case <-ctx.Done():
+		return zero, time.Time{}, ctx.Err()
+	}
+}
+
+// MaxStale is how old an answer kept in the process may be when it is
+// served because Cassandra failed to give a fresh one.
+const MaxStale = time.Hour
+
+func load[T any](ctx context.Context, asOf time.Time, fill func(context.Context) (T, error), c codec[T]) (cached, []byte, error) {
+	v, err := fill(ctx)
+	if err != nil {
+		return cached{}, nil, err
+	}
+	b := c.encode(v)
+	return cached{val: v, asOf: asOf, size: sizeOf(c.size(v), b)}, b, nil
+}
+
+func sizeOf(size int64, encoded []byte) int64 {
+	if size < 0 {
+		return 64 + 2*int64(len(encoded))
+	}
+	return size
+}
+
+// refresh replaces key's entry in the background; concurrent refreshes
+// of a key share one fill.
+func (a *answers) refresh(key string, fill func(context.Context) (cached, []byte, error)) {
+	_, _, _ = a.flight.Do("refresh:"+key, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		e, b, err := fill(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a.store(ctx, key, e, b)
+		return nil, nil
+	})
+}
+
+// Values in Redis carry as_of: 8 bytes (Unix ms, little endian), then the
+// encoded answer.
+func (a *answers) fromShared(ctx context.Context, key string, decode func([]byte) (any, int64, error)) (cached, bool) {
+	if !a.sharedUp() {
+		a.requests.WithLabelValues("redis", "skipped").Inc()
+		return cached{}, false
+	}
+	b, err := a.shared.Get(ctx, key)
+	if err != nil {
+		a.sharedFailed(err)
+		a.requests.WithLabelValues("redis", "error").Inc()
+		return cached{}, false
+	}
+	if len(b) < 8 {
+		a.requests.WithLabelValues("redis", "miss").Inc()
+		return cached{}, false
+	}
+	asOf := time.UnixMilli(int64(binary.LittleEndian.Uint64(b))).UTC()
+	if !a.now().Before(asOf.Add(a.ttl)) {
+		a.requests.WithLabelValues("redis", "miss").Inc()
+		return cached{}, false
+	}
+	v, size, err := decode(b[8:])
+	if err != nil {
+		a.log.Warn("undecodable cached answer", "key", key, "err", err)
+		a.requests.WithLabelValues("redis", "error").Inc()
+		return cached{}, false
+	}
+	a.requests.WithLabelValues("redis", "hit").Inc()
+	e := cached{val: v, asOf: asOf, size: size}
+	a.local.put(key, e)
+	return e, true
+}
+
+func (a *answers) store(ctx context.Context, key string, e cached, b []byte) {
+	a.local.put(key, e)
+	if !a.sharedUp() {
+		return
+	}
+	v := make([]byte, 8, 8+len(b))
+	binary.LittleEndian.PutUint64(v, uint64(e.asOf.UnixMilli()))
+	v = append(v, b...)
+	if err := a.shared.Set(ctx, key, v, a.ttl); err != nil {
+		a.sharedFailed(err)
+	}
+}
+
+func (a *answers) sharedUp() bool {
+	return a.shared != nil && time.Now().UnixNano() >= a.sharedDownUntil.Load()
+}
+
+func (a *answers) sharedFailed(err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	if a.sharedDownUntil.Swap(time.Now().Add(time.Second).UnixNano()) < time.Now().UnixNano() {
+		a.log.Warn("redis cache unavailable: serving uncached for a second", "err", err)
+	}
+}
+
+// lru is a least-recently-used set of decoded answers under a byte
+// budget.
+type lru struct {
+	mu     sync.Mutex
+	budget int64
+	used   int64
+	ll     *list.List
+	m      map[string]*list.Element
+}
+
+type lruEntry struct {
+	key string
+	e   cached
+}
+
+func newLRU(budget int64) *lru {
+	return &lru{budget: budget, ll: list.New(), m: map[string]*list.Element{}}
+}
+
+func (l *lru) get(key string) (cached, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.m[key]
+	if !ok {
+		return cached{}, false
+	}
+	l.ll.MoveToFront(el)
+	return el.Value.(*lruEntry).e, true
+}
+
+func (l *lru) put(key string, e cached) {
+	if l.budget <= 0 || e.size > l.budget/2 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if el, ok := l.m[key]; ok {
+		l.used -= el.Value.(*lruEntry).e.size
+		el.Value.(*lruEntry).e = e
+		l.ll.MoveToFront(el)
+	} else {
+		l.m[key] = l.ll.PushFront(&lruEntry{key, e})
+	}
+	l.used += e.size
+	for l.used > l.budget {
+		el := l.ll.Back()
+		le := el.Value.(*lruEntry)
+		l.ll.Remove(el)
+		delete(l.m, le.key)
+		l.used -= le.e.size
+	}
+}

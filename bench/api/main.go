@@ -1,0 +1,455 @@
+// Command api is `make bench-api`: the Top-K api at a fixed request rate
+// (vegeta as a library), beside a trivial echo handler at the same rate in
+// the same run.
+//
+// Data goes through the real pipeline (ingest, aggregator, raw writer and
+// flusher, run in this process on the benchmark's own topics and
+// keyspace): many users with a few weeks of listens and some old ones,
+// and one heavy user with three years, 100k listens and 20k distinct
+// tracks. The pipeline is stopped before the requests start. The api is
+// built as `topk api` builds it (Goka view, Cassandra reader, Redis
+// cache) and served on loopback; so is the trivial handler. Load
+// generator and servers share this machine's cores: the trivial handler
+// shows what that costs.
+//
+// Targets: a 30-day Top-K of the heavy user (the view), its 365-day and
+// all-time Top-K (view + cached Cassandra rollups), an old range of the
+// heavy user (Cassandra only, cached), and old ranges of many users on a
+// server without cache (Cassandra only, every request a query). Printed:
+// p50 and p99 of each at the base rate, each p99 over the trivial
+// handler's, and the highest rate each sustains with p99 under 10 ms.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/topk-charts/topk/api"
+	"github.com/topk-charts/topk/bench/benchkit"
+	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/ops"
+	"github.com/topk-charts/topk/processors"
+	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/flusher"
+	"github.com/topk-charts/topk/processors/ingest"
+	"github.com/topk-charts/topk/processors/rawwriter"
+	"github.com/topk-charts/topk/store/cassandra"
+	"github.com/topk-charts/topk/store/redis"
+	"github.com/topk-charts/topk/views"
+)
+
+func main() {
+	rate := flag.Int("rate", 1000, "requests per second of the fixed-rate runs")
+	dur := flag.Duration("duration", 10*time.Second, "length of each fixed-rate run")
+	users := flag.Int("users", 2000, "ordinary users")
+	heavy := flag.Int("heavy", 100_000, "listens of the heavy user (three years)")
+	tracks := flag.Int("tracks", 20_000, "distinct tracks of the heavy user")
+	search := flag.Bool("search", true, "search the highest rate with p99 under 10 ms")
+	flag.Parse()
+	if err := run(*rate, *dur, *users, *heavy, *tracks, *search); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-api:", err)
+		os.Exit(1)
+	}
+}
+
+const heavyUser = "heavy"
+
+func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) error {
+	e, err := benchkit.Setup("api")
+	if err != nil {
+		return err
+	}
+	cfg := e.Config
+	cfg.Cassandra.Keyspace = "topk_" + cfg.Namespace
+	// Interrupted or done, the benchmark's topics and keyspace go.
+	var once sync.Once
+	cleanup := func() {
+		once.Do(func() {
+			_ = cassandra.DropKeyspace(context.Background(), cfg.Cassandra, cfg.Cassandra.Keyspace)
+			e.Close()
+		})
+	}
+	defer cleanup()
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigc
+		fmt.Fprintln(os.Stderr, "bench-api: interrupted, removing topics and keyspace")
+		cleanup()
+		os.Exit(1)
+	}()
+	dir, err := os.MkdirTemp("", "topk-bench-api-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	if err := cassandra.Migrate(ctx, cfg.Cassandra, e.Log); err != nil {
+		return err
+	}
+
+	// Data, through the real pipeline.
+	now := time.Now().UTC()
+	gen := newGen(now, users, heavyN, tracks)
+	total := gen.total()
+	fmt.Fprintf(os.Stderr, "bench-api: %d listens (%d of the heavy user, %d distinct tracks; %d users), namespace %s\n",
+		total, heavyN, tracks, users, cfg.Namespace)
+	if _, err := e.Produce(string(e.Topics.Raw), total, gen.next); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := loadPipeline(e, cfg, dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench-api: pipeline done in %v\n", time.Since(start).Round(time.Second))
+
+	// The api as `topk api` builds it, and a trivial echo handler.
+	quiet := slog.New(slog.DiscardHandler)
+	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, Log: quiet}
+	view, err := views.New(set, views.Config{Namespace: cfg.Namespace, Days: cfg.Charts.ViewDays, Log: quiet, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		return err
+	}
+	reader := cassandra.NewReader(cfg.Cassandra)
+	defer reader.Close()
+	ro := redis.Options(cfg.Redis)
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	rc := goredis.NewClient(ro)
+	defer rc.Close()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	serve := func(h http.Handler) (string, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = ops.Serve(sctx, srv, ln, nil) }()
+		return "http://" + ln.Addr().String(), nil
+	}
+	newAPI := func(ttl time.Duration) (string, error) {
+		reg := prometheus.NewRegistry()
+		srv, err := api.New(api.Config{Registerer: reg, Gatherer: reg}, quiet)
+		if err != nil {
+			return "", err
+		}
+		if err := srv.MountCharts(api.ChartsConfig{View: view, Store: reader, Cache: api.RedisCache{Client: rc}, CacheTTL: ttl,
+			LocalCacheBytes: int64(cfg.Charts.CacheLocalMB) << 20, CachePrefix: cfg.Cassandra.Keyspace + ":"}); err != nil {
+			return "", err
+		}
+		return serve(srv.Echo())
+	}
+	cachedURL, err := newAPI(cfg.Charts.TTL())
+	if err != nil {
+		return err
+	}
+	uncachedURL, err := newAPI(0)
+	if err != nil {
+		return err
+	}
+	triv := echo.New()
+	triv.HideBanner, triv.HidePort = true, true
+	triv.GET("/ping", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	trivURL, err := serve(triv)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = view.Run(sctx) }()
+	for !view.Recovered() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer func() { stop(); wg.Wait() }()
+
+	day := func(t time.Time) string { return t.Format("2006-01-02") }
+	today := now.Truncate(24 * time.Hour)
+	oldFrom, oldTo := day(today.AddDate(-2, -3, 0)), day(today.AddDate(-1, -1, 0))
+	var manyOld []vegeta.Target
+	for u := range users {
+		manyOld = append(manyOld, vegeta.Target{Method: "GET", URL: fmt.Sprintf("%s/v1/users/user-%d/top/artists?from=%s&to=%s", uncachedURL, u, day(today.AddDate(0, 0, -400)), day(today.AddDate(0, 0, -100)))})
+	}
+	top := func(base, q string) []vegeta.Target {
+		return []vegeta.Target{{Method: "GET", URL: base + "/v1/users/" + heavyUser + "/top/tracks?" + q}}
+	}
+	targets := []struct {
+		name    string
+		targets []vegeta.Target
+	}{
+		{"trivial echo handler", []vegeta.Target{{Method: "GET", URL: trivURL + "/ping"}}},
+		{"heavy 30d (view)", top(cachedURL, "range=30d")},
+		{"heavy 365d (view + cached rollups)", top(cachedURL, "range=365d")},
+		{"heavy all (view + cached rollups)", top(cachedURL, "range=all")},
+		{"heavy old range (cassandra, cached)", top(cachedURL, "from="+oldFrom+"&to="+oldTo)},
+		{"many users, old range (cassandra, uncached)", manyOld},
+	}
+	// Sanity: the heavy user's all-time chart has every track.
+	if n, src, err := checkAll(cachedURL); err != nil || n != tracks {
+		return fmt.Errorf("heavy user's all-time chart: %d tracks (source %s), want %d: %v", n, src, tracks, err)
+	}
+
+	fmt.Printf("\nbench-api: %d req/s for %v each; heavy user %d listens / %d tracks over three years, %d other users\n",
+		rate, dur, heavyN, tracks, users)
+	fmt.Printf("data through the real pipeline; view R = %d days; cache TTL %v (Redis + in process); %d CPUs shared by load and servers\n\n",
+		cfg.Charts.ViewDays, cfg.Charts.TTL(), runtime.GOMAXPROCS(0))
+	results := make([]result, len(targets))
+	for i, t := range targets {
+		attack(t.targets, rate, 2*time.Second) // warm up: caches, connections
+		results[i] = attack(t.targets, rate, dur)
+	}
+	ref := results[0].p99
+	var rows [][]string
+	for i, t := range targets {
+		r := results[i]
+		rows = append(rows, []string{t.name, strconv.Itoa(rate), fmtD(r.p50), fmtD(r.p99), fmt.Sprintf("%.1f×", float64(r.p99)/float64(ref)),
+			fmt.Sprintf("%.2f%%", 100*r.success), strconv.Itoa(r.n)})
+	}
+	benchkit.Table(os.Stdout, []string{"target", "req/s", "p50", "p99", "p99/trivial", "ok", "requests"}, rows)
+	if !search {
+		return nil
+	}
+	fmt.Printf("\nhighest rate with p99 < 10 ms (3 s probes, doubling from %d req/s, then bisecting):\n\n", rate)
+	rows = nil
+	for _, t := range targets {
+		best, at := maxRate(t.targets, rate)
+		rows = append(rows, []string{t.name, strconv.Itoa(best), fmtD(at.p99)})
+	}
+	benchkit.Table(os.Stdout, []string{"target", "max req/s", "p99 there"}, rows)
+	return nil
+}
+
+// loadPipeline runs ingest, the aggregator, the raw writer and the flusher
+// until every stage has committed everything.
+func loadPipeline(e *benchkit.Env, cfg config.Config, dir string) error {
+	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, StateDir: dir, Log: e.Log}
+	session, err := cassandra.Connect(cfg.Cassandra)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	ip, err := ingest.New(set, ingest.Config{Namespace: cfg.Namespace})
+	if err != nil {
+		return err
+	}
+	ap, err := aggregator.New(set, aggregator.Config{Namespace: cfg.Namespace}, dir)
+	if err != nil {
+		return err
+	}
+	rw, err := rawwriter.New(rawwriter.Config{Namespace: cfg.Namespace, Brokers: cfg.Kafka.Brokers, Log: e.Log}, session)
+	if err != nil {
+		return err
+	}
+	fl, err := flusher.New(flusher.Config{Namespace: cfg.Namespace, Brokers: cfg.Kafka.Brokers, Log: e.Log, FlushInterval: time.Second}, session)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 4)
+	for _, r := range []func(context.Context) error{ip.Run, ap.Run, rw.Run, fl.Run} {
+		go func() { errs <- r(ctx) }()
+	}
+	defer func() {
+		cancel()
+		for range 4 {
+			<-errs
+		}
+	}()
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Minute)
+	defer wcancel()
+	for _, gt := range [][2]string{
+		{string(ingest.Group(cfg.Namespace)), string(e.Topics.Raw)},
+		{string(aggregator.Group(cfg.Namespace)), string(e.Topics.Valid)},
+		{rawwriter.Group(cfg.Namespace), string(e.Topics.Valid)},
+		{flusher.Group(cfg.Namespace), string(aggregator.Table(cfg.Namespace))},
+	} {
+		bar := benchkit.Bar(-1, "waiting for "+gt[0])
+		err := kafka.WaitCaughtUp(wctx, e.Client, e.Admin, gt[0], gt[1], func(lag int64) { _ = bar.Set64(lag) })
+		_ = bar.Finish()
+		if err != nil {
+			select {
+			case perr := <-errs:
+				return fmt.Errorf("%s: %w (a processor stopped: %v)", gt[0], err, perr)
+			default:
+			}
+			return fmt.Errorf("%s: %w", gt[0], err)
+		}
+	}
+	return nil
+}
+
+// gen makes the listens: the heavy user's first (every track once, then
+// Zipf-distributed), then the other users'.
+type gen struct {
+	r                     *rand.Rand
+	now                   time.Time
+	users, heavy, tracks  int
+	i                     int
+	zipf                  *rand.Zipf
+	heavySecs             []int64
+	perUser               int
+	userIndex, userListen int
+}
+
+func newGen(now time.Time, users, heavy, tracks int) *gen {
+	r := rand.New(rand.NewPCG(7, 11))
+	g := &gen{r: r, now: now, users: users, heavy: heavy, tracks: tracks, zipf: rand.NewZipf(r, 1.05, 10, uint64(tracks-1)), perUser: 50}
+	// Distinct seconds over three years for the heavy user.
+	span := int64(3 * 365 * 24 * 3600)
+	seen := map[int64]bool{}
+	for len(g.heavySecs) < heavy {
+		s := r.Int64N(span)
+		if !seen[s] {
+			seen[s] = true
+			g.heavySecs = append(g.heavySecs, s)
+		}
+	}
+	slices.Sort(g.heavySecs)
+	return g
+}
+
+func (g *gen) total() int { return g.heavy + g.users*g.perUser }
+
+func (g *gen) next() (string, []byte) {
+	defer func() { g.i++ }()
+	if g.i < g.heavy {
+		t := g.i
+		if t >= g.tracks {
+			t = int(g.zipf.Uint64())
+		}
+		at := g.now.Add(-time.Duration(g.heavySecs[len(g.heavySecs)-1-g.i]) * time.Second)
+		return heavyUser, listenJSON(heavyUser, at, t%1500, t, t/12)
+	}
+	u := (g.i - g.heavy) / g.perUser
+	user := "user-" + strconv.Itoa(u)
+	span := 45 * 24 * time.Hour
+	if g.r.IntN(4) == 0 {
+		span = 2 * 365 * 24 * time.Hour
+	}
+	at := g.now.Add(-time.Duration(g.r.Int64N(int64(span)))).Truncate(time.Second)
+	t := int(g.zipf.Uint64())
+	return user, listenJSON(user, at, t%1500, t, t/12)
+}
+
+func listenJSON(user string, at time.Time, artist, track, album int) []byte {
+	return []byte(`{"user_id":"` + user + `","played_at":"` + at.Format(time.RFC3339) + `","artist_name":"Artist ` + strconv.Itoa(artist) +
+		`","track_name":"Track ` + strconv.Itoa(track) + `","album_name":"Album ` + strconv.Itoa(album) + `"}`)
+}
+
+type result struct {
+	p50, p99 time.Duration
+	success  float64
+	n        int
+}
+
+func attack(targets []vegeta.Target, rate int, dur time.Duration) result {
+	// A transport per attack, its connections closed after: vegeta's
+	// default keeps up to 10000 idle connections per host, and the probes
+	// of the rate search would run out of file descriptors.
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 512}
+	defer tr.CloseIdleConnections()
+	atk := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: tr, Timeout: 5 * time.Second}), vegeta.Workers(32), vegeta.MaxWorkers(512))
+	var lat []time.Duration
+	ok := 0
+	for res := range atk.Attack(vegeta.NewStaticTargeter(targets...), vegeta.Rate{Freq: rate, Per: time.Second}, dur, "bench") {
+		lat = append(lat, res.Latency)
+		if res.Code == http.StatusOK {
+			ok++
+		}
+	}
+	atk.Stop()
+	benchkit.SortDurations(lat)
+	if len(lat) == 0 {
+		return result{}
+	}
+	return result{p50: benchkit.Percentile(lat, 50), p99: benchkit.Percentile(lat, 99), success: float64(ok) / float64(len(lat)), n: len(lat)}
+}
+
+// maxRate doubles the rate from base while p99 stays under 10 ms and every
+// answer is a 200, then bisects twice between the last good and the first
+// bad rate.
+func maxRate(targets []vegeta.Target, base int) (int, result) {
+	good := func(r result) bool { return r.p99 < 10*time.Millisecond && r.success == 1 }
+	probe := func(rate int) result {
+		attack(targets, rate, time.Second)
+		return attack(targets, rate, 3*time.Second)
+	}
+	lo, hi := 0, base
+	var loRes result
+	for {
+		r := probe(hi)
+		if !good(r) {
+			break
+		}
+		lo, loRes = hi, r
+		if hi >= 64_000 {
+			return lo, loRes
+		}
+		hi *= 2
+	}
+	for lo == 0 && hi > 25 { // even the base rate is too much: halve
+		if r := probe(hi / 2); good(r) {
+			lo, loRes = hi/2, r
+		} else {
+			hi /= 2
+		}
+	}
+	for range 3 {
+		mid := (lo + hi) / 2
+		if mid <= lo || mid == 0 {
+			break
+		}
+		if r := probe(mid); good(r) {
+			lo, loRes = mid, r
+		} else {
+			hi = mid
+		}
+	}
+	return lo, loRes
+}
+
+func checkAll(base string) (int, string, error) {
+	resp, err := http.Get(base + "/v1/users/" + heavyUser + "/top/tracks?range=all&k=1")
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var a struct {
+		Total  int    `json:"total"`
+		Source string `json:"source"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		return 0, "", err
+	}
+	return a.Total, a.Source, nil
+}
+
+func fmtD(d time.Duration) string {
+	switch {
+	case d >= 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}

@@ -1,0 +1,197 @@
+package views
+
+import (
+	"bytes"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/lovoo/goka/storage"
+
+	"github.com/topk-charts/topk/listen"
+)
+
+// dayStore is the in-memory storage of one partition of the view: a map,
+// no ordering kept on write. Goka's storage.NewMemory sorts its key list on
+// every new key and scans it on every delete, which makes a recovery over
+// many user-days quadratic; here only iterators (Goka's monitor, tests)
+// pay for sorting, once per iterator.
+//
+// Every write and delete is also reported to index (the view's decoded
+// days), so reads never decode.
+type dayStore struct {
+	mu     sync.RWMutex
+	m      map[string][]byte
+	offset int64
+	hasOff bool
+	index  index
+}
+
+// index is told about every key a store sets or deletes.
+type index interface {
+	set(key string, value []byte)
+	delete(key string)
+}
+
+type noIndex struct{}
+
+func (noIndex) set(string, []byte) {}
+func (noIndex) delete(string)      {}
+
+var _ storage.Storage = (*dayStore)(nil)
+
+func newDayStore(ix index) *dayStore {
+	if ix == nil {
+		ix = noIndex{}
+	}
+	return &dayStore{m: map[string][]byte{}, index: ix}
+}
+
+func (s *dayStore) Open() error  { return nil }
+func (s *dayStore) Close() error { return nil }
+
+func (s *dayStore) Has(key string) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.m[key]
+	return ok, nil
+}
+
+func (s *dayStore) Get(key string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.m[key], nil
+}
+
+func (s *dayStore) Set(key string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[key] = value
+	s.index.set(key, value)
+	return nil
+}
+
+func (s *dayStore) Delete(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+	s.index.delete(key)
+	return nil
+}
+
+func (s *dayStore) GetOffset(def int64) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.hasOff {
+		return def, nil
+	}
+	return s.offset, nil
+}
+
+func (s *dayStore) SetOffset(offset int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset, s.hasOff = offset, true
+	return nil
+}
+
+func (s *dayStore) MarkRecovered() error { return nil }
+
+// len is the number of user-days held.
+func (s *dayStore) len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.m)
+}
+
+// prune drops the user-days before cutoff (a DayLayout date): keys end with
+// the day, and dates in DayLayout sort as strings.
+func (s *dayStore) prune(cutoff string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k := range s.m {
+		if len(k) > len(listen.DayLayout) && k[len(k)-len(listen.DayLayout):] < cutoff {
+			delete(s.m, k)
+			s.index.delete(k)
+			n++
+		}
+	}
+	return n
+}
+
+func (s *dayStore) Iterator() (storage.Iterator, error) { return s.snapshot(nil, nil, false), nil }
+
+// IteratorWithRange iterates over [start, limit); an empty limit means
+// every key with the prefix start (as Goka's LevelDB storage does).
+func (s *dayStore) IteratorWithRange(start, limit []byte) (storage.Iterator, error) {
+	return s.snapshot(start, limit, true), nil
+}
+
+func (s *dayStore) snapshot(start, limit []byte, ranged bool) *memIter {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	it := &memIter{i: -1}
+	for k, v := range s.m {
+		if ranged {
+			kb := []byte(k)
+			if bytes.Compare(kb, start) < 0 {
+				continue
+			}
+			if len(limit) == 0 && !bytes.HasPrefix(kb, start) || len(limit) > 0 && bytes.Compare(kb, limit) >= 0 {
+				continue
+			}
+		}
+		it.keys = append(it.keys, k)
+		it.vals = append(it.vals, v)
+	}
+	sort.Sort(it)
+	return it
+}
+
+// memIter iterates over a sorted snapshot.
+type memIter struct {
+	keys []string
+	vals [][]byte
+	i    int
+}
+
+func (it *memIter) Len() int           { return len(it.keys) }
+func (it *memIter) Less(a, b int) bool { return it.keys[a] < it.keys[b] }
+func (it *memIter) Swap(a, b int) {
+	it.keys[a], it.keys[b] = it.keys[b], it.keys[a]
+	it.vals[a], it.vals[b] = it.vals[b], it.vals[a]
+}
+
+func (it *memIter) Next() bool {
+	if it.i < len(it.keys) {
+		it.i++
+	}
+	return it.i < len(it.keys)
+}
+
+func (it *memIter) Err() error { return nil }
+
+func (it *memIter) Key() []byte {
+	if it.i < 0 || it.i >= len(it.keys) {
+		return nil
+	}
+	return []byte(it.keys[it.i])
+}
+
+func (it *memIter) Value() ([]byte, error) {
+	if it.i < 0 || it.i >= len(it.keys) {
+		return nil, nil
+	}
+	return it.vals[it.i], nil
+}
+
+func (it *memIter) Release() { it.i = len(it.keys) }
+
+// Seek moves to the first key ≥ key (LevelDB's semantics); the next call
+// of Key returns it.
+func (it *memIter) Seek(key []byte) bool {
+	j, _ := slices.BinarySearch(it.keys, string(key))
+	it.i = j
+	return j < len(it.keys)
+}
