@@ -17,7 +17,11 @@ help: ## list the targets
 build: ## build bin/topk
 	$(GO) build -o $(TOPK) ./cmd/topk
 
-run: build infra-up topics migrate ## start the local stack, create topics and schemas, run the pipeline and the api
+# Simulated listeners `make run` registers (their history is crawled, then
+# they keep listening).
+RUN_USERS ?= 200
+run: build infra-up topics migrate ## start the local stack, create topics and schemas, register simulated users, run everything
+	TOPK_DEV_MODE=$${TOPK_DEV_MODE:-1} $(TOPK) seed --users $(RUN_USERS)
 	@deploy/local/banner.sh
 	TOPK_DEV_MODE=$${TOPK_DEV_MODE:-1} $(TOPK) all
 

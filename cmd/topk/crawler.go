@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
-	"strconv"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/config"
@@ -129,10 +127,6 @@ func checks(c config.Config, names ...string) *ops.Checker {
 	return &ops.Checker{Checks: cs}
 }
 
-func opsAddr(c config.Config, port int) string {
-	return net.JoinHostPort(c.Ops.Host, strconv.Itoa(port))
-}
-
 // runCrawler runs crawl tasks: `topk crawler`.
 func runCrawler(ctx context.Context, env *Env, args []string) error {
 	fs := flags(env, "crawler")
@@ -140,12 +134,23 @@ func runCrawler(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := logWith(env.Log, "crawler")
-	cp, err := openControlPlane(ctx, env, prometheus.DefaultRegisterer, log)
+	s := &service{name: "crawler", opsPort: env.Config.Ops.Crawler}
+	cp, err := openControlPlane(ctx, env, prometheus.DefaultRegisterer, logWith(env.Log, "crawler"))
 	if err != nil {
 		return err
 	}
-	defer cp.Close()
+	s.closers = append(s.closers, cp.Close)
+	if err := addCrawler(env, s, cp, *concurrency); err != nil {
+		s.close()
+		return err
+	}
+	s.checks = append(s.checks, checks(env.Config, "kafka", "redis", "postgres").Checks...)
+	return s.run(ctx, env)
+}
+
+// addCrawler adds an Asynq crawl worker publishing to user.listen.raw.
+func addCrawler(env *Env, s *service, cp *controlPlane, concurrency int) error {
+	log := logWith(env.Log, "crawler")
 	if env.Config.Crawler.LastfmAPIKey == "" {
 		log.Warn("TOPK_LASTFM_API_KEY is not set: crawls of Last.fm users will fail")
 	}
@@ -153,21 +158,15 @@ func runCrawler(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer pub.Close()
+	s.closers = append(s.closers, func() { _ = pub.Close() })
 	w, err := crawler.NewWorker(cp.cfg, cp.store, pub, cp.client, cp.metrics, log)
 	if err != nil {
 		return err
 	}
-	opsSrv := &ops.Server{Addr: opsAddr(env.Config, env.Config.Ops.Crawler), Checker: checks(env.Config, "kafka", "redis", "postgres"), Log: log}
-	if err := opsSrv.Listen(); err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return opsSrv.Run(gctx) })
-	g.Go(func() error {
-		return crawler.RunServer(gctx, cp.redis, crawler.ServerConfig{Concurrency: *concurrency}, w, log)
-	})
-	return g.Wait()
+	s.comps = append(s.comps, component{"crawler", func(ctx context.Context) error {
+		return crawler.RunServer(ctx, cp.redis, crawler.ServerConfig{Concurrency: concurrency}, w, log)
+	}})
+	return nil
 }
 
 // runScheduler keeps Redis in line with PostgreSQL: `topk scheduler`.
@@ -177,30 +176,50 @@ func runScheduler(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *every <= 0 {
-		return errors.New("--every must be positive")
-	}
-	log := logWith(env.Log, "scheduler")
-	cp, err := openControlPlane(ctx, env, prometheus.DefaultRegisterer, log)
+	s := &service{name: "scheduler", opsPort: env.Config.Ops.Scheduler}
+	cp, err := openControlPlane(ctx, env, prometheus.DefaultRegisterer, logWith(env.Log, "scheduler"))
 	if err != nil {
 		return err
 	}
-	defer cp.Close()
+	s.closers = append(s.closers, cp.Close)
+	if err := addScheduler(env, s, cp, *every); err != nil {
+		s.close()
+		return err
+	}
+	s.checks = append(s.checks, checks(env.Config, "redis", "postgres").Checks...)
+	return s.run(ctx, env)
+}
+
+// addScheduler adds the reconciler that gives every active user its
+// pending crawl task.
+func addScheduler(env *Env, s *service, cp *controlPlane, every time.Duration) error {
+	if every <= 0 {
+		return errors.New("--every must be positive")
+	}
+	log := logWith(env.Log, "scheduler")
 	ctl, err := cp.control(log)
 	if err != nil {
 		return err
 	}
-	opsSrv := &ops.Server{Addr: opsAddr(env.Config, env.Config.Ops.Scheduler), Checker: checks(env.Config, "redis", "postgres"), Log: log}
-	if err := opsSrv.Listen(); err != nil {
+	s.comps = append(s.comps, component{"scheduler", func(ctx context.Context) error {
+		log.Info("scheduler running", "queue", cp.cfg.Queue, "reconcile_every", every)
+		return ctl.RunReconciler(ctx, every)
+	}})
+	return nil
+}
+
+// addControlPlane adds the scheduler and a crawler sharing one control
+// plane: what `topk all` runs.
+func addControlPlane(ctx context.Context, env *Env, s *service) error {
+	cp, err := openControlPlane(ctx, env, prometheus.DefaultRegisterer, logWith(env.Log, "crawler"))
+	if err != nil {
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return opsSrv.Run(gctx) })
-	g.Go(func() error {
-		log.Info("scheduler running", "queue", cp.cfg.Queue, "reconcile_every", *every)
-		return ctl.RunReconciler(gctx, *every)
-	})
-	return g.Wait()
+	s.closers = append(s.closers, cp.Close)
+	if err := addScheduler(env, s, cp, env.Config.Crawler.Duration(env.Config.Crawler.ReconcileEvery)); err != nil {
+		return err
+	}
+	return addCrawler(env, s, cp, env.Config.Crawler.Concurrency)
 }
 
 // runEnqueue crawls one user now: `topk enqueue --user alice`

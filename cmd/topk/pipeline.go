@@ -16,7 +16,7 @@ import (
 func init() {
 	commands["ingest"] = command{"run the ingest group: user.listen.raw → user.listen.valid | user.listen.dlq", runIngest}
 	commands["aggregator"] = command{"run the aggregator group: exact per-user/day counts in its Goka table", runAggregator}
-	commands["all"] = command{"run every pipeline service and the api in one process (a laptop)", runAll}
+	commands["all"] = command{"run the pipeline, the api, the scheduler and a crawler in one process (a laptop)", runAll}
 }
 
 func addIngest(_ context.Context, env *Env, s *service) error {
@@ -73,9 +73,9 @@ func runAggregator(ctx context.Context, env *Env, args []string) error {
 	return s.run(ctx, env)
 }
 
-// runAll runs the whole pipeline and the api in one process, the
-// pipeline's ops listener on the ingest ops port. It creates the topics
-// first.
+// runAll runs the whole product in one process: the pipeline, the api, the
+// scheduler and a crawler, the ops listener on the ingest ops port. It
+// creates the topics first.
 func runAll(ctx context.Context, env *Env, args []string) error {
 	if err := flags(env, "all").Parse(args); err != nil {
 		return err
@@ -94,7 +94,7 @@ func runAll(ctx context.Context, env *Env, args []string) error {
 }
 
 // pipelineParts are what `topk all` runs.
-var pipelineParts = []func(context.Context, *Env, *service) error{addIngest, addRawWriter, addAggregator, addFlusher, addAPI}
+var pipelineParts = []func(context.Context, *Env, *service) error{addIngest, addRawWriter, addAggregator, addFlusher, addAPI, addControlPlane}
 
 func ensureTopics(env *Env) error {
 	c := env.Config

@@ -13,12 +13,20 @@ cat <<MSG
   PostgreSQL   postgres://${TOPK_POSTGRES_USER}@${TOPK_POSTGRES_HOST}:${TOPK_POSTGRES_PORT}/${TOPK_POSTGRES_DB}
   data, logs   ${TOPK_RUNTIME_DIR}   (make infra-status, make infra-down, make infra-reset)
 
-  api          http://${TOPK_API_ADDR}/healthz   /readyz   /metrics
+  api          http://${TOPK_API_ADDR}/healthz   /readyz   /metrics   /openapi.yaml
+  charts       curl 'http://${TOPK_API_ADDR}/v1/users/sim-0001/top/artists?range=30d&k=5'
+               curl 'http://${TOPK_API_ADDR}/v1/users?prefix=sim-'
+  Goka monitor http://${TOPK_API_ADDR}/goka/    Asynq dashboard http://${TOPK_API_ADDR}/asynq/
+               (user admin, password = TOPK_ADMIN_TOKEN; unset: the UIs refuse everyone)
+  pipeline ops http://${TOPK_OPS_HOST}:${TOPK_OPS_PORT_INGEST}/metrics   /goka/
+
+  Simulated listeners sim-0001… are registered; their history is crawled now
+  and they keep listening every ${TOPK_SIMULATED_INTERVAL}.
 
   Send a listen (the time comes from date -u):
     echo "{\"user_id\":\"alice\",\"played_at\":\"\$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"artist_name\":\"Radiohead\",\"track_name\":\"Reckoner\",\"album_name\":\"In Rainbows\"}" \\
       | bin/kafka-console-producer --bootstrap-server ${TOPK_KAFKA_BROKERS} --topic user.listen.raw
     bin/kafka-console-consumer --bootstrap-server ${TOPK_KAFKA_BROKERS} --topic user.listen.raw --from-beginning
 
-  Ctrl-C stops the api; the stack keeps running for the next run.
+  Ctrl-C stops topk; the stack keeps running for the next run (make infra-down stops it).
 MSG
