@@ -20,10 +20,13 @@ build: ## build bin/topk
 # Simulated listeners `make run` registers (their history is crawled, then
 # they keep listening).
 RUN_USERS ?= 200
+# Development defaults of make run only: a generated token key (said so in
+# the log) and a known admin password for the browser UIs.
+RUN_ENV = TOPK_DEV_MODE=$${TOPK_DEV_MODE:-1} TOPK_ADMIN_TOKEN=$${TOPK_ADMIN_TOKEN:-topk-dev}
 run: build infra-up topics migrate ## start the local stack, create topics and schemas, register simulated users, run everything
-	TOPK_DEV_MODE=$${TOPK_DEV_MODE:-1} $(TOPK) seed --users $(RUN_USERS)
-	@deploy/local/banner.sh
-	TOPK_DEV_MODE=$${TOPK_DEV_MODE:-1} $(TOPK) all
+	$(RUN_ENV) $(TOPK) seed --users $(RUN_USERS)
+	@$(RUN_ENV) deploy/local/banner.sh
+	$(RUN_ENV) $(TOPK) all
 
 test: build vet unit integration ## vet + unit tests (-race) + integration tests on the real stack
 

@@ -17,7 +17,7 @@ cat <<MSG
   charts       curl 'http://${TOPK_API_ADDR}/v1/users/sim-0001/top/artists?range=30d&k=5'
                curl 'http://${TOPK_API_ADDR}/v1/users?prefix=sim-'
   Goka monitor http://${TOPK_API_ADDR}/goka/    Asynq dashboard http://${TOPK_API_ADDR}/asynq/
-               (user admin, password = TOPK_ADMIN_TOKEN; unset: the UIs refuse everyone)
+               (user admin, password ${TOPK_ADMIN_TOKEN:-<unset: the UIs refuse everyone>})
   pipeline ops http://${TOPK_OPS_HOST}:${TOPK_OPS_PORT_INGEST}/metrics   /goka/
 
   Simulated listeners sim-0001… are registered; their history is crawled now
