@@ -84,6 +84,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return c.Blob(http.StatusOK, "application/yaml", OpenAPI)
 	})
 	s.echo = e
+	s.mountCharts()
 	return s, nil
 }
 

@@ -96,3 +96,13 @@ func TestMetricsCountRequests(t *testing.T) {
 		t.Fatalf("metrics missing:\n%s", body)
 	}
 }
+
+func TestChartsPageServed(t *testing.T) {
+	code, body := get(t, newServer(t), "/")
+	if code != 200 || !strings.Contains(body, "<title>topk") || !strings.Contains(body, "/v1/users/") {
+		t.Fatalf("%d %.200s", code, body)
+	}
+	if strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+		t.Fatal("the charts page loads something from another host (no CDN: these machines have no internet)")
+	}
+}
