@@ -14,7 +14,8 @@ cat <<MSG
   data, logs   ${TOPK_RUNTIME_DIR}   (make infra-status, make infra-down, make infra-reset)
 
   api          http://${TOPK_API_ADDR}/healthz   /readyz   /metrics   /openapi.yaml
-  charts       curl 'http://${TOPK_API_ADDR}/v1/users/sim-0001/top/artists?range=30d&k=5'
+  charts page  http://${TOPK_API_ADDR}/#user=sim-0001&entity=artists&range=30d
+  example      curl 'http://${TOPK_API_ADDR}/v1/users/sim-0001/top/artists?range=30d&k=5'
                curl 'http://${TOPK_API_ADDR}/v1/users?prefix=sim-'
   Goka monitor http://${TOPK_API_ADDR}/goka/    Asynq dashboard http://${TOPK_API_ADDR}/asynq/
                (user admin, password ${TOPK_ADMIN_TOKEN:-<unset: the UIs refuse everyone>})
