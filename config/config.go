@@ -307,3 +307,13 @@ func shellQuote(s string) string {
 func urlEscape(s string) string {
 	return strings.NewReplacer("%", "%25", "@", "%40", ":", "%3A", "/", "%2F", "?", "%3F", "#", "%23").Replace(s)
 }
+
+// Environ renders c as TOPK_* environment entries, for starting a topk
+// process with exactly this configuration.
+func (c Config) Environ() []string {
+	env := make([]string, 0, len(Vars))
+	for _, v := range Vars {
+		env = append(env, v.Name+"="+v.get(&c))
+	}
+	return env
+}

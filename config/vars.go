@@ -123,9 +123,6 @@ func (v Var) set(c *Config, raw string) error {
 	return nil
 }
 
-// Value is the variable's value in c, as the environment would carry it.
-func (v Var) Value(c *Config) string { return v.get(c) }
-
 func (v Var) get(c *Config) string {
 	switch p := v.Field(c).(type) {
 	case *string:

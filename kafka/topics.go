@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -190,4 +191,23 @@ func TableTopic(name string, partitions int32, minInsync int) TopicSpec {
 	return TopicSpec{Name: name, Partitions: partitions, FixedPartitions: true, Config: map[string]string{
 		"cleanup.policy": "compact", "min.insync.replicas": strconv.Itoa(minInsync),
 	}}
+}
+
+// DeleteNamespace removes every topic whose name starts with namespace and
+// a dot (tests and benchmarks clean up their own corner this way).
+func DeleteNamespace(admin sarama.ClusterAdmin, namespace string) error {
+	if namespace == "" {
+		return errors.New("kafka: refusing to delete the empty namespace (the production topics)")
+	}
+	all, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	var mine []string
+	for name := range all {
+		if strings.HasPrefix(name, namespace+".") {
+			mine = append(mine, name)
+		}
+	}
+	return DeleteTopics(admin, mine...)
 }

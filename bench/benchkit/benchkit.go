@@ -69,15 +69,8 @@ func Setup(name string) (*Env, error) {
 
 // Close deletes every topic of the namespace.
 func (e *Env) Close() {
-	all, err := e.Admin.ListTopics()
-	if err == nil {
-		var mine []string
-		for n := range all {
-			if strings.HasPrefix(n, e.Config.Namespace+".") {
-				mine = append(mine, n)
-			}
-		}
-		_ = kafka.DeleteTopics(e.Admin, mine...)
+	if err := kafka.DeleteNamespace(e.Admin, e.Config.Namespace); err != nil {
+		e.Log.Warn("deleting the benchmark's topics", "err", err)
 	}
 	e.Admin.Close()
 }
@@ -201,10 +194,7 @@ func (e *Env) Start(logPath string, args ...string) (*Process, error) {
 		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(e.Root, "bin", "topk"), args...)
-	for _, v := range config.Vars {
-		cmd.Env = append(cmd.Env, v.Name+"="+v.Value(&cfg))
-	}
-	cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"), "GOGC="+os.Getenv("GOGC"))
+	cmd.Env = append(cfg.Environ(), "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"), "GOGC="+os.Getenv("GOGC"))
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -59,11 +59,7 @@ func FreePort(t testing.TB) int {
 
 // Env renders cfg as the environment of a topk process.
 func Env(cfg config.Config) []string {
-	var env []string
-	for _, v := range config.Vars {
-		env = append(env, v.Name+"="+v.Value(&cfg))
-	}
-	return append(env, "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"))
+	return append(cfg.Environ(), "PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"))
 }
 
 // Process is a topk subcommand running as its own OS process.

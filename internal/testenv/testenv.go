@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -100,18 +99,7 @@ func Topics(t testing.TB, cfg config.Config) listen.Topics {
 	}
 	t.Cleanup(func() {
 		defer admin.Close()
-		all, err := admin.ListTopics()
-		if err != nil {
-			t.Errorf("list topics: %v", err)
-			return
-		}
-		var mine []string
-		for name := range all {
-			if strings.HasPrefix(name, cfg.Namespace+".") {
-				mine = append(mine, name)
-			}
-		}
-		if err := kafka.DeleteTopics(admin, mine...); err != nil {
+		if err := kafka.DeleteNamespace(admin, cfg.Namespace); err != nil {
 			t.Errorf("delete topics: %v", err)
 		}
 	})
