@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"regexp"
@@ -49,14 +50,37 @@ type Kafka struct {
 	ReplicationFactor int
 	// MinInsyncReplicas is set on every topic the project creates.
 	MinInsyncReplicas int
+	// MaxMessageBytes is max.message.bytes of the raw, valid and table
+	// topics and the producers' limit; the DLQ topic and producers that may
+	// write dead letters allow kafka.DeadLetterHeadroom more.
+	MaxMessageBytes int
 }
 
 // Pipeline tunes the processors.
 type Pipeline struct {
-	StateDir        string
-	MaxPlaysPerDay  int
+	StateDir       string
+	MaxPlaysPerDay int
+	// MaxNameChars limits artist_name, track_name and album_name: Unicode
+	// code points of the name as kept (after trimming and collapsing
+	// whitespace); see listen.Limits.
+	MaxNameChars int
+	// MaxStateBytes limits an encoded aggregator user-day state; at most
+	// Kafka.MaxMessageBytes - StateHeadroomBytes.
+	MaxStateBytes   int
 	FlushIntervalMS int
+	// OutageLimitMS is how long a service rides out an unreachable Kafka,
+	// Cassandra, PostgreSQL or Redis before it exits non-zero.
+	OutageLimitMS int
 }
+
+// StateHeadroomBytes is the room a table record keeps beside the state
+// (key, headers, record overhead): Pipeline.MaxStateBytes may be at most
+// Kafka.MaxMessageBytes minus this.
+const StateHeadroomBytes = 64 << 10
+
+// maxKafkaMessageBytes keeps MaxMessageBytes plus the DLQ's 64 KiB headroom
+// within Kafka's 32-bit integer settings.
+const maxKafkaMessageBytes = math.MaxInt32 - 64<<10
 
 // Cassandra is the CQL cluster and the keyspace.
 type Cassandra struct {
@@ -245,6 +269,24 @@ func (c Config) Validate() error {
 	}
 	if c.Pipeline.FlushIntervalMS < 1 {
 		add("TOPK_FLUSH_INTERVAL_MS: must be at least 1")
+	}
+	for _, v := range []struct {
+		name string
+		v    int
+	}{
+		{"TOPK_MAX_NAME_CHARS", c.Pipeline.MaxNameChars}, {"TOPK_MAX_STATE_BYTES", c.Pipeline.MaxStateBytes},
+		{"TOPK_KAFKA_MAX_MESSAGE_BYTES", c.Kafka.MaxMessageBytes}, {"TOPK_OUTAGE_LIMIT_MS", c.Pipeline.OutageLimitMS},
+	} {
+		if v.v < 1 {
+			add("%s: must be at least 1", v.name)
+		}
+	}
+	switch m, s := c.Kafka.MaxMessageBytes, c.Pipeline.MaxStateBytes; {
+	case m > maxKafkaMessageBytes:
+		add("TOPK_KAFKA_MAX_MESSAGE_BYTES: %d is over %d (Kafka's settings are 32-bit integers and the DLQ allows 65536 more)", m, maxKafkaMessageBytes)
+	case m >= 1 && s >= 1 && s > m-StateHeadroomBytes:
+		add("TOPK_MAX_STATE_BYTES: %d is over TOPK_KAFKA_MAX_MESSAGE_BYTES (%d) minus %d bytes of headroom for the record's key and headers: at most %d, or raise TOPK_KAFKA_MAX_MESSAGE_BYTES",
+			s, m, StateHeadroomBytes, m-StateHeadroomBytes)
 	}
 	c.Crawler.validate(add)
 	c.Charts.validate(add)

@@ -131,3 +131,44 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 }
+
+func TestInputLimits(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Pipeline.MaxNameChars != 512 || c.Pipeline.MaxStateBytes != 512<<10 || c.Kafka.MaxMessageBytes != 1<<20 || c.Pipeline.OutageLimitMS != 300000 {
+		t.Errorf("defaults: names %d, state %d, message %d, outage %d", c.Pipeline.MaxNameChars, c.Pipeline.MaxStateBytes, c.Kafka.MaxMessageBytes, c.Pipeline.OutageLimitMS)
+	}
+	for _, name := range []string{"TOPK_MAX_NAME_CHARS", "TOPK_MAX_STATE_BYTES", "TOPK_KAFKA_MAX_MESSAGE_BYTES", "TOPK_OUTAGE_LIMIT_MS"} {
+		for _, val := range []string{"0", "-1"} {
+			_, err := Load(env(map[string]string{name: val}))
+			if err == nil || !strings.Contains(err.Error(), name+": must be at least 1") {
+				t.Errorf("%s=%s: %v", name, val, err)
+			}
+		}
+	}
+	// The state must fit in a table record with 64 KiB to spare.
+	for _, tc := range []struct {
+		state, message string
+		ok             bool
+	}{
+		{"983040", "1048576", true},  // exactly 1 MiB - 64 KiB
+		{"983041", "1048576", false}, // one byte over
+		{"1048576", "1048576", false},
+		{"2031616", "2097152", true}, // raised together
+		{"1", "65537", true},
+		{"1", "65536", false},
+	} {
+		_, err := Load(env(map[string]string{"TOPK_MAX_STATE_BYTES": tc.state, "TOPK_KAFKA_MAX_MESSAGE_BYTES": tc.message}))
+		if tc.ok && err != nil {
+			t.Errorf("state %s, message %s: %v", tc.state, tc.message, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "TOPK_MAX_STATE_BYTES") || !strings.Contains(err.Error(), "TOPK_KAFKA_MAX_MESSAGE_BYTES")) {
+			t.Errorf("state %s, message %s: %v, want an error naming both variables", tc.state, tc.message, err)
+		}
+	}
+	if _, err := Load(env(map[string]string{"TOPK_KAFKA_MAX_MESSAGE_BYTES": "2147483647"})); err == nil || !strings.Contains(err.Error(), "32-bit") {
+		t.Errorf("max message bytes beyond Kafka's int32 with the DLQ headroom: %v", err)
+	}
+}

@@ -37,9 +37,13 @@ var Vars = []Var{
 	{"TOPK_KAFKA_RAW_PARTITIONS", "Partitions of user.listen.raw and user.listen.dlq (any count)", fixed("8"), func(c *Config) any { return &c.Kafka.RawPartitions }},
 	{"TOPK_KAFKA_REPLICATION_FACTOR", "Replication factor of the topics topk creates (production: 3)", fixed("1"), func(c *Config) any { return &c.Kafka.ReplicationFactor }},
 	{"TOPK_KAFKA_MIN_INSYNC_REPLICAS", "min.insync.replicas of the topics topk creates (production: 2)", fixed("1"), func(c *Config) any { return &c.Kafka.MinInsyncReplicas }},
+	{"TOPK_KAFKA_MAX_MESSAGE_BYTES", "max.message.bytes of user.listen.raw, user.listen.valid and the table topics, and the producers' limit; user.listen.dlq and producers that write dead letters get 65536 more (a dead letter is a raw record plus headers)", fixed("1048576"), func(c *Config) any { return &c.Kafka.MaxMessageBytes }},
 
 	{"TOPK_STATE_DIR", "Local Goka storage (one directory per group and instance)", func(c *Config) string { return filepath.Join(c.RuntimeDir, "state") }, func(c *Config) any { return &c.Pipeline.StateDir }},
 	{"TOPK_MAX_PLAYS_PER_DAY", "Plays counted per user-day; the excess goes to the DLQ", fixed("2000"), func(c *Config) any { return &c.Pipeline.MaxPlaysPerDay }},
+	{"TOPK_MAX_NAME_CHARS", "Most characters (Unicode code points, after trimming and collapsing whitespace) of artist_name, track_name and album_name; a longer name goes to the DLQ (name_too_long)", fixed("512"), func(c *Config) any { return &c.Pipeline.MaxNameChars }},
+	{"TOPK_MAX_STATE_BYTES", "Most bytes of an encoded aggregator user-day state; a listen that would pass it goes to the DLQ (state_size). At most TOPK_KAFKA_MAX_MESSAGE_BYTES minus 65536", fixed("524288"), func(c *Config) any { return &c.Pipeline.MaxStateBytes }},
+	{"TOPK_OUTAGE_LIMIT_MS", "How long a service rides out an unreachable Kafka, Cassandra, PostgreSQL or Redis before it exits non-zero with the reason", fixed("300000"), func(c *Config) any { return &c.Pipeline.OutageLimitMS }},
 	{"TOPK_FLUSH_INTERVAL_MS", "How often the flusher writes changed user-days to Cassandra", fixed("1000"), func(c *Config) any { return &c.Pipeline.FlushIntervalMS }},
 
 	{"TOPK_CASSANDRA_PORT", "Cassandra CQL port", fixed("9042"), func(c *Config) any { return &c.Cassandra.Port }},

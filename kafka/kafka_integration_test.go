@@ -85,6 +85,21 @@ func TestIntegrationEnsureTopicsIsIdempotentAndConfigures(t *testing.T) {
 			}
 		}
 	}
+	// Re-running with another max.message.bytes reconciles existing topics.
+	bigger := cfg.Kafka
+	bigger.MaxMessageBytes = 2 << 20
+	if err := kafka.EnsureTopics(a, 1, kafka.ListenTopics(bigger, topics), testenv.Logger(t)); err != nil {
+		t.Fatalf("ensure with max.message.bytes %d: %v", bigger.MaxMessageBytes, err)
+	}
+	for name, want := range map[string]int{string(topics.Raw): 2 << 20, string(topics.Valid): 2 << 20, string(topics.DLQ): 2<<20 + kafka.DeadLetterHeadroom} {
+		entries, err := a.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: name, ConfigNames: []string{"max.message.bytes"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 1 || entries[0].Value != strconv.Itoa(want) {
+			t.Errorf("%s: max.message.bytes %+v after reconciling, want %d", name, entries, want)
+		}
+	}
 	// The valid topic's partition count is fixed forever: another count is an error.
 	bad := kafka.ListenTopics(config.Kafka{ValidPartitions: cfg.Kafka.ValidPartitions * 2, RawPartitions: cfg.Kafka.RawPartitions, MinInsyncReplicas: 1}, topics)
 	err = kafka.EnsureTopics(a, 1, bad, testenv.Logger(t))

@@ -18,7 +18,11 @@ var Version = sarama.V3_9_0_0
 //     offsets expired) reads the backlog instead of skipping it;
 //   - producers are idempotent, wait for all in-sync replicas and keep one
 //     request in flight, so a retried batch can never overtake a later one
-//     (compaction would otherwise keep an older value).
+//     (compaction would otherwise keep an older value);
+//   - producers retry for about half a minute (backoff doubling from 100 ms,
+//     capped at 2 s), so a broker restart or a leader election is ridden out
+//     without an error; past that the caller sees the error (a Goka
+//     processor then restarts, see processors.Supervisor).
 func NewSaramaConfig(clientID string) *sarama.Config {
 	c := sarama.NewConfig()
 	c.ClientID = clientID
@@ -29,11 +33,23 @@ func NewSaramaConfig(clientID string) *sarama.Config {
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
-	c.Producer.Retry.Max = 10
-	c.Producer.Retry.Backoff = 250 * time.Millisecond
+	c.Producer.Retry.Max = 20
+	c.Producer.Retry.BackoffFunc = CappedBackoff(100*time.Millisecond, 2*time.Second)
 	c.Net.MaxOpenRequests = 1
 	c.Metadata.Retry.Max = 5
 	return c
+}
+
+// CappedBackoff is a sarama retry backoff: first doubling from first,
+// at most max.
+func CappedBackoff(first, max time.Duration) func(retries, maxRetries int) time.Duration {
+	return func(retries, _ int) time.Duration {
+		d := first
+		for i := 0; i < retries && d < max; i++ {
+			d *= 2
+		}
+		return min(d, max)
+	}
 }
 
 // Ping sends a metadata request to the brokers and returns the number of

@@ -28,18 +28,52 @@ const day = 24 * time.Hour
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
-// ListenTopics is the layout of DESIGN.md's topic table.
+// DefaultMaxMessageBytes is the default of TOPK_KAFKA_MAX_MESSAGE_BYTES
+// (config.Kafka.MaxMessageBytes), used where none is given (0).
+const DefaultMaxMessageBytes = 1 << 20
+
+// DeadLetterHeadroom is how much larger than MaxMessageBytes a dead letter
+// may be: it carries a raw record that may be at the limit, plus its
+// headers (reason, detail, source topic/partition/offset/key, …). The DLQ
+// topic's max.message.bytes and the limit of producers that may write dead
+// letters (ProducerMaxMessageBytes) add it.
+const DeadLetterHeadroom = 64 << 10
+
+// ProducerMaxMessageBytes is the sarama Producer.MaxMessageBytes of a
+// producer that may write dead letters: maxMessageBytes (the configured
+// TOPK_KAFKA_MAX_MESSAGE_BYTES; 0: DefaultMaxMessageBytes) plus
+// DeadLetterHeadroom. The brokers still hold every other topic to
+// maxMessageBytes.
+func ProducerMaxMessageBytes(maxMessageBytes int) int {
+	return messageBytes(maxMessageBytes) + DeadLetterHeadroom
+}
+
+// messageBytes applies the default to a max.message.bytes setting.
+func messageBytes(n int) int {
+	if n <= 0 {
+		return DefaultMaxMessageBytes
+	}
+	return n
+}
+
+// ListenTopics is the layout of DESIGN.md's topic table. Raw and valid get
+// max.message.bytes = k.MaxMessageBytes (0: DefaultMaxMessageBytes), the
+// DLQ that plus DeadLetterHeadroom.
 func ListenTopics(k config.Kafka, t listen.Topics) []TopicSpec {
 	minISR := strconv.Itoa(k.MinInsyncReplicas)
+	maxMsg := strconv.Itoa(messageBytes(k.MaxMessageBytes))
 	return []TopicSpec{
 		{Name: string(t.Raw), Partitions: int32(k.RawPartitions), Config: map[string]string{
 			"cleanup.policy": "delete", "retention.ms": ms(7 * day), "min.insync.replicas": minISR,
+			"max.message.bytes": maxMsg,
 		}},
 		{Name: string(t.Valid), Partitions: int32(k.ValidPartitions), FixedPartitions: true, Config: map[string]string{
 			"cleanup.policy": "delete", "retention.ms": ms(14 * day), "min.insync.replicas": minISR,
+			"max.message.bytes": maxMsg,
 		}},
 		{Name: string(t.DLQ), Partitions: int32(k.RawPartitions), Config: map[string]string{
 			"cleanup.policy": "delete", "retention.ms": ms(30 * day), "min.insync.replicas": minISR,
+			"max.message.bytes": strconv.Itoa(ProducerMaxMessageBytes(k.MaxMessageBytes)),
 		}},
 	}
 }
@@ -186,11 +220,28 @@ func DeleteTopics(admin sarama.ClusterAdmin, names ...string) error {
 
 // TableTopic is a Goka group table topic as topk wants it: compacted only
 // (never deleted: the aggregator keeps every day forever), with the
-// partition count of the group's input.
+// partition count of the group's input, and max.message.bytes =
+// DefaultMaxMessageBytes. With a configured TOPK_KAFKA_MAX_MESSAGE_BYTES,
+// chain WithMaxMessageBytes:
+//
+//	kafka.TableTopic(name, partitions, minInsync).WithMaxMessageBytes(cfg.Kafka.MaxMessageBytes)
 func TableTopic(name string, partitions int32, minInsync int) TopicSpec {
 	return TopicSpec{Name: name, Partitions: partitions, FixedPartitions: true, Config: map[string]string{
 		"cleanup.policy": "compact", "min.insync.replicas": strconv.Itoa(minInsync),
+		"max.message.bytes": strconv.Itoa(DefaultMaxMessageBytes),
 	}}
+}
+
+// WithMaxMessageBytes returns s with max.message.bytes = n (0 or less:
+// DefaultMaxMessageBytes). s's Config is copied, not changed.
+func (s TopicSpec) WithMaxMessageBytes(n int) TopicSpec {
+	c := make(map[string]string, len(s.Config)+1)
+	for k, v := range s.Config {
+		c[k] = v
+	}
+	c["max.message.bytes"] = strconv.Itoa(messageBytes(n))
+	s.Config = c
+	return s
 }
 
 // DeleteNamespace removes every topic whose name starts with namespace and

@@ -15,11 +15,14 @@ import (
 // error.
 //
 // Encode checks the contract except the receiver's clock (played_at from
-// 2002-01-01 to 9999-12-31T23:59:59Z) and writes l.Canonical() as compact
-// JSON, fields in struct order, optional fields omitted when empty, played_at
-// as "2006-01-02T15:04:05Z", no HTML escaping. Decode is Parse with the
-// same fixed window instead of now + MaxFutureSkew and without the size
-// limit; its errors are *InvalidError. Decode(Encode(l)) == l.Canonical().
+// 2002-01-01 to 9999-12-31T23:59:59Z) and the name length limit (a
+// configurable gate: ingest applies it, see Limits) and writes
+// l.Canonical() as compact JSON, fields in struct order, optional fields
+// omitted when empty, played_at as "2006-01-02T15:04:05Z", no HTML
+// escaping. Decode is Parse with the same fixed window instead of now +
+// MaxFutureSkew and without the size and name length limits (records valid
+// under an earlier, larger limit must still decode); its errors are
+// *InvalidError. Decode(Encode(l)) == l.Canonical().
 // The format is also what encoding/json reads and writes for Listen.
 type Codec struct{}
 
@@ -39,7 +42,7 @@ func (Codec) Encode(value any) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("listen: codec: encode %T: want Listen or *Listen", value)
 	}
-	if err := l.check(MinPlayedAtUnix, maxStoredUnix); err != nil {
+	if err := l.check(MinPlayedAtUnix, maxStoredUnix, 0); err != nil {
 		return nil, fmt.Errorf("listen: codec: encode: %w", err)
 	}
 	return l.Canonical().appendJSON(make([]byte, 0, 128+len(l.UserID)+len(l.ArtistName)+len(l.TrackName)+len(l.AlbumName))), nil
@@ -51,7 +54,7 @@ func (Codec) Decode(data []byte) (any, error) {
 	if len(data) == 0 {
 		return nil, invalid(ReasonNilValue, "", "empty value")
 	}
-	l, err := parse(data, MinPlayedAtUnix, maxStoredUnix)
+	l, err := parse(data, MinPlayedAtUnix, maxStoredUnix, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,9 @@
 //   - artist_name, track_name (required), album_name (optional): strings,
 //     kept trimmed with whitespace runs collapsed to one space
 //     (CollapseSpace); artist and track must not be empty after that; no
-//     control characters other than whitespace. An album of only
+//     control characters other than whitespace; at most 512 characters
+//     (Unicode code points of the kept name; DefaultMaxNameChars, which a
+//     deployment may change: Limits, TOPK_MAX_NAME_CHARS). An album of only
 //     whitespace is no album.
 //   - track_id, artist_id, album_id, source, event_id (optional): strings,
 //     kept as sent as metadata. event_id is never trusted for dedup.

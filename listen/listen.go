@@ -1,6 +1,7 @@
 package listen
 
 import (
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,6 +18,11 @@ const MaxRecordBytes = 10 << 10
 
 // MaxUserIDBytes is the longest user_id, in bytes of UTF-8.
 const MaxUserIDBytes = 128
+
+// DefaultMaxNameChars is the default limit on artist_name, track_name and
+// album_name (TOPK_MAX_NAME_CHARS; see Limits): Parse and Validate refuse a
+// longer name with ReasonNameTooLong.
+const DefaultMaxNameChars = 512
 
 // MinPlayedAtUnix is the earliest accepted played_at, 2002-01-01T00:00:00Z,
 // in Unix seconds (inclusive).
@@ -66,19 +72,18 @@ type Listen struct {
 // after decoding: every string valid UTF-8, the user_id rules, played_at
 // within [MinPlayedAtUnix, now+MaxFutureSkew] after truncation to the
 // second, artist and track names non-empty after CollapseSpace, no control
-// characters other than whitespace in names, DurationMS ≥ 0. It returns a
-// *InvalidError or nil. l need not be canonical: Validate(l) and
-// Validate(l.Canonical()) agree.
+// characters other than whitespace in names, names at most
+// DefaultMaxNameChars characters after CollapseSpace, DurationMS ≥ 0. It
+// returns a *InvalidError or nil. l need not be canonical: Validate(l) and
+// Validate(l.Canonical()) agree. Limits.Validate applies another name limit.
 func (l Listen) Validate(now time.Time) error {
-	if err := l.check(MinPlayedAtUnix, now.Add(MaxFutureSkew).Unix()); err != nil {
-		return err
-	}
-	return nil
+	return Limits{}.Validate(l, now)
 }
 
 // check applies the contract with played_at bounded by [lo, hi] Unix
-// seconds, fields in the order of the contract table.
-func (l Listen) check(lo, hi int64) *InvalidError {
+// seconds and names limited to maxNameChars characters (0: no limit),
+// fields in the order of the contract table.
+func (l Listen) check(lo, hi int64, maxNameChars int) *InvalidError {
 	if !utf8.ValidString(l.UserID) {
 		return invalid(ReasonBadString, FieldUserID, "not valid UTF-8")
 	}
@@ -100,7 +105,7 @@ func (l Listen) check(lo, hi int64) *InvalidError {
 		if !utf8.ValidString(n.value) {
 			return invalid(ReasonBadString, n.field, "not valid UTF-8")
 		}
-		if err := checkName(n.field, CollapseSpace(n.value), n.required); err != nil {
+		if err := checkName(n.field, CollapseSpace(n.value), n.required, maxNameChars); err != nil {
 			return err
 		}
 	}
@@ -222,8 +227,10 @@ func checkPlayedAt(sec, lo, hi int64) *InvalidError {
 	return nil
 }
 
-// checkName checks a name already passed through CollapseSpace.
-func checkName(field, s string, required bool) *InvalidError {
+// checkName checks a name already passed through CollapseSpace: not empty
+// when required, no control character, at most maxChars code points
+// (0: no limit).
+func checkName(field, s string, required bool, maxChars int) *InvalidError {
 	if s == "" {
 		if required {
 			return invalid(ReasonEmptyName, field, "empty or only whitespace")
@@ -233,6 +240,13 @@ func checkName(field, s string, required bool) *InvalidError {
 	for _, r := range s {
 		if isControl(r) {
 			return invalid(ReasonBadName, field, "contains a control character")
+		}
+	}
+	// A string of n bytes has at most n code points: count only when the
+	// bytes alone do not settle it.
+	if maxChars > 0 && len(s) > maxChars {
+		if n := utf8.RuneCountInString(s); n > maxChars {
+			return invalid(ReasonNameTooLong, field, strconv.Itoa(n)+" characters, over the limit of "+strconv.Itoa(maxChars))
 		}
 	}
 	return nil

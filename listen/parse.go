@@ -27,7 +27,15 @@ import (
 // Reason constants describe and the first failure is returned. The
 // returned Listen is canonical (see Listen.Canonical) and shares no memory
 // with raw.
+//
+// Names are limited to DefaultMaxNameChars; Limits.Parse applies a
+// configured limit.
 func Parse(raw []byte, now time.Time) (Listen, error) {
+	return Limits{}.Parse(raw, now)
+}
+
+// parseRecord is Parse with names limited to maxNameChars characters.
+func parseRecord(raw []byte, now time.Time, maxNameChars int) (Listen, error) {
 	switch {
 	case raw == nil:
 		return Listen{}, invalid(ReasonNilValue, "", "nil value (tombstone)")
@@ -36,7 +44,7 @@ func Parse(raw []byte, now time.Time) (Listen, error) {
 	case len(raw) > MaxRecordBytes:
 		return Listen{}, invalid(ReasonTooLarge, "", strconv.Itoa(len(raw))+" bytes, over "+strconv.Itoa(MaxRecordBytes))
 	}
-	l, err := parse(raw, MinPlayedAtUnix, now.Add(MaxFutureSkew).Unix())
+	l, err := parse(raw, MinPlayedAtUnix, now.Add(MaxFutureSkew).Unix(), maxNameChars)
 	if err != nil {
 		return Listen{}, err
 	}
@@ -93,8 +101,9 @@ func fieldIndex(name []byte) int {
 }
 
 // parse decodes and validates raw with played_at bounded by [lo, hi] Unix
-// seconds. It does not limit the size.
-func parse(raw []byte, lo, hi int64) (Listen, *InvalidError) {
+// seconds and names limited to maxNameChars characters (0: no limit). It
+// does not limit the size.
+func parse(raw []byte, lo, hi int64, maxNameChars int) (Listen, *InvalidError) {
 	var spans [numFields][]byte
 	if err := splitObject(raw, &spans); err != nil {
 		return Listen{}, err
@@ -132,7 +141,7 @@ func parse(raw []byte, lo, hi int64) (Listen, *InvalidError) {
 			return Listen{}, err
 		}
 		s = CollapseSpace(s)
-		if err = checkName(fieldNames[f], s, f != fAlbumName); err != nil {
+		if err = checkName(fieldNames[f], s, f != fAlbumName, maxNameChars); err != nil {
 			return Listen{}, err
 		}
 		switch f {

@@ -49,6 +49,12 @@ const (
 	// ReasonBadName: artist_name, track_name or album_name contains a
 	// control character other than whitespace (e.g. U+0000, U+001B).
 	ReasonBadName Reason = "bad_name"
+	// ReasonNameTooLong: artist_name, track_name or album_name has more
+	// characters (Unicode code points, after CollapseSpace) than the limit
+	// (DefaultMaxNameChars, or Limits.MaxNameChars: TOPK_MAX_NAME_CHARS).
+	// Long names would bloat the aggregator's state of every day they are
+	// played on.
+	ReasonNameTooLong Reason = "name_too_long"
 	// ReasonBadDuration: duration_ms is a number but not a non-negative
 	// integer that fits in int64.
 	ReasonBadDuration Reason = "bad_duration"
@@ -62,7 +68,7 @@ func Reasons() []Reason {
 		ReasonDuplicateField, ReasonMissingField, ReasonBadFieldType,
 		ReasonBadString, ReasonBadUserID, ReasonBadPlayedAt,
 		ReasonPlayedAtOutOfRange, ReasonEmptyName, ReasonBadName,
-		ReasonBadDuration,
+		ReasonNameTooLong, ReasonBadDuration,
 	}
 }
 

@@ -26,6 +26,10 @@ type Settings struct {
 	MinInsync int
 	// StateDir holds one storage directory per group and instance.
 	StateDir string
+	// MaxMessageBytes is max.message.bytes of the table topics (0: topk's
+	// 1 MiB); producers may write dead letters up to
+	// kafka.ProducerMaxMessageBytes of it.
+	MaxMessageBytes int
 	Log      *slog.Logger
 }
 
@@ -33,8 +37,11 @@ type Settings struct {
 // rebalance strategy, producer flushing) with topk's corrections
 // (DESIGN.md, "Goka's defaults are wrong for this"): protocol ≥ 2.1, the
 // oldest offset for new groups, an idempotent acks=all producer with one
-// request in flight, and LZ4 compression of table values.
-func SaramaConfig(clientID string) *sarama.Config {
+// request in flight, retries with capped backoff, and LZ4 compression of
+// table values. The producer may send records up to
+// kafka.ProducerMaxMessageBytes (a dead letter of a raw record at the
+// limit, plus headers).
+func (s Settings) SaramaConfig(clientID string) *sarama.Config {
 	c := goka.DefaultConfig()
 	base := kafka.NewSaramaConfig(clientID)
 	c.ClientID = clientID
@@ -44,10 +51,12 @@ func SaramaConfig(clientID string) *sarama.Config {
 	c.Producer.RequiredAcks = base.Producer.RequiredAcks
 	c.Producer.Retry.Max = base.Producer.Retry.Max
 	c.Producer.Retry.Backoff = base.Producer.Retry.Backoff
+	c.Producer.Retry.BackoffFunc = base.Producer.Retry.BackoffFunc
+	c.Metadata.Retry = base.Metadata.Retry
 	c.Net.MaxOpenRequests = base.Net.MaxOpenRequests
 	c.Producer.Compression = sarama.CompressionLZ4
 	c.Producer.Flush.Frequency = 5 * time.Millisecond
-	c.Producer.MaxMessageBytes = 1 << 20
+	c.Producer.MaxMessageBytes = kafka.ProducerMaxMessageBytes(s.MaxMessageBytes)
 	return c
 }
 
@@ -70,20 +79,35 @@ func TopicManagerConfig(replication int) *goka.TopicManagerConfig {
 // An empty dir means a stateless group (in-memory storage, never used);
 // otherwise the table lives in dir in a batching LevelDB (localstore).
 func (s Settings) Options(clientID, dir string) []goka.ProcessorOption {
-	cfg := SaramaConfig(clientID)
+	cfg := s.SaramaConfig(clientID)
 	sb := storage.MemoryBuilder()
 	if dir != "" {
 		sb = localstore.Builder(dir, localstore.Options{})
 	}
 	return []goka.ProcessorOption{
 		goka.WithClientID(clientID),
-		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(cfg)),
+		goka.WithConsumerGroupBuilder(orderedGroupBuilder(cfg)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(cfg)),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, TopicManagerConfig(s.Replication))),
 		goka.WithStorageBuilder(sb),
 		goka.WithHotStandby(),
 		goka.WithLogger(gokaLogger{s.logger().With("component", clientID)}),
+	}
+}
+
+// orderedGroupBuilder is Goka's consumer group builder behind
+// kafka.OrderedCommits: Goka marks each message when its emits are
+// acknowledged, in whatever order that happens; the commit only advances
+// over messages that are all done.
+func orderedGroupBuilder(cfg *sarama.Config) goka.ConsumerGroupBuilder {
+	build := goka.ConsumerGroupBuilderWithConfig(cfg)
+	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
+		g, err := build(brokers, group, clientID)
+		if err != nil {
+			return nil, err
+		}
+		return kafka.OrderedCommits(g), nil
 	}
 }
 
@@ -128,7 +152,7 @@ func (g gokaLogger) Printf(format string, v ...any) { g.log.Info(fmt.Sprintf(for
 // ViewOptions are the Goka view options matching Options: the same sarama
 // settings and topic manager, storage in memory unless dir is set.
 func (s Settings) ViewOptions(clientID, dir string) []goka.ViewOption {
-	cfg := SaramaConfig(clientID)
+	cfg := s.SaramaConfig(clientID)
 	sb := storage.MemoryBuilder()
 	if dir != "" {
 		sb = storage.DefaultBuilder(dir)
@@ -146,18 +170,19 @@ func (s Settings) ViewOptions(clientID, dir string) []goka.ViewOption {
 // with the input's partition count) and waits until every partition has a
 // leader. Left to Goka, a fresh table topic races its own metadata: the
 // processor asks for offsets before the partitions have leaders and stops.
-func (s Settings) EnsureTable(table goka.Table, input goka.Stream) error {
+// It returns the partition count of both.
+func (s Settings) EnsureTable(table goka.Table, input goka.Stream) (int32, error) {
 	admin, err := sarama.NewClusterAdmin(s.Brokers, kafka.NewSaramaConfig("topk-table-setup"))
 	if err != nil {
-		return fmt.Errorf("kafka %v: %w", s.Brokers, err)
+		return 0, fmt.Errorf("kafka %v: %w", s.Brokers, err)
 	}
 	defer admin.Close()
 	meta, err := admin.DescribeTopics([]string{string(input)})
 	if err != nil {
-		return fmt.Errorf("describe %s: %w", input, err)
+		return 0, fmt.Errorf("describe %s: %w", input, err)
 	}
 	if len(meta) != 1 || meta[0].Err != sarama.ErrNoError {
-		return fmt.Errorf("input topic %s missing (run topk topics)", input)
+		return 0, fmt.Errorf("input topic %s missing (run topk topics)", input)
 	}
 	minInsync := s.MinInsync
 	if minInsync < 1 {
@@ -167,6 +192,10 @@ func (s Settings) EnsureTable(table goka.Table, input goka.Stream) error {
 	if replication < 1 {
 		replication = 1
 	}
-	spec := kafka.TableTopic(string(table), int32(len(meta[0].Partitions)), minInsync)
-	return kafka.EnsureTopics(admin, int16(replication), []kafka.TopicSpec{spec}, s.logger())
+	n := int32(len(meta[0].Partitions))
+	spec := kafka.TableTopic(string(table), n, minInsync).WithMaxMessageBytes(s.MaxMessageBytes)
+	if err := kafka.EnsureTopics(admin, int16(replication), []kafka.TopicSpec{spec}, s.logger()); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -176,7 +176,7 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 
 	table := aggregator.Table(cfg.Namespace)
 	if len(s.Brokers) > 0 {
-		if err := s.EnsureTable(table, listen.NewTopics(cfg.Namespace).Valid); err != nil {
+		if _, err := s.EnsureTable(table, listen.NewTopics(cfg.Namespace).Valid); err != nil {
 			return nil, fmt.Errorf("views: %w", err)
 		}
 	}

@@ -81,7 +81,7 @@ func run(rate int, dur time.Duration) error {
 		mu.Unlock()
 	}
 	s := processors.Settings{Brokers: e.Config.Kafka.Brokers, Replication: e.Config.Kafka.ReplicationFactor, Log: e.Log}
-	if err := s.EnsureTable(aggregator.Table(e.Config.Namespace), e.Topics.Valid); err != nil {
+	if _, err := s.EnsureTable(aggregator.Table(e.Config.Namespace), e.Topics.Valid); err != nil {
 		return err
 	}
 	opts := append(s.ViewOptions("topk-bench-latency-view", ""), goka.WithViewCallback(

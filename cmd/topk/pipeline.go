@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
 
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/ingest"
@@ -19,14 +22,27 @@ func init() {
 	commands["all"] = command{"run the pipeline, the api, the scheduler and a crawler in one process (a laptop)", runAll}
 }
 
-func addIngest(_ context.Context, env *Env, s *service) error {
-	p, err := ingest.New(settings(env, "ingest"), ingest.Config{Namespace: env.Config.Namespace})
-	if err != nil {
-		return fmt.Errorf("ingest: %w", err)
+// supervised runs a Goka processor under processors.Supervisor: rebuilt
+// and restarted in-process when it stops on an error (Kafka away), the
+// service exiting only past the outage limit.
+func supervised(env *Env, s *service, name string, build func(context.Context) (*goka.Processor, error)) {
+	sup := &processors.Supervisor{
+		Name:  name,
+		Build: build,
+		Limit: time.Duration(env.Config.Pipeline.OutageLimitMS) * time.Millisecond,
+		Log:   logWith(env.Log, name),
 	}
-	s.procs = append(s.procs, p)
-	s.comps = append(s.comps, component{"ingest", p.Run})
-	s.checks = append(s.checks, processorRecovered("ingest", p))
+	s.procs = append(s.procs, sup.Processor)
+	s.comps = append(s.comps, component{name, sup.Run})
+	s.checks = append(s.checks, ops.Check{Name: name, Required: true, Fn: sup.Check})
+}
+
+func addIngest(_ context.Context, env *Env, s *service) error {
+	c := env.Config
+	cfg := ingest.Config{Namespace: c.Namespace, MaxNameChars: c.Pipeline.MaxNameChars}
+	supervised(env, s, "ingest", func(context.Context) (*goka.Processor, error) {
+		return ingest.New(settings(env, "ingest"), cfg)
+	})
 	return nil
 }
 
@@ -38,16 +54,13 @@ func addAggregator(_ context.Context, env *Env, s *service) error {
 		return err
 	}
 	s.closers = append(s.closers, release)
-	p, err := aggregator.New(settings(env, "aggregator"), aggregator.Config{
-		Namespace: c.Namespace, MaxPlaysPerDay: c.Pipeline.MaxPlaysPerDay,
-	}, dir)
-	if err != nil {
-		return fmt.Errorf("aggregator: %w", err)
-	}
 	logWith(env.Log, "aggregator").Info("local storage", "dir", dir)
-	s.procs = append(s.procs, p)
-	s.comps = append(s.comps, component{"aggregator", p.Run})
-	s.checks = append(s.checks, processorRecovered("aggregator", p))
+	cfg := aggregator.Config{
+		Namespace: c.Namespace, MaxPlaysPerDay: c.Pipeline.MaxPlaysPerDay, MaxStateBytes: c.Pipeline.MaxStateBytes,
+	}
+	supervised(env, s, "aggregator", func(context.Context) (*goka.Processor, error) {
+		return aggregator.New(settings(env, "aggregator"), cfg, dir)
+	})
 	return nil
 }
 

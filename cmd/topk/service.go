@@ -21,12 +21,14 @@ type component struct {
 }
 
 // service is what a pipeline command runs: components, the Goka processors
-// to show in the monitor, and the readiness checks of its ops port.
+// to show in the monitor (each asked for the one running now: supervised
+// processors are rebuilt after a restart), and the readiness checks of its
+// ops port.
 type service struct {
 	name    string
 	opsPort int
 	comps   []component
-	procs   []*goka.Processor
+	procs   []func() *goka.Processor
 	views   []*goka.View
 	checks  []ops.Check
 	closers []func()
@@ -45,7 +47,7 @@ func (s *service) run(ctx context.Context, env *Env) error {
 	log := logWith(env.Log, s.name)
 	mounts := map[string]http.Handler{}
 	if len(s.procs)+len(s.views) > 0 {
-		mounts[ops.GokaPrefix+"/"] = ops.GokaMonitor(s.procs, s.views)
+		mounts[ops.GokaPrefix+"/"] = ops.LiveGokaMonitor(s.processors, s.views)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	if s.opsPort != 0 { // the api serves its own /metrics and health
@@ -73,25 +75,26 @@ func (s *service) run(ctx context.Context, env *Env) error {
 	return g.Wait()
 }
 
-// processorRecovered is a readiness check: the processor has recovered its
-// tables and is processing.
-func processorRecovered(name string, p *goka.Processor) ops.Check {
-	return ops.Check{Name: name, Required: true, Fn: func(context.Context) error {
-		if !p.Recovered() {
-			return fmt.Errorf("recovering")
+// processors are the Goka processors running now.
+func (s *service) processors() []*goka.Processor {
+	var ps []*goka.Processor
+	for _, f := range s.procs {
+		if p := f(); p != nil {
+			ps = append(ps, p)
 		}
-		return nil
-	}}
+	}
+	return ps
 }
 
 // settings are the processor settings from the configuration.
 func settings(env *Env, name string) processors.Settings {
 	c := env.Config
 	return processors.Settings{
-		Brokers:     c.Kafka.Brokers,
-		Replication: c.Kafka.ReplicationFactor,
-		MinInsync:   c.Kafka.MinInsyncReplicas,
-		StateDir:    c.Pipeline.StateDir,
-		Log:         logWith(env.Log, name),
+		Brokers:         c.Kafka.Brokers,
+		Replication:     c.Kafka.ReplicationFactor,
+		MinInsync:       c.Kafka.MinInsyncReplicas,
+		StateDir:        c.Pipeline.StateDir,
+		MaxMessageBytes: c.Kafka.MaxMessageBytes,
+		Log:             logWith(env.Log, name),
 	}
 }

@@ -6,7 +6,9 @@
 #
 #   python3 listen/testdata/gen_vectors.py > listen/testdata/vectors.json
 #
-# Regenerate only with a NormalizationVersion bump. Python 3.11 carries
+# Regenerate only with a NormalizationVersion bump, or to add vectors (the
+# output must then differ by added lines only: existing values never change
+# within a version). Python 3.11 carries
 # Unicode 14 tables, Go 1.26 x/text Unicode 15: equal for every code point
 # assigned in 14 (checked for all single code points when written).
 import base64, datetime, hashlib, json, struct, unicodedata, sys
@@ -383,6 +385,13 @@ bad("track_name of only whitespace", base(track_name=" \t\u00a0\u3000"), "empty_
 bad("NUL in artist_name", base(artist_name="Radio\u0000head"), "bad_name", "artist_name")
 bad("ESC in track_name", base(track_name="a\u001bb"), "bad_name", "track_name")
 bad("BEL in album_name", base(album_name="\u0007"), "bad_name", "album_name")
+ok("artist_name of 512 two-byte characters (the default name limit counts characters)", base(artist_name="\u00e9" * 512), canon(artist_name="\u00e9" * 512))
+ok("album_name of 512 four-byte characters", base(album_name="\U0001f3b5" * 512), canon(album_name="\U0001f3b5" * 512))
+ok("name limit counts after trimming and collapsing", base(track_name=" \t" + "ab\u3000 " * 170 + "xy\u00a0\n"), canon(track_name="ab " * 170 + "xy"))
+bad("artist_name of 513 characters", base(artist_name="x" * 513), "name_too_long", "artist_name")
+bad("track_name of 513 two-byte characters", base(track_name="\u00df" * 513), "name_too_long", "track_name")
+bad("album_name of 513 characters", base(album_name="\u5b87" * 513), "name_too_long", "album_name")
+bad("code points, not grapheme clusters: 257 e + U+0301 is 514", base(artist_name="e\u0301" * 257), "name_too_long", "artist_name")
 bad("duration_ms negative", base(duration_ms=-1), "bad_duration", "duration_ms")
 bad("duration_ms fraction", base(duration_ms=1.5), "bad_duration", "duration_ms")
 bad("duration_ms over int64", base(duration_ms=9223372036854775808), "bad_duration", "duration_ms")
@@ -398,6 +407,7 @@ out = {
         "validation: Parse(raw, now). raw is the record text; null means a nil value (Kafka tombstone); raw_base64, when present, is the exact bytes instead.",
         "pad_to: insert ,\"pad\":\"xxx...\" before the last '}' of raw with as many x as make the record exactly pad_to bytes.",
         "ok: accepted, and the result equals expect (the canonical listen, as Codec writes it) when given; otherwise rejected with reason and, when given, field.",
+        "Names are limited to 512 characters (code points after trimming and collapsing whitespace), the default of the configurable limit (TOPK_MAX_NAME_CHARS).",
         "Values change only with normalization_version. Written by gen_vectors.py, an independent Python implementation of the contract."
     ],
     "normalization_version": VERSION,

@@ -1,6 +1,10 @@
 package aggregator
 
 import (
+	"fmt"
+	"hash/fnv"
+	"sync"
+
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,8 +34,12 @@ const DefaultMaxPlaysPerDay = 2000
 var (
 	listens = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_aggregator_listens_total",
-		Help: "Listens read by the aggregator, by outcome (counted, duplicate, over_cap, invalid).",
+		Help: "Listens read by the aggregator, by outcome (counted, duplicate, over_cap, over_size, invalid).",
 	}, []string{"outcome"})
+	rewrites = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_aggregator_rewrites_total",
+		Help: "Unchanged states written again for a duplicate (at most once per key and assignment).",
+	})
 	stateBytes = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "topk_aggregator_state_bytes",
 		Help:    "Encoded size of a user-day state written to the table.",
@@ -39,12 +47,25 @@ var (
 	})
 )
 
-func init() { prometheus.MustRegister(listens, stateBytes) }
+func init() { prometheus.MustRegister(listens, stateBytes, rewrites) }
+
+// DefaultMaxStateBytes caps the encoded size of one user-day's state,
+// well under Kafka's 1 MiB record limit: a listen that would make its
+// user-day larger goes to the DLQ (reason state_size) instead of failing
+// the changelog write and stopping the group.
+const DefaultMaxStateBytes = 512 << 10
 
 // Config configures the aggregator.
 type Config struct {
 	Namespace      string
 	MaxPlaysPerDay int // default DefaultMaxPlaysPerDay
+	MaxStateBytes  int // default DefaultMaxStateBytes
+	// Partitions is the partition count of user.listen.valid. When set, a
+	// record on another partition than the one Goka's hasher gives its key
+	// goes to the DLQ (wrong_partition): counted there, it would fork its
+	// user-day's state. New sets it from the topic; 0 skips the check
+	// (Goka's tester has one partition).
+	Partitions int32
 }
 
 // PlayOf reduces a listen to what a day's state keeps.
@@ -65,71 +86,167 @@ func PlayOf(l listen.Listen) Play {
 // Graph is the aggregator topology. The input is read as bytes and decoded
 // in the callback, so a record that is not a listen goes to the DLQ instead
 // of stopping the group.
-func Graph(cfg Config) *goka.GroupGraph {
-	maxPlays := cfg.MaxPlaysPerDay
-	if maxPlays <= 0 {
-		maxPlays = DefaultMaxPlaysPerDay
+func Graph(cfg Config) *goka.GroupGraph { return newCounter(cfg).graph() }
+
+// counter is the aggregator's callback and what it remembers between
+// messages: which keys it has written in this assignment.
+type counter struct {
+	cfg Config
+	t   listen.Topics
+
+	mu sync.Mutex
+	// written holds the keys whose state this processor has written since
+	// its partitions were assigned. Their local value and the changelog
+	// agree (or the write fails and the processor restarts, forgetting
+	// them), so a duplicate of such a key needs no rewrite.
+	written map[string]struct{}
+}
+
+// maxWrittenKeys bounds counter.written; past it the set starts over, which
+// only costs rewrites.
+const maxWrittenKeys = 1 << 18
+
+func newCounter(cfg Config) *counter {
+	if cfg.MaxPlaysPerDay <= 0 {
+		cfg.MaxPlaysPerDay = DefaultMaxPlaysPerDay
 	}
-	t := listen.NewTopics(cfg.Namespace)
-	process := func(ctx goka.Context, msg any) {
-		raw, _ := msg.([]byte)
-		v, err := listen.Codec{}.Decode(raw)
-		if err != nil {
-			processors.DeadLetter(ctx, t.DLQ, Stage, "undecodable", err.Error(), raw)
-			listens.WithLabelValues("invalid").Inc()
-			return
-		}
-		l := v.(listen.Listen)
-		if l.Key() != ctx.Key() {
-			processors.DeadLetter(ctx, t.DLQ, Stage, "wrong_key", "key "+ctx.Key()+" but the listen belongs to "+l.Key(), raw)
-			listens.WithLabelValues("invalid").Inc()
-			return
-		}
-		d, _ := ctx.Value().(*Day)
-		if d == nil {
-			d = &Day{}
-		}
-		p := PlayOf(l)
-		switch {
-		case d.Has(p):
-			// Rewrite the unchanged state: Goka writes the local store
-			// before the changelog write is acknowledged, so after a crash
-			// the replayed listen is already in the local state while the
-			// changelog (and the flusher, and the views) never saw it.
-			// Writing the value again closes that window.
-			listens.WithLabelValues("duplicate").Inc()
-		case int(d.Total) >= maxPlays:
-			processors.DeadLetter(ctx, t.DLQ, Stage, "daily_cap", "user-day reached its cap of counted plays", raw)
-			listens.WithLabelValues("over_cap").Inc()
-			return
-		default:
-			d.Add(p)
-			listens.WithLabelValues("counted").Inc()
-		}
-		ctx.SetValue(d)
+	if cfg.MaxStateBytes <= 0 {
+		cfg.MaxStateBytes = DefaultMaxStateBytes
 	}
-	return goka.DefineGroup(Group(cfg.Namespace),
-		goka.Input(t.Valid, processors.RawCodec{}, process),
+	return &counter{cfg: cfg, t: listen.NewTopics(cfg.Namespace), written: map[string]struct{}{}}
+}
+
+// reset forgets the written keys: a new assignment may bring partitions
+// whose local store is ahead of the changelog (a crash, a failed write).
+func (c *counter) reset(goka.Assignment) {
+	c.mu.Lock()
+	c.written = map[string]struct{}{}
+	c.mu.Unlock()
+}
+
+// firstWrite records key as written and reports whether it was not yet.
+func (c *counter) firstWrite(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.written[key]; ok {
+		return false
+	}
+	if len(c.written) >= maxWrittenKeys {
+		c.written = map[string]struct{}{}
+	}
+	c.written[key] = struct{}{}
+	return true
+}
+
+func (c *counter) graph() *goka.GroupGraph {
+	return goka.DefineGroup(Group(c.cfg.Namespace),
+		goka.Input(c.t.Valid, processors.RawCodec{}, c.process),
 		goka.Persist(sizedCodec{}),
-		goka.Output(t.DLQ, processors.RawCodec{}),
+		goka.Output(c.t.DLQ, processors.RawCodec{}),
 	)
 }
+
+func (c *counter) process(ctx goka.Context, msg any) {
+	t := c.t
+	raw, _ := msg.([]byte)
+	if n := c.cfg.Partitions; n > 0 {
+		if want := KeyPartition(ctx.Key(), n); want != ctx.Partition() {
+			processors.DeadLetter(ctx, t.DLQ, Stage, "wrong_partition",
+				fmt.Sprintf("key %q belongs to partition %d of %d (Goka's hasher), read from partition %d", ctx.Key(), want, n, ctx.Partition()), raw)
+			listens.WithLabelValues("invalid").Inc()
+			return
+		}
+	}
+	v, err := listen.Codec{}.Decode(raw)
+	if err != nil {
+		processors.DeadLetter(ctx, t.DLQ, Stage, "undecodable", err.Error(), raw)
+		listens.WithLabelValues("invalid").Inc()
+		return
+	}
+	l := v.(listen.Listen)
+	if l.Key() != ctx.Key() {
+		processors.DeadLetter(ctx, t.DLQ, Stage, "wrong_key", "key "+ctx.Key()+" but the listen belongs to "+l.Key(), raw)
+		listens.WithLabelValues("invalid").Inc()
+		return
+	}
+	d, _ := ctx.Value().(*Day)
+	if d == nil {
+		d = &Day{}
+	}
+	p := PlayOf(l)
+	switch {
+	case d.Has(p):
+		listens.WithLabelValues("duplicate").Inc()
+		// Goka writes the local store before the changelog write is
+		// acknowledged, so after a crash or a failed write the replayed
+		// listen is already in the local state while the changelog (and
+		// the flusher, and the views) never saw it. Writing the value
+		// again closes that window — once per key and assignment: after
+		// that the changelog has what the store has.
+		if !c.firstWrite(ctx.Key()) {
+			return
+		}
+		rewrites.Inc()
+		ctx.SetValue(d)
+		return
+	case int(d.Total) >= c.cfg.MaxPlaysPerDay:
+		processors.DeadLetter(ctx, t.DLQ, Stage, "daily_cap", "user-day reached its cap of counted plays", raw)
+		listens.WithLabelValues("over_cap").Inc()
+		return
+	}
+	d.Add(p)
+	b := d.Encode()
+	if len(b) > c.cfg.MaxStateBytes {
+		processors.DeadLetter(ctx, t.DLQ, Stage, "state_size",
+			fmt.Sprintf("user-day state would be %d bytes, over the limit of %d", len(b), c.cfg.MaxStateBytes), raw)
+		listens.WithLabelValues("over_size").Inc()
+		return
+	}
+	listens.WithLabelValues("counted").Inc()
+	c.firstWrite(ctx.Key())
+	ctx.SetValue(encodedDay(b))
+}
+
+// KeyPartition is the partition of key among n under Goka's hasher (FNV-1a,
+// sarama's hash partitioner): where ingest's emits put a user-day.
+func KeyPartition(key string, n int32) int32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	p := int32(h.Sum32()) % n
+	if p < 0 {
+		p = -p
+	}
+	return p
+}
+
+// encodedDay is a state the callback encoded already (to check its size);
+// the table codec passes it through.
+type encodedDay []byte
 
 // sizedCodec is DayCodec recording the size of every value it encodes.
 type sizedCodec struct{ DayCodec }
 
 func (c sizedCodec) Encode(v any) ([]byte, error) {
+	if e, ok := v.(encodedDay); ok {
+		stateBytes.Observe(float64(len(e)))
+		return e, nil
+	}
 	b, err := c.DayCodec.Encode(v)
 	stateBytes.Observe(float64(len(b)))
 	return b, err
 }
 
 // New builds the aggregator processor with its storage in dir (see
-// processors.StorageDir).
+// processors.StorageDir). It creates the table topic if needed and learns
+// the input's partition count (for the wrong_partition check).
 func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	if err := s.EnsureTable(Table(cfg.Namespace), listen.NewTopics(cfg.Namespace).Valid); err != nil {
+	n, err := s.EnsureTable(Table(cfg.Namespace), listen.NewTopics(cfg.Namespace).Valid)
+	if err != nil {
 		return nil, err
 	}
-	o := append(s.Options(string(Group(cfg.Namespace)), dir), goka.WithNilHandling(goka.NilProcess))
-	return goka.NewProcessor(s.Brokers, Graph(cfg), append(o, opts...)...)
+	cfg.Partitions = n
+	c := newCounter(cfg)
+	o := append(s.Options(string(Group(cfg.Namespace)), dir),
+		goka.WithNilHandling(goka.NilProcess), goka.WithRebalanceCallback(c.reset))
+	return goka.NewProcessor(s.Brokers, c.graph(), append(o, opts...)...)
 }

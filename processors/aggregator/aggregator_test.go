@@ -2,9 +2,12 @@ package aggregator
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
@@ -100,23 +103,133 @@ func TestLateDataAndReimport(t *testing.T) {
 	}
 }
 
-// A duplicate rewrites the unchanged state to the changelog: the crash
-// window where the local store is ahead of the changelog closes.
-func TestDuplicateRewritesChangelog(t *testing.T) {
+// A duplicate of a key whose local state this processor has not written
+// since its assignment (the local store may be ahead of the changelog after
+// a crash) rewrites the unchanged state to the changelog — once: later
+// duplicates of that key write nothing, so re-importing a counted history
+// costs no changelog bytes per listen.
+func TestDuplicateRewritesChangelogOncePerKey(t *testing.T) {
 	tt := start(t, Config{})
 	changelog := tt.NewQueueTracker(string(Table("")))
 	l := lis("carol", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), "A", "B", "")
-	consume(tt, "", l)
-	if _, _, ok := changelog.Next(); !ok {
-		t.Fatal("no changelog write for a new listen")
+	// The local store holds the listen (written before a crash) while
+	// this processor has not written the key.
+	ahead := &Day{}
+	ahead.Add(PlayOf(l))
+	tt.SetTableValue(Table(""), l.Key(), ahead)
+	changelog.Seek(changelog.Hwm())
+	for range 5 {
+		consume(tt, "", l)
 	}
-	consume(tt, "", l)
 	_, v, ok := changelog.Next()
 	if !ok {
 		t.Fatal("a duplicate did not rewrite the state to the changelog")
 	}
 	if v.(*Day).Total != 1 {
 		t.Fatalf("rewritten state has %d plays, want 1", v.(*Day).Total)
+	}
+	if _, _, ok := changelog.Next(); ok {
+		t.Fatal("a second duplicate of the same key rewrote the state again")
+	}
+	// A key counted by this processor needs no rewrite at all.
+	m := lis("carol", time.Date(2026, 1, 3, 3, 4, 5, 0, time.UTC), "A", "B", "")
+	consume(tt, "", m)
+	consume(tt, "", m)
+	if _, _, ok := changelog.Next(); !ok {
+		t.Fatal("no changelog write for a new listen")
+	}
+	if _, _, ok := changelog.Next(); ok {
+		t.Fatal("a duplicate of a key written in this assignment rewrote it")
+	}
+	// A new assignment forgets what was written.
+	c := newCounter(Config{})
+	if !c.firstWrite("k") || c.firstWrite("k") {
+		t.Fatal("firstWrite")
+	}
+	c.reset(nil)
+	if !c.firstWrite("k") {
+		t.Fatal("reset did not forget the written keys")
+	}
+}
+
+// A listen that would grow its user-day past the state limit goes to the
+// DLQ; the state stays as it was and other days still count.
+func TestStateSizeDeadLetters(t *testing.T) {
+	tt := start(t, Config{MaxStateBytes: 4 << 10})
+	dlq := tt.NewQueueTracker(string(listen.NewTopics("").DLQ))
+	at := time.Date(2026, 5, 6, 0, 0, 0, 0, time.UTC)
+	long := strings.Repeat("x", 500)
+	for i := range 10 {
+		n := strconv.Itoa(i)
+		consume(tt, "", lis("frank", at.Add(time.Duration(i)*time.Minute), long+n, long+n, long+n))
+	}
+	d := day(tt, "", "frank|2026-05-06")
+	if d == nil || d.Total == 0 || d.Total >= 10 || len(d.Encode()) > 4<<10 {
+		t.Fatalf("state %+v: want some plays, under the limit", d)
+	}
+	n := 0
+	for {
+		h, _, _, ok := dlq.NextWithHeaders()
+		if !ok {
+			break
+		}
+		n++
+		if r := string(h[processors.HeaderReason]); r != "state_size" {
+			t.Fatalf("reason %q", r)
+		}
+	}
+	if n != 10-int(d.Total) {
+		t.Fatalf("%d dead letters for %d counted of 10", n, d.Total)
+	}
+	consume(tt, "", lis("frank", at.AddDate(0, 0, 1), "A", "B", ""))
+	if d := day(tt, "", "frank|2026-05-07"); d == nil || d.Total != 1 {
+		t.Fatalf("the next day was not counted: %+v", d)
+	}
+}
+
+// A record on another partition than the one Goka's hasher gives its key
+// goes to the DLQ (the tester reads everything from partition 0).
+func TestWrongPartitionDeadLetters(t *testing.T) {
+	tt := start(t, Config{Partitions: 16})
+	dlq := tt.NewQueueTracker(string(listen.NewTopics("").DLQ))
+	var wrong, right listen.Listen
+	for i := 0; wrong.UserID == "" || right.UserID == ""; i++ {
+		l := lis("u"+strconv.Itoa(i), time.Date(2026, 5, 6, 0, 0, 0, 0, time.UTC), "A", "B", "")
+		if KeyPartition(l.Key(), 16) == 0 {
+			right = l
+		} else {
+			wrong = l
+		}
+	}
+	consume(tt, "", wrong)
+	consume(tt, "", right)
+	h, _, _, ok := dlq.NextWithHeaders()
+	if !ok || string(h[processors.HeaderReason]) != "wrong_partition" {
+		t.Fatalf("dead letter %v %q", ok, h[processors.HeaderReason])
+	}
+	if d := day(tt, "", wrong.Key()); d != nil {
+		t.Fatalf("a listen on the wrong partition was counted: %+v", d)
+	}
+	if d := day(tt, "", right.Key()); d == nil || d.Total != 1 {
+		t.Fatalf("a listen on its partition was not counted: %+v", d)
+	}
+}
+
+// KeyPartition is where Goka's emitter (sarama's hash partitioner with
+// Goka's hasher) puts a key.
+func TestKeyPartitionIsGokasPartitioner(t *testing.T) {
+	p := sarama.NewCustomHashPartitioner(goka.DefaultHasher())("t")
+	for i := range 20000 {
+		key := "user-" + strconv.Itoa(i*7919) + "|2026-01-01"
+		for _, n := range []int32{1, 3, 16, 64} {
+			want, err := p.Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(key)}, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := KeyPartition(key, n); got != want {
+				t.Fatalf("%q of %d: %d, sarama %d", key, n, got, want)
+			}
+		}
 	}
 }
 

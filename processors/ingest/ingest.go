@@ -33,6 +33,10 @@ type Config struct {
 	Namespace string
 	// Now is the clock of the played_at window check; default time.Now.
 	Now func() time.Time
+	// MaxNameChars limits artist_name, track_name and album_name
+	// (TOPK_MAX_NAME_CHARS; see listen.Limits); a longer name goes to the
+	// DLQ with reason name_too_long. 0: listen.DefaultMaxNameChars.
+	MaxNameChars int
 }
 
 // Graph is the ingest topology.
@@ -42,9 +46,10 @@ func Graph(cfg Config) *goka.GroupGraph {
 		now = time.Now
 	}
 	t := listen.NewTopics(cfg.Namespace)
+	limits := listen.Limits{MaxNameChars: cfg.MaxNameChars}
 	process := func(ctx goka.Context, msg any) {
 		raw, _ := msg.([]byte)
-		l, err := listen.Parse(raw, now())
+		l, err := limits.Parse(raw, now())
 		if err != nil {
 			reason := "invalid"
 			var ie *listen.InvalidError

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,9 +16,16 @@ import (
 
 func start(t *testing.T) *tester.Tester {
 	t.Helper()
+	return startWith(t, Config{})
+}
+
+// startWith runs the ingest graph on a Goka tester at a fixed clock.
+func startWith(t *testing.T, cfg Config) *tester.Tester {
+	t.Helper()
 	tt := tester.New(t)
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	p, err := goka.NewProcessor(nil, Graph(Config{Now: func() time.Time { return now }}),
+	cfg.Now = func() time.Time { return now }
+	p, err := goka.NewProcessor(nil, Graph(cfg),
 		goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
 	if err != nil {
 		t.Fatal(err)
@@ -87,5 +95,49 @@ func TestBadInputGoesToDLQWithOriginalBytes(t *testing.T) {
 	}
 	if _, _, ok := valid.Next(); ok {
 		t.Fatal("a bad record reached user.listen.valid")
+	}
+}
+
+func TestLongNameGoesToDLQ(t *testing.T) {
+	rec := func(field, name string) []byte {
+		names := map[string]string{"artist_name": "Radiohead", "track_name": "Reckoner", "album_name": "In Rainbows"}
+		names[field] = name
+		return []byte(`{"user_id":"alice","played_at":"2026-11-28T09:15:00Z","artist_name":"` + names["artist_name"] +
+			`","track_name":"` + names["track_name"] + `","album_name":"` + names["album_name"] + `"}`)
+	}
+	for _, tc := range []struct {
+		cfg Config
+		max int
+	}{{Config{}, listen.DefaultMaxNameChars}, {Config{MaxNameChars: 40}, 40}} {
+		tt := startWith(t, tc.cfg)
+		tp := listen.NewTopics("")
+		valid := tt.NewQueueTracker(string(tp.Valid))
+		dlq := tt.NewQueueTracker(string(tp.DLQ))
+		for _, field := range []string{"artist_name", "track_name", "album_name"} {
+			// Exactly at the limit (two bytes a character) passes ...
+			tt.Consume(string(tp.Raw), "alice", rec(field, strings.Repeat("ø", tc.max)))
+			if _, _, ok := valid.Next(); !ok {
+				t.Errorf("limit %d: %s of %d characters did not reach user.listen.valid", tc.max, field, tc.max)
+			}
+			// ... one more is a dead letter with its own reason.
+			long := rec(field, strings.Repeat("ø", tc.max+1))
+			tt.Consume(string(tp.Raw), "alice", long)
+			h, _, v, ok := dlq.NextWithHeaders()
+			if !ok {
+				t.Fatalf("limit %d: %s of %d characters: no dead letter", tc.max, field, tc.max+1)
+			}
+			if got := string(h[processors.HeaderReason]); got != string(listen.ReasonNameTooLong) {
+				t.Errorf("limit %d: %s: reason %q, want %s", tc.max, field, got, listen.ReasonNameTooLong)
+			}
+			if d := string(h[processors.HeaderDetail]); !strings.Contains(d, field) || !strings.Contains(d, strconv.Itoa(tc.max+1)) {
+				t.Errorf("limit %d: detail %q does not name %s and its length", tc.max, d, field)
+			}
+			if string(v.([]byte)) != string(long) {
+				t.Errorf("limit %d: %s: dead letter does not carry the original bytes", tc.max, field)
+			}
+		}
+		if _, _, ok := valid.Next(); ok {
+			t.Errorf("limit %d: a long name reached user.listen.valid", tc.max)
+		}
 	}
 }

@@ -1,0 +1,189 @@
+package processors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/topk-charts/topk/processors/sink"
+)
+
+// DefaultOutageLimit is how long a supervised processor may stay down
+// (Kafka unreachable, a table that cannot be recovered, …) before the
+// service gives up and exits non-zero.
+const DefaultOutageLimit = 5 * time.Minute
+
+var (
+	restarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_component_restarts_total",
+		Help: "In-process restarts of a component after it stopped on an error (Kafka unreachable, …).",
+	}, []string{"component"})
+	up = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "topk_component_up",
+		Help: "1 while a component runs and has recovered its state, else 0.",
+	}, []string{"component"})
+)
+
+func init() { prometheus.MustRegister(restarts, up) }
+
+// Supervisor runs a Goka processor and, when it stops on an error, builds
+// a new one and runs it again in the same process: Kafka being away for a
+// while (a broker restart, a network cut) is waited out instead of ending
+// the service. The new processor resumes from the committed offsets, which
+// never pass an unfinished message (kafka.OrderedCommits), so nothing is
+// skipped; what was processed but not committed is processed again, which
+// every topk group tolerates (the aggregator deduplicates, sinks are
+// idempotent).
+//
+// While it is down, Check fails (the service's /readyz is 503),
+// topk_component_up is 0 and topk_component_restarts_total counts the
+// attempts. The log has one line when it goes down (with the reason) and
+// one when it is back, not one per attempt. When it has been down for
+// longer than Limit, Run returns an error naming the last reason.
+type Supervisor struct {
+	// Name labels logs and metrics ("ingest", "aggregator").
+	Name string
+	// Build makes a fresh processor; called for every (re)start. It may
+	// talk to Kafka (topic checks): its error counts as being down.
+	Build func(ctx context.Context) (*goka.Processor, error)
+	// Limit is the longest outage ridden out. Default DefaultOutageLimit.
+	Limit time.Duration
+	// Backoff spaces restarts. Default 500 ms doubling to 15 s.
+	Backoff sink.Backoff
+	// Log receives the state changes. Default slog.Default().
+	Log *slog.Logger
+
+	mu        sync.Mutex
+	proc      *goka.Processor
+	downSince time.Time // zero while up
+	lastErr   error
+}
+
+// Processor is the processor running now (nil before the first build):
+// for the Goka monitor.
+func (s *Supervisor) Processor() *goka.Processor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc
+}
+
+// Check is a readiness check: nil while the processor runs and has
+// recovered its tables.
+func (s *Supervisor) Check(context.Context) error {
+	s.mu.Lock()
+	p, since, err := s.proc, s.downSince, s.lastErr
+	s.mu.Unlock()
+	switch {
+	case !since.IsZero() && err != nil:
+		return fmt.Errorf("down for %s, restarting: %w", time.Since(since).Round(time.Second), err)
+	case p == nil:
+		return errors.New("starting")
+	case !p.Recovered():
+		return errors.New("recovering")
+	}
+	return nil
+}
+
+// Run runs processors until ctx ends (nil) or the outage limit passes
+// (an error).
+func (s *Supervisor) Run(ctx context.Context) error {
+	limit := s.Limit
+	if limit <= 0 {
+		limit = DefaultOutageLimit
+	}
+	bo := s.Backoff
+	if bo.Min <= 0 {
+		bo.Min = 500 * time.Millisecond
+	}
+	if bo.Max <= 0 {
+		bo.Max = 15 * time.Second
+	}
+	log := s.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", s.Name)
+	gauge := up.WithLabelValues(s.Name)
+	gauge.Set(0)
+	s.mu.Lock()
+	s.downSince = time.Now() // until the first processor has recovered
+	s.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		err := s.runOnce(ctx, log, gauge)
+		gauge.Set(0)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("processor stopped without an error")
+		}
+		s.mu.Lock()
+		wasUp := s.downSince.IsZero()
+		if wasUp {
+			s.downSince = time.Now()
+			attempt = 1
+		}
+		since := s.downSince
+		s.lastErr = err
+		s.mu.Unlock()
+		if time.Since(since) > limit {
+			log.Error("giving up: down for longer than the outage limit", "down_for", time.Since(since).Round(time.Second), "limit", limit, "err", err)
+			return fmt.Errorf("%s: down for %s, longer than the outage limit %s: %w", s.Name, time.Since(since).Round(time.Second), limit, err)
+		}
+		d := bo.Delay(attempt)
+		if wasUp {
+			log.Warn("stopped; restarting in-process until it runs again", "err", err, "limit", limit)
+		} else {
+			log.Debug("still down; restarting", "attempt", attempt, "retry_in", d, "err", err)
+		}
+		restarts.WithLabelValues(s.Name).Inc()
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// runOnce builds one processor and runs it until it stops; once it has
+// recovered, the component counts as up again.
+func (s *Supervisor) runOnce(ctx context.Context, log *slog.Logger, gauge prometheus.Gauge) error {
+	p, err := s.Build(ctx)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		// WaitForReady also returns when the processor stops: only a
+		// processor still running counts as up.
+		if p.WaitForReadyContext(rctx) != nil || !p.Recovered() {
+			return
+		}
+		gauge.Set(1)
+		s.mu.Lock()
+		since := s.downSince
+		s.downSince, s.lastErr = time.Time{}, nil
+		s.mu.Unlock()
+		if !since.IsZero() {
+			log.Info("running", "down_for", time.Since(since).Round(time.Millisecond))
+		}
+	}()
+	err = p.Run(rctx)
+	cancel()
+	<-watched
+	return err
+}
