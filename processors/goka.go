@@ -30,7 +30,7 @@ type Settings struct {
 	// 1 MiB); producers may write dead letters up to
 	// kafka.ProducerMaxMessageBytes of it.
 	MaxMessageBytes int
-	Log      *slog.Logger
+	Log             *slog.Logger
 }
 
 // SaramaConfig is Goka's default sarama configuration (copartitioning
