@@ -56,7 +56,8 @@ type Supervisor struct {
 	Limit time.Duration
 	// Backoff spaces restarts. Default 500 ms doubling to 15 s.
 	Backoff sink.Backoff
-	// Log receives the state changes. Default slog.Default().
+	// Log receives the state changes (it should name the component).
+	// Default slog.Default().
 	Log *slog.Logger
 
 	mu        sync.Mutex
@@ -108,7 +109,6 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("component", s.Name)
 	gauge := up.WithLabelValues(s.Name)
 	gauge.Set(0)
 	s.mu.Lock()
