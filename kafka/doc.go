@@ -1,7 +1,9 @@
 // Package kafka holds what every Kafka client of topk shares: the sarama
 // settings (DESIGN.md, "Goka's defaults are wrong for this"), the topic
-// layout with partition counts, retention and compaction, and the code
-// that creates and reconciles those topics (`topk topics`).
+// layout with partition counts, retention, compaction and message limits,
+// the code that creates and reconciles those topics (`topk topics`), and
+// the commit rule of every consumer group (OrderedCommits: a partition's
+// committed offset never passes a message that is not done).
 //
 // It sits under every stage of the flow; it knows topic names only through
 // package listen.

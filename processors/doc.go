@@ -7,7 +7,8 @@
 //	                → flusher (changelog → Cassandra day values and rollups)
 //	user.listen.valid → raw writer (→ Cassandra raw listens)
 //
-// Each sub-package owns its group name, table name and codec and exposes
-// Run(ctx) error. The groups land with the listen-pipeline issue; this
-// package is their home and documents the flow.
+// Each sub-package owns its group name, table name and codec. This package
+// holds what they share: the Goka settings (Settings), the Supervisor that
+// restarts a processor in-process when Kafka goes away, dead letters, and
+// the operator's DLQ commands (replay, quarantine).
 package processors
