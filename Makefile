@@ -40,6 +40,12 @@ unit: ## unit tests with the race detector
 integration: build infra-up ## integration tests against the real Kafka, Cassandra, Redis, PostgreSQL
 	$(GO) test $(INTEGRATION_FLAGS) ./...
 
+# The chaos suite (processors/chaos_integration_test.go, TestIntegrationChaos…)
+# is part of `make integration`; `make chaos` runs it alone and longer.
+.PHONY: chaos
+chaos: build infra-up ## the chaos suite, longer (TOPK_CHAOS_SOAK=1): 6 broker kills, a 4-minute broker pause, 100 service-kill rounds
+	TOPK_CHAOS_SOAK=1 $(GO) test -tags integration -count=1 -p 1 -timeout 90m -run TestIntegrationChaos -v ./processors/
+
 infra-up: build ## start Kafka, Cassandra, Redis, PostgreSQL on 127.0.0.1 (idempotent)
 	deploy/local/stack.sh up
 
@@ -76,6 +82,11 @@ bench-ingest: build infra-up ## listens/s of ingest+aggregator vs a minimal Goka
 
 bench-latency: build infra-up ## produce-to-view latency at a fixed rate vs Kafka's EndToEndLatency tool
 	$(GO) run ./bench/latency
+
+BENCH_REIMPORT_N ?= 100000
+.PHONY: bench-reimport
+bench-reimport: build infra-up ## changelog bytes of re-importing $(BENCH_REIMPORT_N) counted listens vs their first import
+	$(GO) run ./bench/reimport -n $(BENCH_REIMPORT_N)
 
 BENCH_CRAWL_USERS ?= 10000
 .PHONY: bench-crawl
