@@ -74,7 +74,8 @@ func TopicManagerConfig(replication int) *goka.TopicManagerConfig {
 }
 
 // Options are the Goka processor options of a group: sarama settings,
-// topic manager, storage under dir, hot standby, logging. Callers add
+// topic manager, storage under dir, logging — no hot standby (see
+// ARCHITECTURE.md, "Goka settings"). Callers add
 // their own (nil handling, tester).
 // An empty dir means a stateless group (in-memory storage, never used);
 // otherwise the table lives in dir in a batching LevelDB (localstore).
@@ -91,7 +92,6 @@ func (s Settings) Options(clientID, dir string) []goka.ProcessorOption {
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(cfg)),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, TopicManagerConfig(s.Replication))),
 		goka.WithStorageBuilder(sb),
-		goka.WithHotStandby(),
 		goka.WithLogger(gokaLogger{s.logger().With("component", clientID)}),
 	}
 }
