@@ -14,6 +14,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/topk-charts/topk/crawler/provider"
+	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/listen"
 )
 
@@ -78,6 +79,9 @@ type Control struct {
 	enq   *enqueuer
 	m     *Metrics
 	log   *slog.Logger
+	// backoff spaces the retries of a failing reconcile round (nil:
+	// outage's default, 500 ms doubling to 15 s).
+	backoff outage.Backoff
 }
 
 // NewControl returns the control plane. rdb is the Redis that Asynq uses
@@ -313,20 +317,36 @@ func (c *Control) Reconcile(ctx context.Context) (int, error) {
 	return restored, err
 }
 
-// RunReconciler reconciles at start and then every `every` until ctx ends.
+// RunReconciler reconciles at start and then every `every` until ctx ends
+// (nil). A failing round (PostgreSQL or Redis down) is retried with
+// backoff rather than a tick later, so the tasks of a flushed Redis are
+// restored as soon as both answer; the log says so once when the rounds
+// start failing and once when they work again. When they have failed for
+// longer than Config.OutageLimit, RunReconciler returns the last error
+// (the scheduler exits non-zero with it).
 func (c *Control) RunReconciler(ctx context.Context, every time.Duration) error {
+	tr := &outage.Tracker{Name: "postgres or redis", Limit: c.cfg.OutageLimit, Log: c.log}
+	return runReconciler(ctx, every, tr, c.backoff, func(ctx context.Context) error {
+		start := time.Now()
+		n, err := c.Reconcile(ctx)
+		if err == nil {
+			c.log.Debug("reconciled", "restored", n, "took", time.Since(start))
+		}
+		return err
+	})
+}
+
+// runReconciler runs round at start and every `every`, each round retried
+// through tr until it works (see RunReconciler).
+func runReconciler(ctx context.Context, every time.Duration, tr *outage.Tracker, bo outage.Backoff, round func(context.Context) error) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		start := time.Now()
-		n, err := c.Reconcile(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			c.log.Error("reconcile", "err", err) // Redis or PostgreSQL down: try again next tick
-		default:
-			c.log.Debug("reconciled", "restored", n, "took", time.Since(start))
+		if err := outage.Retry(ctx, tr, bo, round); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reconcile: %w", err)
 		}
 		select {
 		case <-ctx.Done():

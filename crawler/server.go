@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/topk-charts/topk/internal/outage"
 )
 
 // ServerConfig configures the Asynq server that runs the worker.
@@ -22,10 +24,20 @@ type ServerConfig struct {
 	// A crawl still running then is re-queued by Asynq and resumes from its
 	// cursor.
 	ShutdownTimeout time.Duration
+	// HealthCheck is how often Asynq pings Redis; default 5s.
+	HealthCheck time.Duration
+	// OutageLimit is how long Redis may stay unreachable before RunServer
+	// gives up with an error; default outage.DefaultLimit (5 minutes).
+	// Asynq itself retries Redis meanwhile.
+	OutageLimit time.Duration
 }
 
 // RunServer processes crawl tasks of w's queue until ctx ends, then shuts
-// down gracefully.
+// down gracefully (nil). Redis being away is retried by Asynq; the log
+// says so once when Asynq's health check starts failing and once when it
+// works again (Asynq's own error lines are debug lines meanwhile). When
+// Redis has been away for longer than sc.OutageLimit, RunServer shuts the
+// server down and returns an *outage.LimitError naming Redis.
 func RunServer(ctx context.Context, redis asynq.RedisConnOpt, sc ServerConfig, w *Worker, log *slog.Logger) error {
 	if sc.Concurrency <= 0 {
 		sc.Concurrency = 10
@@ -33,6 +45,11 @@ func RunServer(ctx context.Context, redis asynq.RedisConnOpt, sc ServerConfig, w
 	if sc.ShutdownTimeout <= 0 {
 		sc.ShutdownTimeout = 20 * time.Second
 	}
+	if sc.HealthCheck <= 0 {
+		sc.HealthCheck = 5 * time.Second
+	}
+	rd := &outage.Tracker{Name: "redis", Limit: sc.OutageLimit, Log: log}
+	giveUp := make(chan error, 1)
 	srv := asynq.NewServer(redis, asynq.Config{
 		Concurrency:              sc.Concurrency,
 		Queues:                   map[string]int{w.cfg.Queue: 1},
@@ -40,11 +57,19 @@ func RunServer(ctx context.Context, redis asynq.RedisConnOpt, sc ServerConfig, w
 		DelayedTaskCheckInterval: sc.DelayedTaskCheck,
 		TaskCheckInterval:        sc.TaskCheck,
 		ShutdownTimeout:          sc.ShutdownTimeout,
-		Logger:                   AsynqLogger{log.With("component", "asynq")},
+		Logger:                   AsynqLogger{Log: log.With("component", "asynq"), Quiet: func() bool { return rd.Err() != nil }},
 		LogLevel:                 asynq.WarnLevel,
+		HealthCheckInterval:      sc.HealthCheck,
 		HealthCheckFunc: func(err error) {
-			if err != nil {
-				log.Warn("redis health check failed", "err", err)
+			if err == nil {
+				rd.OK()
+				return
+			}
+			if lerr := rd.Fail(err); lerr != nil {
+				select {
+				case giveUp <- lerr:
+				default:
+				}
 			}
 		},
 	})
@@ -54,18 +79,43 @@ func RunServer(ctx context.Context, redis asynq.RedisConnOpt, sc ServerConfig, w
 		return fmt.Errorf("asynq server: %w", err)
 	}
 	log.Info("crawler running", "queue", w.cfg.Queue, "concurrency", sc.Concurrency)
-	<-ctx.Done()
-	srv.Shutdown()
-	return nil
+	select {
+	case <-ctx.Done():
+		srv.Shutdown()
+		return nil
+	case err := <-giveUp:
+		srv.Shutdown()
+		return fmt.Errorf("crawler: %w", err)
+	}
 }
 
 // AsynqLogger sends Asynq's log lines to slog.
-type AsynqLogger struct{ Log *slog.Logger }
+type AsynqLogger struct {
+	Log *slog.Logger
+	// Quiet, when set and true, turns warnings and errors into debug
+	// lines: while Redis is known to be down, Asynq's components would
+	// each log every few seconds what the outage tracker said once.
+	Quiet func() bool
+}
+
+func (l AsynqLogger) quiet() bool { return l.Quiet != nil && l.Quiet() }
 
 func (l AsynqLogger) Debug(args ...any) { l.Log.Debug(fmt.Sprint(args...)) }
 func (l AsynqLogger) Info(args ...any)  { l.Log.Info(fmt.Sprint(args...)) }
-func (l AsynqLogger) Warn(args ...any)  { l.Log.Warn(fmt.Sprint(args...)) }
-func (l AsynqLogger) Error(args ...any) { l.Log.Error(fmt.Sprint(args...)) }
+func (l AsynqLogger) Warn(args ...any) {
+	if l.quiet() {
+		l.Log.Debug(fmt.Sprint(args...))
+		return
+	}
+	l.Log.Warn(fmt.Sprint(args...))
+}
+func (l AsynqLogger) Error(args ...any) {
+	if l.quiet() {
+		l.Log.Debug(fmt.Sprint(args...))
+		return
+	}
+	l.Log.Error(fmt.Sprint(args...))
+}
 
 // Fatal logs at error level; unlike Asynq's default it does not exit the
 // process: main decides.

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/topk-charts/topk/crawler/provider"
+	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/listen"
 )
 
@@ -37,6 +38,10 @@ type Config struct {
 	TaskTimeout time.Duration
 	// Providers by name (lastfm, spotify, simulated).
 	Providers map[string]ProviderEntry
+	// OutageLimit is how long the reconciler keeps retrying a failing
+	// round (PostgreSQL or Redis down) before RunReconciler returns an
+	// error; default outage.DefaultLimit (5 minutes).
+	OutageLimit time.Duration
 	// Now default time.Now.
 	Now func() time.Time
 }
@@ -56,6 +61,9 @@ func (c *Config) defaults() {
 	}
 	if c.TaskTimeout <= 0 {
 		c.TaskTimeout = time.Hour
+	}
+	if c.OutageLimit <= 0 {
+		c.OutageLimit = outage.DefaultLimit
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -1,4 +1,5 @@
 // Package internal holds helpers the rest of topk's tree shares but does not
-// export: internal/testenv gives integration tests their own topics,
-// keyspace and database on the real servers.
+// export: internal/outage is how services wait out an unreachable server
+// (up to the outage limit), internal/testenv gives integration tests their
+// own topics, keyspace and database on the real servers.
 package internal

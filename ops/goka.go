@@ -31,21 +31,30 @@ func GokaMonitor(procs []*goka.Processor, views []*goka.View) http.Handler {
 	return root
 }
 
-// LiveGokaMonitor is GokaMonitor of processors that are replaced while the
-// service runs (a supervised processor is rebuilt after each restart):
-// procs is asked on every request, and the monitor is rebuilt when the set
-// it returns changed.
-func LiveGokaMonitor(procs func() []*goka.Processor, views []*goka.View) http.Handler {
+// LiveGokaMonitor is GokaMonitor of processors and views that are replaced
+// while the service runs (a supervised processor is rebuilt after each
+// restart, the api's view after Kafka came back): procs and views (either
+// may be nil) are asked on every request, and the monitor is rebuilt when
+// the set they return changed. Nil entries are left out.
+func LiveGokaMonitor(procs func() []*goka.Processor, views func() []*goka.View) http.Handler {
 	var (
-		mu   sync.Mutex
-		last []*goka.Processor
-		h    http.Handler
+		mu    sync.Mutex
+		lastP []*goka.Processor
+		lastV []*goka.View
+		h     http.Handler
 	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ps := procs()
+		var ps []*goka.Processor
+		var vs []*goka.View
+		if procs != nil {
+			ps = slices.DeleteFunc(procs(), func(p *goka.Processor) bool { return p == nil })
+		}
+		if views != nil {
+			vs = slices.DeleteFunc(views(), func(v *goka.View) bool { return v == nil })
+		}
 		mu.Lock()
-		if h == nil || !slices.Equal(ps, last) {
-			h, last = GokaMonitor(ps, views), ps
+		if h == nil || !slices.Equal(ps, lastP) || !slices.Equal(vs, lastV) {
+			h, lastP, lastV = GokaMonitor(ps, vs), ps, vs
 		}
 		cur := h
 		mu.Unlock()

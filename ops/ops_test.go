@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lovoo/goka"
 )
 
 func TestCheckerCachesWithinTTL(t *testing.T) {
@@ -69,5 +71,18 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("server did not stop")
+	}
+}
+
+// The live monitor leaves out processors and views that are not built yet
+// (nil): the api's view before Kafka answered.
+func TestLiveGokaMonitorWithoutViewsYet(t *testing.T) {
+	h := LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{nil} })
+	for _, path := range []string{GokaPrefix + "/", GokaPrefix + "/monitor/"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s: %d", path, rec.Code)
+		}
 	}
 }

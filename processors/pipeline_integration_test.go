@@ -125,13 +125,16 @@ var badRecords = []string{
 type stack struct {
 	maxPlays int // the aggregator's daily cap; 0: the default
 	cfg      config.Config
-	topics listen.Topics
-	client sarama.Client
-	admin  sarama.ClusterAdmin
+	topics   listen.Topics
+	client   sarama.Client
+	admin    sarama.ClusterAdmin
 }
 
-func newStack(t *testing.T) *stack {
-	cfg := testenv.Config(t)
+func newStack(t *testing.T) *stack { return newStackOn(t, testenv.Config(t)) }
+
+// newStackOn is newStack on cfg's servers (e.g. a Kafka broker of the
+// test's own: testenv.StartKafka).
+func newStackOn(t *testing.T, cfg config.Config) *stack {
 	s := &stack{cfg: cfg, topics: testenv.Topics(t, cfg)}
 	var err error
 	if s.client, err = sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test")); err != nil {
@@ -275,8 +278,10 @@ func (s *stack) table(t *testing.T) map[string]*aggregator.Day {
 	return out
 }
 
-func (s *stack) checkTable(t *testing.T, want *expected) {
-	got := s.table(t)
+func (s *stack) checkTable(t *testing.T, want *expected) { checkTableOf(t, s.table(t), want) }
+
+// checkTableOf compares a table read by stack.table with the independent count.
+func checkTableOf(t *testing.T, got map[string]*aggregator.Day, want *expected) {
 	if len(got) != len(want.seen) {
 		t.Errorf("table has %d user-days, want %d", len(got), len(want.seen))
 	}

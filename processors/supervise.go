@@ -11,13 +11,13 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/topk-charts/topk/processors/sink"
+	"github.com/topk-charts/topk/internal/outage"
 )
 
 // DefaultOutageLimit is how long a supervised processor may stay down
 // (Kafka unreachable, a table that cannot be recovered, …) before the
 // service gives up and exits non-zero.
-const DefaultOutageLimit = 5 * time.Minute
+const DefaultOutageLimit = outage.DefaultLimit
 
 var (
 	restarts = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -43,9 +43,10 @@ func init() { prometheus.MustRegister(restarts, up) }
 //
 // While it is down, Check fails (the service's /readyz is 503),
 // topk_component_up is 0 and topk_component_restarts_total counts the
-// attempts. The log has one line when it goes down (with the reason) and
-// one when it is back, not one per attempt. When it has been down for
-// longer than Limit, Run returns an error naming the last reason.
+// attempts. The outage bookkeeping is an outage.Tracker: one log line when
+// it goes down (with the reason), one when it runs again, none per
+// attempt. When it has been down for longer than Limit, Run returns an
+// error naming the last reason.
 type Supervisor struct {
 	// Name labels logs and metrics ("ingest", "aggregator").
 	Name string
@@ -55,15 +56,25 @@ type Supervisor struct {
 	// Limit is the longest outage ridden out. Default DefaultOutageLimit.
 	Limit time.Duration
 	// Backoff spaces restarts. Default 500 ms doubling to 15 s.
-	Backoff sink.Backoff
+	Backoff outage.Backoff
 	// Log receives the state changes (it should name the component).
 	// Default slog.Default().
 	Log *slog.Logger
 
-	mu        sync.Mutex
-	proc      *goka.Processor
-	downSince time.Time // zero while up
-	lastErr   error
+	once    sync.Once
+	tracker *outage.Tracker
+	mu      sync.Mutex
+	proc    *goka.Processor
+}
+
+func (s *Supervisor) init() {
+	s.once.Do(func() {
+		limit := s.Limit
+		if limit <= 0 {
+			limit = DefaultOutageLimit
+		}
+		s.tracker = &outage.Tracker{Name: s.Name, Limit: limit, Log: s.Log}
+	})
 }
 
 // Processor is the processor running now (nil before the first build):
@@ -77,12 +88,12 @@ func (s *Supervisor) Processor() *goka.Processor {
 // Check is a readiness check: nil while the processor runs and has
 // recovered its tables.
 func (s *Supervisor) Check(context.Context) error {
-	s.mu.Lock()
-	p, since, err := s.proc, s.downSince, s.lastErr
-	s.mu.Unlock()
+	s.init()
+	if err := s.tracker.Err(); err != nil {
+		return fmt.Errorf("restarting: %w", err)
+	}
+	p := s.Processor()
 	switch {
-	case !since.IsZero() && err != nil:
-		return fmt.Errorf("down for %s, restarting: %w", time.Since(since).Round(time.Second), err)
 	case p == nil:
 		return errors.New("starting")
 	case !p.Recovered():
@@ -94,28 +105,11 @@ func (s *Supervisor) Check(context.Context) error {
 // Run runs processors until ctx ends (nil) or the outage limit passes
 // (an error).
 func (s *Supervisor) Run(ctx context.Context) error {
-	limit := s.Limit
-	if limit <= 0 {
-		limit = DefaultOutageLimit
-	}
-	bo := s.Backoff
-	if bo.Min <= 0 {
-		bo.Min = 500 * time.Millisecond
-	}
-	if bo.Max <= 0 {
-		bo.Max = 15 * time.Second
-	}
-	log := s.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	s.init()
 	gauge := up.WithLabelValues(s.Name)
 	gauge.Set(0)
-	s.mu.Lock()
-	s.downSince = time.Now() // until the first processor has recovered
-	s.mu.Unlock()
-	for attempt := 1; ; attempt++ {
-		err := s.runOnce(ctx, log, gauge)
+	for {
+		err := s.runOnce(ctx, gauge)
 		gauge.Set(0)
 		if ctx.Err() != nil {
 			return nil
@@ -123,39 +117,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if err == nil {
 			err = errors.New("processor stopped without an error")
 		}
-		s.mu.Lock()
-		wasUp := s.downSince.IsZero()
-		if wasUp {
-			s.downSince = time.Now()
-			attempt = 1
-		}
-		since := s.downSince
-		s.lastErr = err
-		s.mu.Unlock()
-		if time.Since(since) > limit {
-			log.Error("giving up: down for longer than the outage limit", "down_for", time.Since(since).Round(time.Second), "limit", limit, "err", err)
-			return fmt.Errorf("%s: down for %s, longer than the outage limit %s: %w", s.Name, time.Since(since).Round(time.Second), limit, err)
-		}
-		d := bo.Delay(attempt)
-		if wasUp {
-			log.Warn("stopped; restarting in-process until it runs again", "err", err, "limit", limit)
-		} else {
-			log.Debug("still down; restarting", "attempt", attempt, "retry_in", d, "err", err)
+		if lerr := s.tracker.Fail(err); lerr != nil {
+			return fmt.Errorf("%s: %w", s.Name, lerr)
 		}
 		restarts.WithLabelValues(s.Name).Inc()
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !outage.Sleep(ctx, s.tracker.Delay(s.Backoff)) {
 			return nil
-		case <-t.C:
 		}
 	}
 }
 
 // runOnce builds one processor and runs it until it stops; once it has
 // recovered, the component counts as up again.
-func (s *Supervisor) runOnce(ctx context.Context, log *slog.Logger, gauge prometheus.Gauge) error {
+func (s *Supervisor) runOnce(ctx context.Context, gauge prometheus.Gauge) error {
 	p, err := s.Build(ctx)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
@@ -174,13 +148,7 @@ func (s *Supervisor) runOnce(ctx context.Context, log *slog.Logger, gauge promet
 			return
 		}
 		gauge.Set(1)
-		s.mu.Lock()
-		since := s.downSince
-		s.downSince, s.lastErr = time.Time{}, nil
-		s.mu.Unlock()
-		if !since.IsZero() {
-			log.Info("running", "down_for", time.Since(since).Round(time.Millisecond))
-		}
+		s.tracker.OK()
 	}()
 	err = p.Run(rctx)
 	cancel()

@@ -4,17 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/sink"
 )
 
 // DefaultDays is R, the days the view keeps: today and the 34 before cover
@@ -81,6 +86,14 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Log receives the view's logs. Default slog.Default().
 	Log *slog.Logger
+	// OutageLimit is how long Kafka may stay unreachable (the table topic
+	// cannot be set up, or the Goka view keeps stopping on errors without
+	// recovering in between) before Run gives up with an error. Default
+	// outage.DefaultLimit (5 minutes).
+	OutageLimit time.Duration
+	// Backoff spaces the rebuilds of the Goka view after it stopped.
+	// Default 500 ms doubling to 15 s.
+	Backoff sink.Backoff
 }
 
 // Validate reports every problem at once.
@@ -89,8 +102,8 @@ func (c Config) Validate() error {
 	if c.Days < 0 || c.Days > 3660 {
 		errs = append(errs, fmt.Errorf("views: Days %d is not within 1…3660 (0: the default %d)", c.Days, DefaultDays))
 	}
-	if c.Maintain < 0 {
-		errs = append(errs, errors.New("views: Maintain must not be negative"))
+	if c.Maintain < 0 || c.OutageLimit < 0 {
+		errs = append(errs, errors.New("views: Maintain and OutageLimit must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -114,6 +127,15 @@ func (c Config) withDefaults() Config {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
+	if c.OutageLimit == 0 {
+		c.OutageLimit = outage.DefaultLimit
+	}
+	if c.Backoff.Min <= 0 {
+		c.Backoff.Min = 500 * time.Millisecond
+	}
+	if c.Backoff.Max <= 0 {
+		c.Backoff.Max = 15 * time.Second
+	}
 	return c
 }
 
@@ -123,10 +145,26 @@ func (c Config) withDefaults() Config {
 // a few weeks), and days that leave the window as the date rolls over are
 // dropped by a periodic prune. Reads check Recovered first: a view that is
 // (re)connecting serves partial data.
+//
+// Kafka being away is waited out inside Run: the table topic's set-up and
+// the Goka view are built again, with backoff, whenever they fail or the
+// Goka view stops on an error; the in-memory days are kept and the new
+// Goka view resumes each partition from the offset its store holds. Run
+// returns an error only when Kafka stays away for longer than OutageLimit.
 type View struct {
-	cfg  Config
-	view *goka.View
-	log  *slog.Logger
+	cfg      Config
+	settings processors.Settings
+	opts     []goka.ViewOption
+	log      *slog.Logger
+	kafka    *outage.Tracker
+
+	// build makes a Goka view and the func releasing its Kafka clients
+	// (tests replace it).
+	build func() (*goka.View, func(), error)
+	// cur is the Goka view running now (nil before the first build);
+	// ready is true once it has recovered, until it stops.
+	cur   atomic.Pointer[goka.View]
+	ready atomic.Bool
 
 	mu     sync.Mutex
 	stores map[int32]*dayStore
@@ -141,18 +179,22 @@ type View struct {
 	userDays  prometheus.Gauge
 	skipped   *prometheus.CounterVec
 	updates   prometheus.Counter
+	restarts  prometheus.Counter
 }
 
-// New builds the view of the aggregator table of cfg.Namespace. It creates
-// the table topic when the aggregator has not yet (so the api can start
-// first). opts are appended to Goka's options (tests pass goka's tester;
+// New returns the view of the aggregator table of cfg.Namespace. It does
+// not talk to Kafka: Run sets the table topic up (creating it when the
+// aggregator has not yet, so the api can start first) and runs the Goka
+// view. opts are appended to Goka's options (tests pass goka's tester;
 // settings without brokers skip the topic set-up).
 func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	v := &View{cfg: cfg, log: cfg.Log.With("component", "view"), stores: map[int32]*dayStore{}, days: map[string]*Day{}}
+	v := &View{cfg: cfg, settings: s, opts: opts, log: cfg.Log.With("component", "view"), stores: map[int32]*dayStore{}, days: map[string]*Day{}}
+	v.kafka = &outage.Tracker{Name: "kafka", Limit: cfg.OutageLimit, Log: v.log}
+	v.build = v.newGoka
 	v.lag = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "topk_view_lag", Help: "Records of the aggregator table the api's view has not applied yet (sum over partitions).",
 	})
@@ -168,40 +210,95 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 	v.updates = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_view_updates_total", Help: "Table records the view applied.",
 	})
-	for _, c := range []prometheus.Collector{v.lag, v.recovered, v.userDays, v.skipped, v.updates} {
+	v.restarts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_view_restarts_total", Help: "Rebuilds of the api's Goka view after its set-up failed or it stopped on an error (Kafka unreachable).",
+	})
+	for _, c := range []prometheus.Collector{v.lag, v.recovered, v.userDays, v.skipped, v.updates, v.restarts} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("views: metrics: %w", err)
 		}
 	}
-
-	table := aggregator.Table(cfg.Namespace)
-	if len(s.Brokers) > 0 {
-		if _, err := s.EnsureTable(table, listen.NewTopics(cfg.Namespace).Valid); err != nil {
-			return nil, fmt.Errorf("views: %w", err)
-		}
-	}
-	o := append(s.ViewOptions(cfg.ClientID, ""), goka.WithViewAutoReconnect())
-	o = append(o, opts...)
-	o = append(o, goka.WithViewStorageBuilder(v.storage), goka.WithViewCallback(v.update))
-	gv, err := goka.NewView(s.Brokers, table, aggregator.DayCodec{}, o...)
-	if err != nil {
-		return nil, fmt.Errorf("views: %w", err)
-	}
-	v.view = gv
 	return v, nil
 }
 
-// storage builds one partition's dayStore and keeps it for pruning.
+// newGoka sets the table topic up and builds a Goka view of it, without
+// Goka's auto-reconnect: when it stops, Run builds the next one with its
+// own backoff and outage limit. release closes the Kafka clients the Goka
+// view made (Goka closes neither its consumer nor its topic manager).
+func (v *View) newGoka() (gv *goka.View, release func(), err error) {
+	s := v.settings
+	table := aggregator.Table(v.cfg.Namespace)
+	if len(s.Brokers) > 0 {
+		if _, err := s.EnsureTable(table, listen.NewTopics(v.cfg.Namespace).Valid); err != nil {
+			return nil, nil, fmt.Errorf("table topic: %w", err)
+		}
+	}
+	var (
+		mu      sync.Mutex
+		clients []io.Closer
+	)
+	keep := func(c io.Closer) {
+		mu.Lock()
+		clients = append(clients, c)
+		mu.Unlock()
+	}
+	release = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range clients {
+			_ = c.Close() // a topic manager Goka closed already says so
+		}
+		clients = nil
+	}
+	o := s.ViewOptions(v.cfg.ClientID, "")
+	if len(s.Brokers) > 0 {
+		// The builders of Settings.ViewOptions, remembering what they make.
+		sc := s.SaramaConfig(v.cfg.ClientID)
+		consumer := goka.SaramaConsumerBuilderWithConfig(sc)
+		tmgr := goka.TopicManagerBuilderWithConfig(sc, processors.TopicManagerConfig(s.Replication))
+		o = append(o,
+			goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
+				c, err := consumer(brokers, clientID)
+				if err == nil {
+					keep(c)
+				}
+				return c, err
+			}),
+			goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
+				tm, err := tmgr(brokers)
+				if err == nil {
+					keep(tm)
+				}
+				return tm, err
+			}))
+	}
+	o = append(o, v.opts...)
+	o = append(o, goka.WithViewStorageBuilder(v.storage), goka.WithViewCallback(v.update))
+	gv, err = goka.NewView(s.Brokers, table, aggregator.DayCodec{}, o...)
+	if err != nil {
+		release()
+		return nil, nil, fmt.Errorf("goka view: %w", err)
+	}
+	return gv, release, nil
+}
+
+// storage gives one partition its dayStore: a new one the first time, the
+// same one to every later Goka view, so a rebuilt view keeps the days and
+// resumes from the store's offset.
 func (v *View) storage(_ string, partition int32) (storage.Storage, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if st := v.stores[partition]; st != nil {
+		return st, nil
+	}
 	st := newDayStore(v)
 	v.stores[partition] = st
 	return st, nil
 }
 
-// Goka is the underlying view, for Goka's monitor.
-func (v *View) Goka() *goka.View { return v.view }
+// Goka is the Goka view running now, for Goka's monitor (nil before Run
+// built the first; another one after a rebuild).
+func (v *View) Goka() *goka.View { return v.cur.Load() }
 
 // Days is R.
 func (v *View) Days() int { return v.cfg.Days }
@@ -214,7 +311,22 @@ func (v *View) FirstDay(now time.Time) time.Time {
 
 // Recovered reports whether every partition caught up with the table.
 // Check it per request: while the view reconnects it serves partial data.
-func (v *View) Recovered() bool { return v.view.Recovered() }
+func (v *View) Recovered() bool { return v.ready.Load() }
+
+// Check is the api's readiness: nil once recovered; otherwise why not
+// (Kafka down for how long, starting, or records still to recover).
+func (v *View) Check(ctx context.Context) error {
+	if v.Recovered() {
+		return nil
+	}
+	if err := v.kafka.Err(); err != nil {
+		return fmt.Errorf("reconnecting: %w", err)
+	}
+	if v.Goka() == nil {
+		return errors.New("starting")
+	}
+	return fmt.Errorf("recovering, %d records behind", v.Lag(ctx))
+}
 
 // update is the view's callback: it keeps the user-days of the window,
 // without their seen sets (the view needs counts and names, not the
@@ -315,8 +427,12 @@ func (v *View) Range(user string, from, to time.Time) ([]Day, error) {
 // Lag is the number of table records the view has not applied, summed
 // over partitions.
 func (v *View) Lag(ctx context.Context) int64 {
+	gv := v.Goka()
+	if gv == nil {
+		return 0
+	}
 	var lag int64
-	for _, p := range v.view.Stats(ctx).Partitions {
+	for _, p := range gv.Stats(ctx).Partitions {
 		if p != nil && p.Input != nil && p.Input.OffsetLag > 0 {
 			lag += p.Input.OffsetLag
 		}
@@ -343,26 +459,76 @@ func (v *View) size() int {
 	return len(v.days)
 }
 
-// Run runs the view until ctx ends: it reconnects by itself when Kafka
-// goes away (Recovered is false meanwhile), prunes old days and refreshes
-// the metrics every Maintain.
+// Run runs the view until ctx ends (nil): it sets the table topic up, runs
+// a Goka view and, when that fails or stops on an error (Kafka away),
+// builds and runs the next one with backoff, keeping the days it holds
+// (Recovered is false meanwhile). It returns an error only when Kafka has
+// been away for longer than OutageLimit: from the first failure, without
+// a recovered view since. It also prunes old days and refreshes the
+// metrics every Maintain.
 func (v *View) Run(ctx context.Context) error {
+	mctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		t := time.NewTicker(v.cfg.Maintain)
 		defer t.Stop()
 		for {
-			v.maintain(ctx)
+			v.maintain(mctx)
 			select {
-			case <-ctx.Done():
+			case <-mctx.Done():
 				return
 			case <-t.C:
 			}
 		}
 	}()
-	err := v.view.Run(ctx)
-	<-done
+	defer func() { stop(); <-done }()
+	for {
+		err := v.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("the Goka view stopped without an error")
+		}
+		if lerr := v.kafka.Fail(err); lerr != nil {
+			return fmt.Errorf("views: %w", lerr)
+		}
+		v.restarts.Inc()
+		if !outage.Sleep(ctx, v.kafka.Delay(v.cfg.Backoff)) {
+			return nil
+		}
+	}
+}
+
+// runOnce builds one Goka view and runs it until it stops; once it has
+// recovered, the view is ready and Kafka counts as back.
+func (v *View) runOnce(ctx context.Context) error {
+	gv, release, err := v.build()
+	if err != nil {
+		return err
+	}
+	defer release()
+	v.cur.Store(gv)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-gv.WaitRunning():
+			v.ready.Store(true)
+			v.recovered.Set(1)
+			v.kafka.OK()
+		case <-rctx.Done():
+		}
+	}()
+	err = gv.Run(rctx)
+	v.ready.Store(false)
+	v.recovered.Set(0)
+	cancel()
+	<-watched
+	v.ready.Store(false)
 	return err
 }
 

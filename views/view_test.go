@@ -2,16 +2,24 @@ package views
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/sink"
 )
 
 func day(t *testing.T, plays ...[3]string) *aggregator.Day {
@@ -158,5 +166,126 @@ func TestDayStoreIterators(t *testing.T) {
 	_ = s.SetOffset(7)
 	if off, _ := s.GetOffset(-2); off != 7 {
 		t.Fatal(off)
+	}
+}
+
+// Kafka away at start: the set-up fails three times (Check says Kafka is
+// down meanwhile, not recovered), then works; the view recovers, Check is
+// nil, and the three rebuilds are counted.
+func TestViewWaitsForKafka(t *testing.T) {
+	tt := tester.New(t)
+	reg := prometheus.NewRegistry()
+	v, err := New(processors.Settings{}, Config{Registerer: reg, Maintain: time.Hour, OutageLimit: time.Minute,
+		Backoff: sink.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond},
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))}, goka.WithViewTester(tt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	fails, release := 0, make(chan struct{})
+	v.build = func() (*goka.View, func(), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fails < 3 {
+			fails++
+			if fails == 3 {
+				<-release // hold the third failure until Check was looked at
+			}
+			return nil, nil, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+		}
+		return v.newGoka()
+	}
+	if err := v.Check(context.Background()); err == nil || err.Error() != "starting" {
+		t.Fatalf("Check before Run = %v, want starting", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for v.kafka.Err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the failed set-up was not noticed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := v.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "reconnecting: kafka down for") ||
+		!strings.Contains(err.Error(), "connection refused") || v.Recovered() {
+		t.Fatalf("Check while Kafka is away = %v (recovered %v)", err, v.Recovered())
+	}
+	close(release)
+	for !v.Recovered() {
+		if time.Now().After(deadline) {
+			t.Fatal("the view did not recover once Kafka answered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := v.Check(context.Background()); err != nil {
+		t.Fatalf("Check once recovered = %v", err)
+	}
+	if v.Goka() == nil {
+		t.Fatal("no Goka view for the monitor")
+	}
+	if n := testutil.ToFloat64(v.restarts); n != 3 {
+		t.Fatalf("restarts %v, want 3", n)
+	}
+	tt.Consume(string(aggregator.Table("")), "alice|"+time.Now().UTC().Format(listen.DayLayout), day(t, [3]string{"A", "T", "B"}))
+	if d := v.Get("alice", time.Now().UTC().Truncate(24*time.Hour)); d == nil || d.Plays != 1 {
+		t.Fatalf("day after recovery: %+v", d)
+	}
+}
+
+// Kafka that never comes back: Run gives up once the outage is longer than
+// the limit, with an error naming Kafka, the limit and the last error.
+func TestViewGivesUpPastTheOutageLimit(t *testing.T) {
+	v, err := New(processors.Settings{}, Config{Registerer: prometheus.NewRegistry(), Maintain: time.Hour,
+		OutageLimit: 200 * time.Millisecond, Backoff: sink.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.build = func() (*goka.View, func(), error) {
+		return nil, nil, errors.New("kafka: client has run out of available brokers to talk to")
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- v.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		var le *outage.LimitError
+		if !errors.As(err, &le) || le.Name != "kafka" || !strings.Contains(err.Error(), "outage limit of 200ms") ||
+			!strings.Contains(err.Error(), "run out of available brokers") {
+			t.Fatalf("Run = %v", err)
+		}
+		if d := time.Since(start); d < 200*time.Millisecond {
+			t.Fatalf("gave up after %v, before the limit", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still retrying 10 s after a 200 ms outage limit")
+	}
+	if v.Recovered() {
+		t.Fatal("recovered without Kafka")
+	}
+}
+
+// A rebuilt Goka view gets each partition's store back, with its days and
+// offset: nothing is read again from the start, nothing served is lost.
+func TestViewKeepsItsStoresAcrossRebuilds(t *testing.T) {
+	now := &clock{time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+	v, tt := startView(t, now, 3)
+	tt.Consume(string(aggregator.Table("")), "alice|2026-03-10", day(t, [3]string{"A", "T", "B"}))
+	old := v.stores[0]
+	off, _ := old.GetOffset(-1)
+	st, err := v.storage("any", 0)
+	if err != nil || st != old {
+		t.Fatalf("partition 0's store after a rebuild: %p, want %p (%v)", st, old, err)
+	}
+	if got, _ := st.GetOffset(-1); got != off || v.Get("alice", time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)) == nil {
+		t.Fatalf("offset %d (want %d) or the day lost", got, off)
 	}
 }

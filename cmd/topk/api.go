@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -45,7 +44,7 @@ func addAPI(ctx context.Context, env *Env, s *service) error {
 	if err := p.srv.Listen(); err != nil {
 		return err
 	}
-	s.views = append(s.views, p.view.Goka())
+	s.views = append(s.views, p.view.Goka)
 	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api", p.srv.Run})
 	return nil
 }
@@ -58,8 +57,10 @@ type apiParts struct {
 	close func()
 }
 
-// newAPI wires the charts: the Goka view of recent days, Cassandra through
-// a lazily connecting reader (the api starts and serves the view while
+// newAPI wires the charts: the Goka view of recent days (it needs Kafka
+// only once it runs, and waits Kafka out up to the outage limit, so the
+// api starts and serves /healthz while Kafka is down), Cassandra through a
+// lazily connecting reader (the api starts and serves the view while
 // Cassandra is down), Redis as the answer cache with short timeouts (Redis
 // down is served uncached), the readiness checks (only the view's
 // recovery is required) and the Goka monitor behind basic auth. reg takes
@@ -67,7 +68,7 @@ type apiParts struct {
 func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	c := env.Config
 	log := logWith(env.Log, "api")
-	vc := views.Config{Namespace: c.Namespace, Days: c.Charts.ViewDays, Log: log}
+	vc := views.Config{Namespace: c.Namespace, Days: c.Charts.ViewDays, Log: log, OutageLimit: outageLimit(env)}
 	ac := api.Config{Addr: c.API.Addr, AccessLog: c.Charts.AccessLog == 1}
 	if reg != nil {
 		vc.Registerer, ac.Registerer, ac.Gatherer = reg, reg, reg
@@ -84,12 +85,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	closeAll := func() { reader.Close(); _ = rc.Close() }
 
 	checks := []ops.Check{
-		{Name: "view", Required: true, Fn: func(ctx context.Context) error {
-			if !view.Recovered() {
-				return fmt.Errorf("recovering, %d records behind", view.Lag(ctx))
-			}
-			return nil
-		}},
+		{Name: "view", Required: true, Fn: view.Check},
 		{Name: "cassandra", Fn: reader.Ping},
 		{Name: "redis", Fn: func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
 	}
@@ -121,6 +117,6 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		closeAll()
 		return nil, err
 	}
-	srv.MountMonitor(ops.GokaMonitor(nil, []*goka.View{view.Goka()}), c.API.AdminToken)
+	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka()} }), c.API.AdminToken)
 	return &apiParts{srv: srv, view: view, close: closeAll}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/config"
@@ -22,6 +23,7 @@ import (
 	"github.com/topk-charts/topk/crawler/provider/simulated"
 	"github.com/topk-charts/topk/crawler/provider/spotify"
 	"github.com/topk-charts/topk/crawler/tokens"
+	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/store/postgres"
@@ -68,10 +70,13 @@ func providers(c config.Crawler) (map[string]crawler.ProviderEntry, error) {
 	}, nil
 }
 
-// openControlPlane connects to PostgreSQL and Redis. Without a token key
-// (TOPK_TOKEN_KEY) it refuses, unless TOPK_DEV_MODE=1 makes one.
-// Metrics go to reg (nil: not registered); the ops listener serves the
-// default registry.
+// openControlPlane builds the clients of PostgreSQL and Redis without
+// reaching either: they connect on first use, so the api (admin
+// endpoints), the crawler and the scheduler start while a store is down
+// (the crawler and the scheduler then wait for it, up to the outage
+// limit). Without a token key (TOPK_TOKEN_KEY) it refuses, unless
+// TOPK_DEV_MODE=1 makes one. Metrics go to reg (nil: not registered); the
+// ops listener serves the default registry.
 func openControlPlane(ctx context.Context, env *Env, reg prometheus.Registerer, log *slog.Logger) (*controlPlane, error) {
 	c := env.Config
 	key, err := tokens.LoadKey(c.Crawler.TokenKey, c.Crawler.DevMode == 1, filepath.Join(c.RuntimeDir, "dev-token.key"), log)
@@ -86,7 +91,7 @@ func openControlPlane(ctx context.Context, env *Env, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, err
 	}
-	pool, err := postgres.Connect(ctx, c.Postgres)
+	pool, err := postgres.Open(ctx, c.Postgres)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +100,7 @@ func openControlPlane(ctx context.Context, env *Env, reg prometheus.Registerer, 
 		cfg: crawler.Config{
 			Queue: crawler.Queue(c.Namespace), MaxRetry: c.Crawler.MaxRetry,
 			RetryBase: c.Crawler.Duration(c.Crawler.RetryBase), Providers: provs,
+			OutageLimit: outageLimit(env),
 		},
 		pool:  pool,
 		store: crawler.NewStore(pool, cipher),
@@ -154,19 +160,50 @@ func addCrawler(env *Env, s *service, cp *controlPlane, concurrency int) error {
 	if env.Config.Crawler.LastfmAPIKey == "" {
 		log.Warn("TOPK_LASTFM_API_KEY is not set: crawls of Last.fm users will fail")
 	}
-	pub, err := crawler.NewKafkaPublisher(env.Config.Kafka.Brokers, string(listen.NewTopics(env.Config.Namespace).Raw))
-	if err != nil {
-		return err
+	if _, err := crawler.NewWorker(cp.cfg, cp.store, nil, cp.client, cp.metrics, log); err != nil {
+		return err // the configuration, checked before anything runs
 	}
-	s.closers = append(s.closers, func() { _ = pub.Close() })
+	s.comps = append(s.comps, component{"crawler", func(ctx context.Context) error {
+		return runCrawlWorker(ctx, env, cp, concurrency, log)
+	}})
+	return nil
+}
+
+// runCrawlWorker waits for PostgreSQL and Kafka (up to the outage limit;
+// the readiness checks fail meanwhile) before it takes any task, then runs
+// the Asynq server, which rides out Redis by itself, and watches
+// PostgreSQL and Kafka. Any of the three down for longer than the outage
+// limit ends it with an error naming the server.
+func runCrawlWorker(ctx context.Context, env *Env, cp *controlPlane, concurrency int, log *slog.Logger) error {
+	pg, kt := tracker(env, "postgres", log), tracker(env, "kafka", log)
+	if err := waitFor(ctx, pg, func(ctx context.Context) error {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return cp.pool.Ping(cctx)
+	}); err != nil {
+		return ended(ctx, err)
+	}
+	var pub *crawler.KafkaPublisher
+	if err := waitFor(ctx, kt, func(context.Context) error {
+		var err error
+		pub, err = crawler.NewKafkaPublisher(env.Config.Kafka.Brokers, string(listen.NewTopics(env.Config.Namespace).Raw))
+		return err
+	}); err != nil {
+		return ended(ctx, err)
+	}
+	defer pub.Close()
 	w, err := crawler.NewWorker(cp.cfg, cp.store, pub, cp.client, cp.metrics, log)
 	if err != nil {
 		return err
 	}
-	s.comps = append(s.comps, component{"crawler", func(ctx context.Context) error {
-		return crawler.RunServer(ctx, cp.redis, crawler.ServerConfig{Concurrency: concurrency}, w, log)
-	}})
-	return nil
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return crawler.RunServer(gctx, cp.redis, crawler.ServerConfig{Concurrency: concurrency, OutageLimit: outageLimit(env)}, w, log)
+	})
+	g.Go(func() error {
+		return watchServers(gctx, env, log, map[string]*outage.Tracker{"postgres": pg, "kafka": kt}, "postgres", "kafka")
+	})
+	return g.Wait()
 }
 
 // runScheduler keeps Redis in line with PostgreSQL: `topk scheduler`.
@@ -191,7 +228,9 @@ func runScheduler(ctx context.Context, env *Env, args []string) error {
 }
 
 // addScheduler adds the reconciler that gives every active user its
-// pending crawl task.
+// pending crawl task. It starts without PostgreSQL or Redis: a failing
+// round is retried with backoff up to the outage limit (the readiness
+// checks fail meanwhile).
 func addScheduler(env *Env, s *service, cp *controlPlane, every time.Duration) error {
 	if every <= 0 {
 		return errors.New("--every must be positive")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/ops"
+	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/redis"
 )
 
@@ -26,5 +27,6 @@ func LoadEnv(stdout, stderr io.Writer) (*Env, error) {
 	}
 	log := ops.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	redis.UseLogger(log)
+	cassandra.UseLogger(log)
 	return &Env{Config: cfg, Log: log, Stdout: stdout, Stderr: stderr}, nil
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -88,13 +90,28 @@ func runAggregator(ctx context.Context, env *Env, args []string) error {
 
 // runAll runs the whole product in one process: the pipeline, the api, the
 // scheduler and a crawler, the ops listener on the ingest ops port. It
-// creates the topics first.
+// creates the topics first, waiting for Kafka (retried with backoff, said
+// once in the log) up to the outage limit.
 func runAll(ctx context.Context, env *Env, args []string) error {
 	if err := flags(env, "all").Parse(args); err != nil {
 		return err
 	}
-	if err := ensureTopics(env); err != nil {
+	var refused error // not an outage: a partition count that differs, …
+	err := waitFor(ctx, tracker(env, "kafka", logWith(env.Log, "topics")), func(context.Context) error {
+		err := ensureTopics(env)
+		if err != nil && !kafkaUnreachable(err) {
+			refused = err
+			return nil
+		}
 		return err
+	})
+	switch {
+	case refused != nil:
+		return refused
+	case err != nil && ctx.Err() != nil:
+		return nil // stopped while waiting
+	case err != nil:
+		return fmt.Errorf("topics: %w", err)
 	}
 	s := &service{name: "all", opsPort: env.Config.Ops.Ingest}
 	for _, add := range pipelineParts {
@@ -109,13 +126,28 @@ func runAll(ctx context.Context, env *Env, args []string) error {
 // pipelineParts are what `topk all` runs.
 var pipelineParts = []func(context.Context, *Env, *service) error{addIngest, addRawWriter, addAggregator, addFlusher, addAPI, addControlPlane}
 
+// ensureTopics creates or reconciles the listen topics (`topk topics`).
 func ensureTopics(env *Env) error {
 	c := env.Config
 	admin, err := sarama.NewClusterAdmin(c.Kafka.Brokers, kafka.NewSaramaConfig("topk-topics"))
 	if err != nil {
-		return fmt.Errorf("kafka %v: %w", c.Kafka.Brokers, err)
+		return fmt.Errorf("kafka %v: %w", c.Kafka.Brokers, errUnreachable{err})
 	}
 	defer admin.Close()
 	specs := kafka.ListenTopics(c.Kafka, listen.NewTopics(c.Namespace))
 	return kafka.EnsureTopics(admin, int16(c.Kafka.ReplicationFactor), specs, logWith(env.Log, "topics"))
+}
+
+// errUnreachable marks an error reaching Kafka at all.
+type errUnreachable struct{ error }
+
+func (e errUnreachable) Unwrap() error { return e.error }
+
+// kafkaUnreachable tells an outage (no broker answers, a connection
+// failed) from an answer that refuses (worth waiting for the one, not the
+// other).
+func kafkaUnreachable(err error) bool {
+	var u errUnreachable
+	var ne net.Error
+	return errors.As(err, &u) || errors.Is(err, sarama.ErrOutOfBrokers) || errors.As(err, &ne)
 }

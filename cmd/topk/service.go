@@ -21,15 +21,15 @@ type component struct {
 }
 
 // service is what a pipeline command runs: components, the Goka processors
-// to show in the monitor (each asked for the one running now: supervised
-// processors are rebuilt after a restart), and the readiness checks of its
-// ops port.
+// and views to show in the monitor (each asked for the one running now:
+// supervised processors and the api's view are rebuilt after a restart),
+// and the readiness checks of its ops port.
 type service struct {
 	name    string
 	opsPort int
 	comps   []component
 	procs   []func() *goka.Processor
-	views   []*goka.View
+	views   []func() *goka.View
 	checks  []ops.Check
 	closers []func()
 }
@@ -47,7 +47,7 @@ func (s *service) run(ctx context.Context, env *Env) error {
 	log := logWith(env.Log, s.name)
 	mounts := map[string]http.Handler{}
 	if len(s.procs)+len(s.views) > 0 {
-		mounts[ops.GokaPrefix+"/"] = ops.LiveGokaMonitor(s.processors, s.views)
+		mounts[ops.GokaPrefix+"/"] = ops.LiveGokaMonitor(s.processors, s.gokaViews)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	if s.opsPort != 0 { // the api serves its own /metrics and health
@@ -84,6 +84,17 @@ func (s *service) processors() []*goka.Processor {
 		}
 	}
 	return ps
+}
+
+// gokaViews are the Goka views running now.
+func (s *service) gokaViews() []*goka.View {
+	var vs []*goka.View
+	for _, f := range s.views {
+		if v := f(); v != nil {
+			vs = append(vs, v)
+		}
+	}
+	return vs
 }
 
 // settings are the processor settings from the configuration.

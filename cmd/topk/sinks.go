@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gocql/gocql"
 
+	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/rawwriter"
@@ -18,59 +21,97 @@ func init() {
 	commands["flusher"] = command{"run the flusher: aggregator changelog → Cassandra day values and rollups", runFlusher}
 }
 
-// session connects to Cassandra, retrying with backoff until it answers or
-// ctx ends: a writer started while Cassandra is down waits for it instead
-// of failing (Cassandra down ≠ product down).
-func session(ctx context.Context, env *Env, who string) (*gocql.Session, error) {
-	log := logWith(env.Log, who)
-	wait := 500 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		s, err := cassandra.Connect(env.Config.Cassandra)
-		if err == nil {
-			return s, nil
-		}
-		log.Warn("cassandra not reachable, retrying", "attempt", attempt, "in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 15*time.Second)
-	}
+// session connects to Cassandra, retrying with backoff until it answers,
+// ctx ends, or Cassandra has been down for longer than the outage limit
+// (an *outage.LimitError naming it): a writer started while Cassandra is
+// down waits for it instead of failing (Cassandra down ≠ product down).
+func session(ctx context.Context, env *Env, tr *outage.Tracker) (*gocql.Session, error) {
+	var s *gocql.Session
+	err := waitFor(ctx, tr, func(context.Context) error {
+		var err error
+		s, err = cassandra.Connect(env.Config.Cassandra)
+		return err
+	})
+	return s, err
 }
 
-func addRawWriter(ctx context.Context, env *Env, s *service) error {
-	sess, err := session(ctx, env, "raw-writer")
-	if err != nil {
-		return err
+// cassandraSink is what the raw writer and the flusher have in common.
+type cassandraSink interface {
+	Run(ctx context.Context) error
+	Check(ctx context.Context) error
+}
+
+// addCassandraSink adds a sink writing to Cassandra: its component first
+// waits for a Cassandra session (up to the outage limit), then builds the
+// sink on it and runs it (which rides out Kafka and Cassandra outages up
+// to the same limit). Its readiness check fails while it waits, while
+// Kafka is unreachable and while a partition's writes keep failing.
+func addCassandraSink(env *Env, s *service, name string, build func(*gocql.Session) (cassandraSink, error)) {
+	log := logWith(env.Log, name)
+	cass := tracker(env, "cassandra", log)
+	var (
+		mu      sync.Mutex
+		running cassandraSink
+	)
+	run := func(ctx context.Context) error {
+		sess, err := session(ctx, env, cass)
+		if err != nil {
+			return ended(ctx, err)
+		}
+		defer sess.Close()
+		sk, err := build(sess)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		running = sk
+		mu.Unlock()
+		return sk.Run(ctx)
 	}
-	s.closers = append(s.closers, sess.Close)
-	w, err := rawwriter.New(rawwriter.Config{
-		Namespace: env.Config.Namespace, Brokers: env.Config.Kafka.Brokers, Log: logWith(env.Log, "raw-writer"),
-	}, sess)
-	if err != nil {
-		return fmt.Errorf("raw writer: %w", err)
+	check := func(ctx context.Context) error {
+		mu.Lock()
+		sk := running
+		mu.Unlock()
+		if sk != nil {
+			return sk.Check(ctx)
+		}
+		if err := cass.Err(); err != nil {
+			return fmt.Errorf("waiting for a session: %w", err)
+		}
+		return errors.New("connecting to cassandra")
 	}
-	s.comps = append(s.comps, component{"raw-writer", w.Run})
-	s.checks = append(s.checks, ops.Check{Name: "raw-writer", Fn: w.Check})
+	s.comps = append(s.comps, component{name, run})
+	s.checks = append(s.checks, ops.Check{Name: name, Required: true, Fn: check})
+}
+
+func addRawWriter(_ context.Context, env *Env, s *service) error {
+	c := env.Config
+	addCassandraSink(env, s, "raw-writer", func(sess *gocql.Session) (cassandraSink, error) {
+		w, err := rawwriter.New(rawwriter.Config{
+			Namespace: c.Namespace, Brokers: c.Kafka.Brokers, Log: logWith(env.Log, "raw-writer"),
+			OutageLimit: outageLimit(env),
+		}, sess)
+		if err != nil {
+			return nil, fmt.Errorf("raw writer: %w", err)
+		}
+		return w, nil
+	})
 	return nil
 }
 
-func addFlusher(ctx context.Context, env *Env, s *service) error {
-	sess, err := session(ctx, env, "flusher")
-	if err != nil {
-		return err
-	}
-	s.closers = append(s.closers, sess.Close)
-	f, err := flusher.New(flusher.Config{
-		Namespace: env.Config.Namespace, Brokers: env.Config.Kafka.Brokers, Log: logWith(env.Log, "flusher"),
-		FlushInterval: time.Duration(env.Config.Pipeline.FlushIntervalMS) * time.Millisecond,
-	}, sess)
-	if err != nil {
-		return fmt.Errorf("flusher: %w", err)
-	}
-	s.comps = append(s.comps, component{"flusher", f.Run})
-	s.checks = append(s.checks, ops.Check{Name: "flusher", Fn: f.Check})
+func addFlusher(_ context.Context, env *Env, s *service) error {
+	c := env.Config
+	addCassandraSink(env, s, "flusher", func(sess *gocql.Session) (cassandraSink, error) {
+		f, err := flusher.New(flusher.Config{
+			Namespace: c.Namespace, Brokers: c.Kafka.Brokers, Log: logWith(env.Log, "flusher"),
+			FlushInterval: time.Duration(c.Pipeline.FlushIntervalMS) * time.Millisecond,
+			OutageLimit:   outageLimit(env),
+		}, sess)
+		if err != nil {
+			return nil, fmt.Errorf("flusher: %w", err)
+		}
+		return f, nil
+	})
 	return nil
 }
 

@@ -103,6 +103,10 @@ type Config struct {
 	MaxRowsPerCQLBatch int
 	// Backoff spaces retries of a failed flush. Default sink.DefaultBackoff.
 	Backoff sink.Backoff
+	// OutageLimit is how long a partition's writes may keep failing
+	// (Cassandra down), or Kafka stay unreachable, before Run returns an
+	// error. Default outage.DefaultLimit (5 minutes); see sink.Config.
+	OutageLimit time.Duration
 	// Log receives the logs. Default slog.Default().
 	Log *slog.Logger
 	// Sarama overrides the Kafka client settings (default kafka.NewSaramaConfig).
@@ -175,15 +179,16 @@ func New(cfg Config, session *gocql.Session) (*Flusher, error) {
 	cfg = cfg.withDefaults()
 	f := newFlusher(cfg, &cqlStore{s: session, sem: make(chan struct{}, cfg.Concurrency), maxRows: cfg.MaxRowsPerCQLBatch})
 	s, err := sink.New(sink.Config{
-		Name:      Name,
-		Brokers:   cfg.Brokers,
-		Group:     Group(cfg.Namespace),
-		Topic:     string(aggregator.Table(cfg.Namespace)),
-		BatchSize: cfg.MaxBatch,
-		Linger:    cfg.FlushInterval,
-		Backoff:   cfg.Backoff,
-		Log:       cfg.Log,
-		Sarama:    cfg.Sarama,
+		Name:        Name,
+		Brokers:     cfg.Brokers,
+		Group:       Group(cfg.Namespace),
+		Topic:       string(aggregator.Table(cfg.Namespace)),
+		BatchSize:   cfg.MaxBatch,
+		Linger:      cfg.FlushInterval,
+		Backoff:     cfg.Backoff,
+		OutageLimit: cfg.OutageLimit,
+		Log:         cfg.Log,
+		Sarama:      cfg.Sarama,
 	}, f)
 	if err != nil {
 		return nil, err
@@ -214,8 +219,9 @@ func (f *Flusher) Run(ctx context.Context) error {
 	return err
 }
 
-// Check reports partitions whose flushes keep failing (a readiness detail:
-// Cassandra down does not make the flusher unready, only late).
+// Check reports Kafka unreachable and partitions whose flushes keep failing
+// (readiness: the flusher is alive but not flushing; the api does not
+// depend on it, so Cassandra down is still not the product down).
 func (f *Flusher) Check(ctx context.Context) error { return f.sink.Check(ctx) }
 
 // userDay is one dirty user-day and its newest state.

@@ -66,6 +66,10 @@ type Config struct {
 	MaxRowsPerCQLBatch int
 	// Backoff spaces retries of a failed batch. Default sink.DefaultBackoff.
 	Backoff sink.Backoff
+	// OutageLimit is how long a partition's writes may keep failing
+	// (Cassandra down), or Kafka stay unreachable, before Run returns an
+	// error. Default outage.DefaultLimit (5 minutes); see sink.Config.
+	OutageLimit time.Duration
 	// Log receives the logs. Default slog.Default().
 	Log *slog.Logger
 	// Sarama overrides the Kafka client settings (default kafka.NewSaramaConfig).
@@ -157,15 +161,16 @@ func New(cfg Config, session *gocql.Session) (*Writer, error) {
 	cfg = cfg.withDefaults()
 	w := &Writer{cfg: cfg, session: session, log: cfg.Log.With("component", Name)}
 	s, err := sink.New(sink.Config{
-		Name:      Name,
-		Brokers:   cfg.Brokers,
-		Group:     Group(cfg.Namespace),
-		Topic:     string(listen.NewTopics(cfg.Namespace).Valid),
-		BatchSize: cfg.BatchSize,
-		Linger:    cfg.Linger,
-		Backoff:   cfg.Backoff,
-		Log:       cfg.Log,
-		Sarama:    cfg.Sarama,
+		Name:        Name,
+		Brokers:     cfg.Brokers,
+		Group:       Group(cfg.Namespace),
+		Topic:       string(listen.NewTopics(cfg.Namespace).Valid),
+		BatchSize:   cfg.BatchSize,
+		Linger:      cfg.Linger,
+		Backoff:     cfg.Backoff,
+		OutageLimit: cfg.OutageLimit,
+		Log:         cfg.Log,
+		Sarama:      cfg.Sarama,
 	}, w)
 	if err != nil {
 		return nil, err
@@ -177,7 +182,8 @@ func New(cfg Config, session *gocql.Session) (*Writer, error) {
 // Run writes listens until ctx ends; see sink.Sink.Run.
 func (w *Writer) Run(ctx context.Context) error { return w.sink.Run(ctx) }
 
-// Check reports partitions whose writes keep failing (a readiness detail).
+// Check reports Kafka unreachable and partitions whose writes keep failing
+// (readiness: the writer is alive but not writing).
 func (w *Writer) Check(ctx context.Context) error { return w.sink.Check(ctx) }
 
 const insertListen = `INSERT INTO raw_listens (user_id, day, played_at, identity,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/kafka"
 )
 
@@ -46,6 +47,11 @@ type Config struct {
 	Linger time.Duration
 	// Backoff spaces retries of a failed batch. Default DefaultBackoff.
 	Backoff Backoff
+	// OutageLimit is how long a partition's batch may keep failing, or the
+	// consumer group keep failing to reach Kafka, before Run gives up and
+	// returns an error (the service exits non-zero with it). Default
+	// outage.DefaultLimit (5 minutes).
+	OutageLimit time.Duration
 	// Log receives the sink's logs. Default slog.Default().
 	Log *slog.Logger
 	// Sarama is the client configuration. Default kafka.NewSaramaConfig
@@ -71,8 +77,8 @@ func (c Config) Validate() error {
 	if c.Topic == "" {
 		errs = append(errs, errors.New("sink: Topic is empty"))
 	}
-	if c.BatchSize < 0 || c.Linger < 0 {
-		errs = append(errs, errors.New("sink: BatchSize and Linger must not be negative"))
+	if c.BatchSize < 0 || c.Linger < 0 || c.OutageLimit < 0 {
+		errs = append(errs, errors.New("sink: BatchSize, Linger and OutageLimit must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -85,6 +91,9 @@ func (c Config) withDefaults() Config {
 		c.Linger = 200 * time.Millisecond
 	}
 	c.Backoff = c.Backoff.withDefaults()
+	if c.OutageLimit == 0 {
+		c.OutageLimit = outage.DefaultLimit
+	}
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -97,12 +106,15 @@ func (c Config) withDefaults() Config {
 // Sink consumes one topic with a consumer group and writes it through a
 // Writer. Build it with New; Run it once.
 type Sink struct {
-	cfg Config
-	w   Writer
-	log *slog.Logger
+	cfg   Config
+	w     Writer
+	log   *slog.Logger
+	kafka *outage.Tracker // the consumer group reaching Kafka
 
 	mu    sync.Mutex
 	parts map[int32]*partition
+	stop  context.CancelFunc // ends Run's consumption (set while Run runs)
+	fatal error              // why Run gives up: a partition failing past the outage limit
 }
 
 // New checks cfg and returns a sink writing through w.
@@ -114,19 +126,55 @@ func New(cfg Config, w Writer) (*Sink, error) {
 		return nil, errors.New("sink: nil Writer")
 	}
 	cfg = cfg.withDefaults()
+	log := cfg.Log.With("sink", cfg.Name, "group", cfg.Group, "topic", cfg.Topic)
 	return &Sink{
 		cfg:   cfg,
 		w:     w,
-		log:   cfg.Log.With("sink", cfg.Name, "group", cfg.Group, "topic", cfg.Topic),
+		log:   log,
+		kafka: &outage.Tracker{Name: "kafka", Limit: cfg.OutageLimit, Log: log},
 		parts: map[int32]*partition{},
 	}, nil
+}
+
+// giveUp records why Run must stop (the first reason wins) and ends its
+// consumption.
+func (s *Sink) giveUp(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fatal == nil {
+		s.fatal = err
+	}
+	if s.stop != nil {
+		s.stop()
+	}
+}
+
+func (s *Sink) fatalErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fatal
 }
 
 // Run consumes until ctx ends, then returns nil. A batch being written or
 // retried when ctx ends is abandoned unmarked (it is written again after a
 // restart: Writers are idempotent); every marked offset is committed before
-// Run returns. Kafka being unreachable is retried, not returned.
+// Run returns. Kafka being unreachable and a failing batch are retried with
+// backoff; only when either lasts longer than OutageLimit does Run return
+// an error (an *outage.LimitError naming Kafka or the partition, with the
+// last error), the failing batch unmarked.
 func (s *Sink) Run(ctx context.Context) error {
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.stop, s.fatal = cancel, nil
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.stop = nil
+		s.mu.Unlock()
+	}()
+
 	sc := *s.cfg.Sarama // a copy: the caller's config stays theirs
 	sc.Consumer.Offsets.AutoCommit.Enable = true
 	if sc.Consumer.Offsets.AutoCommit.Interval <= 0 {
@@ -135,20 +183,22 @@ func (s *Sink) Run(ctx context.Context) error {
 	sc.Consumer.Return.Errors = true
 
 	var group sarama.ConsumerGroup
-	for attempt := 1; ; attempt++ {
+	err := outage.Retry(ctx, s.kafka, s.cfg.Backoff, func(context.Context) error {
 		g, err := sarama.NewConsumerGroup(s.cfg.Brokers, s.cfg.Group, &sc)
-		if err == nil {
-			// The one commit rule of every topk consumer: only a prefix
-			// of done messages is committed (batches are sequential here,
-			// so this holds by construction; the wrapper makes it checked).
-			group = kafka.OrderedCommits(g)
-			break
+		if err != nil {
+			return fmt.Errorf("consumer group: %w", err)
 		}
-		d := s.cfg.Backoff.Delay(attempt)
-		s.log.Warn("cannot create the consumer group; retrying", "attempt", attempt, "retry_in", d, "err", err)
-		if !sleep(ctx, d) {
+		// The one commit rule of every topk consumer: only a prefix of
+		// done messages is committed (batches are sequential here, so
+		// this holds by construction; the wrapper makes it checked).
+		group = kafka.OrderedCommits(g)
+		return nil
+	})
+	if err != nil {
+		if parent.Err() != nil {
 			return nil
 		}
+		return fmt.Errorf("sink %s: %w", s.cfg.Name, err)
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait() // runs last: the goroutines end once the group is closed and tctx cancelled
@@ -164,7 +214,11 @@ func (s *Sink) Run(ctx context.Context) error {
 		defer wg.Done()
 		for err := range group.Errors() {
 			groupErrors.WithLabelValues(s.cfg.Name).Inc()
-			s.log.Warn("consumer group error", "err", err)
+			if s.kafka.Err() != nil { // said once when Kafka went away
+				s.log.Debug("consumer group error", "err", err)
+			} else {
+				s.log.Warn("consumer group error", "err", err)
+			}
 		}
 	}()
 	go func() {
@@ -182,8 +236,11 @@ func (s *Sink) Run(ctx context.Context) error {
 	}()
 	s.log.Info("sink started", "batch_size", s.cfg.BatchSize, "linger", s.cfg.Linger)
 	h := handler{s}
-	for attempt := 1; ; {
+	for {
 		err := group.Consume(ctx, []string{s.cfg.Topic}, h)
+		if fatal := s.fatalErr(); fatal != nil {
+			return fatal
+		}
 		if ctx.Err() != nil {
 			s.log.Info("sink stopped")
 			return nil
@@ -192,24 +249,31 @@ func (s *Sink) Run(ctx context.Context) error {
 			return fmt.Errorf("sink %s: %w", s.cfg.Name, err)
 		}
 		if err == nil { // a rebalance ended the session: join the next one
-			attempt = 1
 			continue
 		}
-		d := s.cfg.Backoff.Delay(attempt)
-		s.log.Warn("consumer group session failed; rejoining", "attempt", attempt, "retry_in", d, "err", err)
-		attempt++
+		if lerr := s.kafka.Fail(fmt.Errorf("consumer group session: %w", err)); lerr != nil {
+			return fmt.Errorf("sink %s: %w", s.cfg.Name, lerr)
+		}
+		d := s.kafka.Delay(s.cfg.Backoff)
+		s.log.Debug("consumer group session failed; rejoining", "retry_in", d, "err", err)
 		if !sleep(ctx, d) {
+			if fatal := s.fatalErr(); fatal != nil {
+				return fatal
+			}
 			return nil
 		}
 	}
 }
 
-// Check reports the partitions whose current batch keeps failing (for a
-// readiness detail: a sink retrying is alive but behind).
+// Check reports Kafka being unreachable and the partitions whose current
+// batch keeps failing (a sink retrying is alive but not doing its work).
 func (s *Sink) Check(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
+	if err := s.kafka.Err(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, p := range s.parts {
 		p.mu.Lock()
 		if p.attempt > 0 {
@@ -234,9 +298,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // partition is what the sink knows about one claimed partition: enough to
 // compute its lag and the age of its oldest unwritten record.
 type partition struct {
-	id    int32
-	label string
-	hwm   func() int64
+	id     int32
+	label  string
+	hwm    func() int64
+	writes *outage.Tracker // this claim's writes: down while a batch keeps failing
 
 	mu      sync.Mutex
 	next    int64     // offset of the first unwritten record; -1 unknown yet
@@ -256,12 +321,13 @@ func (p *partition) lag() (float64, bool) {
 	return float64(max(h-next, 0)), true
 }
 
-func (s *Sink) track(claim sarama.ConsumerGroupClaim) *partition {
+func (s *Sink) track(claim sarama.ConsumerGroupClaim, log *slog.Logger) *partition {
 	next := claim.InitialOffset()
 	if next < 0 { // OffsetOldest/OffsetNewest: learnt from the first record
 		next = -1
 	}
-	p := &partition{id: claim.Partition(), label: strconv.Itoa(int(claim.Partition())), hwm: claim.HighWaterMarkOffset, next: next}
+	p := &partition{id: claim.Partition(), label: strconv.Itoa(int(claim.Partition())), hwm: claim.HighWaterMarkOffset, next: next,
+		writes: &outage.Tracker{Name: "writes", Limit: s.cfg.OutageLimit, Log: log}}
 	s.mu.Lock()
 	s.parts[p.id] = p
 	s.mu.Unlock()
@@ -298,7 +364,11 @@ func (s *Sink) refreshGauges() {
 // handler is the sarama side of a sink.
 type handler struct{ s *Sink }
 
-func (handler) Setup(sarama.ConsumerGroupSession) error { return nil }
+// Setup: a session was joined, so Kafka answers.
+func (h handler) Setup(sarama.ConsumerGroupSession) error {
+	h.s.kafka.OK()
+	return nil
+}
 
 // Cleanup commits what was marked; sarama commits once more when the
 // session's offset manager closes.
@@ -308,17 +378,21 @@ func (h handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 }
 
 func (h handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	return h.s.consume(sess, claim)
+	if err := h.s.consume(sess, claim); err != nil {
+		h.s.giveUp(err)
+	}
+	return nil
 }
 
 // consume is one claimed partition: collect a batch (BatchSize records or
 // Linger from its first record), write it until it succeeds, mark it, repeat.
-// It returns when the claim is released or the session ends; a batch not
-// yet written is then dropped unmarked.
+// It returns nil when the claim is released or the session ends; a batch not
+// yet written is then dropped unmarked. It returns an error when a batch has
+// kept failing for longer than OutageLimit (also dropped unmarked).
 func (s *Sink) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	p := s.track(claim)
-	defer s.untrack(p)
 	log := s.log.With("partition", claim.Partition())
+	p := s.track(claim, log)
+	defer s.untrack(p)
 	log.Debug("partition claimed", "initial_offset", claim.InitialOffset())
 	ctx := sess.Context()
 	msgs := claim.Messages()
@@ -356,8 +430,8 @@ func (s *Sink) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGr
 			continue
 		}
 		linger.Stop()
-		if !s.write(ctx, p, log, batch) {
-			return nil
+		if ok, err := s.write(ctx, p, log, batch); !ok {
+			return err
 		}
 		last := batch[len(batch)-1]
 		p.mu.Lock()
@@ -376,9 +450,12 @@ func (s *Sink) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGr
 	}
 }
 
-// write calls the Writer with batch until it succeeds (true) or ctx ends
-// (false). It never skips a batch.
-func (s *Sink) write(ctx context.Context, p *partition, log *slog.Logger, batch []*sarama.ConsumerMessage) bool {
+// write calls the Writer with batch until it succeeds (true), ctx ends
+// (false, nil) or the batch has kept failing for longer than OutageLimit
+// (false and the *outage.LimitError). It never skips a batch. The log says
+// when the partition's writes start failing and when they work again; the
+// attempts in between are debug lines.
+func (s *Sink) write(ctx context.Context, p *partition, log *slog.Logger, batch []*sarama.ConsumerMessage) (bool, error) {
 	first, last := batch[0].Offset, batch[len(batch)-1].Offset
 	defer func() {
 		p.mu.Lock()
@@ -394,13 +471,14 @@ func (s *Sink) write(ctx context.Context, p *partition, log *slog.Logger, batch 
 		if err == nil {
 			writeSeconds.WithLabelValues(s.cfg.Name).Observe(time.Since(start).Seconds())
 			if attempt > 1 {
-				log.Info("batch written after retries", "attempts", attempt, "first_offset", first, "last_offset", last)
+				log.Debug("batch written after retries", "attempts", attempt, "first_offset", first, "last_offset", last)
 			}
-			return true
+			p.writes.OK()
+			return true, nil
 		}
 		if ctx.Err() != nil {
 			log.Info("batch abandoned unmarked: session ended", "first_offset", first, "last_offset", last, "err", err)
-			return false
+			return false, nil
 		}
 		writeFailures.WithLabelValues(s.cfg.Name).Inc()
 		p.mu.Lock()
@@ -409,12 +487,15 @@ func (s *Sink) write(ctx context.Context, p *partition, log *slog.Logger, batch 
 		}
 		p.attempt, p.lastErr = attempt, err
 		p.mu.Unlock()
-		d := s.cfg.Backoff.Delay(attempt)
-		log.Warn("write failed; retrying the same batch", "attempt", attempt, "retry_in", d,
+		if lerr := p.writes.Fail(err); lerr != nil {
+			return false, fmt.Errorf("sink %s: partition %d (offsets %d–%d left unmarked): %w", s.cfg.Name, p.id, first, last, lerr)
+		}
+		d := p.writes.Delay(s.cfg.Backoff)
+		log.Debug("write failed; retrying the same batch", "attempt", attempt, "retry_in", d,
 			"first_offset", first, "last_offset", last, "records", len(batch), "err", err)
 		if !sleep(ctx, d) {
 			log.Info("batch abandoned unmarked: session ended", "first_offset", first, "last_offset", last)
-			return false
+			return false, nil
 		}
 	}
 }

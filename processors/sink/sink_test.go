@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/topk-charts/topk/internal/outage"
 )
 
 func TestBackoffGrowsAndCaps(t *testing.T) {
@@ -325,4 +328,125 @@ func value(c prometheus.Metric) float64 {
 		return m.Counter.GetValue()
 	}
 	return m.Gauge.GetValue()
+}
+
+// A batch that keeps failing for longer than OutageLimit: consume gives up
+// with an error naming the partition, the limit and the last write error,
+// the batch unmarked; through ConsumeClaim the sink records it as the
+// reason Run returns.
+func TestConsumeGivesUpPastTheOutageLimit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := &fakeSession{ctx: ctx}
+	claim := newClaim(10, 4)
+	w := &scriptedWriter{fail: 1 << 30, marked: sess.Marked}
+	s := newTestSink(t, w, 4, time.Millisecond)
+	s.cfg.OutageLimit = 100 * time.Millisecond
+	for i := range int64(4) {
+		claim.msgs <- msg(i)
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- handler{s}.ConsumeClaim(sess, claim) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ConsumeClaim returned %v; the reason goes to Run", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("still retrying 5 s after a 100 ms outage limit")
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("gave up after %v, before the limit", d)
+	}
+	err := s.fatalErr()
+	for _, want := range []string{"partition 3", "offsets 0–3 left unmarked", "outage limit of 100ms", "injected failure"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("reason %v lacks %q", err, want)
+		}
+	}
+	var le *outage.LimitError
+	if !errors.As(err, &le) {
+		t.Errorf("reason %v is not an outage.LimitError", err)
+	}
+	if got := sess.Marked(); len(got) != 0 {
+		t.Fatalf("marked %v", got)
+	}
+}
+
+// A batch that fails for a while and then succeeds within the limit is
+// written and marked: the outage is ridden out.
+func TestConsumeRidesOutAnOutageWithinTheLimit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := &fakeSession{ctx: ctx}
+	claim := newClaim(10, 2)
+	w := &scriptedWriter{fail: 30, written: make(chan []int64, 1), marked: sess.Marked}
+	s := newTestSink(t, w, 2, time.Millisecond)
+	s.cfg.OutageLimit = 10 * time.Second
+	claim.msgs <- msg(0)
+	claim.msgs <- msg(1)
+	go s.consume(sess, claim)
+	select {
+	case <-w.written:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not written")
+	}
+	for len(sess.Marked()) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.fatalErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Kafka unreachable (nothing listens on the broker's port): Run retries
+// creating the consumer group, Check says Kafka is down meanwhile, and
+// past OutageLimit Run returns an error naming Kafka.
+func TestRunGivesUpWhenKafkaStaysAway(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	sc := sarama.NewConfig()
+	sc.Metadata.Retry.Max = 0
+	sc.Net.DialTimeout = 200 * time.Millisecond
+	s, err := New(Config{Name: "unit_kafka_away", Brokers: []string{addr}, Group: "g", Topic: "t",
+		Backoff: Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}, OutageLimit: 600 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Sarama: sc}, writerFunc(func(context.Context, []*sarama.ConsumerMessage) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Check(context.Background()) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Check never reported Kafka down")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := s.Check(context.Background()); !strings.Contains(err.Error(), "kafka down for") {
+		t.Errorf("Check = %v", err)
+	}
+	select {
+	case err := <-done:
+		var le *outage.LimitError
+		if !errors.As(err, &le) || le.Name != "kafka" || !strings.Contains(err.Error(), "unit_kafka_away") {
+			t.Fatalf("Run = %v, want the outage limit on kafka", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still retrying 10 s after a 600 ms outage limit")
+	}
+
+	// Cancelled while waiting: nil.
+	s2, _ := New(Config{Name: "unit_kafka_away", Brokers: []string{addr}, Group: "g", Topic: "t",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Sarama: sc}, writerFunc(func(context.Context, []*sarama.ConsumerMessage) error { return nil }))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := s2.Run(ctx); err != nil {
+		t.Fatalf("Run cancelled while waiting for Kafka = %v, want nil", err)
+	}
 }

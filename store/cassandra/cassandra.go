@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -19,9 +20,33 @@ import (
 	"github.com/topk-charts/topk/schemas"
 )
 
+// gocqlLog receives gocql's own log lines once UseLogger was called.
+var gocqlLog atomic.Pointer[slog.Logger]
+
+// UseLogger sends gocql's own log lines (while Cassandra is down, a few
+// control-connection retries a second) to log at debug level instead of
+// the standard logger: the services say once that Cassandra is down
+// (internal/outage). It applies to the clusters NewCluster makes after it.
+func UseLogger(log *slog.Logger) { gocqlLog.Store(log) }
+
+type gocqlLogger struct{ log *slog.Logger }
+
+func (l gocqlLogger) Print(v ...any) {
+	l.log.Debug(strings.TrimSpace(fmt.Sprint(v...)), "component", "gocql")
+}
+func (l gocqlLogger) Printf(format string, v ...any) {
+	l.log.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)), "component", "gocql")
+}
+func (l gocqlLogger) Println(v ...any) {
+	l.log.Debug(strings.TrimSpace(fmt.Sprintln(v...)), "component", "gocql")
+}
+
 // NewCluster returns the gocql cluster settings of topk, without a keyspace.
 func NewCluster(c config.Cassandra) *gocql.ClusterConfig {
 	cl := gocql.NewCluster(c.Hosts...)
+	if log := gocqlLog.Load(); log != nil {
+		cl.Logger = gocqlLogger{log}
+	}
 	cl.Port = c.Port
 	cl.Consistency = gocql.LocalQuorum
 	cl.Timeout = 5 * time.Second

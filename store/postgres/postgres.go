@@ -18,11 +18,23 @@ import (
 	"github.com/topk-charts/topk/schemas"
 )
 
-// Connect opens a pool on the configured database and checks it answers.
-func Connect(ctx context.Context, c config.Postgres) (*pgxpool.Pool, error) {
+// Open opens a pool on the configured database without connecting: its
+// connections are made on first use, so a service can start while
+// PostgreSQL is down (and wait for it, see Connect for one that must
+// answer now).
+func Open(ctx context.Context, c config.Postgres) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.New(ctx, c.URL())
 	if err != nil {
 		return nil, fmt.Errorf("postgres %s:%d/%s: %w", c.Host, c.Port, c.Database, err)
+	}
+	return pool, nil
+}
+
+// Connect opens a pool on the configured database and checks it answers.
+func Connect(ctx context.Context, c config.Postgres) (*pgxpool.Pool, error) {
+	pool, err := Open(ctx, c)
+	if err != nil {
+		return nil, err
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
