@@ -256,7 +256,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 		d := s.kafka.Delay(s.cfg.Backoff)
 		s.log.Debug("consumer group session failed; rejoining", "retry_in", d, "err", err)
-		if !sleep(ctx, d) {
+		if !outage.Sleep(ctx, d) {
 			if fatal := s.fatalErr(); fatal != nil {
 				return fatal
 			}
@@ -282,17 +282,6 @@ func (s *Sink) Check(context.Context) error {
 		p.mu.Unlock()
 	}
 	return errors.Join(errs...)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // partition is what the sink knows about one claimed partition: enough to
@@ -493,7 +482,7 @@ func (s *Sink) write(ctx context.Context, p *partition, log *slog.Logger, batch 
 		d := p.writes.Delay(s.cfg.Backoff)
 		log.Debug("write failed; retrying the same batch", "attempt", attempt, "retry_in", d,
 			"first_offset", first, "last_offset", last, "records", len(batch), "err", err)
-		if !sleep(ctx, d) {
+		if !outage.Sleep(ctx, d) {
 			log.Info("batch abandoned unmarked: session ended", "first_offset", first, "last_offset", last)
 			return false, nil
 		}
