@@ -607,7 +607,7 @@ func TestCacheRefreshAhead(t *testing.T) {
 		}
 		return v
 	}
-	if get() != 1 || get() != 1 || fills.Load() != 1 {
+	if first, second := get(), get(); first != 1 || second != 1 || fills.Load() != 1 {
 		t.Fatalf("fills %d", fills.Load())
 	}
 	mu.Lock()

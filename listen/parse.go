@@ -468,7 +468,7 @@ func numberSeconds(v []byte) int64 {
 	if v[0] == '-' {
 		return math.MinInt64 // every negative number is before 2002
 	}
-	if bytes.IndexAny(v, "eE") >= 0 {
+	if bytes.ContainsAny(v, "eE") {
 		f, err := strconv.ParseFloat(string(v), 64)
 		if err != nil || f > 1e17 {
 			return math.MaxInt64
@@ -578,7 +578,7 @@ func durationMS(v []byte) (int64, *InvalidError) {
 	if c == '-' && !isZero(v[1:]) {
 		return 0, invalid(ReasonBadDuration, FieldDurationMS, "negative")
 	}
-	if bytes.IndexAny(v, ".eE") < 0 {
+	if !bytes.ContainsAny(v, ".eE") {
 		n, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil {
 			return 0, invalid(ReasonBadDuration, FieldDurationMS, "too large")

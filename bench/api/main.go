@@ -301,14 +301,13 @@ func loadPipeline(e *benchkit.Env, cfg config.Config, dir string) error {
 // gen makes the listens: the heavy user's first (every track once, then
 // Zipf-distributed), then the other users'.
 type gen struct {
-	r                     *rand.Rand
-	now                   time.Time
-	users, heavy, tracks  int
-	i                     int
-	zipf                  *rand.Zipf
-	heavySecs             []int64
-	perUser               int
-	userIndex, userListen int
+	r                    *rand.Rand
+	now                  time.Time
+	users, heavy, tracks int
+	i                    int
+	zipf                 *rand.Zipf
+	heavySecs            []int64
+	perUser              int
 }
 
 func newGen(now time.Time, users, heavy, tracks int) *gen {
