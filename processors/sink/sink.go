@@ -212,12 +212,17 @@ func (s *Sink) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		// One warning per burst: losing the broker fails every partition
+		// at once; the rest of the burst (and everything while Kafka is
+		// known to be down) is debug.
+		var lastWarn time.Time
 		for err := range group.Errors() {
 			groupErrors.WithLabelValues(s.cfg.Name).Inc()
-			if s.kafka.Err() != nil { // said once when Kafka went away
+			if s.kafka.Err() != nil || time.Since(lastWarn) < 10*time.Second {
 				s.log.Debug("consumer group error", "err", err)
 			} else {
-				s.log.Warn("consumer group error", "err", err)
+				lastWarn = time.Now()
+				s.log.Warn("consumer group error (more within 10 s are logged at debug)", "err", err)
 			}
 		}
 	}()
