@@ -95,10 +95,10 @@ type counter struct {
 	t   listen.Topics
 
 	mu sync.Mutex
-	// written holds the keys whose state this processor has written since
-	// its partitions were assigned. Their local value and the changelog
-	// agree (or the write fails and the processor restarts, forgetting
-	// them), so a duplicate of such a key needs no rewrite.
+	// written holds the keys whose state this processor has rewritten for
+	// a duplicate since its partitions were assigned. Their local value
+	// and the changelog agree (or the write fails and the processor
+	// restarts, forgetting them), so another duplicate needs no rewrite.
 	written map[string]struct{}
 }
 
@@ -203,7 +203,8 @@ func (c *counter) process(ctx goka.Context, msg any) {
 		return
 	}
 	listens.WithLabelValues("counted").Inc()
-	c.firstWrite(ctx.Key())
+	// Not recorded in written: that would cost a map insert per counted
+	// listen; a later duplicate of this key rewrites it once instead.
 	ctx.SetValue(encodedDay(b))
 }
 
