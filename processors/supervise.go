@@ -60,6 +60,11 @@ type Supervisor struct {
 	// Log receives the state changes (it should name the component).
 	// Default slog.Default().
 	Log *slog.Logger
+	// Ping, if set, asks Kafka for metadata in Check. A processor does not
+	// notice a broker that stopped answering (frozen, a network cut) until
+	// its client times out, tens of seconds later; readiness should say so
+	// at once.
+	Ping func(ctx context.Context) error
 
 	once    sync.Once
 	tracker *outage.Tracker
@@ -87,7 +92,7 @@ func (s *Supervisor) Processor() *goka.Processor {
 
 // Check is a readiness check: nil while the processor runs and has
 // recovered its tables.
-func (s *Supervisor) Check(context.Context) error {
+func (s *Supervisor) Check(ctx context.Context) error {
 	s.init()
 	if err := s.tracker.Err(); err != nil {
 		return fmt.Errorf("restarting: %w", err)
@@ -98,6 +103,11 @@ func (s *Supervisor) Check(context.Context) error {
 		return errors.New("starting")
 	case !p.Recovered():
 		return errors.New("recovering")
+	}
+	if s.Ping != nil {
+		if err := s.Ping(ctx); err != nil {
+			return fmt.Errorf("kafka not answering: %w", err)
+		}
 	}
 	return nil
 }

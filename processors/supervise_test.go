@@ -94,3 +94,38 @@ func TestSupervisorRecoversWithinTheLimit(t *testing.T) {
 		t.Fatalf("run after cancel: %v", err)
 	}
 }
+
+// A broker that stops answering makes the check fail at once, before the
+// processor's client notices.
+func TestSupervisorCheckPingsKafka(t *testing.T) {
+	tt := tester.New(t)
+	var down atomic.Bool
+	s := &Supervisor{
+		Name: "test-ping",
+		Build: func(context.Context) (*goka.Processor, error) {
+			return goka.NewProcessor(nil, goka.DefineGroup("g2",
+				goka.Input("in2", new(codec.String), func(goka.Context, any) {}),
+			), goka.WithTester(tt))
+		},
+		Ping: func(context.Context) error {
+			if down.Load() {
+				return errors.New("context deadline exceeded")
+			}
+			return nil
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Check(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %v", s.Check(ctx))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	down.Store(true)
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "kafka not answering") {
+		t.Fatalf("check with kafka frozen: %v", err)
+	}
+}

@@ -33,6 +33,10 @@ func supervised(env *Env, s *service, name string, build func(context.Context) (
 		Build: build,
 		Limit: time.Duration(env.Config.Pipeline.OutageLimitMS) * time.Millisecond,
 		Log:   logWith(env.Log, name),
+		Ping: func(ctx context.Context) error {
+			_, err := kafka.Ping(ctx, env.Config.Kafka.Brokers)
+			return err
+		},
 	}
 	s.procs = append(s.procs, sup.Processor)
 	s.comps = append(s.comps, component{name, sup.Run})
