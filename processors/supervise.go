@@ -118,23 +118,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.init()
 	gauge := up.WithLabelValues(s.Name)
 	gauge.Set(0)
-	for {
-		err := s.runOnce(ctx, gauge)
-		gauge.Set(0)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
-			err = errors.New("processor stopped without an error")
-		}
-		if lerr := s.tracker.Fail(err); lerr != nil {
-			return fmt.Errorf("%s: %w", s.Name, lerr)
-		}
-		restarts.WithLabelValues(s.Name).Inc()
-		if !outage.Sleep(ctx, s.tracker.Delay(s.Backoff)) {
-			return nil
-		}
+	err := outage.Rerun(ctx, s.tracker, s.Backoff, func(ctx context.Context) error {
+		defer gauge.Set(0)
+		return s.runOnce(ctx, gauge)
+	}, restarts.WithLabelValues(s.Name).Inc)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
 	}
+	return nil
 }
 
 // runOnce builds one processor and runs it until it stops; once it has

@@ -483,22 +483,10 @@ func (v *View) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() { stop(); <-done }()
-	for {
-		err := v.runOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
-			err = errors.New("the Goka view stopped without an error")
-		}
-		if lerr := v.kafka.Fail(err); lerr != nil {
-			return fmt.Errorf("views: %w", lerr)
-		}
-		v.restarts.Inc()
-		if !outage.Sleep(ctx, v.kafka.Delay(v.cfg.Backoff)) {
-			return nil
-		}
+	if err := outage.Rerun(ctx, v.kafka, v.cfg.Backoff, v.runOnce, v.restarts.Inc); err != nil {
+		return fmt.Errorf("views: %w", err)
 	}
+	return nil
 }
 
 // runOnce builds one Goka view and runs it until it stops; once it has

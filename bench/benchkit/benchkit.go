@@ -361,3 +361,14 @@ func Table(w io.Writer, header []string, rows [][]string) {
 
 // MiB formats bytes.
 func MiB(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// WorkDir makes the benchmark's temporary directory (logs, profiles) and
+// points the pipeline's local state under it; remove deletes it.
+func (e *Env) WorkDir(name string) (dir string, remove func(), err error) {
+	dir, err = os.MkdirTemp("", "topk-bench-"+name+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	e.Config.Pipeline.StateDir = filepath.Join(dir, "state")
+	return dir, func() { os.RemoveAll(dir) }, nil
+}

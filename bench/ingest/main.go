@@ -52,12 +52,11 @@ func run(n, users int) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "%d listens (%s) in %s\n", n, benchkit.MiB(rawBytes), raw)
-	dir, err := os.MkdirTemp("", "topk-bench-ingest-")
+	dir, remove, err := e.WorkDir("ingest")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	e.Config.Pipeline.StateDir = filepath.Join(dir, "state")
+	defer remove()
 
 	// Each stage beside its references, all reading the same topic.
 	var rows [][]string

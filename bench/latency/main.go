@@ -43,12 +43,11 @@ func run(rate int, dur time.Duration) error {
 		return err
 	}
 	defer e.Close()
-	dir, err := os.MkdirTemp("", "topk-bench-latency-")
+	dir, remove, err := e.WorkDir("latency")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	e.Config.Pipeline.StateDir = filepath.Join(dir, "state")
+	defer remove()
 
 	ref, err := endToEndTool(e, rate)
 	if err != nil {

@@ -60,12 +60,11 @@ func run(n int) error {
 		return err
 	}
 	defer e.Close()
-	dir, err := os.MkdirTemp("", "topk-bench-reimport-")
+	dir, remove, err := e.WorkDir("reimport")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	e.Config.Pipeline.StateDir = filepath.Join(dir, "state")
+	defer remove()
 
 	// One heavy user: n listens over the 365 days before today.
 	gen := benchkit.NewGenerator(1, 1)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -31,7 +30,7 @@ func supervised(env *Env, s *service, name string, build func(context.Context) (
 	sup := &processors.Supervisor{
 		Name:  name,
 		Build: build,
-		Limit: time.Duration(env.Config.Pipeline.OutageLimitMS) * time.Millisecond,
+		Limit: outageLimit(env),
 		Log:   logWith(env.Log, name),
 		Ping: func(ctx context.Context) error {
 			_, err := kafka.Ping(ctx, env.Config.Kafka.Brokers)

@@ -75,26 +75,19 @@ func (s *service) run(ctx context.Context, env *Env) error {
 	return g.Wait()
 }
 
-// processors are the Goka processors running now.
-func (s *service) processors() []*goka.Processor {
-	var ps []*goka.Processor
-	for _, f := range s.procs {
-		if p := f(); p != nil {
-			ps = append(ps, p)
-		}
-	}
-	return ps
-}
+// processors are the Goka processors running now (nil before a first
+// build: the monitor leaves those out).
+func (s *service) processors() []*goka.Processor { return current(s.procs) }
 
 // gokaViews are the Goka views running now.
-func (s *service) gokaViews() []*goka.View {
-	var vs []*goka.View
-	for _, f := range s.views {
-		if v := f(); v != nil {
-			vs = append(vs, v)
-		}
+func (s *service) gokaViews() []*goka.View { return current(s.views) }
+
+func current[T any](fs []func() *T) []*T {
+	out := make([]*T, len(fs))
+	for i, f := range fs {
+		out[i] = f()
 	}
-	return vs
+	return out
 }
 
 // settings are the processor settings from the configuration.

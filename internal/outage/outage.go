@@ -2,6 +2,7 @@ package outage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -189,6 +190,33 @@ func Retry(ctx context.Context, t *Tracker, bo Backoff, try func(ctx context.Con
 		}
 		if !Sleep(ctx, t.Delay(bo)) {
 			return ctx.Err()
+		}
+	}
+}
+
+// Rerun runs a component that should never stop: it calls run again
+// whenever run returns while ctx lives, each return counting as a failure
+// of t (run calls t.OK itself once it works again), with restarted called
+// before each new attempt and the attempts spaced by bo (nil: 500 ms
+// doubling to 15 s). It returns nil when ctx ends, or a *LimitError once
+// t has been down for longer than its limit.
+func Rerun(ctx context.Context, t *Tracker, bo Backoff, run func(ctx context.Context) error, restarted func()) error {
+	for {
+		err := run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("stopped without an error")
+		}
+		if lerr := t.Fail(err); lerr != nil {
+			return lerr
+		}
+		if restarted != nil {
+			restarted()
+		}
+		if !Sleep(ctx, t.Delay(bo)) {
+			return nil
 		}
 	}
 }

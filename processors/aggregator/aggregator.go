@@ -2,7 +2,6 @@ package aggregator
 
 import (
 	"fmt"
-	"hash/fnv"
 	"sync"
 
 	"github.com/lovoo/goka"
@@ -210,10 +209,16 @@ func (c *counter) process(ctx goka.Context, msg any) {
 
 // KeyPartition is the partition of key among n under Goka's hasher (FNV-1a,
 // sarama's hash partitioner): where ingest's emits put a user-day.
+// It runs for every listen, so it hashes the string in place instead of
+// allocating a hash.Hash32 and a byte copy of the key.
 func KeyPartition(key string, n int32) int32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	p := int32(h.Sum32()) % n
+	const offset32, prime32 = 2166136261, 16777619 // FNV-1a, as hash/fnv
+	h := uint32(offset32)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= prime32
+	}
+	p := int32(h) % n
 	if p < 0 {
 		p = -p
 	}
