@@ -31,6 +31,7 @@ type Config struct {
 	Charts    Charts
 	Ops       Ops
 	Crawler   Crawler
+	Cluster   Cluster
 
 	// Namespace prefixes every topic and consumer group of a test run so it
 	// never touches what `make run` left. Empty in production.
@@ -68,6 +69,14 @@ type Pipeline struct {
 	// Kafka.MaxMessageBytes - StateHeadroomBytes.
 	MaxStateBytes   int
 	FlushIntervalMS int
+	// SinkBatchBytes bounds the record values of one sink batch (raw
+	// writer, flusher) per claimed partition.
+	SinkBatchBytes int
+	// FlushCacheMB is the flusher's cache of day states and rollups.
+	FlushCacheMB int
+	// StorePendingBytes bounds the values the aggregator's local store
+	// keeps in memory between LevelDB writes, per partition.
+	StorePendingBytes int
 	// OutageLimitMS is how long a service rides out an unreachable Kafka,
 	// Cassandra, PostgreSQL or Redis before it exits non-zero.
 	OutageLimitMS int
@@ -135,6 +144,7 @@ type API struct {
 // Charts tunes the api's reads: the view's window and the answer cache.
 type Charts struct {
 	ViewDays     int
+	ViewMaxMB    int
 	CacheTTL     string // a Go duration; 0s disables the cache
 	CacheLocalMB int
 	AccessLog    int
@@ -152,6 +162,9 @@ func (c Charts) validate(add func(format string, args ...any)) {
 	}
 	if d, err := time.ParseDuration(c.CacheTTL); err != nil || d < 0 {
 		add("TOPK_CACHE_TTL: %q is not a duration ≥ 0 (e.g. 30s)", c.CacheTTL)
+	}
+	if c.ViewMaxMB < 1 {
+		add("TOPK_VIEW_MAX_MB: must be at least 1")
 	}
 	if c.CacheLocalMB < 0 {
 		add("TOPK_CACHE_LOCAL_MB: must not be negative")
@@ -214,6 +227,18 @@ func (c Crawler) validate(add func(format string, args ...any)) {
 	}
 }
 
+// Cluster is the local three-broker, three-node cluster of
+// deploy/local/cluster.sh (make cluster-up): its own ports and folder, so
+// it can run beside the single-node stack.
+type Cluster struct {
+	Dir                                 string
+	KafkaPort, KafkaControllerPort      int
+	KafkaHeap                           string
+	CassandraPort, CassandraStoragePort int
+	CassandraJMXPort                    int
+	CassandraHeap                       string
+}
+
 // Ops are the per-service ops listeners (/metrics, /healthz, Goka monitor).
 type Ops struct {
 	Host                                                       string
@@ -259,6 +284,9 @@ func (c Config) Validate() error {
 		{"TOPK_CASSANDRA_PORT", c.Cassandra.Port}, {"TOPK_CASSANDRA_STORAGE_PORT", c.Cassandra.StoragePort},
 		{"TOPK_CASSANDRA_JMX_PORT", c.Cassandra.JMXPort}, {"TOPK_REDIS_PORT", c.Redis.Port},
 		{"TOPK_POSTGRES_PORT", c.Postgres.Port},
+		{"TOPK_CLUSTER_KAFKA_PORT", c.Cluster.KafkaPort}, {"TOPK_CLUSTER_KAFKA_CONTROLLER_PORT", c.Cluster.KafkaControllerPort},
+		{"TOPK_CLUSTER_CASSANDRA_PORT", c.Cluster.CassandraPort}, {"TOPK_CLUSTER_CASSANDRA_STORAGE_PORT", c.Cluster.CassandraStoragePort},
+		{"TOPK_CLUSTER_CASSANDRA_JMX_PORT", c.Cluster.CassandraJMXPort},
 	} {
 		if p.v < 1 || p.v > 65535 {
 			add("%s: %d is not a port", p.name, p.v)
@@ -266,6 +294,9 @@ func (c Config) Validate() error {
 	}
 	if c.Pipeline.MaxPlaysPerDay < 1 {
 		add("TOPK_MAX_PLAYS_PER_DAY: must be at least 1")
+	}
+	if c.Pipeline.FlushCacheMB < 0 {
+		add("TOPK_FLUSH_CACHE_MB: must not be negative (0: no cache)")
 	}
 	if c.Pipeline.FlushIntervalMS < 1 {
 		add("TOPK_FLUSH_INTERVAL_MS: must be at least 1")
@@ -276,6 +307,7 @@ func (c Config) Validate() error {
 	}{
 		{"TOPK_MAX_NAME_CHARS", c.Pipeline.MaxNameChars}, {"TOPK_MAX_STATE_BYTES", c.Pipeline.MaxStateBytes},
 		{"TOPK_KAFKA_MAX_MESSAGE_BYTES", c.Kafka.MaxMessageBytes}, {"TOPK_OUTAGE_LIMIT_MS", c.Pipeline.OutageLimitMS},
+		{"TOPK_SINK_BATCH_BYTES", c.Pipeline.SinkBatchBytes}, {"TOPK_STORE_PENDING_BYTES", c.Pipeline.StorePendingBytes},
 	} {
 		if v.v < 1 {
 			add("%s: must be at least 1", v.name)
