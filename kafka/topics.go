@@ -262,3 +262,20 @@ func DeleteNamespace(admin sarama.ClusterAdmin, namespace string) error {
 	}
 	return DeleteTopics(admin, mine...)
 }
+
+// RecentTopic is the aggregator's projection of the recent days for the
+// api's views (listen.Topics.Recent): compacted (the latest value of a
+// user-day) and deleted by age, so it holds only what a view serves. A
+// user-day of the last days days was last written at its date or later
+// (played_at is at most 10 minutes ahead), so keeping records for days+2
+// days (LogAppendTime: the broker's clock, whatever the producer's) never
+// deletes the value of a day still in the window; 6-hour segments let
+// deletion follow the window closely. Same partitions and
+// max.message.bytes as the table.
+func RecentTopic(name string, partitions int32, minInsync, days int) TopicSpec {
+	return TopicSpec{Name: name, Partitions: partitions, FixedPartitions: true, Config: map[string]string{
+		"cleanup.policy": "compact,delete", "retention.ms": ms(time.Duration(days+2) * day),
+		"segment.ms": ms(6 * time.Hour), "message.timestamp.type": "LogAppendTime",
+		"min.insync.replicas": strconv.Itoa(minInsync), "max.message.bytes": strconv.Itoa(DefaultMaxMessageBytes),
+	}}
+}

@@ -7,6 +7,9 @@ const (
 	rawTopic   = "user.listen.raw"
 	validTopic = "user.listen.valid"
 	dlqTopic   = "user.listen.dlq"
+	// recentTopic is not in DESIGN.md's first table: the aggregator's
+	// projection of the recent days for the api's views (issue 10).
+	recentTopic = "user.day.recent"
 )
 
 // Topics are the listen streams of one deployment.
@@ -20,6 +23,11 @@ type Topics struct {
 	// DLQ holds every record the pipeline could not accept, with its
 	// original bytes and a reason header.
 	DLQ goka.Stream
+	// Recent holds the aggregator's user-day values of the recent days
+	// only (key user_id|day, same partitions as Valid), compacted and
+	// deleted by age: the api's views read it, so their time to ready
+	// follows the days they serve, not all history in the table.
+	Recent goka.Stream
 }
 
 // NewTopics names the listen topics under namespace: the empty namespace
@@ -27,9 +35,10 @@ type Topics struct {
 // meet those of `make run`.
 func NewTopics(namespace string) Topics {
 	return Topics{
-		Raw:   goka.Stream(Namespaced(namespace, rawTopic)),
-		Valid: goka.Stream(Namespaced(namespace, validTopic)),
-		DLQ:   goka.Stream(Namespaced(namespace, dlqTopic)),
+		Raw:    goka.Stream(Namespaced(namespace, rawTopic)),
+		Valid:  goka.Stream(Namespaced(namespace, validTopic)),
+		DLQ:    goka.Stream(Namespaced(namespace, dlqTopic)),
+		Recent: goka.Stream(Namespaced(namespace, recentTopic)),
 	}
 }
 

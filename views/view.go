@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,17 @@ type Config struct {
 	// Backoff spaces the rebuilds of the Goka view after it stopped.
 	// Default 500 ms doubling to 15 s.
 	Backoff sink.Backoff
+	// MaxBytes bounds the memory of the days the view holds (decoded
+	// days and the stores' encoded copies, estimated). Past it the view
+	// keeps the newest days that fit in 90% of it (never fewer than today
+	// and later) and FirstDay moves up, so the api reads the older days of
+	// its window from Cassandra; the move lasts until a restart. Default
+	// DefaultMaxBytes.
+	MaxBytes int64
 }
+
+// DefaultMaxBytes is the default memory bound of a view (TOPK_VIEW_MAX_MB).
+const DefaultMaxBytes = 1 << 30
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
@@ -102,8 +113,8 @@ func (c Config) Validate() error {
 	if c.Days < 0 || c.Days > 3660 {
 		errs = append(errs, fmt.Errorf("views: Days %d is not within 1…3660 (0: the default %d)", c.Days, DefaultDays))
 	}
-	if c.Maintain < 0 || c.OutageLimit < 0 {
-		errs = append(errs, errors.New("views: Maintain and OutageLimit must not be negative"))
+	if c.Maintain < 0 || c.OutageLimit < 0 || c.MaxBytes < 0 {
+		errs = append(errs, errors.New("views: Maintain, OutageLimit and MaxBytes must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -135,6 +146,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Backoff.Max <= 0 {
 		c.Backoff.Max = 15 * time.Second
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
 	}
 	return c
 }
@@ -173,6 +187,16 @@ type View struct {
 	// decode. Values are immutable; a write replaces them.
 	dmu  sync.RWMutex
 	days map[string]*Day
+	// sizes are the estimated bytes of each held key, bytes their sum,
+	// byDate their sums per date (DayLayout).
+	sizes  map[string]int64
+	bytes  int64
+	byDate map[string]int64
+	// memFirst is the first date the memory bound leaves in the view
+	// (DayLayout; nil: no cut yet); it only moves up. shrink asks the
+	// maintenance loop to prune now.
+	memFirst atomic.Pointer[string]
+	shrink   chan struct{}
 
 	lag       prometheus.Gauge
 	recovered prometheus.Gauge
@@ -180,6 +204,7 @@ type View struct {
 	skipped   *prometheus.CounterVec
 	updates   prometheus.Counter
 	restarts  prometheus.Counter
+	memBytes  prometheus.GaugeFunc
 }
 
 // New returns the view of the aggregator table of cfg.Namespace. It does
@@ -192,7 +217,8 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	v := &View{cfg: cfg, settings: s, opts: opts, log: cfg.Log.With("component", "view"), stores: map[int32]*dayStore{}, days: map[string]*Day{}}
+	v := &View{cfg: cfg, settings: s, opts: opts, log: cfg.Log.With("component", "view"), stores: map[int32]*dayStore{}, days: map[string]*Day{},
+		sizes: map[string]int64{}, byDate: map[string]int64{}, shrink: make(chan struct{}, 1)}
 	v.kafka = &outage.Tracker{Name: "kafka", Limit: cfg.OutageLimit, Log: v.log}
 	v.build = v.newGoka
 	v.lag = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -205,7 +231,7 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 		Name: "topk_view_user_days", Help: "User-days the api's view holds (the recent R days).",
 	})
 	v.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "topk_view_skipped_total", Help: "Table records the view did not keep, by reason (old: before the window; bad_key; undecodable).",
+		Name: "topk_view_skipped_total", Help: "Records the view did not keep, by reason (old: before the window; memory: before the days the memory bound leaves; bad_key; undecodable).",
 	}, []string{"reason"})
 	v.updates = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_view_updates_total", Help: "Table records the view applied.",
@@ -213,7 +239,10 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 	v.restarts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_view_restarts_total", Help: "Rebuilds of the api's Goka view after its set-up failed or it stopped on an error (Kafka unreachable).",
 	})
-	for _, c := range []prometheus.Collector{v.lag, v.recovered, v.userDays, v.skipped, v.updates, v.restarts} {
+	v.memBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "topk_view_bytes", Help: "Estimated memory of the user-days the api's view holds (bounded by TOPK_VIEW_MAX_MB).",
+	}, func() float64 { v.dmu.RLock(); defer v.dmu.RUnlock(); return float64(v.bytes) })
+	for _, c := range []prometheus.Collector{v.lag, v.recovered, v.userDays, v.skipped, v.updates, v.restarts, v.memBytes} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("views: metrics: %w", err)
 		}
@@ -227,10 +256,10 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 // view made (Goka closes neither its consumer nor its topic manager).
 func (v *View) newGoka() (gv *goka.View, release func(), err error) {
 	s := v.settings
-	table := aggregator.Table(v.cfg.Namespace)
+	topic := listen.NewTopics(v.cfg.Namespace).Recent
 	if len(s.Brokers) > 0 {
-		if _, err := s.EnsureTable(table, listen.NewTopics(v.cfg.Namespace).Valid); err != nil {
-			return nil, nil, fmt.Errorf("table topic: %w", err)
+		if err := aggregator.EnsureRecent(s, v.cfg.Namespace, 0, v.cfg.Days); err != nil {
+			return nil, nil, fmt.Errorf("recent topic: %w", err)
 		}
 	}
 	var (
@@ -274,7 +303,7 @@ func (v *View) newGoka() (gv *goka.View, release func(), err error) {
 	}
 	o = append(o, v.opts...)
 	o = append(o, goka.WithViewStorageBuilder(v.storage), goka.WithViewCallback(v.update))
-	gv, err = goka.NewView(s.Brokers, table, aggregator.DayCodec{}, o...)
+	gv, err = goka.NewView(s.Brokers, goka.Table(topic), aggregator.DayCodec{}, o...)
 	if err != nil {
 		release()
 		return nil, nil, fmt.Errorf("goka view: %w", err)
@@ -303,10 +332,17 @@ func (v *View) Goka() *goka.View { return v.cur.Load() }
 // Days is R.
 func (v *View) Days() int { return v.cfg.Days }
 
-// FirstDay is the oldest day the view holds at now: today − R + 1 (UTC).
+// FirstDay is the oldest day the view holds at now: today − R + 1 (UTC),
+// or later when the memory bound cut the oldest days of the window.
 func (v *View) FirstDay(now time.Time) time.Time {
 	t := now.UTC()
-	return time.Date(t.Year(), t.Month(), t.Day()-(v.cfg.Days-1), 0, 0, 0, 0, time.UTC)
+	first := time.Date(t.Year(), t.Month(), t.Day()-(v.cfg.Days-1), 0, 0, 0, 0, time.UTC)
+	if m := v.memFirst.Load(); m != nil {
+		if d, err := time.Parse(listen.DayLayout, *m); err == nil && d.After(first) {
+			return d
+		}
+	}
+	return first
 }
 
 // Recovered reports whether every partition caught up with the table.
@@ -337,8 +373,12 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 		v.skipped.WithLabelValues("bad_key").Inc()
 		return nil
 	}
-	if day.Before(v.FirstDay(v.cfg.Now())) {
-		v.skipped.WithLabelValues("old").Inc()
+	if first := v.FirstDay(v.cfg.Now()); day.Before(first) {
+		reason := "old"
+		if m := v.memFirst.Load(); m != nil && first.Format(listen.DayLayout) == *m {
+			reason = "memory"
+		}
+		v.skipped.WithLabelValues(reason).Inc()
 		return s.Delete(key) // it may have been kept while it was recent
 	}
 	if value == nil {
@@ -380,15 +420,88 @@ func (v *View) set(key string, value []byte) {
 	out.Tracks = conv(d.Items(aggregator.Tracks))
 	out.Artists = conv(d.Artists)
 	out.Albums = conv(d.Albums)
+	size := dayBytes(key, out) + int64(len(value))
 	v.dmu.Lock()
 	v.days[key] = out
+	v.account(key, size)
+	over := v.bytes > v.cfg.MaxBytes
 	v.dmu.Unlock()
+	if over {
+		v.cut()
+	}
 }
 
 func (v *View) delete(key string) {
 	v.dmu.Lock()
 	delete(v.days, key)
+	v.account(key, 0)
 	v.dmu.Unlock()
+}
+
+// account sets key's estimated size (0: gone); v.dmu is held.
+func (v *View) account(key string, size int64) {
+	old := v.sizes[key]
+	if size == old {
+		return
+	}
+	date := key[len(key)-len(listen.DayLayout):] // held keys passed listen.SplitKey
+	if size == 0 {
+		delete(v.sizes, key)
+	} else {
+		v.sizes[key] = size
+	}
+	v.bytes += size - old
+	if v.byDate[date] += size - old; v.byDate[date] <= 0 {
+		delete(v.byDate, date)
+	}
+}
+
+// dayBytes estimates the memory of a held user-day: the map entries, the
+// Day, its item slices and their strings.
+func dayBytes(key string, d *Day) int64 {
+	const entry, day, item = 96, 112, 56
+	n := int64(entry + 2*len(key) + day)
+	for _, items := range [][]Item{d.Tracks, d.Artists, d.Albums} {
+		for _, it := range items {
+			n += int64(item + len(it.Name) + len(it.Artist))
+		}
+	}
+	return n
+}
+
+// cut moves memFirst up to the oldest date from which the newest dates fit
+// in 90% of MaxBytes (today and later always stay), and asks the
+// maintenance loop to prune. The update callback skips the days before it
+// meanwhile.
+func (v *View) cut() {
+	today := v.cfg.Now().UTC().Format(listen.DayLayout)
+	v.dmu.RLock()
+	dates := make([]string, 0, len(v.byDate))
+	for d := range v.byDate {
+		dates = append(dates, d)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(dates)))
+	budget, sum, first := v.cfg.MaxBytes*9/10, int64(0), today
+	for _, d := range dates {
+		sum += v.byDate[d]
+		if d < today && sum > budget {
+			break
+		}
+		if d < first {
+			first = d
+		}
+	}
+	v.dmu.RUnlock()
+	if cur := v.memFirst.Load(); cur != nil && *cur >= first {
+		return
+	}
+	v.memFirst.Store(&first)
+	v.log.Warn("view over its memory bound: older days of the window now come from Cassandra",
+		"max_bytes", v.cfg.MaxBytes, "first_day", first)
+	select {
+	case v.shrink <- struct{}{}:
+	default:
+	}
 }
 
 // Get returns the user's day (nil when the view holds none). The day is
@@ -479,6 +592,7 @@ func (v *View) Run(ctx context.Context) error {
 			case <-mctx.Done():
 				return
 			case <-t.C:
+			case <-v.shrink:
 			}
 		}
 	}()

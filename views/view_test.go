@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -38,9 +39,16 @@ func (c *clock) now() time.Time { return c.t }
 
 func startView(t *testing.T, now *clock, days int) (*View, *tester.Tester) {
 	t.Helper()
+	return startViewWith(t, Config{Days: days, Now: now.now})
+}
+
+// startViewWith runs a view of cfg (Registerer and Maintain set here) on
+// Goka's tester.
+func startViewWith(t *testing.T, cfg Config) (*View, *tester.Tester) {
+	t.Helper()
 	tt := tester.New(t)
-	v, err := New(processors.Settings{}, Config{Days: days, Now: now.now, Registerer: prometheus.NewRegistry(), Maintain: time.Hour},
-		goka.WithViewTester(tt))
+	cfg.Registerer, cfg.Maintain = prometheus.NewRegistry(), time.Hour
+	v, err := New(processors.Settings{}, cfg, goka.WithViewTester(tt))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +77,7 @@ func startView(t *testing.T, now *clock, days int) (*View, *tester.Tester) {
 func TestViewKeepsRecentDays(t *testing.T) {
 	now := &clock{time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
 	v, tt := startView(t, now, 3)
-	table := string(aggregator.Table(""))
+	table := string(listen.NewTopics("").Recent)
 	if got := v.FirstDay(now.t); got.Format(listen.DayLayout) != "2026-03-08" {
 		t.Fatalf("first day %v, want 2026-03-08", got)
 	}
@@ -234,7 +242,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 	if n := testutil.ToFloat64(v.restarts); n != 3 {
 		t.Fatalf("restarts %v, want 3", n)
 	}
-	tt.Consume(string(aggregator.Table("")), "alice|"+time.Now().UTC().Format(listen.DayLayout), day(t, [3]string{"A", "T", "B"}))
+	tt.Consume(string(listen.NewTopics("").Recent), "alice|"+time.Now().UTC().Format(listen.DayLayout), day(t, [3]string{"A", "T", "B"}))
 	if d := v.Get("alice", time.Now().UTC().Truncate(24*time.Hour)); d == nil || d.Plays != 1 {
 		t.Fatalf("day after recovery: %+v", d)
 	}
@@ -278,7 +286,7 @@ func TestViewGivesUpPastTheOutageLimit(t *testing.T) {
 func TestViewKeepsItsStoresAcrossRebuilds(t *testing.T) {
 	now := &clock{time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
 	v, tt := startView(t, now, 3)
-	tt.Consume(string(aggregator.Table("")), "alice|2026-03-10", day(t, [3]string{"A", "T", "B"}))
+	tt.Consume(string(listen.NewTopics("").Recent), "alice|2026-03-10", day(t, [3]string{"A", "T", "B"}))
 	old := v.stores[0]
 	off, _ := old.GetOffset(-1)
 	st, err := v.storage("any", 0)
@@ -287,5 +295,51 @@ func TestViewKeepsItsStoresAcrossRebuilds(t *testing.T) {
 	}
 	if got, _ := st.GetOffset(-1); got != off || v.Get("alice", time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)) == nil {
 		t.Fatalf("offset %d (want %d) or the day lost", got, off)
+	}
+}
+
+// Past MaxBytes the view keeps the newest days that fit in 90% of it,
+// FirstDay moves up (the api reads the rest from Cassandra), later
+// records of the cut days are skipped, and today always stays.
+func TestViewMemoryBound(t *testing.T) {
+	now := &clock{time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+	d := day(t, [3]string{"Radiohead", "Reckoner", "In Rainbows"}, [3]string{"Radiohead", "Nude", "In Rainbows"})
+	b, _ := aggregator.DayCodec{}.Encode(d)
+	lean, _ := aggregator.DecodeDay(b)
+	per := dayBytes("user00|2026-03-10", &Day{}) + int64(len(lean.Encode())) + 2*(56+9+9) + 56 + 9 + 56 + 11 + 9
+	// Room for about 25 user-days: 10 users × 10 days do not fit.
+	v, tt := startViewWith(t, Config{Days: 10, Now: now.now, MaxBytes: 25 * per})
+	topic := string(listen.NewTopics("").Recent)
+	for i := 9; i >= 0; i-- { // oldest first, as a recovery reads them
+		date := now.t.AddDate(0, 0, -i).Format(listen.DayLayout)
+		for u := range 10 {
+			tt.Consume(topic, fmt.Sprintf("user%02d|%s", u, date), d)
+		}
+	}
+	first := v.FirstDay(now.t)
+	if !first.After(now.t.AddDate(0, 0, -9)) {
+		t.Fatalf("first day %v: the memory bound did not cut the window", first)
+	}
+	v.Prune(now.t)
+	v.dmu.RLock()
+	used, held := v.bytes, len(v.days)
+	v.dmu.RUnlock()
+	if used > v.cfg.MaxBytes || held == 0 {
+		t.Fatalf("view holds %d user-days in %d bytes, bound %d", held, used, v.cfg.MaxBytes)
+	}
+	if got := v.Get("user03", time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)); got == nil {
+		t.Fatal("today was dropped")
+	}
+	// A record of a cut day is skipped, not kept.
+	old := first.AddDate(0, 0, -1)
+	tt.Consume(topic, "user99|"+old.Format(listen.DayLayout), d)
+	if v.Get("user99", old) != nil {
+		t.Fatal("a day before the memory cut was kept")
+	}
+	days, _ := v.Range("user01", now.t.AddDate(0, 0, -9), now.t)
+	for _, dd := range days {
+		if dd.Date.Before(first) {
+			t.Fatalf("Range returned %v, before the first day %v", dd.Date, first)
+		}
 	}
 }

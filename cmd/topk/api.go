@@ -68,7 +68,7 @@ type apiParts struct {
 func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	c := env.Config
 	log := logWith(env.Log, "api")
-	vc := views.Config{Namespace: c.Namespace, Days: c.Charts.ViewDays, Log: log, OutageLimit: outageLimit(env)}
+	vc := views.Config{Namespace: c.Namespace, Days: c.Charts.ViewDays, Log: log, OutageLimit: outageLimit(env), MaxBytes: int64(c.Charts.ViewMaxMB) << 20}
 	ac := api.Config{Addr: c.API.Addr, AccessLog: c.Charts.AccessLog == 1}
 	if reg != nil {
 		vc.Registerer, ac.Registerer, ac.Gatherer = reg, reg, reg

@@ -62,6 +62,7 @@ func addAggregator(_ context.Context, env *Env, s *service) error {
 	logWith(env.Log, "aggregator").Info("local storage", "dir", dir)
 	cfg := aggregator.Config{
 		Namespace: c.Namespace, MaxPlaysPerDay: c.Pipeline.MaxPlaysPerDay, MaxStateBytes: c.Pipeline.MaxStateBytes,
+		RecentDays: c.Charts.ViewDays,
 	}
 	supervised(env, s, "aggregator", func(context.Context) (*goka.Processor, error) {
 		return aggregator.New(settings(env, "aggregator"), cfg, dir)
@@ -137,7 +138,9 @@ func ensureTopics(env *Env) error {
 		return fmt.Errorf("kafka %v: %w", c.Kafka.Brokers, errUnreachable{err})
 	}
 	defer admin.Close()
-	specs := kafka.ListenTopics(c.Kafka, listen.NewTopics(c.Namespace))
+	t := listen.NewTopics(c.Namespace)
+	specs := append(kafka.ListenTopics(c.Kafka, t),
+		kafka.RecentTopic(string(t.Recent), int32(c.Kafka.ValidPartitions), c.Kafka.MinInsyncReplicas, c.Charts.ViewDays).WithMaxMessageBytes(c.Kafka.MaxMessageBytes))
 	return kafka.EnsureTopics(admin, int16(c.Kafka.ReplicationFactor), specs, logWith(env.Log, "topics"))
 }
 

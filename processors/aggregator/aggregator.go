@@ -2,11 +2,17 @@ package aggregator
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 )
@@ -65,7 +71,19 @@ type Config struct {
 	// user-day's state. New sets it from the topic; 0 skips the check
 	// (Goka's tester has one partition).
 	Partitions int32
+	// RecentDays is the window of the recent topic (listen.Topics.Recent):
+	// a user-day whose date is at most RecentDays days before today (UTC)
+	// is also written there, for the api's views. Default
+	// DefaultRecentDays; the views' window (TOPK_VIEW_DAYS) is the same
+	// setting.
+	RecentDays int
+	// Now is the clock of the recent window. Default time.Now.
+	Now func() time.Time
 }
+
+// DefaultRecentDays is the default window of the recent topic: the api's
+// view keeps 35 days (today, 7d, 30d, this_week, this_month).
+const DefaultRecentDays = 35
 
 // PlayOf reduces a listen to what a day's state keeps.
 func PlayOf(l listen.Listen) Play {
@@ -93,6 +111,11 @@ type counter struct {
 	cfg Config
 	t   listen.Topics
 
+	// cutoff is the oldest date (listen.DayLayout) written to the recent
+	// topic, for the UTC day in cutoffDay (recomputed when the day changes).
+	cutoff    atomic.Pointer[string]
+	cutoffDay atomic.Int64
+
 	mu sync.Mutex
 	// written holds the keys whose state this processor has rewritten for
 	// a duplicate since its partitions were assigned. Their local value
@@ -111,6 +134,12 @@ func newCounter(cfg Config) *counter {
 	}
 	if cfg.MaxStateBytes <= 0 {
 		cfg.MaxStateBytes = DefaultMaxStateBytes
+	}
+	if cfg.RecentDays <= 0 {
+		cfg.RecentDays = DefaultRecentDays
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &counter{cfg: cfg, t: listen.NewTopics(cfg.Namespace), written: map[string]struct{}{}}
 }
@@ -142,7 +171,38 @@ func (c *counter) graph() *goka.GroupGraph {
 		goka.Input(c.t.Valid, processors.RawCodec{}, c.process),
 		goka.Persist(sizedCodec{}),
 		goka.Output(c.t.DLQ, processors.RawCodec{}),
+		goka.Output(c.t.Recent, processors.RawCodec{}),
 	)
+}
+
+// recent reports whether key's day is in the recent topic's window: its
+// date is at most RecentDays days before today (one more than a view of
+// RecentDays days keeps, for clocks that disagree around midnight), or
+// later.
+func (c *counter) recent(key string) bool {
+	if len(key) < len(listen.DayLayout) {
+		return false
+	}
+	day := key[len(key)-len(listen.DayLayout):]
+	now := c.cfg.Now().UTC()
+	d := now.Unix() / 86400
+	cut := c.cutoff.Load()
+	if cut == nil || c.cutoffDay.Load() != d {
+		s := now.AddDate(0, 0, -c.cfg.RecentDays).Format(listen.DayLayout)
+		cut = &s
+		c.cutoff.Store(cut)
+		c.cutoffDay.Store(d)
+	}
+	return day >= *cut
+}
+
+// write sets the user-day's new state and, for a recent day, writes the
+// same bytes to the recent topic.
+func (c *counter) write(ctx goka.Context, b []byte) {
+	ctx.SetValue(encodedDay(b))
+	if c.recent(ctx.Key()) {
+		ctx.Emit(c.t.Recent, ctx.Key(), b)
+	}
 }
 
 func (c *counter) process(ctx goka.Context, msg any) {
@@ -186,7 +246,7 @@ func (c *counter) process(ctx goka.Context, msg any) {
 			return
 		}
 		rewrites.Inc()
-		ctx.SetValue(d)
+		c.write(ctx, d.Encode())
 		return
 	case int(d.Total) >= c.cfg.MaxPlaysPerDay:
 		processors.DeadLetter(ctx, t.DLQ, Stage, "daily_cap", "user-day reached its cap of counted plays", raw)
@@ -204,7 +264,7 @@ func (c *counter) process(ctx goka.Context, msg any) {
 	listens.WithLabelValues("counted").Inc()
 	// Not recorded in written: that would cost a map insert per counted
 	// listen; a later duplicate of this key rewrites it once instead.
-	ctx.SetValue(encodedDay(b))
+	c.write(ctx, b)
 }
 
 // KeyPartition is the partition of key among n under Goka's hasher (FNV-1a,
@@ -251,8 +311,44 @@ func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOp
 		return nil, err
 	}
 	cfg.Partitions = n
+	if err := EnsureRecent(s, cfg.Namespace, n, cfg.RecentDays); err != nil {
+		return nil, err
+	}
 	c := newCounter(cfg)
 	o := append(s.Options(string(Group(cfg.Namespace)), dir),
 		goka.WithNilHandling(goka.NilProcess), goka.WithRebalanceCallback(c.reset))
 	return goka.NewProcessor(s.Brokers, c.graph(), append(o, opts...)...)
+}
+
+// EnsureRecent creates or reconciles the recent topic of namespace
+// (kafka.RecentTopic) with partitions partitions (0: those of
+// user.listen.valid) and a window of days (0: DefaultRecentDays). The
+// aggregator and the api's views both call it, so either may start first.
+func EnsureRecent(s processors.Settings, namespace string, partitions int32, days int) error {
+	if days <= 0 {
+		days = DefaultRecentDays
+	}
+	admin, err := sarama.NewClusterAdmin(s.Brokers, kafka.NewSaramaConfig("topk-recent-setup"))
+	if err != nil {
+		return fmt.Errorf("kafka %v: %w", s.Brokers, err)
+	}
+	defer admin.Close()
+	if partitions <= 0 {
+		valid := string(listen.NewTopics(namespace).Valid)
+		meta, err := admin.DescribeTopics([]string{valid})
+		if err != nil {
+			return fmt.Errorf("describe %s: %w", valid, err)
+		}
+		if len(meta) != 1 || meta[0].Err != sarama.ErrNoError || len(meta[0].Partitions) == 0 {
+			return fmt.Errorf("input topic %s missing (run topk topics)", valid)
+		}
+		partitions = int32(len(meta[0].Partitions))
+	}
+	minInsync, replication := max(s.MinInsync, 1), max(s.Replication, 1)
+	spec := kafka.RecentTopic(string(listen.NewTopics(namespace).Recent), partitions, minInsync, days).WithMaxMessageBytes(s.MaxMessageBytes)
+	log := s.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return kafka.EnsureTopics(admin, int16(replication), []kafka.TopicSpec{spec}, log)
 }

@@ -286,3 +286,39 @@ func TestBadRecordsOnValidAreDeadLettered(t *testing.T) {
 		t.Fatalf("a listen under a wrong key was counted: %+v", d)
 	}
 }
+
+// A user-day inside the recent window is written to the recent topic with
+// the table's bytes, every time its state changes (and for the once-per-key
+// rewrite of a duplicate); an older day is not.
+func TestRecentTopic(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	tt := start(t, Config{RecentDays: 35, Now: func() time.Time { return now }})
+	recent := tt.NewQueueTracker(string(listen.NewTopics("").Recent))
+	fresh := lis("alice", now.Add(-time.Hour), "A", "T1", "X")
+	edge := lis("alice", now.AddDate(0, 0, -35), "A", "T1", "X")
+	old := lis("alice", now.AddDate(0, 0, -36), "A", "T1", "X")
+	for _, l := range []listen.Listen{fresh, edge, old} {
+		consume(tt, "", l)
+	}
+	consume(tt, "", lis("alice", now.Add(-30*time.Minute), "A", "T2", "X"))
+	consume(tt, "", fresh) // a duplicate: rewritten once, recent again
+	var keys []string
+	for {
+		k, v, ok := recent.Next()
+		if !ok {
+			break
+		}
+		keys = append(keys, k)
+		d, err := DecodeDay(v.([]byte))
+		if err != nil {
+			t.Fatalf("recent value of %s: %v", k, err)
+		}
+		if want := day(tt, "", k); k == fresh.Key() && len(keys) == 3 && d.Total != want.Total {
+			t.Fatalf("recent %s has %d plays, table %d", k, d.Total, want.Total)
+		}
+	}
+	want := []string{fresh.Key(), edge.Key(), fresh.Key(), fresh.Key()}
+	if strings.Join(keys, " ") != strings.Join(want, " ") {
+		t.Fatalf("recent keys %v, want %v (the day 36 days back is not recent)", keys, want)
+	}
+}
