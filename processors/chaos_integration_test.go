@@ -356,6 +356,10 @@ func TestIntegrationChaosWrongPartition(t *testing.T) {
 type chaosOptions struct {
 	ingest, aggregator int      // copies (default 1)
 	env                []string // extra environment of every service
+	// external runs on the servers the environment names (the local
+	// cluster of cluster_integration_test.go) instead of a broker of the
+	// test's own; c.k is then nil.
+	external bool
 }
 
 type service struct {
@@ -372,6 +376,7 @@ type chaos struct {
 	cfg     config.Config
 	session *gocql.Session
 	svcs    []*service
+	env     []string // extra environment of every service
 	g       *generator // the test goroutine's
 	// loadMix is the load goroutine's, burstMix the test goroutine's.
 	loadMix, burstMix *mix
@@ -397,10 +402,12 @@ func newChaos(t *testing.T, o chaosOptions) *chaos {
 	c := &chaos{t: t, want: newExpected(), g: newGenerator(uint64(time.Now().UnixNano()), 200),
 		selfExits: map[*service]int{}, lastRestart: map[*service]time.Time{}, began: time.Now()}
 	c.last = c.began
-	c.k = testenv.StartKafka(t)
-	c.mark("own broker")
 	cfg := testenv.Config(t)
-	c.k.Configure(&cfg)
+	if !o.external {
+		c.k = testenv.StartKafka(t)
+		c.mark("own broker")
+		c.k.Configure(&cfg)
+	}
 	c.s = newStackOn(t, cfg)
 	c.session = c.s.keyspace(t)
 	cfg.Pipeline.StateDir = t.TempDir()
@@ -410,27 +417,50 @@ func newChaos(t *testing.T, o chaosOptions) *chaos {
 	c.mainProducer, c.manualProducer, c.loadProducer = c.newProducer(false), c.newProducer(true), c.newProducer(false)
 	seed := uint64(time.Now().UnixNano())
 	c.loadMix, c.burstMix = c.newMix(seed), c.newMix(seed+1)
-	add := func(name string, copies int, port func(*config.Config) *int) {
-		for i := range max(copies, 1) {
-			pc := cfg
-			*port(&pc) = testenv.FreePort(t)
-			c.svcs = append(c.svcs, &service{name: name, n: i + 1, port: *port(&pc), p: testenv.StartEnv(t, pc, o.env, name)})
+	c.env = o.env
+	for _, sc := range []struct {
+		name   string
+		copies int
+	}{{"ingest", o.ingest}, {"aggregator", o.aggregator}, {"raw-writer", 1}, {"flusher", 1}} {
+		for range max(sc.copies, 1) {
+			c.addService(sc.name)
 		}
 	}
-	add("ingest", o.ingest, func(c *config.Config) *int { return &c.Ops.Ingest })
-	add("aggregator", o.aggregator, func(c *config.Config) *int { return &c.Ops.Aggregator })
-	add("raw-writer", 1, func(c *config.Config) *int { return &c.Ops.RawWriter })
-	add("flusher", 1, func(c *config.Config) *int { return &c.Ops.Flusher })
 	for _, s := range c.svcs {
-		if !c.waitFor(fmt.Sprintf("topk %s#%d ready (/readyz)", s.name, s.n), 2*time.Minute, func() (bool, string) {
-			code, err := get(s.port, "/readyz")
-			return code == http.StatusOK, fmt.Sprintf("%d %v", code, err)
-		}) {
-			t.FailNow()
-		}
+		c.waitReady(s, 2*time.Minute)
 	}
 	c.mark("services ready")
 	return c
+}
+
+// opsPort points at the ops port of a service in cfg.
+var opsPort = map[string]func(*config.Config) *int{
+	"ingest":     func(c *config.Config) *int { return &c.Ops.Ingest },
+	"aggregator": func(c *config.Config) *int { return &c.Ops.Aggregator },
+	"raw-writer": func(c *config.Config) *int { return &c.Ops.RawWriter },
+	"flusher":    func(c *config.Config) *int { return &c.Ops.Flusher },
+}
+
+// addService starts one more copy of a pipeline service (not waiting for
+// it to be ready).
+func (c *chaos) addService(name string) *service {
+	pc := c.cfg
+	port := opsPort[name](&pc)
+	*port = testenv.FreePort(c.t)
+	s := &service{name: name, n: len(c.byName(name)) + 1, port: *port, p: testenv.StartEnv(c.t, pc, c.env, name)}
+	c.svcs = append(c.svcs, s)
+	return s
+}
+
+// waitReady waits until s answers /readyz with 200, or fails the test.
+func (c *chaos) waitReady(s *service, timeout time.Duration) {
+	c.t.Helper()
+	if !c.waitFor(fmt.Sprintf("topk %s#%d ready (/readyz)", s.name, s.n), timeout, func() (bool, string) {
+		code, err := get(s.port, "/readyz")
+		return code == http.StatusOK, fmt.Sprintf("%d %v", code, err)
+	}) {
+		c.t.FailNow()
+	}
 }
 
 func (c *chaos) byName(name string) []*service {

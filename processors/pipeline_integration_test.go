@@ -148,7 +148,8 @@ func newStackOn(t *testing.T, cfg config.Config) *stack {
 }
 
 func (s *stack) settings(t *testing.T) processors.Settings {
-	return processors.Settings{Brokers: s.cfg.Kafka.Brokers, Replication: 1, StateDir: t.TempDir(), Log: testenv.Logger(t)}
+	return processors.Settings{Brokers: s.cfg.Kafka.Brokers, Replication: s.cfg.Kafka.ReplicationFactor,
+		MinInsync: s.cfg.Kafka.MinInsyncReplicas, StateDir: t.TempDir(), Log: testenv.Logger(t)}
 }
 
 // run starts ingest and the aggregator in this process until the test

@@ -1,0 +1,298 @@
+//go:build integration && cluster
+
+package processors_test
+
+// The cluster chaos suite (issue 10): the chaos harness of
+// chaos_integration_test.go on the local three-broker, three-node cluster
+// of deploy/local/cluster.sh (`make test-cluster` starts it and points the
+// environment at it: RF 3, min.insync.replicas 2, Cassandra RF 3 at
+// LOCAL_QUORUM). Each case puts a fault of one server under load and then
+// asserts exact counts in the Goka table, the api's view and Cassandra
+// against the test's independent count, and that no service exited.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/flusher"
+	"github.com/topk-charts/topk/processors/rawwriter"
+)
+
+// clusterCtl runs deploy/local/cluster.sh (kill9, start, pid of one node).
+func clusterCtl(t *testing.T, args ...string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "deploy", "local", "cluster.sh")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// requireCluster fails unless the environment points at three brokers.
+func requireCluster(t *testing.T) {
+	cfg := testenv.Config(t)
+	if len(cfg.Kafka.Brokers) < 3 || cfg.Kafka.ReplicationFactor != 3 || cfg.Kafka.MinInsyncReplicas != 2 || cfg.Cassandra.ReplicationFactor != 3 {
+		t.Fatalf("the cluster suite needs the cluster's environment (make test-cluster): brokers %v, RF %d, min ISR %d, Cassandra RF %d",
+			cfg.Kafka.Brokers, cfg.Kafka.ReplicationFactor, cfg.Kafka.MinInsyncReplicas, cfg.Cassandra.ReplicationFactor)
+	}
+}
+
+// leaderOf is the node id (1..3) of the broker leading most partitions of
+// the valid, table and recent topics together, and how many of each it
+// leads.
+func (c *chaos) leaderOf() (node int32, led string) {
+	counts := map[int32]map[string]int{}
+	topics := []string{string(c.s.topics.Valid), string(aggregator.Table(c.cfg.Namespace)), string(c.s.topics.Recent)}
+	if err := c.s.client.RefreshMetadata(topics...); err != nil {
+		c.t.Fatal(err)
+	}
+	for _, tp := range topics {
+		parts, err := c.s.client.Partitions(tp)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, p := range parts {
+			b, err := c.s.client.Leader(tp, p)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if counts[b.ID()] == nil {
+				counts[b.ID()] = map[string]int{}
+			}
+			counts[b.ID()][tp]++
+		}
+	}
+	best := -1
+	for id, m := range counts {
+		n := 0
+		for _, k := range m {
+			n += k
+		}
+		if n > best || n == best && id < node {
+			node, best = id, n
+		}
+	}
+	m := counts[node]
+	for _, tp := range topics {
+		if m[tp] == 0 {
+			c.t.Fatalf("broker %d leads no partition of %s: %v", node, tp, counts)
+		}
+	}
+	return node, fmt.Sprintf("valid %d, table %d, recent %d partitions", m[topics[0]], m[topics[1]], m[topics[2]])
+}
+
+// freshness produces one listen of a user of its own for today into raw
+// and returns how long it takes to show in the recent topic (what the
+// api's view reads): produce → ingest → aggregator → recent.
+func (c *chaos) freshness(tag string, timeout time.Duration) time.Duration {
+	c.t.Helper()
+	user := fmt.Sprintf("fresh-%s-%d", tag, time.Now().UnixNano())
+	l := listen.Listen{UserID: user, PlayedAt: time.Now().UTC().Add(-time.Minute).Truncate(time.Second),
+		ArtistName: "Fresh", TrackName: "Probe", AlbumName: "Probe"}
+	recent := string(c.s.topics.Recent)
+	parts, err := c.s.client.Partitions(recent)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	p := aggregator.KeyPartition(l.Key(), int32(len(parts)))
+	from, err := c.s.client.GetOffset(recent, p, sarama.OffsetNewest)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(c.s.client)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(recent, p, from)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer pc.Close()
+	start := time.Now()
+	c.send(c.mainProducer, []*sarama.ProducerMessage{{Topic: string(c.s.topics.Raw), Key: sarama.StringEncoder(user),
+		Value: sarama.StringEncoder(c.g.raw(l, 0)), Metadata: l}})
+	deadline := time.After(timeout)
+	for {
+		select {
+		case m := <-pc.Messages():
+			if string(m.Key) == l.Key() {
+				return time.Since(start)
+			}
+		case <-deadline:
+			c.t.Errorf("%s: the probe listen of %s did not reach the recent topic within %s", tag, user, timeout)
+			return timeout
+		}
+	}
+}
+
+// One broker — the leader of the most valid, table and recent partitions —
+// killed with -9 mid-load and started again on its data after 30 s: exact,
+// no service exits, and a listen produced after the restart is visible
+// within 10 s.
+func TestClusterChaosBrokerKill(t *testing.T) {
+	requireCluster(t)
+	c := newChaos(t, chaosOptions{external: true})
+	stop := make(chan struct{})
+	done := c.load(200, 300*time.Millisecond, 25, 400, stop)
+	c.waitAcked(1500, 3*time.Minute)
+	before := c.freshness("before", 30*time.Second)
+	c.burst(5000)
+	node, led := c.leaderOf()
+	lags := c.lags()
+	clusterCtl(t, "kill9", "kafka", strconv.Itoa(int(node)))
+	c.fault("kill -9 broker %d (leads %s) right after a burst of 5000 listens (%d acknowledged; %s)", node, led, c.ackedNow(), lags)
+	c.sleep(15 * time.Second)
+	during := c.freshness("during", 60*time.Second)
+	c.sleep(15 * time.Second)
+	c.probeHealth("broker down 30s")
+	at := time.Now()
+	clusterCtl(t, "start", "kafka", strconv.Itoa(int(node)))
+	c.fault("broker %d started again after 30s down (start took %s)", node, time.Since(at).Round(100*time.Millisecond))
+	c.mark("broker kill")
+	c.sleep(5 * time.Second)
+	after := c.freshness("after", 10*time.Second)
+	c.fault("freshness produce→recent topic: %s before, %s with the broker down, %s after its restart",
+		before.Round(time.Millisecond), during.Round(time.Millisecond), after.Round(time.Millisecond))
+	c.waitAcked(c.ackedNow()+1500, 3*time.Minute)
+	close(stop)
+	c.waitDone(done)
+	c.mark("load")
+	c.verify(verifySpec{})
+}
+
+// apiGet asks the api for a chart and returns the status and body.
+func apiGet(addr, path string) (int, []byte, error) {
+	cl := http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get("http://" + addr + path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// One Cassandra node killed with -9 mid-load for 40 s: the api's charts
+// over all time (view and Cassandra, no cache) keep answering 200, the raw
+// writer and the flusher keep writing at QUORUM (their lag reaches zero
+// with the node down), and everything is exact after it returns.
+func TestClusterChaosCassandraNode(t *testing.T) {
+	requireCluster(t)
+	c := newChaos(t, chaosOptions{external: true})
+	ac := c.cfg
+	ac.API.Addr = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	ac.Charts.CacheTTL = "0s"
+	api := testenv.StartEnv(t, ac, c.env, "api")
+	if !c.waitFor("topk api ready", 2*time.Minute, func() (bool, string) {
+		code, _, err := apiGet(ac.API.Addr, "/readyz")
+		return code == http.StatusOK, fmt.Sprintf("%d %v", code, err)
+	}) {
+		t.FailNow()
+	}
+	stop := make(chan struct{})
+	done := c.load(150, 300*time.Millisecond, 25, 400, stop)
+	c.waitAcked(3000, 3*time.Minute)
+	user := c.g.users[0]
+	charts := func(when string) (ok, failed int) {
+		for _, path := range []string{"/v1/users/" + user + "/top/artists?range=all", "/v1/users/" + user + "/activity?range=all"} {
+			code, body, err := apiGet(ac.API.Addr, path)
+			if code != http.StatusOK {
+				failed++
+				t.Errorf("%s: GET %s = %d %v %s", when, path, code, err, body)
+				continue
+			}
+			var v map[string]any
+			if json.Unmarshal(body, &v) != nil {
+				failed++
+				t.Errorf("%s: GET %s: not JSON: %s", when, path, body)
+				continue
+			}
+			ok++
+		}
+		return ok, failed
+	}
+	charts("before")
+	node := 3
+	clusterCtl(t, "kill9", "cassandra", strconv.Itoa(node))
+	c.fault("kill -9 Cassandra node %d (127.0.0.%d) with %d listens acknowledged", node, node, c.ackedNow())
+	down := time.Now()
+	var ok, failed int
+	for time.Since(down) < 40*time.Second {
+		o, f := charts("Cassandra node down")
+		ok, failed = ok+o, failed+f
+		c.sleep(time.Second)
+	}
+	// The sinks write at LOCAL_QUORUM: two of three replicas answer.
+	c.waitFor("raw writer and flusher caught up with a Cassandra node down", 2*time.Minute, c.lagZero(
+		[2]string{rawwriter.Group(c.cfg.Namespace), string(c.s.topics.Valid)},
+		[2]string{flusher.Group(c.cfg.Namespace), string(aggregator.Table(c.cfg.Namespace))}))
+	c.fault("charts during the outage: %d answers 200, %d failed; sinks caught up %s after the kill", ok, failed, time.Since(down).Round(time.Second))
+	at := time.Now()
+	clusterCtl(t, "start", "cassandra", strconv.Itoa(node))
+	c.fault("Cassandra node %d started again (start took %s)", node, time.Since(at).Round(100*time.Millisecond))
+	c.mark("cassandra node down")
+	c.waitAcked(c.ackedNow()+1000, 3*time.Minute)
+	close(stop)
+	c.waitDone(done)
+	c.mark("load")
+	if exited, _ := api.Exited(); exited {
+		t.Errorf("topk api exited: %v\n%s", api.ExitError(), api.Tail(30))
+	}
+	c.verify(verifySpec{})
+}
+
+// Three aggregator copies under load; a fourth joins, then one of the
+// first three is killed with -9 (not restarted) while the group
+// rebalances: exact.
+func TestClusterChaosAggregatorJoin(t *testing.T) {
+	requireCluster(t)
+	c := newChaos(t, chaosOptions{external: true, aggregator: 3})
+	stop := make(chan struct{})
+	done := c.load(200, 300*time.Millisecond, 25, 400, stop)
+	c.waitAcked(2000, 3*time.Minute)
+	c.burst(5000)
+	fourth := c.addService("aggregator")
+	c.fault("a fourth aggregator joins (%d acknowledged; %s)", c.ackedNow(), c.lags())
+	c.sleep(1500 * time.Millisecond)
+	victim := c.byName("aggregator")[1]
+	victim.p.Kill9()
+	c.svcs = removeService(c.svcs, victim) // stays dead: the harness must not restart it
+	c.fault("kill -9 aggregator#%d during the join's rebalance", victim.n)
+	c.waitReady(fourth, 3*time.Minute)
+	c.mark("join and kill")
+	c.waitAcked(c.ackedNow()+2000, 3*time.Minute)
+	close(stop)
+	c.waitDone(done)
+	c.mark("load")
+	c.verify(verifySpec{})
+}
+
+func removeService(svcs []*service, s *service) []*service {
+	out := svcs[:0:0]
+	for _, x := range svcs {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
