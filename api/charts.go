@@ -69,6 +69,9 @@ type ChartsConfig struct {
 	Timeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Lag tells how far Cassandra is behind the view (LagMonitor); answers
+	// that read Cassandra carry it. nil: unknown.
+	Lag LagSource
 }
 
 // entity is a chart kind as the URL names it.
@@ -275,8 +278,9 @@ type topAnswer struct {
 	Range  rangeJSON `json:"range"`
 	Source string    `json:"source"`
 	AsOf   time.Time `json:"as_of"`
-	Total  int       `json:"total"`
-	Items  []topItem `json:"items"`
+	freshness
+	Total int       `json:"total"`
+	Items []topItem `json:"items"`
 }
 
 type topItem struct {
@@ -356,6 +360,7 @@ func (h *charts) top(c echo.Context) error {
 		}
 		ans.Items = append(ans.Items, ti)
 	}
+	ans.freshness = h.freshness(c, ans.Source)
 	return c.JSON(http.StatusOK, ans)
 }
 
@@ -492,12 +497,13 @@ func jsonCodec[T any]() codec[T] {
 
 // activityAnswer is plays per day.
 type activityAnswer struct {
-	User   string     `json:"user"`
-	Range  rangeJSON  `json:"range"`
-	Source string     `json:"source"`
-	AsOf   time.Time  `json:"as_of"`
-	Plays  int64      `json:"plays"`
-	Days   []dayPlays `json:"days"`
+	User   string    `json:"user"`
+	Range  rangeJSON `json:"range"`
+	Source string    `json:"source"`
+	AsOf   time.Time `json:"as_of"`
+	freshness
+	Plays int64      `json:"plays"`
+	Days  []dayPlays `json:"days"`
 }
 
 type dayPlays struct {
@@ -548,6 +554,7 @@ func (h *charts) activity(c echo.Context) error {
 	if ans.Plays == 0 && !h.exists(ctx, user, sp) {
 		return Errorf(CodeNotFound, "user", "no listens of user "+strconv.Quote(user))
 	}
+	ans.freshness = h.freshness(c, ans.Source)
 	return c.JSON(http.StatusOK, ans)
 }
 

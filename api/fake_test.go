@@ -329,6 +329,7 @@ type fixtureOpts struct {
 	ttl       time.Duration
 	recovered bool
 	now       func() time.Time // nil: testNow
+	lag       LagSource        // nil: unknown
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture { return newFixtureOn(t, o, &fakeCache{}) }
@@ -343,7 +344,7 @@ func newFixtureOn(t testing.TB, o fixtureOpts, cache *fakeCache) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := ChartsConfig{Store: f.store, Cache: f.cache, CacheTTL: o.ttl, Now: o.now}
+	cfg := ChartsConfig{Store: f.store, Cache: f.cache, CacheTTL: o.ttl, Now: o.now, Lag: o.lag}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return testNow }
 	}
@@ -359,7 +360,13 @@ func newFixtureOn(t testing.TB, o fixtureOpts, cache *fakeCache) *fixture {
 
 func (f *fixture) get(t testing.TB, path string) (int, string) {
 	t.Helper()
+	rec := f.do(path)
+	return rec.Code, rec.Body.String()
+}
+
+// do serves one GET, for its headers too.
+func (f *fixture) do(path string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	f.srv.Echo().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-	return rec.Code, rec.Body.String()
+	return rec
 }

@@ -9,7 +9,10 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/topk-charts/topk/api"
+	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/ops"
+	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/redis"
 	"github.com/topk-charts/topk/views"
@@ -45,15 +48,16 @@ func addAPI(ctx context.Context, env *Env, s *service) error {
 		return err
 	}
 	s.views = append(s.views, p.view.Goka)
-	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api", p.srv.Run})
+	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api-lag", p.lag.Run}, component{"api", p.srv.Run})
 	return nil
 }
 
 // apiParts is the api without the admin endpoints: the server, the view
-// it reads (to run) and what to close.
+// it reads and the Cassandra lag monitor (to run) and what to close.
 type apiParts struct {
 	srv   *api.Server
 	view  *views.View
+	lag   *api.LagMonitor
 	close func()
 }
 
@@ -82,7 +86,9 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 	ro.MaxRetries = -1
 	rc := goredis.NewClient(ro)
-	closeAll := func() { reader.Close(); _ = rc.Close() }
+	// How far the flusher (Cassandra) is behind the changelog the view follows.
+	meter := kafka.NewTimeLagMeter(c.Kafka.Brokers, nil, flusher.Group(c.Namespace), string(aggregator.Table(c.Namespace)))
+	closeAll := func() { reader.Close(); _ = rc.Close(); _ = meter.Close() }
 
 	checks := []ops.Check{
 		{Name: "view", Required: true, Fn: view.Check},
@@ -106,6 +112,11 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		closeAll()
 		return nil, err
 	}
+	lag, err := api.NewLagMonitor(api.LagConfig{Measure: meter.Measure, Registerer: ac.Registerer}, log)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	if err := srv.MountCharts(api.ChartsConfig{
 		View:            view,
 		Store:           reader,
@@ -113,10 +124,11 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		CacheTTL:        c.Charts.TTL(),
 		LocalCacheBytes: localBytes,
 		CachePrefix:     c.Cassandra.Keyspace + ":",
+		Lag:             lag,
 	}); err != nil {
 		closeAll()
 		return nil, err
 	}
 	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka()} }), c.API.AdminToken)
-	return &apiParts{srv: srv, view: view, close: closeAll}, nil
+	return &apiParts{srv: srv, view: view, lag: lag, close: closeAll}, nil
 }

@@ -635,3 +635,204 @@ func TestIntegrationAPI(t *testing.T) {
 		t.Errorf("readyz with Cassandra down: %s", body)
 	}
 }
+
+// lagAnswer is the freshness of a chart answer: cassandra_lag_seconds
+// (absent: "absent", null: "null", else the number), stale, source and
+// the X-Topk-Cassandra-Lag header.
+type lagAnswer struct {
+	field, source, header string
+	stale                 bool
+}
+
+func (a *apiUnderTest) lag(path string) lagAnswer {
+	a.t.Helper()
+	resp, err := http.Get(a.url + path)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		a.t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		a.t.Fatal(err)
+	}
+	l := lagAnswer{field: "absent", header: resp.Header.Get("X-Topk-Cassandra-Lag")}
+	if v, ok := m["cassandra_lag_seconds"]; ok {
+		l.field = string(v)
+	}
+	_ = json.Unmarshal(m["stale"], &l.stale)
+	_ = json.Unmarshal(m["source"], &l.source)
+	return l
+}
+
+// waitLag polls path until ok accepts its freshness.
+func (a *apiUnderTest) waitLag(path, what string, ok func(lagAnswer, float64) bool) (lagAnswer, float64) {
+	a.t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		l := a.lag(path)
+		secs := -1.0
+		if l.field != "absent" && l.field != "null" {
+			fmt.Sscan(l.field, &secs)
+		}
+		if ok(l, secs) {
+			return l, secs
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("%s: still %+v", what, l)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// runLag runs the api's Cassandra lag monitor until the test ends.
+func (a *apiUnderTest) runLag() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.parts.lag.Run(ctx) }()
+	a.t.Cleanup(func() { cancel(); <-done })
+}
+
+// End to end: listens go through ingest and the aggregator while no
+// flusher runs; answers reading Cassandra say it is behind, by a lag
+// that grows, and answers from the view alone say nothing; once a
+// flusher caught up they say 0 and are not stale. With Kafka unreachable
+// the lag is unknown, not 0.
+func TestIntegrationAPICassandraLag(t *testing.T) {
+	cfg := testenv.Config(t)
+	topics := testenv.Topics(t, cfg)
+	testenv.Keyspace(t, cfg)
+
+	now := time.Now().UTC()
+	g := &apiGen{r: rand.New(rand.NewPCG(7, 3)), now: now, used: map[string]bool{}}
+	var msgs []*sarama.ProducerMessage
+	for i := range 300 {
+		span := 20 * 24 * time.Hour
+		if i%2 == 0 {
+			span = 400 * 24 * time.Hour
+		}
+		l := g.listen("lagger", span)
+		b, _ := json.Marshal(map[string]string{"user_id": l.UserID, "played_at": l.PlayedAt.Format(time.RFC3339),
+			"artist_name": l.ArtistName, "track_name": l.TrackName, "album_name": l.AlbumName})
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: string(topics.Raw), Key: sarama.StringEncoder(l.UserID), Value: sarama.ByteEncoder(b)})
+	}
+	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	producer, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := producer.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+	producer.Close()
+
+	// Ingest and the aggregator only: the changelog grows, nothing is
+	// flushed.
+	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: 1, StateDir: t.TempDir(), Log: testenv.Logger(t)}
+	ip, err := ingest.New(set, ingest.Config{Namespace: cfg.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := aggregator.New(set, aggregator.Config{Namespace: cfg.Namespace}, set.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	run := func(f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				t.Errorf("processor: %v", err)
+			}
+		}()
+	}
+	run(ip.Run)
+	run(ap.Run)
+	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer wcancel()
+	for _, gt := range [][2]string{{string(ingest.Group(cfg.Namespace)), string(topics.Raw)}, {string(aggregator.Group(cfg.Namespace)), string(topics.Valid)}} {
+		if err := kafka.WaitCaughtUp(wctx, client, admin, gt[0], gt[1], nil); err != nil {
+			t.Fatalf("%s: %v", gt[0], err)
+		}
+	}
+
+	a := startAPI(t, cfg, true)
+	a.runLag()
+	// (Not range=all: with nothing flushed, "all" starts at the view's
+	// first day of the user.)
+	day := func(d time.Time) string { return d.Format(listen.DayLayout) }
+	mixed := "/v1/users/lagger/top/tracks?from=" + day(now.AddDate(0, 0, -400)) + "&to=" + day(now)
+	recent := "/v1/users/lagger/top/tracks?range=7d"
+	l1, s1 := a.waitLag(mixed, "a lag above 0", func(l lagAnswer, s float64) bool { return s > 0 })
+	t1 := time.Now()
+	if l1.source != "mixed" || !l1.stale || l1.header != l1.field {
+		t.Fatalf("behind: %+v", l1)
+	}
+	if l := a.lag(recent); l.source != "view" || l.field != "absent" || l.stale || l.header != "" {
+		t.Fatalf("an answer from the view alone: %+v", l)
+	}
+	// Nothing flushes: the lag grows with the clock.
+	l2, s2 := a.waitLag(mixed, "a growing lag", func(l lagAnswer, s float64) bool { return s >= s1+4 })
+	if grew := s2 - s1; grew > time.Since(t1).Seconds()+6 {
+		t.Fatalf("lag %v then %v, %v apart", s1, s2, time.Since(t1))
+	}
+	t.Logf("without a flusher: %s s, then %s s", l1.field, l2.field)
+
+	// A flusher catches up: 0, not stale.
+	session, err := cassandra.Connect(cfg.Cassandra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	fl, err := flusher.New(flusher.Config{Namespace: cfg.Namespace, Brokers: cfg.Kafka.Brokers, Log: set.Log, FlushInterval: 200 * time.Millisecond}, session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(fl.Run)
+	if err := kafka.WaitCaughtUp(wctx, client, admin, flusher.Group(cfg.Namespace), string(aggregator.Table(cfg.Namespace)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := a.waitLag(mixed, "caught up", func(l lagAnswer, s float64) bool { return s == 0 }); l.stale || l.header != "0" {
+		t.Fatalf("caught up: %+v", l)
+	}
+	if _, metrics := a.get("/metrics"); !strings.Contains(metrics, "topk_api_cassandra_lag_seconds 0") {
+		t.Errorf("/metrics lacks topk_api_cassandra_lag_seconds 0")
+	}
+
+	// Kafka unreachable: unknown (null, "unknown", stale), never 0.
+	noKafka := cfg
+	noKafka.Kafka.Brokers = []string{"127.0.0.1:1"}
+	b := startAPI(t, noKafka, false)
+	b.runLag()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, metrics := b.get("/metrics")
+		if strings.Contains(metrics, "topk_api_cassandra_lag_errors_total") && !strings.Contains(metrics, "topk_api_cassandra_lag_errors_total 0") {
+			if !strings.Contains(metrics, "topk_api_cassandra_lag_seconds NaN") {
+				t.Errorf("/metrics with Kafka down: no NaN lag")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failed lag measurement with Kafka down")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if l := b.lag(mixed); l.source != "cassandra" || l.field != "null" || !l.stale || l.header != "unknown" {
+		t.Fatalf("Kafka down: %+v", l)
+	}
+}

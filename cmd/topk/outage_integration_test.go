@@ -252,7 +252,8 @@ func TestIntegrationOutageAPIBrokerRestart(t *testing.T) {
 	url := "http://" + cfg.API.Addr
 	waitHTTP(t, p, url+"/readyz", 200, "", 60*time.Second)
 
-	// One user-day straight into the table, as the aggregator writes it.
+	// One user-day straight into the recent topic (what the view reads), as
+	// the aggregator writes it.
 	today := time.Now().UTC()
 	d := &aggregator.Day{}
 	for i, track := range []string{"Reckoner", "Nude", "Reckoner"} {
@@ -260,7 +261,7 @@ func TestIntegrationOutageAPIBrokerRestart(t *testing.T) {
 			ArtistName: "Radiohead", TrackName: track, AlbumName: "In Rainbows"}))
 	}
 	sinktest.Send(t, sinktest.Producer(t, cfg, false), []*sarama.ProducerMessage{{
-		Topic: string(aggregator.Table(cfg.Namespace)), Key: sarama.StringEncoder(listen.DayKey("alice", today)), Value: sarama.ByteEncoder(d.Encode()),
+		Topic: string(listen.NewTopics(cfg.Namespace).Recent), Key: sarama.StringEncoder(listen.DayKey("alice", today)), Value: sarama.ByteEncoder(d.Encode()),
 	}})
 	chart := url + "/v1/users/alice/top/tracks?range=today"
 	waitHTTP(t, p, chart, 200, `"plays":2`, 30*time.Second)

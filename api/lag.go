@@ -1,0 +1,206 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// LagSource tells how far Cassandra's day values and rollups are behind
+// the aggregator's changelog, which the view follows (LagMonitor
+// implements it).
+type LagSource interface {
+	// CassandraLag is how long the oldest changelog record the flusher
+	// has not yet written has waited; known false: it cannot be measured
+	// now (Kafka unreachable, no measurement yet).
+	CassandraLag() (lag time.Duration, known bool)
+}
+
+// LagHeader carries an answer's Cassandra lag in seconds, or "unknown",
+// on answers that read Cassandra.
+const LagHeader = "X-Topk-Cassandra-Lag"
+
+// LagConfig configures a LagMonitor.
+type LagConfig struct {
+	// Measure measures the lag once (kafka.TimeLagMeter.Measure on the
+	// flusher's group and the aggregator's table). An error makes the lag
+	// unknown until a measurement succeeds again.
+	Measure func(ctx context.Context) (time.Duration, error)
+	// Interval is the pause between measurements. Default 5 s.
+	Interval time.Duration
+	// Timeout bounds one measurement. Default Interval.
+	Timeout time.Duration
+	// MaxAge: a lag measured longer ago than this is unknown (Run not
+	// running). Default 3 × Interval.
+	MaxAge time.Duration
+	// Registerer takes topk_api_cassandra_lag_seconds and
+	// topk_api_cassandra_lag_errors_total; default
+	// prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// LagMonitor measures the Cassandra lag in the background, one
+// measurement at a time, so requests only read the last result.
+type LagMonitor struct {
+	cfg    LagConfig
+	log    *slog.Logger
+	errors prometheus.Counter
+
+	mu       sync.Mutex
+	lag      time.Duration
+	measured time.Time // of the last successful measurement; zero: none
+	failing  bool      // the last measurement failed
+}
+
+// NewLagMonitor registers the metrics; Run measures.
+func NewLagMonitor(cfg LagConfig, log *slog.Logger) (*LagMonitor, error) {
+	if cfg.Measure == nil {
+		return nil, errors.New("api: LagConfig needs Measure")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = cfg.Interval
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 3 * cfg.Interval
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.DefaultRegisterer
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &LagMonitor{cfg: cfg, log: log}
+	m.errors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_api_cassandra_lag_errors_total",
+		Help: "Measurements of the Cassandra lag that failed (Kafka unreachable); the lag is unknown until one succeeds.",
+	})
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "topk_api_cassandra_lag_seconds",
+		Help: "How long the oldest aggregator changelog record the flusher has not yet written to Cassandra has waited " +
+			"(answers whose days come partly from Cassandra carry it); NaN while unknown.",
+	}, func() float64 {
+		lag, ok := m.CassandraLag()
+		if !ok {
+			return math.NaN()
+		}
+		return lag.Seconds()
+	})
+	for _, c := range []prometheus.Collector{m.errors, gauge} {
+		if err := cfg.Registerer.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Run measures now and then every Interval until ctx ends; it returns
+// nil then. A failing measurement is logged once, and once when it
+// succeeds again.
+func (m *LagMonitor) Run(ctx context.Context) error {
+	for {
+		m.measure(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(m.cfg.Interval):
+		}
+	}
+}
+
+func (m *LagMonitor) measure(ctx context.Context) {
+	mctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+	lag, err := m.cfg.Measure(mctx)
+	cancel()
+	if ctx.Err() != nil {
+		return // shutting down: not a failure
+	}
+	m.mu.Lock()
+	wasFailing := m.failing
+	m.failing = err != nil
+	if err == nil {
+		m.lag, m.measured = max(lag, 0), m.cfg.Now()
+	}
+	m.mu.Unlock()
+	switch {
+	case err != nil:
+		m.errors.Inc()
+		if !wasFailing {
+			m.log.Warn("cannot measure how far Cassandra is behind: answers say unknown", "err", err)
+		}
+	case wasFailing:
+		m.log.Info("measuring how far Cassandra is behind again", "lag", lag.Round(time.Millisecond))
+	}
+}
+
+// CassandraLag implements LagSource: the last measurement, unless it
+// failed or is older than MaxAge.
+func (m *LagMonitor) CassandraLag() (time.Duration, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failing || m.measured.IsZero() || m.cfg.Now().Sub(m.measured) > m.cfg.MaxAge {
+		return 0, false
+	}
+	return m.lag, true
+}
+
+// freshness says how current an answer's Cassandra part is. It is taken
+// when the answer is sent, never cached with the Cassandra part: a cached
+// tally shows the lag of now (its as_of tells its own age).
+type freshness struct {
+	// CassandraLag is present when the answer read Cassandra (source
+	// cassandra or mixed): seconds to a tenth, null when unknown.
+	CassandraLag lagSeconds `json:"cassandra_lag_seconds,omitzero"`
+	// Stale: the Cassandra part may miss changes the view already shows
+	// (lag above 0, or unknown).
+	Stale bool `json:"stale"`
+}
+
+// lagSeconds is the JSON of a lag: absent, null or a number.
+type lagSeconds struct {
+	present, known bool
+	seconds        float64
+}
+
+func (l lagSeconds) IsZero() bool { return !l.present }
+
+func (l lagSeconds) String() string {
+	if !l.known {
+		return "unknown"
+	}
+	return strconv.FormatFloat(l.seconds, 'f', -1, 64)
+}
+
+func (l lagSeconds) MarshalJSON() ([]byte, error) {
+	if !l.known {
+		return []byte("null"), nil
+	}
+	return []byte(l.String()), nil
+}
+
+// freshness of an answer from source, with the header; answers only from
+// the view carry neither (nothing in them lags the view).
+func (h *charts) freshness(c echo.Context, source string) freshness {
+	if source == SourceView {
+		return freshness{}
+	}
+	l := lagSeconds{present: true}
+	if h.cfg.Lag != nil {
+		if lag, ok := h.cfg.Lag.CassandraLag(); ok {
+			l.known, l.seconds = true, math.Round(max(lag, 0).Seconds()*10)/10
+		}
+	}
+	c.Response().Header().Set(LagHeader, l.String())
+	return freshness{CassandraLag: l, Stale: !l.known || l.seconds > 0}
+}
