@@ -27,16 +27,21 @@ type dayStore struct {
 	index  index
 }
 
-// index is told about every key a store sets or deletes.
+// index is told about every key a store sets or deletes. A key set with
+// a nil value was indexed already (the view's update callback decodes a
+// record once, into the index); the store then asks the index for the
+// value (encoded).
 type index interface {
 	set(key string, value []byte)
 	delete(key string)
+	encoded(key string) []byte
 }
 
 type noIndex struct{}
 
-func (noIndex) set(string, []byte) {}
-func (noIndex) delete(string)      {}
+func (noIndex) set(string, []byte)    {}
+func (noIndex) delete(string)         {}
+func (noIndex) encoded(string) []byte { return nil }
 
 var _ storage.Storage = (*dayStore)(nil)
 
@@ -60,14 +65,28 @@ func (s *dayStore) Has(key string) (bool, error) {
 func (s *dayStore) Get(key string) ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.m[key], nil
+	return s.value(key), nil
 }
 
+// value is key's value (s.mu held): the stored bytes, or the index's
+// encoding of a day it holds.
+func (s *dayStore) value(key string) []byte {
+	v, ok := s.m[key]
+	if ok && v == nil {
+		return s.index.encoded(key)
+	}
+	return v
+}
+
+// Set keeps value under key; a nil value means the index holds the key's
+// day already (see index).
 func (s *dayStore) Set(key string, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[key] = value
-	s.index.set(key, value)
+	if value != nil {
+		s.index.set(key, value)
+	}
 	return nil
 }
 
@@ -141,6 +160,9 @@ func (s *dayStore) snapshot(start, limit []byte, ranged bool) *memIter {
 			if len(limit) == 0 && !bytes.HasPrefix(kb, start) || len(limit) > 0 && bytes.Compare(kb, limit) >= 0 {
 				continue
 			}
+		}
+		if v == nil {
+			v = s.index.encoded(k)
 		}
 		it.keys = append(it.keys, k)
 		it.vals = append(it.vals, v)

@@ -392,20 +392,16 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 		v.log.Warn("undecodable table record", "key", key, "err", err)
 		return nil
 	}
-	lean := &aggregator.Day{Tracks: d.Tracks, Artists: d.Artists, Albums: d.Albums, Total: d.Total}
 	v.updates.Inc()
-	return s.Set(key, lean.Encode())
+	// Decoded once, into the index; the store keeps only the key (its
+	// Get encodes the day again, for Goka's monitor and tests).
+	v.put(key, toDay(day, d), int64(len(value)))
+	return s.Set(key, nil)
 }
 
-// set decodes a value a store keeps (the update callback wrote it: a
-// lean encoding, no seen set) into the index.
-func (v *View) set(key string, value []byte) {
-	_, date, ok := listen.SplitKey(key)
-	d, err := aggregator.DecodeDay(value)
-	if !ok || err != nil {
-		v.delete(key)
-		return
-	}
+// toDay keeps what the view serves of an aggregator day: counts and
+// names, not the seen set.
+func toDay(date time.Time, d *aggregator.Day) *Day {
 	out := &Day{Date: date, Plays: int64(d.Total)}
 	conv := func(items []aggregator.Item) []Item {
 		if len(items) == 0 {
@@ -420,9 +416,52 @@ func (v *View) set(key string, value []byte) {
 	out.Tracks = conv(d.Items(aggregator.Tracks))
 	out.Artists = conv(d.Artists)
 	out.Albums = conv(d.Albums)
-	size := dayBytes(key, out) + int64(len(value))
+	return out
+}
+
+// encoded renders a held day as the store's value: the aggregator's
+// encoding without the seen set (nil when the day is not held).
+func (v *View) encoded(key string) []byte {
+	v.dmu.RLock()
+	d := v.days[key]
+	v.dmu.RUnlock()
+	if d == nil {
+		return nil
+	}
+	lean := &aggregator.Day{Total: uint32(d.Plays)}
+	for _, e := range []struct {
+		items []Item
+		add   func(aggregator.Item)
+	}{
+		{d.Artists, func(it aggregator.Item) { lean.Artists = append(lean.Artists, it) }},
+		{d.Tracks, func(it aggregator.Item) { lean.Tracks = append(lean.Tracks, it) }},
+		{d.Albums, func(it aggregator.Item) { lean.Albums = append(lean.Albums, it) }},
+	} {
+		for _, it := range e.items {
+			e.add(aggregator.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: uint32(it.Plays)})
+		}
+	}
+	return lean.Encode()
+}
+
+// set decodes a value written to a store by other code than the update
+// callback (tests) into the index.
+func (v *View) set(key string, value []byte) {
+	_, date, ok := listen.SplitKey(key)
+	d, err := aggregator.DecodeDay(value)
+	if !ok || err != nil {
+		v.delete(key)
+		return
+	}
+	v.put(key, toDay(date, d), int64(len(value)))
+}
+
+// put holds a decoded day; encodedLen is the size of the record it came
+// from (its names are substrings of it).
+func (v *View) put(key string, d *Day, encodedLen int64) {
+	size := dayBytes(key, d) + encodedLen
 	v.dmu.Lock()
-	v.days[key] = out
+	v.days[key] = d
 	v.account(key, size)
 	over := v.bytes > v.cfg.MaxBytes
 	v.dmu.Unlock()
