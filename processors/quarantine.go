@@ -157,7 +157,7 @@ func Quarantine(ctx context.Context, cfg QuarantineConfig) (QuarantineResult, er
 	}
 	// Members commit on their own: the group must be empty before its
 	// committed offset means anything (and before Kafka takes ours).
-	state, n, clients, err := groupMembers(admin, cfg.Group)
+	state, n, clients, err := GroupMembers(admin, cfg.Group)
 	if err != nil {
 		return res, err
 	}
@@ -314,8 +314,9 @@ func committedOffset(admin sarama.ClusterAdmin, group, topic string, partition i
 	return b.Offset, nil
 }
 
-// groupMembers describes group: its state, member count and clients.
-func groupMembers(admin sarama.ClusterAdmin, group string) (state string, n int, clients []string, err error) {
+// GroupMembers describes a consumer group: its state, how many members it
+// has and which (client id@host).
+func GroupMembers(admin sarama.ClusterAdmin, group string) (state string, n int, clients []string, err error) {
 	ds, err := admin.DescribeConsumerGroups([]string{group})
 	if err != nil {
 		return "", 0, nil, fmt.Errorf("describe group %s: %w", group, err)
@@ -341,7 +342,7 @@ func waitEmpty(ctx context.Context, admin sarama.ClusterAdmin, cfg QuarantineCon
 	deadline := time.Now().Add(cfg.Wait)
 	last := -1
 	for {
-		state, n, clients, err := groupMembers(admin, cfg.Group)
+		state, n, clients, err := GroupMembers(admin, cfg.Group)
 		if err != nil {
 			return state, err
 		}
