@@ -9,7 +9,7 @@ TOPK := bin/topk
 INTEGRATION_FLAGS ?= -tags integration -count=1 -p 1 -timeout 18m -run Integration
 
 .PHONY: help build run test vet unit integration infra-up infra-down infra-status infra-reset bench-ingest bench-latency \
-        topics migrate compose-check produce clean
+        topics migrate compose-check produce clean cluster-up cluster-down cluster-status cluster-reset cluster-env
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,14 @@ integration: build infra-up ## integration tests against the real Kafka, Cassand
 chaos: build infra-up ## the chaos suite, longer (TOPK_CHAOS_SOAK=1): 6 broker kills, a 4-minute broker pause, 100 service-kill rounds
 	TOPK_CHAOS_SOAK=1 $(GO) test -tags integration -count=1 -p 1 -timeout 90m -run TestIntegrationChaos -v ./processors/
 
+# The cluster chaos suite (processors/cluster_integration_test.go, build
+# tags integration+cluster): broker kill -9, a Cassandra node down, an
+# aggregator joining while a copy dies, on the local three-node cluster.
+.PHONY: test-cluster
+test-cluster: build cluster-up ## the cluster chaos suite on the local three-broker, three-node cluster (make cluster-up)
+	eval "$$(deploy/local/cluster.sh env)"; \
+	$(GO) test -tags 'integration cluster' -count=1 -p 1 -timeout 45m -run TestCluster -v ./processors/
+
 infra-up: build ## start Kafka, Cassandra, Redis, PostgreSQL on 127.0.0.1 (idempotent)
 	deploy/local/stack.sh up
 
@@ -58,14 +66,34 @@ infra-status: build ## show what runs where and whether it answers
 infra-reset: build ## stop the stack and wipe its data (downloaded jars stay cached)
 	deploy/local/stack.sh reset
 
+# A local three-broker, three-node cluster (Kafka 127.0.0.1:9192-9194,
+# Cassandra 127.0.0.1-3:9142) beside the single-node stack, under
+# $(TOPK_CLUSTER_DIR) (default .runtime/cluster). Chaos helpers:
+# deploy/local/cluster.sh kill9|start|stop|pid kafka|cassandra N.
+cluster-up: build ## start the local 3-broker Kafka + 3-node Cassandra cluster, wait until it is whole (idempotent)
+	deploy/local/cluster.sh up
+
+cluster-down: build ## stop the cluster's six servers
+	deploy/local/cluster.sh down
+
+cluster-status: build ## each cluster server: pid, address, answering or not, RSS
+	deploy/local/cluster.sh status
+
+cluster-reset: build ## stop the cluster and wipe its data (jars stay cached)
+	deploy/local/cluster.sh reset
+
+cluster-env: ## print export lines that point topk at the cluster (eval them)
+	@deploy/local/cluster.sh env
+
 topics: build ## create or reconcile the Kafka topics
 	$(TOPK) topics
 
 migrate: build ## apply the Cassandra and PostgreSQL schemas
 	$(TOPK) migrate
 
-compose-check: ## validate docker-compose.yml without an engine
+compose-check: ## validate docker-compose.yml and docker-compose.cluster.yml without an engine
 	docker-compose -f docker-compose.yml config -q
+	docker-compose -f docker-compose.cluster.yml config -q
 
 # make produce LISTEN='{"user_id":"alice",...}' — one JSON line into user.listen.raw
 produce: build ## send $(LISTEN) to user.listen.raw with the real kafka-console-producer
@@ -88,10 +116,39 @@ BENCH_REIMPORT_N ?= 100000
 bench-reimport: build infra-up ## changelog bytes of re-importing $(BENCH_REIMPORT_N) counted listens vs their first import
 	$(GO) run ./bench/reimport -n $(BENCH_REIMPORT_N)
 
+# Recovery: time to ready and peak RSS of the api's view and of an
+# aggregator copy (empty local store, own local store) at BENCH_RECOVERY_BASE
+# user-days and after BENCH_RECOVERY_EXTRA more of older history.
+BENCH_RECOVERY_BASE ?= 1000000
+BENCH_RECOVERY_EXTRA ?= 5000000
+.PHONY: bench-recovery
+bench-recovery: build infra-up ## time to ready + RSS of the view and an aggregator copy at 1M and 6M user-days (same recent days)
+	$(GO) run ./bench/recovery -base $(BENCH_RECOVERY_BASE) -extra $(BENCH_RECOVERY_EXTRA)
+
+# Scale-out: listens/s of 1, 2 and 3 aggregator copies (own processes, state
+# directories and ops ports) on one backlog, then freshness p99 while a copy
+# joins and one leaves, on the brokers TOPK_KAFKA_BROKERS names (the
+# single-node stack, or the cluster after `eval "$$(make -s cluster-env)"`,
+# in which case the single-node stack is not started).
+BENCH_SCALEOUT_N ?= 1000000
+BENCH_SCALEOUT_RATE ?= 2000
+.PHONY: bench-scaleout
+bench-scaleout: build $(if $(TOPK_KAFKA_BROKERS),,infra-up) ## aggregator listens/s with 1, 2, 3 copies on $(BENCH_SCALEOUT_N) listens; freshness p99 while copies join and leave
+	$(GO) run ./bench/scaleout -n $(BENCH_SCALEOUT_N) -rate $(BENCH_SCALEOUT_RATE)
+
 BENCH_CRAWL_USERS ?= 10000
 .PHONY: bench-crawl
 bench-crawl: build infra-up ## crawl $(BENCH_CRAWL_USERS) simulated users from a local server vs a bare sarama producer
 	$(GO) run ./bench/crawl -users $(BENCH_CRAWL_USERS)
+
+# The Cassandra sinks (raw writer, flusher) on an imported backlog, beside a
+# bare gocql writer of the same rows in the same run.
+BENCH_SINKS_N ?= 1000000
+BENCH_SINKS_USERS ?= 10000
+BENCH_SINKS_DAYS ?= 100
+.PHONY: bench-sinks
+bench-sinks: build infra-up ## raw writer rows/s, flusher user-days/s on $(BENCH_SINKS_N) imported listens vs a bare gocql writer
+	$(GO) run ./bench/sinks -n $(BENCH_SINKS_N) -users $(BENCH_SINKS_USERS) -days $(BENCH_SINKS_DAYS)
 
 # The Top-K api: requests at a fixed rate beside a trivial echo handler, and
 # bounded fuzzing of its query parameters (the seeds also run in `make unit`).

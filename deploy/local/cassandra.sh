@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local single-node Apache Cassandra 5.0 on 127.0.0.1, run straight from the
 # Maven Central jars (org.apache.cassandra:cassandra-all, see cassandra/pom.xml)
-# on Java 17 (or 11). No Docker, no tarball.
+# on Java 17 (or 11). No Docker, no tarball. deploy/local/cluster.sh runs it
+# once per node of the local three-node cluster (CASSANDRA_NODE_* below).
 #
 #   cassandra.sh start          launch in the background (returns at once)
 #   cassandra.sh wait [SECS]    wait until CQL answers (default 180 s)
@@ -9,20 +10,32 @@
 #   cassandra.sh stop           SIGTERM, wait, then SIGKILL
 #   cassandra.sh reset          stop, then delete data/commitlog/caches/hints
 #   cassandra.sh classpath      print the resolved classpath
+#   cassandra.sh nodetool ARGS  Cassandra's nodetool against this node (JMX)
 #
 # Environment (all optional):
 #   TOPK_RUNTIME_DIR             <repo>/.runtime; files go to $TOPK_RUNTIME_DIR/cassandra
 #   TOPK_CASSANDRA_PORT          9042  CQL native transport
-#   TOPK_CASSANDRA_STORAGE_PORT  7000  inter-node (gossip) port, bound on 127.0.0.1
+#   TOPK_CASSANDRA_STORAGE_PORT  7000  inter-node (gossip) port, bound on the node's address
 #   TOPK_CASSANDRA_JMX_PORT      7199  local-only JMX (nodetool)
 #   TOPK_CASSANDRA_HEAP          2G    -Xms and -Xmx
 #   TOPK_CASSANDRA_JAVA_HOME     a JDK 11 or 17 (default: $JAVA_HOME, then java on PATH,
 #                                then the first JDK 17/11 under /usr/lib/jvm)
 #   TOPK_MAVEN_REPO              Maven local repository (default: Maven's, ~/.m2/repository)
+#
+# One node of a cluster (set by cluster.sh; the defaults are the single node):
+#   CASSANDRA_NODE_NAME            cassandra  name in messages
+#   CASSANDRA_NODE_DIR             $TOPK_RUNTIME_DIR/cassandra  this node's folder
+#   CASSANDRA_NODE_ADDRESS         127.0.0.1  listen and rpc (CQL) address; the
+#                                  nodes of a cluster differ by address, not port
+#   CASSANDRA_NODE_SEEDS           127.0.0.1:<storage port>
+#   CASSANDRA_NODE_CLUSTER_NAME    topk-local
+#   CASSANDRA_NODE_AUTO_BOOTSTRAP  true  (false: join without streaming data,
+#                                  only right for a node of a brand-new cluster)
+#   CASSANDRA_NODE_CLASSPATH_FILE  $CASSANDRA_NODE_DIR/classpath.txt (shareable)
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${TOPK_RUNTIME_DIR:=$(cd "$SCRIPT_DIR/../.." && pwd)/.runtime}"
-COMPONENT=cassandra
+COMPONENT="${CASSANDRA_NODE_NAME:-cassandra}"
 # shellcheck source=lib.sh
 . "$SCRIPT_DIR/lib.sh"
 
@@ -30,13 +43,17 @@ CQL_PORT="${TOPK_CASSANDRA_PORT:-9042}"
 STORAGE_PORT="${TOPK_CASSANDRA_STORAGE_PORT:-7000}"
 JMX_PORT="${TOPK_CASSANDRA_JMX_PORT:-7199}"
 HEAP="${TOPK_CASSANDRA_HEAP:-2G}"
+ADDRESS="${CASSANDRA_NODE_ADDRESS:-127.0.0.1}"
+SEEDS="${CASSANDRA_NODE_SEEDS:-127.0.0.1:$STORAGE_PORT}"
+CLUSTER_NAME="${CASSANDRA_NODE_CLUSTER_NAME:-topk-local}"
+AUTO_BOOTSTRAP="${CASSANDRA_NODE_AUTO_BOOTSTRAP:-true}"
 
 CONF_DIR="$SCRIPT_DIR/cassandra"
 POM="$CONF_DIR/pom.xml"
-DIR="$TOPK_RUNTIME_DIR/cassandra"
+DIR="${CASSANDRA_NODE_DIR:-$TOPK_RUNTIME_DIR/cassandra}"
 LOG_DIR="$DIR/logs"
 PID_FILE="$DIR/cassandra.pid"
-CP_FILE="$DIR/classpath.txt"
+CP_FILE="${CASSANDRA_NODE_CLASSPATH_FILE:-$DIR/classpath.txt}"
 YAML="$DIR/cassandra.yaml"
 SYSTEM_LOG="$LOG_DIR/system.log"
 STDOUT_LOG="$LOG_DIR/stdout.log"
@@ -48,6 +65,10 @@ for p in "$CQL_PORT" "$STORAGE_PORT" "$JMX_PORT"; do
   [[ "$p" =~ ^[0-9]+$ ]] && [ "$p" -gt 0 ] && [ "$p" -lt 65536 ] || die "invalid port '$p'"
 done
 [[ "$HEAP" =~ ^[0-9]+[kKmMgG]?$ ]] || die "invalid TOPK_CASSANDRA_HEAP '$HEAP' (want e.g. 2G or 1536M)"
+[[ "$ADDRESS" =~ ^127\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "CASSANDRA_NODE_ADDRESS must be a loopback address 127.x.y.z, got '$ADDRESS'"
+[[ "$SEEDS" =~ ^[0-9.]+:[0-9]+(,[0-9.]+:[0-9]+)*$ ]] || die "CASSANDRA_NODE_SEEDS must look like 127.0.0.1:7000[,…], got '$SEEDS'"
+[[ "$CLUSTER_NAME" =~ ^[A-Za-z0-9_-]+$ ]] || die "invalid CASSANDRA_NODE_CLUSTER_NAME '$CLUSTER_NAME'"
+case "$AUTO_BOOTSTRAP" in true|false) ;; *) die "CASSANDRA_NODE_AUTO_BOOTSTRAP must be true or false, got '$AUTO_BOOTSTRAP'" ;; esac
 
 # running: true when the pid file names a live Cassandra JVM. A live pid that
 # is not Cassandra (pid reused after a crash/reboot) counts as stale: the pid
@@ -60,17 +81,22 @@ running() {
   return 1
 }
 
-# port_in_use PORT: true when something listens on PORT (any address).
+# port_in_use ADDR PORT: true when something listens on ADDR:PORT or on PORT
+# of every address (the nodes of a cluster share ports on different 127.x
+# addresses, so a listener on another address is no conflict).
 port_in_use() {
   if command -v ss >/dev/null; then
-    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+    ss -Hltn "sport = :$2" 2>/dev/null | awk -v a="$1" '
+      { l = $4; sub(/:[0-9]+$/, "", l)
+        if (l == a || l == "0.0.0.0" || l == "*" || l == "[::]" || l == "[::ffff:" a "]") f = 1 }
+      END { exit !f }'
   else
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
   fi
 }
 
 # cql_answers: true when the CQL port accepts a TCP connection.
-cql_answers() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$CQL_PORT" 2>/dev/null; }
+cql_answers() { timeout 2 bash -c "exec 3<>/dev/tcp/$ADDRESS/$CQL_PORT" 2>/dev/null; }
 
 # pick_java: print the java binary to use (Cassandra 5.0 runs on Java 11 or 17 only:
 # it installs a SecurityManager, which newer JDKs refuse, and 21 is unsupported).
@@ -112,7 +138,7 @@ resolve_classpath() { maven_classpath "$POM" "$CP_FILE"; }
 render_yaml() {
   local text key val
   text="$(cat "$CONF_DIR/cassandra.yaml.tmpl")"
-  for key in DIR CQL_PORT STORAGE_PORT; do
+  for key in DIR CQL_PORT STORAGE_PORT ADDRESS SEEDS CLUSTER_NAME AUTO_BOOTSTRAP; do
     val="${!key}"
     text="${text//"{{$key}}"/$val}"
   done
@@ -123,15 +149,16 @@ render_yaml() {
 cmd_start() {
   mkdir -p "$DIR" "$LOG_DIR"
   if running; then
-    say "already running (pid $(cat "$PID_FILE"), CQL 127.0.0.1:$CQL_PORT)"
+    say "already running (pid $(cat "$PID_FILE"), CQL $ADDRESS:$CQL_PORT)"
     return 0
   fi
   rm -f "$PID_FILE"
-  local spec name port var
-  for spec in "CQL:$CQL_PORT:TOPK_CASSANDRA_PORT" "storage:$STORAGE_PORT:TOPK_CASSANDRA_STORAGE_PORT" \
-              "JMX:$JMX_PORT:TOPK_CASSANDRA_JMX_PORT"; do
-    IFS=: read -r name port var <<< "$spec"
-    port_in_use "$port" && die "$name port $port is already taken by another process (see: ss -ltnp 'sport = :$port'); stop it or set $var"
+  local spec name addr port var
+  # JMX listens on 127.0.0.1 whatever the node's address.
+  for spec in "CQL:$ADDRESS:$CQL_PORT:TOPK_CASSANDRA_PORT" "storage:$ADDRESS:$STORAGE_PORT:TOPK_CASSANDRA_STORAGE_PORT" \
+              "JMX:127.0.0.1:$JMX_PORT:TOPK_CASSANDRA_JMX_PORT"; do
+    IFS=: read -r name addr port var <<< "$spec"
+    port_in_use "$addr" "$port" && die "$name port $addr:$port is already taken by another process (see: ss -ltnp 'sport = :$port'); stop it or set $var"
   done
 
   resolve_classpath
@@ -166,7 +193,7 @@ cmd_start() {
 
   # wait only reads what this start logs.
   if [ -f "$SYSTEM_LOG" ]; then stat -c %s "$SYSTEM_LOG" > "$OFFSET_FILE"; else echo 0 > "$OFFSET_FILE"; fi
-  say "starting Cassandra $(basename "$(tr ':' '\n' < "$CP_FILE" | grep -m1 '/cassandra-all-')" .jar | sed 's/cassandra-all-//') on 127.0.0.1 (CQL $CQL_PORT, storage $STORAGE_PORT, JMX $JMX_PORT, heap $HEAP, Java $(java_major "$java"))"
+  say "starting Cassandra $(basename "$(tr ':' '\n' < "$CP_FILE" | grep -m1 '/cassandra-all-')" .jar | sed 's/cassandra-all-//') on $ADDRESS (CQL $CQL_PORT, storage $STORAGE_PORT, JMX $JMX_PORT, heap $HEAP, Java $(java_major "$java"))"
   {
     echo "=== $(date -u '+%Y-%m-%dT%H:%M:%SZ') start: $java"
   } >> "$STDOUT_LOG"
@@ -203,12 +230,12 @@ cmd_wait() {
     if [ -f "$SYSTEM_LOG" ] && tail -c +"$((offset + 1))" "$SYSTEM_LOG" 2>/dev/null \
          | grep -qE 'Starting listening for CQL clients|Startup complete' \
        && cql_answers; then
-      say "ready: CQL on 127.0.0.1:$CQL_PORT (pid $pid, waited $((SECONDS - start))s)"
+      say "ready: CQL on $ADDRESS:$CQL_PORT (pid $pid, waited $((SECONDS - start))s)"
       return 0
     fi
     now=$((SECONDS - start))
     if [ "$now" -ge "$secs" ]; then
-      say "Cassandra (pid $pid) not answering CQL on 127.0.0.1:$CQL_PORT after ${secs}s"
+      say "Cassandra (pid $pid) not answering CQL on $ADDRESS:$CQL_PORT after ${secs}s"
       log_tail "$SYSTEM_LOG" 30; last_lines "$STDOUT_LOG" 10
       exit 1
     fi
@@ -219,7 +246,7 @@ cmd_wait() {
 cmd_status() {
   if running; then
     local state="CQL answering"; cql_answers || state="CQL not answering yet"
-    echo "cassandra: running (pid $(cat "$PID_FILE"), CQL 127.0.0.1:$CQL_PORT, $state)"
+    echo "cassandra: running (pid $(cat "$PID_FILE"), CQL $ADDRESS:$CQL_PORT, $state)"
     return 0
   fi
   echo "cassandra: stopped (CQL port $CQL_PORT)"
@@ -240,6 +267,20 @@ cmd_reset() {
 
 cmd_classpath() { resolve_classpath; cat "$CP_FILE"; echo; }
 
+# cmd_nodetool ARGS...: Cassandra's nodetool (from the same jars) against this
+# node's local JMX port, e.g. `cassandra.sh nodetool status`.
+cmd_nodetool() {
+  resolve_classpath
+  local java opts=()
+  java="$(pick_java)"
+  mapfile -t opts < <(grep -E '^--add-(exports|opens)=' "$CONF_DIR/jvm17.options")
+  mkdir -p "$DIR"
+  # user.home: nodetool keeps its history in <home>/.cassandra.
+  exec "$java" -Xmx128m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.awt.headless=true "${opts[@]}" \
+    "-Dlogback.configurationFile=file://$CONF_DIR/logback-tools.xml" "-Duser.home=$DIR" \
+    -cp "$(cat "$CP_FILE")" org.apache.cassandra.tools.NodeTool -h 127.0.0.1 -p "$JMX_PORT" "$@"
+}
+
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
@@ -247,5 +288,6 @@ case "${1:-}" in
   wait) shift; cmd_wait "$@" ;;
   reset) cmd_reset ;;
   classpath) cmd_classpath ;;
-  *) echo "usage: $0 {start|stop|status|wait [seconds]|reset|classpath}" >&2; exit 2 ;;
+  nodetool) shift; cmd_nodetool "$@" ;;
+  *) echo "usage: $0 {start|stop|status|wait [seconds]|reset|classpath|nodetool ARGS...}" >&2; exit 2 ;;
 esac

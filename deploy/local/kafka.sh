@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Local single-node Apache Kafka 4.1.2 (KRaft: one combined broker+controller,
 # no ZooKeeper), assembled from Maven Central jars (deploy/local/kafka/pom.xml).
+# deploy/local/cluster.sh runs it once per broker of the local three-node
+# cluster with the KAFKA_NODE_* variables below.
 #
 #   deploy/local/kafka.sh start            launch in the background (returns at once)
 #   deploy/local/kafka.sh wait [SECONDS]   wait until the broker answers (default 90 s)
@@ -14,28 +16,50 @@
 # TOPK_KAFKA_HEAP (768m), TOPK_MAVEN_REPO (Maven's default local repository),
 # JAVA_HOME (else java on PATH; 17+).
 #
-# Everything lives in $TOPK_RUNTIME_DIR/kafka: classpath.txt, cluster.id,
+# One broker of a cluster (set by cluster.sh; the defaults are the single node):
+#   KAFKA_NODE_NAME             kafka                     name in messages
+#   KAFKA_NODE_DIR              $TOPK_RUNTIME_DIR/kafka   this broker's folder
+#   KAFKA_NODE_ID               1                         node.id
+#   KAFKA_NODE_VOTERS           1@127.0.0.1:$TOPK_KAFKA_CONTROLLER_PORT (controller.quorum.voters)
+#   KAFKA_NODE_REPLICATION      1   replication factor of topics the broker creates
+#                                   (default, offsets, transactions, share state)
+#   KAFKA_NODE_MIN_ISR          1   min.insync.replicas of those
+#   KAFKA_NODE_CLUSTER_ID_FILE  $KAFKA_NODE_DIR/cluster.id (the brokers of one
+#                               cluster are formatted with one id)
+#   KAFKA_NODE_CLASSPATH_FILE   $KAFKA_NODE_DIR/classpath.txt (shareable)
+#
+# Everything lives in $KAFKA_NODE_DIR: classpath.txt, cluster.id,
 # server.properties (rendered from kafka/server.properties.tmpl on each start),
 # kafka.pid, data/ (log.dirs, KRaft metadata included), logs/ (server.log,
 # controller.log, state-change.log, gc.log, stdout.log).
 
 _self="$(readlink -f "${BASH_SOURCE[0]}")"
 : "${TOPK_RUNTIME_DIR:=$(cd "$(dirname "$_self")/../.." && pwd)/.runtime}"
-COMPONENT=kafka
+COMPONENT="${KAFKA_NODE_NAME:-kafka}"
 # shellcheck source=lib.sh
 . "$(dirname "$_self")/lib.sh"
 
 : "${TOPK_KAFKA_PORT:=9092}"
 : "${TOPK_KAFKA_CONTROLLER_PORT:=9093}"
 : "${TOPK_KAFKA_HEAP:=768m}"
+: "${KAFKA_NODE_ID:=1}"
+: "${KAFKA_NODE_VOTERS:=1@127.0.0.1:$TOPK_KAFKA_CONTROLLER_PORT}"
+: "${KAFKA_NODE_REPLICATION:=1}"
+: "${KAFKA_NODE_MIN_ISR:=1}"
+[[ "$TOPK_KAFKA_HEAP" =~ ^[0-9]+[kKmMgG]?$ ]] || die "invalid TOPK_KAFKA_HEAP '$TOPK_KAFKA_HEAP' (want e.g. 768m or 1g)"
+for _v in KAFKA_NODE_ID KAFKA_NODE_REPLICATION KAFKA_NODE_MIN_ISR; do
+  [[ "${!_v}" =~ ^[0-9]+$ ]] || die "$_v must be a whole number, got '${!_v}'"
+done
+[[ "$KAFKA_NODE_VOTERS" =~ ^[0-9]+@[0-9A-Za-z.-]+:[0-9]+(,[0-9]+@[0-9A-Za-z.-]+:[0-9]+)*$ ]] \
+  || die "KAFKA_NODE_VOTERS must look like 1@127.0.0.1:9093[,2@…], got '$KAFKA_NODE_VOTERS'"
 
 KAFKA_SRC="$LOCAL_DIR/kafka"
 POM="$KAFKA_SRC/pom.xml"
-RUN_DIR="$TOPK_RUNTIME_DIR/kafka"
+RUN_DIR="${KAFKA_NODE_DIR:-$TOPK_RUNTIME_DIR/kafka}"
 DATA_DIR="$RUN_DIR/data"
 LOG_DIR="$RUN_DIR/logs"
-CP_FILE="$RUN_DIR/classpath.txt"
-CLUSTER_ID_FILE="$RUN_DIR/cluster.id"
+CP_FILE="${KAFKA_NODE_CLASSPATH_FILE:-$RUN_DIR/classpath.txt}"
+CLUSTER_ID_FILE="${KAFKA_NODE_CLUSTER_ID_FILE:-$RUN_DIR/cluster.id}"
 CONF="$RUN_DIR/server.properties"
 PID_FILE="$RUN_DIR/kafka.pid"
 SERVER_LOG="$LOG_DIR/server.log"
@@ -92,7 +116,12 @@ render_config() {
   sed -e "s|\${TOPK_KAFKA_PORT}|$TOPK_KAFKA_PORT|g" \
       -e "s|\${TOPK_KAFKA_CONTROLLER_PORT}|$TOPK_KAFKA_CONTROLLER_PORT|g" \
       -e "s|\${KAFKA_DATA_DIR}|$esc_data|g" \
+      -e "s|\${KAFKA_NODE_ID}|$KAFKA_NODE_ID|g" \
+      -e "s|\${KAFKA_NODE_VOTERS}|$KAFKA_NODE_VOTERS|g" \
+      -e "s|\${KAFKA_NODE_REPLICATION}|$KAFKA_NODE_REPLICATION|g" \
+      -e "s|\${KAFKA_NODE_MIN_ISR}|$KAFKA_NODE_MIN_ISR|g" \
       "$KAFKA_SRC/server.properties.tmpl" > "$CONF.tmp"
+  if grep -q '\${' "$CONF.tmp"; then die "unfilled placeholder in $CONF.tmp: $(grep -m1 '\${' "$CONF.tmp")"; fi
   mv "$CONF.tmp" "$CONF"
 }
 
@@ -130,7 +159,7 @@ cmd_start() {
   render_config
   format_storage
 
-  say "starting Kafka on 127.0.0.1:$TOPK_KAFKA_PORT (controller $TOPK_KAFKA_CONTROLLER_PORT, heap $TOPK_KAFKA_HEAP)"
+  say "starting Kafka node $KAFKA_NODE_ID on 127.0.0.1:$TOPK_KAFKA_PORT (controller $TOPK_KAFKA_CONTROLLER_PORT, heap $TOPK_KAFKA_HEAP)"
   printf '\n==== %s start ====\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" >> "$STDOUT_LOG"
   # setsid: own session, so the broker outlives the calling shell and its
   # terminal; the inner bash writes its own pid, then becomes java (exec).
