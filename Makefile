@@ -128,7 +128,7 @@ bench-recovery: build infra-up ## time to ready + RSS of the view and an aggrega
 # Scale-out: listens/s of 1, 2 and 3 aggregator copies (own processes, state
 # directories and ops ports) on one backlog, then freshness p99 while a copy
 # joins and one leaves, on the brokers TOPK_KAFKA_BROKERS names (the
-# single-node stack, or the cluster after `eval "$$(make -s cluster-env)"`,
+# single-node stack, or the cluster after `eval "$(make -s cluster-env)"`,
 # in which case the single-node stack is not started).
 BENCH_SCALEOUT_N ?= 1000000
 BENCH_SCALEOUT_RATE ?= 2000

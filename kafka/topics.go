@@ -271,11 +271,16 @@ func DeleteNamespace(admin sarama.ClusterAdmin, namespace string) error {
 // days (LogAppendTime: the broker's clock, whatever the producer's) never
 // deletes the value of a day still in the window; 6-hour segments let
 // deletion follow the window closely. Same partitions and
-// max.message.bytes as the table.
+// max.message.bytes as the table. minInsync 0 leaves min.insync.replicas
+// to the brokers' default.
 func RecentTopic(name string, partitions int32, minInsync, days int) TopicSpec {
-	return TopicSpec{Name: name, Partitions: partitions, FixedPartitions: true, Config: map[string]string{
+	spec := TopicSpec{Name: name, Partitions: partitions, FixedPartitions: true, Config: map[string]string{
 		"cleanup.policy": "compact,delete", "retention.ms": ms(time.Duration(days+2) * day),
 		"segment.ms": ms(6 * time.Hour), "message.timestamp.type": "LogAppendTime",
-		"min.insync.replicas": strconv.Itoa(minInsync), "max.message.bytes": strconv.Itoa(DefaultMaxMessageBytes),
+		"max.message.bytes": strconv.Itoa(DefaultMaxMessageBytes),
 	}}
+	if minInsync > 0 {
+		spec.Config["min.insync.replicas"] = strconv.Itoa(minInsync)
+	}
+	return spec
 }

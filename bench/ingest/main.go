@@ -1,29 +1,47 @@
 // Command ingest is `make bench-ingest`: it produces N listens into
-// user.listen.raw, then measures each stage on its own backlog beside two
+// user.listen.raw, then measures each stage on its own backlog beside
 // references reading the same topic in the same run: Kafka's
 // kafka-consumer-perf-test (the machine's limit) and a minimal Goka
-// processor (decode, emit, count). First topk ingest (raw → valid), then the
+// processor (decode, emit, count); the aggregator also beside a minimal
+// stateful Goka processor (one int64 per user|day key, with the aggregator's
+// Settings: consumer group, LevelDB storage, producer), run as its own
+// process like the aggregator. First topk ingest (raw → valid), then the
 // aggregator (valid → table), each as its own process, timed from its first
 // record to its N-th and run until its committed lag is zero. It prints the
-// rates and ratios, the changelog bytes per listen and the peak RSS.
+// rates and ratios, the changelog bytes per listen, the peak RSS and the
+// processor time per listen.
+//
+// TOPK_BENCH_PROFILE=dir saves a CPU profile of each process (topk ingest,
+// topk aggregator, the stateful reference) taken from its first record for
+// -profile-seconds.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
 
 	"github.com/topk-charts/topk/bench/benchkit"
+	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/ingest"
@@ -32,12 +50,23 @@ import (
 func main() {
 	n := flag.Int("n", 1_000_000, "listens to produce")
 	users := flag.Int("users", 20_000, "distinct users")
+	flag.DurationVar(&profileFor, "profile-seconds", 5*time.Second, "length of each CPU profile (TOPK_BENCH_PROFILE=dir)")
+	reference := flag.String("reference", "", "run as the reference process named (stateful); the benchmark starts it")
 	flag.Parse()
-	if err := run(*n, *users); err != nil {
+	var err error
+	if *reference == "stateful" {
+		err = runStatefulReference()
+	} else {
+		err = run(*n, *users)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-ingest:", err)
 		os.Exit(1)
 	}
 }
+
+// profileFor is how long each CPU profile lasts.
+var profileFor time.Duration
 
 func run(n, users int) error {
 	e, err := benchkit.Setup("ingest")
@@ -60,8 +89,9 @@ func run(n, users int) error {
 
 	// Each stage beside its references, all reading the same topic.
 	var rows [][]string
-	var aggRatio float64
-	rss := map[string]int64{}
+	var aggRatio, statefulRatio float64
+	results := map[string]result{}
+	f := func(x float64) string { return strconv.FormatFloat(x, 'f', 0, 64) }
 	for _, st := range []struct{ cmd, topic, metric string }{
 		{"ingest", raw, "topk_ingest_records_total"},
 		{"aggregator", valid, "topk_aggregator_listens_total"},
@@ -74,34 +104,81 @@ func run(n, users int) error {
 		if err != nil {
 			return fmt.Errorf("minimal goka processor on %s: %w", st.topic, err)
 		}
-		r, peak, err := stage(e, dir, st.cmd, st.topic, st.metric, n)
+		stateful, ratio := "—", "—"
+		if st.cmd == "aggregator" {
+			ref, err := statefulReference(e, dir, n)
+			if err != nil {
+				return fmt.Errorf("stateful goka reference on %s: %w", st.topic, err)
+			}
+			results["stateful"] = ref
+			stateful = f(ref.rate)
+		}
+		p, err := e.Start(filepath.Join(dir, st.cmd+".log"), st.cmd)
 		if err != nil {
 			return fmt.Errorf("topk %s: %w", st.cmd, err)
 		}
-		rss[st.cmd] = peak
-		if st.cmd == "aggregator" {
-			aggRatio = r / minimal
+		group := map[string]string{"ingest": string(ingest.Group(e.Config.Namespace)), "aggregator": string(aggregator.Group(e.Config.Namespace))}[st.cmd]
+		r, err := stage(e, p, "topk "+st.cmd, filepath.Join(dir, st.cmd+".log"), group, st.topic, st.metric, n)
+		if err != nil {
+			return fmt.Errorf("topk %s: %w", st.cmd, err)
 		}
-		f := func(x float64) string { return strconv.FormatFloat(x, 'f', 0, 64) }
-		rows = append(rows, []string{"topk " + st.cmd, st.topic[len(e.Config.Namespace)+1:], f(r), f(minimal), fmt.Sprintf("%.2f", r/minimal), f(perf), fmt.Sprintf("%.2f", r/perf)})
+		results[st.cmd] = r
+		if st.cmd == "aggregator" {
+			aggRatio = r.rate / minimal
+			statefulRatio = r.rate / results["stateful"].rate
+			ratio = fmt.Sprintf("%.2f", statefulRatio)
+		}
+		rows = append(rows, []string{"topk " + st.cmd, st.topic[len(e.Config.Namespace)+1:], f(r.rate), f(minimal), fmt.Sprintf("%.2f", r.rate/minimal), f(perf), fmt.Sprintf("%.2f", r.rate/perf), stateful, ratio})
 	}
 	changelog, _ := e.TopicBytes(string(aggregator.Table(e.Config.Namespace)))
+	recent, _ := e.TopicBytes(string(e.Topics.Recent))
+	refChangelog, _ := e.TopicBytes(string(goka.GroupTable(statefulGroup(e.Config.Namespace))))
 
 	fmt.Printf("\nbench-ingest: %d listens, %d users, raw topic %d partitions, valid %d (%s)\n\n",
 		n, users, e.Config.Kafka.RawPartitions, e.Config.Kafka.ValidPartitions, time.Now().UTC().Format(time.RFC3339))
-	benchkit.Table(os.Stdout, []string{"stage", "reads", "listens/s", "minimal Goka", "÷ minimal", "perf tool", "÷ perf tool"}, rows)
+	benchkit.Table(os.Stdout, []string{"stage", "reads", "listens/s", "minimal Goka", "÷ minimal", "perf tool", "÷ perf tool", "stateful Goka", "÷ stateful"}, rows)
 	fmt.Println()
 	verdict := "met"
 	if aggRatio < 0.5 {
 		verdict = "NOT met"
 	}
 	fmt.Printf("goal aggregator ÷ minimal Goka processor ≥ 0.5: %s (%.2f)\n", verdict, aggRatio)
+	verdict = "met"
+	if statefulRatio < 0.7 {
+		verdict = "NOT met"
+	}
+	fmt.Printf("goal aggregator ÷ stateful Goka reference ≥ 0.7: %s (%.2f)\n", verdict, statefulRatio)
 	fmt.Printf("changelog bytes per listen: %.0f (aggregator table on disk %s, LZ4, before compaction); raw bytes per listen: %.0f\n",
 		float64(changelog)/float64(n), benchkit.MiB(changelog), float64(rawBytes)/float64(n))
+	if m := results["aggregator"].metrics; m["topk_aggregator_state_bytes_count"] > 0 {
+		fmt.Printf("user-day values the aggregator wrote: %.0f for %d listens, %.0f bytes each on average before compression (changelog and recent topic each)\n",
+			m["topk_aggregator_state_bytes_count"], n, m["topk_aggregator_state_bytes_sum"]/m["topk_aggregator_state_bytes_count"])
+	}
+	fmt.Printf("recent topic bytes per listen: %.0f (the aggregator's copy of recent user-days, on disk %s, LZ4, before compaction)\n",
+		float64(recent)/float64(n), benchkit.MiB(recent))
+	fmt.Printf("changelog bytes per listen of the stateful reference: %.0f (its table on disk %s, LZ4, before compaction)\n",
+		float64(refChangelog)/float64(n), benchkit.MiB(refChangelog))
 	fmt.Printf("peak RSS: topk ingest %s, topk aggregator %s, bench process (producer, minimal processor) %s\n",
-		benchkit.MiB(rss["ingest"]), benchkit.MiB(rss["aggregator"]), benchkit.MiB(benchkit.SelfPeakRSS()))
+		benchkit.MiB(results["ingest"].peak), benchkit.MiB(results["aggregator"].peak), benchkit.MiB(benchkit.SelfPeakRSS()))
+	fmt.Printf("peak RSS of the stateful reference: %s\n", benchkit.MiB(results["stateful"].peak))
+	us := func(r result) string { return fmt.Sprintf("%.1f µs", float64(r.cpu.Microseconds())/float64(n)) }
+	fmt.Printf("CPU per listen (user+system, first record to the N-th): topk ingest %s, topk aggregator %s, stateful reference %s\n",
+		us(results["ingest"]), us(results["aggregator"]), us(results["stateful"]))
 	fmt.Println("minimal Goka = decode the JSON, emit it, count; perf tool = kafka-consumer-perf-test fetch rate (no processing)")
+	fmt.Println("stateful Goka = no decode, one int64 per user|day (goka.Persist, Goka's int64 codec), the aggregator's Settings and LevelDB storage, its own process")
+	if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
+		fmt.Printf("CPU profiles (%s from each process's first record) in %s\n", profileFor, prof)
+	}
 	return nil
+}
+
+// result is one process's run over the backlog.
+type result struct {
+	rate float64       // listens/s from its first record to its n-th
+	peak int64         // peak RSS, bytes
+	cpu  time.Duration // processor time from its first record to its n-th
+	// metrics is the process's /metrics at the end.
+	metrics map[string]float64
 }
 
 // perfTool runs kafka-consumer-perf-test and returns its fetch rate
@@ -184,48 +261,171 @@ func minimalGoka(e *benchkit.Env, raw string, n int) (float64, error) {
 	}
 }
 
-// stage runs `topk cmd` as its own process on the backlog of topic and
-// times it from its first record to its n-th (from its metric), then waits
-// until its group's committed lag is zero. It returns the rate and the
-// process's peak RSS.
-func stage(e *benchkit.Env, dir, cmd, topic, metric string, n int) (float64, int64, error) {
-	p, err := e.Start(filepath.Join(dir, cmd+".log"), cmd)
-	if err != nil {
-		return 0, 0, err
-	}
+// stage times process p (a topk service or the stateful reference) on the
+// backlog of topic from its first record to its n-th (from its metric),
+// then waits until its group's committed lag is zero. It returns the rate,
+// the process's peak RSS and its processor time over those records, and
+// stops it. With TOPK_BENCH_PROFILE=dir it saves a CPU profile of the
+// process from its first record, as <name>.pprof.
+func stage(e *benchkit.Env, p *benchkit.Process, label, logPath, group, topic, metric string, n int) (result, error) {
 	defer p.Stop()
-	if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
-		go p.Profile(filepath.Join(prof, cmd+".pprof"), 2*time.Second, 5*time.Second)
-	}
-	bar := benchkit.Bar(int64(n), "topk "+cmd)
+	bar := benchkit.Bar(int64(n), label)
 	var start time.Time
-	var rate float64
+	var cpu0 time.Duration
+	var res result
+	profiled := make(chan struct{})
+	close(profiled)
 	deadline := time.Now().Add(15 * time.Minute)
 	for {
 		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("timed out; log in %s", dir)
+			return result{}, fmt.Errorf("timed out; log in %s", logPath)
 		}
 		if p.Exited() {
-			out, _ := os.ReadFile(filepath.Join(dir, cmd+".log"))
-			return 0, 0, fmt.Errorf("ended early:\n%s", out)
+			out, _ := os.ReadFile(logPath)
+			return result{}, fmt.Errorf("ended early (%v):\n%s", p.ExitError(), out)
 		}
-		got, _ := p.Metric(metric)
+		got := family(p, metric)
 		if start.IsZero() && got > 0 {
-			start = time.Now()
+			start, cpu0 = time.Now(), p.CPUTime()
+			if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
+				profiled = make(chan struct{})
+				go func() {
+					defer close(profiled)
+					p.Profile(filepath.Join(prof, p.Name+".pprof"), 0, profileFor)
+				}()
+			}
 		}
 		_ = bar.Set64(int64(got))
 		if got >= float64(n) {
-			rate = float64(n) / time.Since(start).Seconds()
+			res.rate = float64(n) / time.Since(start).Seconds()
+			res.cpu = p.CPUTime() - cpu0
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		// A scrape of topk's /metrics costs the process CPU (every 20 ms
+		// throughout, gzipped, was 2 µs per listen of the aggregator's 40):
+		// every 50 ms near the first and the n-th record, which time the
+		// rate, up to 500 ms between.
+		wait := 50 * time.Millisecond
+		if el := time.Since(start); !start.IsZero() && el > time.Second && got > 0 {
+			left := time.Duration((0.95*float64(n) - got) / got * float64(el))
+			wait = min(max(left/2, wait), 500*time.Millisecond)
+		}
+		time.Sleep(wait)
 	}
 	_ = bar.Finish()
-	group := map[string]string{"ingest": string(ingest.Group(e.Config.Namespace)), "aggregator": string(aggregator.Group(e.Config.Namespace))}[cmd]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := kafka.WaitCaughtUp(ctx, e.Client, e.Admin, group, topic, nil); err != nil {
-		return 0, 0, err
+		return result{}, err
 	}
-	return rate, p.PeakRSS(), nil
+	<-profiled
+	res.peak = p.PeakRSS()
+	res.metrics, _ = p.Metrics()
+	return res, nil
+}
+
+// family sums the series of one metric family on p's /metrics (0 when it
+// does not answer yet). Process.Metrics asks without gzip, which would cost
+// the measured process CPU on every poll.
+func family(p *benchkit.Process, name string) float64 {
+	m, _ := p.Metrics()
+	var sum float64
+	for k, v := range m {
+		if k == name || strings.HasPrefix(k, name+"{") {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// statefulGroup is the stateful reference's group in the bench namespace;
+// its table is goka.GroupTable of it.
+func statefulGroup(namespace string) goka.Group {
+	return goka.Group(listen.Namespaced(namespace, "bench-stateful"))
+}
+
+// statefulMetric is the listens the stateful reference has counted, on its
+// /metrics.
+const statefulMetric = "bench_stateful_listens_total"
+
+// statefulReference runs the stateful reference as its own process (this
+// program again, -reference stateful) on the valid topic's backlog, timed
+// and caught up like the aggregator.
+func statefulReference(e *benchkit.Env, dir string, n int) (result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	logPath := filepath.Join(dir, "stateful.log")
+	p, err := e.StartProgram(logPath, e.Config, self, "-reference", "stateful")
+	if err != nil {
+		return result{}, err
+	}
+	p.Name = "stateful"
+	return stage(e, p, "stateful Goka reference", logPath, string(statefulGroup(e.Config.Namespace)), string(e.Topics.Valid), statefulMetric, n)
+}
+
+// runStatefulReference is the reference process: one int64 counter per
+// user|day key of user.listen.valid, built like the aggregator (the same
+// processors.Settings as cmd/topk fills them, its table topic created the
+// same way, its storage directory claimed the same way, so the same
+// consumer group builder, LevelDB storage and producer), without decoding
+// the listen. It serves /metrics and /debug/pprof/ on the aggregator's ops
+// port and runs until SIGTERM.
+func runStatefulReference() error {
+	cfg, err := config.Load(nil)
+	if err != nil {
+		return err
+	}
+	log := ops.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	s := processors.Settings{
+		Brokers:         cfg.Kafka.Brokers,
+		Replication:     cfg.Kafka.ReplicationFactor,
+		MinInsync:       cfg.Kafka.MinInsyncReplicas,
+		StateDir:        cfg.Pipeline.StateDir,
+		MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
+		Log:             log,
+	}
+	valid := listen.NewTopics(cfg.Namespace).Valid
+	group := statefulGroup(cfg.Namespace)
+	if _, err := s.EnsureTable(goka.GroupTable(group), valid); err != nil {
+		return err
+	}
+	dir, release, err := processors.StorageDir(cfg.Pipeline.StateDir, string(group))
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	var count atomic.Int64
+	g := goka.DefineGroup(group,
+		goka.Input(valid, processors.RawCodec{}, func(ctx goka.Context, _ any) {
+			n, _ := ctx.Value().(int64)
+			ctx.SetValue(n + 1)
+			count.Add(1)
+		}),
+		goka.Persist(new(codec.Int64)),
+	)
+	p, err := goka.NewProcessor(s.Brokers, g, s.Options(string(group), dir)...)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "%s %d\n", statefulMetric, count.Load())
+	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	srv := &http.Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Ops.Aggregator)), Handler: mux}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("ops listener", "err", err)
+		}
+	}()
+	defer srv.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return p.Run(ctx)
 }

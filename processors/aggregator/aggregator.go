@@ -344,8 +344,8 @@ func EnsureRecent(s processors.Settings, namespace string, partitions int32, day
 		}
 		partitions = int32(len(meta[0].Partitions))
 	}
-	minInsync, replication := max(s.MinInsync, 1), max(s.Replication, 1)
-	spec := kafka.RecentTopic(string(listen.NewTopics(namespace).Recent), partitions, minInsync, days).WithMaxMessageBytes(s.MaxMessageBytes)
+	replication := max(s.Replication, 1)
+	spec := kafka.RecentTopic(string(listen.NewTopics(namespace).Recent), partitions, s.MinInsync, days).WithMaxMessageBytes(s.MaxMessageBytes)
 	log := s.Log
 	if log == nil {
 		log = slog.Default()
