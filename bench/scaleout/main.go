@@ -233,6 +233,7 @@ type round struct {
 	invalid     float64       // wrong partition, wrong key, undecodable: must be 0
 	cpu         time.Duration // summed over the copies, first record → lag zero
 	peak        int64         // largest peak RSS of a copy
+	disk        []int64       // each copy's local state on disk after a graceful stop
 	busy        float64       // share of the machine's CPU in use, first record → lag zero
 }
 
@@ -322,7 +323,27 @@ func throughput(o options, copies int, now time.Time) (round, clusterInfo, error
 		r.cpu += p.CPUTime() - cpu0[i]
 		r.peak = max(r.peak, p.PeakRSS())
 	}
+	// Each copy stores only the partitions it owns (no standby): stopped
+	// gracefully, its local store is on disk in full.
+	for i, p := range procs {
+		p.Stop()
+		r.disk = append(r.disk, dirBytes(filepath.Join(dir, fmt.Sprintf("state-copy-%d", i+1))))
+	}
 	return r, describe(e, valid, string(aggregator.Table(e.Config.Namespace)), string(e.Topics.Recent)), nil
+}
+
+// dirBytes is the size of the files under dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // logTail is the last n lines of a process's log.
@@ -452,12 +473,16 @@ func printThroughput(o options, rounds []round) {
 		for i, v := range r.perCopy {
 			per[i] = f0(v)
 		}
+		disk := make([]string, len(r.disk))
+		for i, b := range r.disk {
+			disk[i] = fmt.Sprintf("%.1f", float64(b)/(1<<20))
+		}
 		rows = append(rows, []string{strconv.Itoa(r.copies), f0(rate), ratio, secs(r.total), settled, after,
 			f0(r.replayed), fmt.Sprintf("%.1f", float64(r.cpu.Microseconds())/float64(o.n)), fmt.Sprintf("%.0f%%", 100*r.busy),
-			benchkit.MiB(r.peak), strings.Join(per, "/"), f0(r.produced)})
+			benchkit.MiB(r.peak), strings.Join(per, "/"), strings.Join(disk, "/"), f0(r.produced)})
 	}
 	benchkit.Table(os.Stdout, []string{"copies", "listens/s", "÷ 1 copy", "first record → lag 0 s", "settled at s", "listens/s once settled",
-		"re-read", "CPU µs/listen", "machine busy", "peak RSS (largest copy)", "read per copy", "backlog produced/s"}, rows)
+		"re-read", "CPU µs/listen", "machine busy", "peak RSS (largest copy)", "read per copy", "state MiB per copy", "backlog produced/s"}, rows)
 	for _, r := range rounds {
 		if r.invalid > 0 {
 			fmt.Printf("WARNING: %d copies: %.0f listens were invalid (wrong partition, wrong key, undecodable): the backlog is not what ingest writes\n", r.copies, r.invalid)
