@@ -283,14 +283,17 @@ func peakRSS(pid int) int64 {
 }
 
 // Stop sends SIGTERM and waits.
+// Stopping a process that ended already returns at once.
 func (p *Process) Stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
 	select {
-	case <-p.done:
+	case err = <-p.done:
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		err = <-p.done
 	}
+	p.done <- err // for Exited and later calls
 }
 
 // Metric sums the samples of a metric family on the process's /metrics.
