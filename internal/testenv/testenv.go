@@ -93,11 +93,19 @@ func Topics(t testing.TB, cfg config.Config) listen.Topics {
 		t.Fatalf("kafka admin: %v", err)
 	}
 	topics := listen.NewTopics(cfg.Namespace)
-	if err := kafka.EnsureTopics(admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, topics), Logger(t)); err != nil {
-		admin.Close()
+	err = kafka.EnsureTopics(admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, topics), Logger(t))
+	admin.Close()
+	if err != nil {
 		t.Fatalf("topics: %v", err)
 	}
 	t.Cleanup(func() {
+		// A new admin: the test may have killed the broker the first one
+		// talked to (its connection is gone even if the broker is back).
+		admin, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
+		if err != nil {
+			t.Errorf("delete topics: kafka admin: %v", err)
+			return
+		}
 		defer admin.Close()
 		if err := kafka.DeleteNamespace(admin, cfg.Namespace); err != nil {
 			t.Errorf("delete topics: %v", err)
