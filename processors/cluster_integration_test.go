@@ -12,6 +12,8 @@ package processors_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -202,6 +204,9 @@ func TestClusterChaosCassandraNode(t *testing.T) {
 	ac := c.cfg
 	ac.API.Addr = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	ac.Charts.CacheTTL = "0s"
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	ac.Crawler.TokenKey = base64.StdEncoding.EncodeToString(key)
 	api := testenv.StartEnv(t, ac, c.env, "api")
 	if !c.waitFor("topk api ready", 2*time.Minute, func() (bool, string) {
 		code, _, err := apiGet(ac.API.Addr, "/readyz")
