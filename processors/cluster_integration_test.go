@@ -215,7 +215,7 @@ func TestClusterChaosCassandraNode(t *testing.T) {
 		t.FailNow()
 	}
 	stop := make(chan struct{})
-	done := c.load(150, 300*time.Millisecond, 25, 400, stop)
+	done := c.load(150, 300*time.Millisecond, 25, 4000, stop) // runs until stop: the outage and the restart take minutes
 	c.waitAcked(3000, 3*time.Minute)
 	user := c.g.users[0]
 	charts := func(when string) (ok, failed int) {
