@@ -30,7 +30,12 @@ type Settings struct {
 	// 1 MiB); producers may write dead letters up to
 	// kafka.ProducerMaxMessageBytes of it.
 	MaxMessageBytes int
-	Log             *slog.Logger
+	// StorePendingBytes bounds the writes a group's local store (one per
+	// partition) holds in memory between LevelDB writes: keys and values,
+	// flushed early at this many bytes (0: localstore's 8 MiB;
+	// TOPK_STORE_PENDING_BYTES).
+	StorePendingBytes int
+	Log               *slog.Logger
 }
 
 // SaramaConfig is Goka's default sarama configuration (copartitioning
@@ -78,12 +83,16 @@ func TopicManagerConfig(replication int) *goka.TopicManagerConfig {
 // ARCHITECTURE.md, "Goka settings"). Callers add
 // their own (nil handling, tester).
 // An empty dir means a stateless group (in-memory storage, never used);
-// otherwise the table lives in dir in a batching LevelDB (localstore).
+// otherwise the table lives in dir in a batching LevelDB (localstore),
+// whose bounds it logs (once per processor built).
 func (s Settings) Options(clientID, dir string) []goka.ProcessorOption {
 	cfg := s.SaramaConfig(clientID)
 	sb := storage.MemoryBuilder()
 	if dir != "" {
-		sb = localstore.Builder(dir, localstore.Options{})
+		o := localstore.Options{MaxPendingBytes: s.StorePendingBytes}.WithDefaults()
+		s.logger().Info("local store batching", "group", clientID, "dir", dir, "flush_interval", o.FlushInterval,
+			"max_pending_keys", o.MaxPending, "max_pending_bytes", o.MaxPendingBytes)
+		sb = localstore.Builder(dir, o)
 	}
 	return []goka.ProcessorOption{
 		goka.WithClientID(clientID),
@@ -99,7 +108,9 @@ func (s Settings) Options(clientID, dir string) []goka.ProcessorOption {
 // orderedGroupBuilder is Goka's consumer group builder behind
 // kafka.OrderedCommits: Goka marks each message when its emits are
 // acknowledged, in whatever order that happens; the commit only advances
-// over messages that are all done.
+// over messages that are all done. kafka.RejoinAtOnce joins the next
+// session right after a rebalance (Goka waits 5 s, which stalled every
+// rebalance of the group).
 func orderedGroupBuilder(cfg *sarama.Config) goka.ConsumerGroupBuilder {
 	build := goka.ConsumerGroupBuilderWithConfig(cfg)
 	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
@@ -107,7 +118,7 @@ func orderedGroupBuilder(cfg *sarama.Config) goka.ConsumerGroupBuilder {
 		if err != nil {
 			return nil, err
 		}
-		return kafka.OrderedCommits(g), nil
+		return kafka.RejoinAtOnce(kafka.OrderedCommits(g)), nil
 	}
 }
 

@@ -94,11 +94,12 @@ func current[T any](fs []func() *T) []*T {
 func settings(env *Env, name string) processors.Settings {
 	c := env.Config
 	return processors.Settings{
-		Brokers:         c.Kafka.Brokers,
-		Replication:     c.Kafka.ReplicationFactor,
-		MinInsync:       c.Kafka.MinInsyncReplicas,
-		StateDir:        c.Pipeline.StateDir,
-		MaxMessageBytes: c.Kafka.MaxMessageBytes,
-		Log:             logWith(env.Log, name),
+		Brokers:           c.Kafka.Brokers,
+		Replication:       c.Kafka.ReplicationFactor,
+		MinInsync:         c.Kafka.MinInsyncReplicas,
+		StateDir:          c.Pipeline.StateDir,
+		MaxMessageBytes:   c.Kafka.MaxMessageBytes,
+		StorePendingBytes: c.Pipeline.StorePendingBytes,
+		Log:               logWith(env.Log, name),
 	}
 }

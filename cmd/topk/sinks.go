@@ -105,6 +105,8 @@ func addFlusher(_ context.Context, env *Env, s *service) error {
 		f, err := flusher.New(flusher.Config{
 			Namespace: c.Namespace, Brokers: c.Kafka.Brokers, Log: logWith(env.Log, "flusher"),
 			FlushInterval: time.Duration(c.Pipeline.FlushIntervalMS) * time.Millisecond,
+			MaxBatchBytes: c.Pipeline.SinkBatchBytes,
+			CacheBytes:    flushCacheBytes(c.Pipeline.FlushCacheMB),
 			OutageLimit:   outageLimit(env),
 		}, sess)
 		if err != nil {
@@ -113,6 +115,15 @@ func addFlusher(_ context.Context, env *Env, s *service) error {
 		return f, nil
 	})
 	return nil
+}
+
+// flushCacheBytes is the flusher's CacheBytes for TOPK_FLUSH_CACHE_MB,
+// whose 0 turns the cache off (the flusher's 0 means its default).
+func flushCacheBytes(mb int) int {
+	if mb <= 0 {
+		return -1
+	}
+	return mb << 20
 }
 
 func runRawWriter(ctx context.Context, env *Env, args []string) error {

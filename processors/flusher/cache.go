@@ -3,6 +3,8 @@ package flusher
 import (
 	"container/list"
 	"encoding/binary"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +21,9 @@ import (
 //
 // Entries are stored encoded (about 30 bytes per row) and bounded in bytes,
 // least recently used evicted first. One entry per (user, period): the one
-// with the highest total.
+// with the highest total. What an entry counts against the bound is what
+// it holds on the heap (cost): its encoding (names included), its own copy
+// of the user name, and the entry, list element and map slot.
 type cache struct {
 	mu    sync.Mutex
 	max   int // bytes; 0: disabled
@@ -88,6 +92,9 @@ func (c *cache) put(k cacheKey, total int64, rows []row) {
 		}
 		c.remove(el)
 	}
+	// Its own copy of the user: a substring would pin, uncounted, the
+	// string it was cut from (a record's key, a decoded state).
+	k.user = strings.Clone(k.user)
 	e := &cacheEntry{key: k, total: total, enc: encodeRows(rows)}
 	cost := e.cost()
 	if cost > c.max {
@@ -106,9 +113,34 @@ func (c *cache) remove(el *list.Element) {
 	c.size -= e.cost()
 }
 
-// cost approximates an entry's memory: the encoding, the user name, and
-// the map and list overhead.
-func (e *cacheEntry) cost() int { return len(e.enc) + len(e.key.user) + 160 }
+// cost is an entry's memory: the allocations of its encoding and user
+// name, rounded up as Go's allocator does, and entryOverhead.
+func (e *cacheEntry) cost() int {
+	return allocSize(cap(e.enc)) + allocSize(len(e.key.user)) + entryOverhead
+}
+
+// entryOverhead is an entry's memory besides its encoding and user name:
+// the list element (48 bytes), the cacheEntry (64) and its map slot (a
+// 24-byte key and a pointer at the map's load factor, about 64).
+const entryOverhead = 176
+
+// sizeClasses are Go's allocation size classes up to 32 KiB
+// (runtime/sizeclasses.go); larger objects take whole 8 KiB pages.
+var sizeClasses = []int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
+	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792,
+	2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728, 10240,
+	10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768}
+
+// allocSize is the memory an allocation of n bytes takes.
+func allocSize(n int) int {
+	if n == 0 {
+		return 0
+	}
+	if n > 32768 {
+		return (n + 8191) &^ 8191
+	}
+	return sizeClasses[sort.SearchInts(sizeClasses, n)]
+}
 
 // Bytes is what the cache holds (metrics, tests).
 func (c *cache) bytes() int {

@@ -5,7 +5,9 @@
 //
 //  1. coalesces the changes: the latest state of each user-day (the one with
 //     the highest total), so a user-day is written once per interval however
-//     often it changed;
+//     often it changed. The sink keeps only that state as it reads the
+//     records (Flusher.Rank), so a flush is bounded by the bytes of the
+//     states it writes (Config.MaxBatchBytes), not of the changes read;
 //  2. writes each dirty user-day's day_items rows in one single-partition
 //     batch, then the user_days rows (one single-partition batch per user),
 //     each USING TIMESTAMP = the day's total;

@@ -41,7 +41,8 @@ var (
 	}, []string{"table"})
 	coalesced = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_flusher_changes_coalesced_total",
-		Help: "Changelog records superseded by a newer state of the same user-day within one flush.",
+		Help: "Changelog records superseded by a newer state of the same user-day within one flush, beyond those " +
+			"the sink replaced as it read them (topk_sink_records_coalesced_total{sink=\"flusher\"}).",
 	})
 	skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_flusher_records_skipped_total",
@@ -85,10 +86,27 @@ type Config struct {
 	// (TOPK_FLUSH_INTERVAL_MS).
 	FlushInterval time.Duration
 	// MaxBatch flushes early once a partition has this many unwritten
-	// changes: it bounds memory while catching up (records are day states,
-	// about 30 bytes per play; up to MaxBatch of them per claimed
-	// partition are held). Default 2000.
+	// changes. Default 2000.
 	MaxBatch int
+	// MaxBatchBytes flushes early once the states a partition holds to
+	// write would pass this many bytes (keys and encoded states,
+	// sink.RecordBytes); a state larger than this is flushed alone. A
+	// partition holds only the newest state of each user-day: as records
+	// are read, a newer state of a user-day replaces the one held
+	// (sink.Coalescer), so successive states of a few heavy user-days
+	// coalesce as they did under MaxBatch alone. It bounds what a claimed
+	// partition holds between flushes while catching up (a state may be
+	// up to TOPK_MAX_STATE_BYTES, 512 KiB: 2000 of them were up to 1 GiB).
+	// During a flush the partition also holds these states decoded and as
+	// rows, about twice their encoded bytes again. Default
+	// sink.DefaultMaxBatchBytes, 4 MiB (TOPK_SINK_BATCH_BYTES).
+	MaxBatchBytes int
+	// ReadAhead is how many records the Kafka client fetches ahead per
+	// claimed partition while a flush is written (sink.Config.ReadAhead,
+	// plus the 64 of kafka.OrderedCommits). Default 8: with states of up
+	// to 512 KiB, 4 MiB, as much as a batch (sarama's default of 256 held
+	// up to 128 MiB per partition).
+	ReadAhead int
 	// Concurrency is the most Cassandra requests one flusher instance has
 	// in flight, all its partitions together (day writes, rollup reads and
 	// writes). Default 4: on a small node, more only queues inside
@@ -119,7 +137,7 @@ func (c Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("flusher: no Brokers"))
 	}
-	if c.FlushInterval < 0 || c.MaxBatch < 0 || c.Concurrency < 0 || c.MaxRowsPerCQLBatch < 0 { // CacheBytes < 0: no cache
+	if c.FlushInterval < 0 || c.MaxBatch < 0 || c.MaxBatchBytes < 0 || c.ReadAhead < 0 || c.Concurrency < 0 || c.MaxRowsPerCQLBatch < 0 { // CacheBytes < 0: no cache
 		errs = append(errs, errors.New("flusher: sizes and durations must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -131,6 +149,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 2000
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = sink.DefaultMaxBatchBytes
+	}
+	if c.ReadAhead == 0 {
+		c.ReadAhead = 8
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 4
@@ -178,18 +202,7 @@ func New(cfg Config, session *gocql.Session) (*Flusher, error) {
 	}
 	cfg = cfg.withDefaults()
 	f := newFlusher(cfg, &cqlStore{s: session, sem: make(chan struct{}, cfg.Concurrency), maxRows: cfg.MaxRowsPerCQLBatch})
-	s, err := sink.New(sink.Config{
-		Name:        Name,
-		Brokers:     cfg.Brokers,
-		Group:       Group(cfg.Namespace),
-		Topic:       string(aggregator.Table(cfg.Namespace)),
-		BatchSize:   cfg.MaxBatch,
-		Linger:      cfg.FlushInterval,
-		Backoff:     cfg.Backoff,
-		OutageLimit: cfg.OutageLimit,
-		Log:         cfg.Log,
-		Sarama:      cfg.Sarama,
-	}, f)
+	s, err := sink.New(f.sinkConfig(), f)
 	if err != nil {
 		return nil, err
 	}
@@ -197,9 +210,31 @@ func New(cfg Config, session *gocql.Session) (*Flusher, error) {
 	return f, nil
 }
 
+// sinkConfig is the configuration of the flusher's sink: a batch is one
+// flush of a partition (FlushInterval, MaxBatch, MaxBatchBytes).
+func (f *Flusher) sinkConfig() sink.Config {
+	cfg := f.cfg
+	return sink.Config{
+		Name:          Name,
+		Brokers:       cfg.Brokers,
+		Group:         Group(cfg.Namespace),
+		Topic:         string(aggregator.Table(cfg.Namespace)),
+		BatchSize:     cfg.MaxBatch,
+		MaxBatchBytes: cfg.MaxBatchBytes,
+		ReadAhead:     cfg.ReadAhead,
+		Linger:        cfg.FlushInterval,
+		Backoff:       cfg.Backoff,
+		OutageLimit:   cfg.OutageLimit,
+		Log:           cfg.Log,
+		Sarama:        cfg.Sarama,
+	}
+}
+
 // Run flushes until ctx ends; see sink.Sink.Run.
 func (f *Flusher) Run(ctx context.Context) error {
 	f.roll.setContext(ctx)
+	f.cfg.Log.Info("flusher started", "flush_interval", f.cfg.FlushInterval, "max_batch", f.cfg.MaxBatch,
+		"max_batch_bytes", f.cfg.MaxBatchBytes, "read_ahead", f.cfg.ReadAhead, "cache_bytes", max(f.cfg.CacheBytes, 0), "concurrency", f.cfg.Concurrency)
 	stop := make(chan struct{})
 	go func() {
 		t := time.NewTicker(time.Second)
@@ -229,6 +264,25 @@ type userDay struct {
 	user string
 	day  time.Time
 	d    *aggregator.Day
+}
+
+// Rank implements sink.Coalescer: a user-day's state ranks by its total
+// (a newer state has a higher total, a replayed older one a lower), so
+// the sink keeps one state per user-day of a batch, as coalesce would.
+// Records coalesce skips (bad key, tombstone, undecodable) are not ranked:
+// they reach it, which counts and logs them.
+func (f *Flusher) Rank(m *sarama.ConsumerMessage) (int64, bool) {
+	if m.Value == nil {
+		return 0, false
+	}
+	if _, _, ok := listen.SplitKey(string(m.Key)); !ok {
+		return 0, false
+	}
+	d, err := aggregator.DecodeDay(m.Value)
+	if err != nil {
+		return 0, false
+	}
+	return int64(d.Total), true
 }
 
 // coalesce keeps the newest state (highest total; on a tie the later

@@ -381,7 +381,7 @@ func TestIntegrationFlusherWritesNewestStatesAndRollups(t *testing.T) {
 	})
 	t.Logf("flushed %d user-days in %d months; days written %v, coalesced %v",
 		len(w.keys), len(w.want().months), sinktest.Metric(t, "topk_flusher_days_written_total"),
-		sinktest.Metric(t, "topk_flusher_changes_coalesced_total"))
+		sinktest.Metric(t, "topk_flusher_changes_coalesced_total")+sinktest.Metric(t, "topk_sink_records_coalesced_total", "sink", flusher.Name))
 }
 
 // A tombstone, a value that is not a day state and a key that is not

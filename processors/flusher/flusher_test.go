@@ -94,13 +94,16 @@ func TestConfig(t *testing.T) {
 	if _, err := New(Config{Brokers: []string{"x"}}, nil); err == nil {
 		t.Error("nil session accepted")
 	}
+	if err := (Config{Brokers: []string{"x"}, MaxBatchBytes: -1}).Validate(); err == nil {
+		t.Error("negative MaxBatchBytes accepted")
+	}
 	if err := (Config{Brokers: []string{"x"}, CacheBytes: -1}).Validate(); err != nil {
 		t.Errorf("CacheBytes -1 (no cache) refused: %v", err)
 	}
 	if Group("") != "topk-flusher" || Group("t1") != "t1.topk-flusher" {
 		t.Error("group names")
 	}
-	if c := (Config{}).withDefaults(); c.FlushInterval.Seconds() != 1 || c.MaxBatch != 2000 || c.Concurrency != 4 || c.CacheBytes != 64<<20 {
+	if c := (Config{}).withDefaults(); c.FlushInterval.Seconds() != 1 || c.MaxBatch != 2000 || c.MaxBatchBytes != 4<<20 || c.Concurrency != 4 || c.CacheBytes != 64<<20 {
 		t.Errorf("defaults %+v", c)
 	}
 }

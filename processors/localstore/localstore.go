@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/filter"
 	ldbiter "github.com/syndtr/goleveldb/leveldb/iterator"
@@ -26,7 +27,18 @@ type Options struct {
 	FlushInterval time.Duration
 	// MaxPending flushes early when this many keys wait; default 4096.
 	MaxPending int
+	// MaxPendingBytes flushes early when the writes waiting hold this many
+	// bytes (keys and values; a key written twice counts once, with its
+	// latest value). It bounds the memory of a store between flushes:
+	// 4096 states of up to 512 KiB were up to 2 GiB per partition. A value
+	// larger than this is written at once. Default
+	// DefaultMaxPendingBytes (TOPK_STORE_PENDING_BYTES).
+	MaxPendingBytes int
 }
+
+// DefaultMaxPendingBytes is Options.MaxPendingBytes unless set: 8 MiB,
+// the default of TOPK_STORE_PENDING_BYTES.
+const DefaultMaxPendingBytes = 8 << 20
 
 func (o *Options) defaults() {
 	if o.FlushInterval <= 0 {
@@ -35,7 +47,33 @@ func (o *Options) defaults() {
 	if o.MaxPending <= 0 {
 		o.MaxPending = 4096
 	}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = DefaultMaxPendingBytes
+	}
 }
+
+// WithDefaults returns o with every unset field at its default (what a
+// store uses; for logs).
+func (o Options) WithDefaults() Options {
+	o.defaults()
+	return o
+}
+
+// Flushes by reason: interval (the ticker), keys (MaxPending), bytes
+// (MaxPendingBytes), read (an iterator or the end of recovery needs the
+// writes in LevelDB), close. Pending bytes: all stores of the process.
+var (
+	flushes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_localstore_flushes_total",
+		Help: "Batches written to LevelDB by the aggregator's local stores, by reason (interval, keys, bytes, read, close).",
+	}, []string{"reason"})
+	pendingBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "topk_localstore_pending_bytes",
+		Help: "Bytes (keys and values) written to the local stores and not yet to LevelDB, all partitions together.",
+	})
+)
+
+func init() { prometheus.MustRegister(flushes, pendingBytes) }
 
 // Builder opens one LevelDB per topic partition under path.
 func Builder(path string, o Options) storage.Builder {
@@ -64,6 +102,7 @@ type Store struct {
 
 	mu          sync.Mutex
 	pending     map[string]pending
+	bytes       int // keys and values of pending
 	offset      int64
 	offsetDirty bool
 	err         error // the first failed flush; every later call returns it
@@ -91,7 +130,7 @@ func (s *Store) Open() error {
 				return
 			case <-t.C:
 				s.mu.Lock()
-				_ = s.flushLocked()
+				_ = s.flushLocked("interval")
 				s.mu.Unlock()
 			}
 		}
@@ -106,12 +145,16 @@ func (s *Store) Close() error {
 		<-s.done
 	}
 	s.mu.Lock()
-	err := s.flushLocked()
+	err := s.flushLocked("close")
 	s.mu.Unlock()
 	return errors.Join(err, s.db.Close())
 }
 
-func (s *Store) flushLocked() error {
+// flushLocked writes the pending values and the offset in one batch:
+// LevelDB then holds every value Set before the offset was (Goka sets a
+// record's value before its changelog acknowledgement gives the offset),
+// so after a crash the store is never missing what its offset claims.
+func (s *Store) flushLocked(reason string) error {
 	if s.err != nil {
 		return s.err
 	}
@@ -133,7 +176,10 @@ func (s *Store) flushLocked() error {
 		s.err = fmt.Errorf("localstore: write batch: %w", err)
 		return s.err
 	}
+	flushes.WithLabelValues(reason).Inc()
+	pendingBytes.Sub(float64(s.bytes))
 	clear(s.pending)
+	s.bytes = 0
 	s.offsetDirty = false
 	return nil
 }
@@ -180,9 +226,18 @@ func (s *Store) put(key string, p pending) error {
 	if s.err != nil {
 		return s.err
 	}
+	n := len(key) + len(p.value)
+	if old, ok := s.pending[key]; ok {
+		n -= len(key) + len(old.value)
+	}
 	s.pending[key] = p
-	if len(s.pending) >= s.opts.MaxPending {
-		return s.flushLocked()
+	s.bytes += n
+	pendingBytes.Add(float64(n))
+	switch {
+	case s.bytes >= s.opts.MaxPendingBytes:
+		return s.flushLocked("bytes")
+	case len(s.pending) >= s.opts.MaxPending:
+		return s.flushLocked("keys")
 	}
 	return nil
 }
@@ -223,7 +278,7 @@ func (s *Store) SetOffset(offset int64) error {
 func (s *Store) MarkRecovered() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.flushLocked()
+	return s.flushLocked("read")
 }
 
 // Iterator traverses a snapshot of the flushed store.
@@ -242,7 +297,7 @@ func (s *Store) IteratorWithRange(start, limit []byte) (storage.Iterator, error)
 
 func (s *Store) iterator(r *util.Range) (storage.Iterator, error) {
 	s.mu.Lock()
-	err := s.flushLocked()
+	err := s.flushLocked("read")
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/syndtr/goleveldb/leveldb"
 )
 
@@ -114,4 +116,61 @@ func TestMaxPendingFlushesEarly(t *testing.T) {
 	if v, err := s.db.Get([]byte("a"), nil); err != nil || string(v) != "1" {
 		t.Fatalf("a not flushed at MaxPending: %q %v", v, err)
 	}
+}
+
+// The pending writes are bounded in bytes: a key written twice counts
+// once (with its latest value), reaching MaxPendingBytes flushes values
+// and the offset in one batch, and a value over the bound alone is written
+// at once.
+func TestMaxPendingBytesFlushesEarly(t *testing.T) {
+	s := open(t, t.TempDir(), Options{FlushInterval: time.Hour, MaxPendingBytes: 1000})
+	defer s.Close()
+	inDB := func(k string) bool {
+		_, err := s.db.Get([]byte(k), nil)
+		return err == nil
+	}
+	bytes0 := value(pendingBytes)
+	_ = s.Set("a", make([]byte, 399)) // 400
+	_ = s.Set("a", make([]byte, 299)) // 300: replaces the 400
+	_ = s.Set("b", make([]byte, 399)) // 700
+	_ = s.SetOffset(12)
+	if inDB("a") || inDB("b") {
+		t.Fatal("flushed under the bound (a rewritten key counted twice?)")
+	}
+	if s.bytes != 700 || value(pendingBytes)-bytes0 != 700 {
+		t.Fatalf("pending %d bytes (gauge %v), want 700", s.bytes, value(pendingBytes)-bytes0)
+	}
+	byBytes := value(flushes.WithLabelValues("bytes"))
+	_ = s.Set("c", make([]byte, 299)) // 1000: the bound
+	if !inDB("a") || !inDB("b") || !inDB("c") {
+		t.Fatal("not flushed at MaxPendingBytes")
+	}
+	if o, err := s.db.Get([]byte(offsetKey), nil); err != nil || string(o) != "12" {
+		t.Fatalf("offset in LevelDB %q %v, want 12 (written with the values)", o, err)
+	}
+	if s.bytes != 0 || value(pendingBytes) != bytes0 || value(flushes.WithLabelValues("bytes")) != byBytes+1 {
+		t.Fatalf("after the flush: pending %d, gauge %v, bytes flushes %v", s.bytes, value(pendingBytes)-bytes0,
+			value(flushes.WithLabelValues("bytes"))-byBytes)
+	}
+	_ = s.Set("whale", make([]byte, 5000))
+	if !inDB("whale") {
+		t.Fatal("a value over the bound waited")
+	}
+	if v, _ := s.Get("whale"); len(v) != 5000 {
+		t.Fatalf("whale has %d bytes", len(v))
+	}
+	if o := (Options{}).WithDefaults(); o.MaxPendingBytes != 8<<20 || o.MaxPending != 4096 || o.FlushInterval != 20*time.Millisecond {
+		t.Errorf("defaults %+v", o)
+	}
+}
+
+func value(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
 }

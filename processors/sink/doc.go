@@ -8,6 +8,13 @@
 // It is not a Goka processor on purpose: Goka marks an offset as soon as its
 // callback returns, and a store writer needs to decide when.
 //
+// Memory: a claimed partition holds its batch (Config.MaxBatchBytes,
+// TOPK_SINK_BATCH_BYTES) and its read-ahead (Config.ReadAhead records);
+// records are copied out of their fetch responses so that nothing else is
+// pinned. A Coalescer (the flusher) keeps only the newest record of each
+// key while it collects, so the bound counts the states it will write, not
+// the changes it read.
+//
 // Flow: user.listen.valid → sink (rawwriter) → Cassandra raw listens;
 // <aggregator>-table → sink (flusher) → Cassandra day values and rollups.
 //

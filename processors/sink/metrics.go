@@ -31,6 +31,19 @@ var (
 		Help:    "Records per written batch.",
 		Buckets: prometheus.ExponentialBuckets(1, 4, 8),
 	}, []string{"sink"})
+	batchSizeBytes = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "topk_sink_batch_written_bytes",
+		Help:    "Bytes (keys, values, headers) per written batch; at most the sink's MaxBatchBytes unless the batch is one record.",
+		Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
+	}, []string{"sink"})
+	batchBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "topk_sink_batch_bytes",
+		Help: "Bytes (keys, values, headers) of the batches the sink's claimed partitions are collecting or writing, all partitions together.",
+	}, []string{"sink"})
+	coalesced = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_sink_records_coalesced_total",
+		Help: "Records marked but not written: a later record of the same key in the batch superseded them (Coalescer writers: the flusher).",
+	}, []string{"sink"})
 	lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "topk_sink_lag",
 		Help: "Records of a claimed partition not yet written: high-water mark minus the next offset to mark.",
@@ -47,5 +60,5 @@ var (
 
 func init() {
 	prometheus.MustRegister(messagesWritten, batchesWritten, writeFailures, retrying,
-		writeSeconds, batchSize, lag, oldestUnwritten, groupErrors)
+		writeSeconds, batchSize, batchSizeBytes, batchBytes, coalesced, lag, oldestUnwritten, groupErrors)
 }

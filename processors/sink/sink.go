@@ -1,12 +1,16 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -17,8 +21,8 @@ import (
 
 // Writer stores records. It is the one thing a sink's user writes.
 type Writer interface {
-	// Write stores a batch: records of one partition, in offset order, never
-	// empty. A nil error means every record is durably stored; the sink then
+	// Write stores a batch: records of one partition, in offset order (a
+	// Coalescer's: one record per key, see Coalescer), never empty. A nil error means every record is durably stored; the sink then
 	// marks the batch's offsets. After an error the sink calls Write again
 	// with the same batch, and after a restart or a rebalance the records
 	// may come again: Write must be idempotent. It skips (and counts) records
@@ -40,6 +44,21 @@ type Config struct {
 	Topic string
 	// BatchSize is the most records per Write. Default 500.
 	BatchSize int
+	// MaxBatchBytes is the most bytes per Write: a batch is written once
+	// the next record would take it past this many bytes of keys, values
+	// and headers (RecordBytes), or once it reaches it. A record larger
+	// than this is written alone, in a batch of one, never refused. It
+	// bounds what a claimed partition holds while it collects or retries a
+	// batch. Default DefaultMaxBatchBytes (TOPK_SINK_BATCH_BYTES).
+	MaxBatchBytes int
+	// ReadAhead is how many records sarama may hold per claimed partition
+	// beyond the batch (its ChannelBufferSize): they are fetched while the
+	// batch is written. With records of up to R bytes a claimed partition
+	// holds at most MaxBatchBytes + (ReadAhead + 65)·R (kafka.OrderedCommits
+	// passes records on through a buffer of 64), plus its part of the fetch
+	// response being handed over (at most MaxBatchBytes, or one record
+	// batch if larger). Default: the Sarama config's (sarama's 256).
+	ReadAhead int
 	// Linger is how long a batch may wait, from its first record, for more
 	// records before it is written anyway. Default 200 ms. Longer means
 	// bigger batches (and, for the flusher, more coalescing), shorter means
@@ -56,9 +75,8 @@ type Config struct {
 	Log *slog.Logger
 	// Sarama is the client configuration. Default kafka.NewSaramaConfig
 	// (protocol ≥ 2.1, oldest offset for a new group); the sink always turns
-	// on autocommit of marked offsets (every second unless set). While a
-	// batch is written, sarama keeps fetching the next records into its
-	// channel buffer (ChannelBufferSize, default 256 per partition).
+	// on autocommit of marked offsets (every second unless set) and sets
+	// ChannelBufferSize to ReadAhead when that is set.
 	Sarama *sarama.Config
 }
 
@@ -77,8 +95,8 @@ func (c Config) Validate() error {
 	if c.Topic == "" {
 		errs = append(errs, errors.New("sink: Topic is empty"))
 	}
-	if c.BatchSize < 0 || c.Linger < 0 || c.OutageLimit < 0 {
-		errs = append(errs, errors.New("sink: BatchSize, Linger and OutageLimit must not be negative"))
+	if c.BatchSize < 0 || c.MaxBatchBytes < 0 || c.ReadAhead < 0 || c.Linger < 0 || c.OutageLimit < 0 {
+		errs = append(errs, errors.New("sink: BatchSize, MaxBatchBytes, ReadAhead, Linger and OutageLimit must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -86,6 +104,9 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = 500
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if c.Linger == 0 {
 		c.Linger = 200 * time.Millisecond
@@ -101,6 +122,52 @@ func (c Config) withDefaults() Config {
 		c.Sarama = kafka.NewSaramaConfig(c.Group)
 	}
 	return c
+}
+
+// A Coalescer is a Writer whose records are successive states of their
+// keys, of which only the newest needs writing (the flusher: a user-day's
+// state on the aggregator's changelog). The sink then keeps, while it
+// collects a batch, one record per key: of two records with equal keys
+// that Rank ranks, the one of higher rank, the later on a tie. The other
+// is marked with the batch and never written, and MaxBatchBytes counts
+// only the records kept. A batch a Coalescer writes holds each ranked key
+// once, in the order of the key's first record in the batch.
+type Coalescer interface {
+	Writer
+	// Rank ranks a record among the records of its key; ok false keeps
+	// the record as it is (written, not coalesced: one the Writer will
+	// skip and count, say). It is called once per record, as it is read.
+	Rank(m *sarama.ConsumerMessage) (rank int64, ok bool)
+}
+
+// DefaultMaxBatchBytes is Config.MaxBatchBytes unless set: 4 MiB, the
+// default of TOPK_SINK_BATCH_BYTES.
+const DefaultMaxBatchBytes = 4 << 20
+
+// RecordBytes is what a record counts against Config.MaxBatchBytes: its
+// key, value and headers.
+func RecordBytes(m *sarama.ConsumerMessage) int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		if h != nil {
+			n += len(h.Key) + len(h.Value)
+		}
+	}
+	return n
+}
+
+// detach copies a record's key, value and headers out of the fetch
+// response they are slices of.
+type detach struct{}
+
+func (detach) OnConsume(m *sarama.ConsumerMessage) {
+	m.Key = bytes.Clone(m.Key)
+	m.Value = bytes.Clone(m.Value)
+	for i, h := range m.Headers {
+		if h != nil {
+			m.Headers[i] = &sarama.RecordHeader{Key: bytes.Clone(h.Key), Value: bytes.Clone(h.Value)}
+		}
+	}
 }
 
 // Sink consumes one topic with a consumer group and writes it through a
@@ -181,6 +248,16 @@ func (s *Sink) Run(ctx context.Context) error {
 		sc.Consumer.Offsets.AutoCommit.Interval = time.Second
 	}
 	sc.Consumer.Return.Errors = true
+	if s.cfg.ReadAhead > 0 {
+		sc.ChannelBufferSize = s.cfg.ReadAhead
+	}
+	// A record's key and value are slices of the fetch response they came
+	// in (up to Fetch.MaxBytes, 50 MiB by default): one record kept in a
+	// batch would keep the whole response. Each record gets its own copy
+	// as sarama hands it over, and a response is at most MaxBatchBytes, so
+	// what a partition holds is what MaxBatchBytes and ReadAhead count.
+	sc.Consumer.Interceptors = append(slices.Clip(sc.Consumer.Interceptors), detach{})
+	sc.Consumer.Fetch.MaxBytes = min(sc.Consumer.Fetch.MaxBytes, int32(min(s.cfg.MaxBatchBytes, math.MaxInt32)))
 
 	var group sarama.ConsumerGroup
 	err := outage.Retry(ctx, s.kafka, s.cfg.Backoff, func(context.Context) error {
@@ -239,7 +316,8 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	s.log.Info("sink started", "batch_size", s.cfg.BatchSize, "linger", s.cfg.Linger)
+	s.log.Info("sink started", "batch_size", s.cfg.BatchSize, "batch_bytes", s.cfg.MaxBatchBytes,
+		"read_ahead", sc.ChannelBufferSize, "linger", s.cfg.Linger)
 	h := handler{s}
 	for {
 		err := group.Consume(ctx, []string{s.cfg.Topic}, h)
@@ -302,6 +380,8 @@ type partition struct {
 	oldest  time.Time // timestamp of the oldest record read and not written
 	attempt int       // failed attempts of the current batch
 	lastErr error
+
+	bytes atomic.Int64 // RecordBytes of the batch being collected or written
 }
 
 func (p *partition) lag() (float64, bool) {
@@ -335,17 +415,20 @@ func (s *Sink) untrack(p *partition) {
 		lag.DeleteLabelValues(s.cfg.Name, p.label)
 	}
 	s.mu.Unlock()
+	s.refreshGauges()
 }
 
 func (s *Sink) refreshGauges() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var age time.Duration
+	var bytes int64
 	now := time.Now()
 	for _, p := range s.parts {
 		if l, ok := p.lag(); ok {
 			lag.WithLabelValues(s.cfg.Name, p.label).Set(l)
 		}
+		bytes += p.bytes.Load()
 		p.mu.Lock()
 		if !p.oldest.IsZero() {
 			age = max(age, now.Sub(p.oldest))
@@ -353,6 +436,7 @@ func (s *Sink) refreshGauges() {
 		p.mu.Unlock()
 	}
 	oldestUnwritten.WithLabelValues(s.cfg.Name).Set(age.Seconds())
+	batchBytes.WithLabelValues(s.cfg.Name).Set(float64(bytes))
 }
 
 // handler is the sarama side of a sink.
@@ -378,11 +462,25 @@ func (h handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Con
 	return nil
 }
 
-// consume is one claimed partition: collect a batch (BatchSize records or
-// Linger from its first record), write it until it succeeds, mark it, repeat.
-// It returns nil when the claim is released or the session ends; a batch not
-// yet written is then dropped unmarked. It returns an error when a batch has
-// kept failing for longer than OutageLimit (also dropped unmarked).
+// ConsumeClaim consumes one claimed partition as Run's consumer group
+// does (see consume): it returns nil when the claim's messages end or
+// sess's context does, and the error Run would end with when a batch has
+// kept failing past OutageLimit. Tests drive a sink through it with a fake
+// session and claim (package sinktest).
+func (s *Sink) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	return s.consume(sess, claim)
+}
+
+// consume is one claimed partition: collect a batch (BatchSize records,
+// MaxBatchBytes bytes, or Linger from its first record), write it until it
+// succeeds, mark it, repeat. A record that would take the batch past
+// MaxBatchBytes is held while the batch is written, then starts the next
+// one; so a batch is at most MaxBatchBytes, or one record. For a
+// Coalescer, the bytes are those of the records still to be written (see
+// collecting.add). It returns nil when the claim is released or the
+// session ends; a batch not yet written is then dropped unmarked. It
+// returns an error when a batch has kept failing for longer than
+// OutageLimit (also dropped unmarked).
 func (s *Sink) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	log := s.log.With("partition", claim.Partition())
 	p := s.track(claim, log)
@@ -390,10 +488,39 @@ func (s *Sink) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGr
 	log.Debug("partition claimed", "initial_offset", claim.InitialOffset())
 	ctx := sess.Context()
 	msgs := claim.Messages()
-	batch := make([]*sarama.ConsumerMessage, 0, s.cfg.BatchSize)
+	b := s.newBatch()
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	defer linger.Stop()
+	// flush writes and marks the batch; false: consume must return err.
+	flush := func() (bool, error) {
+		linger.Stop()
+		if ok, err := s.write(ctx, p, log, b.live); !ok {
+			return false, err
+		}
+		last := b.all[len(b.all)-1]
+		p.mu.Lock()
+		p.next, p.oldest = last.Offset+1, time.Time{}
+		p.mu.Unlock()
+		for _, m := range b.all { // each message: kafka.OrderedCommits
+			sess.MarkMessage(m, "")
+		}
+		if l, ok := p.lag(); ok {
+			lag.WithLabelValues(s.cfg.Name, p.label).Set(l)
+		}
+		messagesWritten.WithLabelValues(s.cfg.Name).Add(float64(len(b.all)))
+		batchesWritten.WithLabelValues(s.cfg.Name).Inc()
+		batchSize.WithLabelValues(s.cfg.Name).Observe(float64(len(b.all)))
+		batchSizeBytes.WithLabelValues(s.cfg.Name).Observe(float64(b.bytes))
+		if n := len(b.all) - len(b.live); n > 0 {
+			coalesced.WithLabelValues(s.cfg.Name).Add(float64(n))
+		}
+		// A new batch: the Writer may not keep the old one, but its arrays
+		// must not pin records until the next batch overwrites them.
+		b = s.newBatch()
+		p.bytes.Store(0)
+		return true, nil
+	}
 	for {
 		full := false
 		select {
@@ -403,7 +530,16 @@ func (s *Sink) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGr
 			if !ok {
 				return nil
 			}
-			if len(batch) == 0 {
+			add := b.plan(m)
+			if add.delta > 0 && b.liveAfter(add) > 1 && b.bytes+add.delta > s.cfg.MaxBatchBytes {
+				// m does not fit: the batch so far is written first, and m
+				// starts the next one.
+				if ok, err := flush(); !ok {
+					return err
+				}
+				add = placement{at: -1, ranked: add.ranked, rank: add.rank, delta: RecordBytes(m)}
+			}
+			if len(b.all) == 0 {
 				linger.Reset(s.cfg.Linger)
 				p.mu.Lock()
 				if p.next < 0 {
@@ -415,34 +551,110 @@ func (s *Sink) consume(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGr
 				}
 				p.mu.Unlock()
 			}
-			batch = append(batch, m)
-			full = len(batch) >= s.cfg.BatchSize
+			b.add(m, add)
+			p.bytes.Store(int64(b.bytes))
+			full = len(b.all) >= s.cfg.BatchSize || b.bytes >= s.cfg.MaxBatchBytes
 		case <-linger.C:
-			full = len(batch) > 0
+			full = len(b.all) > 0
 		}
 		if !full {
 			continue
 		}
-		linger.Stop()
-		if ok, err := s.write(ctx, p, log, batch); !ok {
+		if ok, err := flush(); !ok {
 			return err
 		}
-		last := batch[len(batch)-1]
-		p.mu.Lock()
-		p.next, p.oldest = last.Offset+1, time.Time{}
-		p.mu.Unlock()
-		for _, m := range batch { // each message: kafka.OrderedCommits
-			sess.MarkMessage(m, "")
-		}
-		if l, ok := p.lag(); ok {
-			lag.WithLabelValues(s.cfg.Name, p.label).Set(l)
-		}
-		messagesWritten.WithLabelValues(s.cfg.Name).Add(float64(len(batch)))
-		batchesWritten.WithLabelValues(s.cfg.Name).Inc()
-		batchSize.WithLabelValues(s.cfg.Name).Observe(float64(len(batch)))
-		batch = make([]*sarama.ConsumerMessage, 0, s.cfg.BatchSize)
 	}
 }
+
+// collecting is the batch a partition collects: every record read (all,
+// marked once written) and those to write (live). They are the same unless
+// the Writer is a Coalescer: then live keeps, of the records it ranks with
+// equal keys, the one of highest rank (on a tie the later), in the place
+// of its key's first record; the others are marked, never written, and
+// their keys and values dropped at once.
+type collecting struct {
+	c     Coalescer // nil: no coalescing
+	all   []*sarama.ConsumerMessage
+	live  []*sarama.ConsumerMessage
+	bytes int              // RecordBytes of live
+	rank  []int64          // of live, when ranked
+	index map[string]int32 // key → its place in live (ranked records only)
+}
+
+func (s *Sink) newBatch() *collecting {
+	n := min(s.cfg.BatchSize, 1024)
+	b := &collecting{all: make([]*sarama.ConsumerMessage, 0, n)}
+	if c, ok := s.w.(Coalescer); ok {
+		b.c, b.index, b.rank = c, map[string]int32{}, make([]int64, 0, n)
+		b.live = make([]*sarama.ConsumerMessage, 0, n)
+	}
+	return b
+}
+
+// placement is where a record goes: appended to live (at -1), in place of
+// live[at], or nowhere (drop: a record of its key in live outranks it);
+// delta is what it adds to the batch's bytes.
+type placement struct {
+	at     int
+	drop   bool
+	ranked bool
+	rank   int64
+	delta  int
+}
+
+func (b *collecting) plan(m *sarama.ConsumerMessage) placement {
+	size := RecordBytes(m)
+	if b.c == nil {
+		return placement{at: -1, delta: size}
+	}
+	rank, ok := b.c.Rank(m)
+	if !ok {
+		return placement{at: -1, delta: size}
+	}
+	i, seen := b.index[string(m.Key)]
+	switch {
+	case !seen:
+		return placement{at: -1, ranked: true, rank: rank, delta: size}
+	case rank < b.rank[i]:
+		return placement{drop: true}
+	default:
+		return placement{at: int(i), ranked: true, rank: rank, delta: size - RecordBytes(b.live[i])}
+	}
+}
+
+// liveAfter is how many records live would hold with pl.
+func (b *collecting) liveAfter(pl placement) int {
+	if pl.drop || pl.at >= 0 {
+		return len(b.live)
+	}
+	return len(b.live) + 1
+}
+
+func (b *collecting) add(m *sarama.ConsumerMessage, pl placement) {
+	b.all = append(b.all, m)
+	b.bytes += pl.delta
+	if b.c == nil {
+		b.live = b.all
+		return
+	}
+	switch {
+	case pl.drop:
+		forget(m)
+	case pl.at >= 0:
+		forget(b.live[pl.at])
+		b.live[pl.at], b.rank[pl.at] = m, pl.rank
+	default:
+		if pl.ranked {
+			b.index[string(m.Key)] = int32(len(b.live))
+		}
+		b.live = append(b.live, m)
+		b.rank = append(b.rank, pl.rank)
+	}
+}
+
+// forget drops what a record not to be written holds; what marking needs
+// (topic, partition, offset) stays.
+func forget(m *sarama.ConsumerMessage) { m.Key, m.Value, m.Headers = nil, nil, nil }
 
 // write calls the Writer with batch until it succeeds (true), ctx ends
 // (false, nil) or the batch has kept failing for longer than OutageLimit

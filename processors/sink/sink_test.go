@@ -3,12 +3,12 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/topk-charts/topk/internal/outage"
+	"github.com/topk-charts/topk/processors/sink/sinktest"
 )
 
 func TestBackoffGrowsAndCaps(t *testing.T) {
@@ -64,51 +65,6 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("New accepted a nil Writer")
 	}
 }
-
-// fakeSession and fakeClaim stand in for sarama's, so the batching and
-// retry loop runs without Kafka.
-type fakeSession struct {
-	ctx    context.Context
-	mu     sync.Mutex
-	marked []int64
-}
-
-func (f *fakeSession) Claims() map[string][]int32 { return nil }
-func (f *fakeSession) MemberID() string           { return "m" }
-func (f *fakeSession) GenerationID() int32        { return 1 }
-func (f *fakeSession) MarkOffset(string, int32, int64, string) {
-	panic("the sink marks messages, not offsets")
-}
-func (f *fakeSession) Commit()                                  {}
-func (f *fakeSession) ResetOffset(string, int32, int64, string) { panic("no reset") }
-func (f *fakeSession) MarkMessage(m *sarama.ConsumerMessage, _ string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.marked = append(f.marked, m.Offset)
-}
-func (f *fakeSession) Context() context.Context { return f.ctx }
-func (f *fakeSession) Marked() []int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]int64(nil), f.marked...)
-}
-
-type fakeClaim struct {
-	msgs chan *sarama.ConsumerMessage
-	hwm  atomic.Int64
-}
-
-func newClaim(buf int, hwm int64) *fakeClaim {
-	c := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, buf)}
-	c.hwm.Store(hwm)
-	return c
-}
-
-func (c *fakeClaim) Topic() string                            { return "t" }
-func (c *fakeClaim) Partition() int32                         { return 3 }
-func (c *fakeClaim) InitialOffset() int64                     { return sarama.OffsetOldest }
-func (c *fakeClaim) HighWaterMarkOffset() int64               { return c.hwm.Load() }
-func (c *fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
 
 // scriptedWriter fails the first fail attempts of every batch, then records it.
 type scriptedWriter struct {
@@ -167,15 +123,15 @@ func msg(off int64) *sarama.ConsumerMessage {
 func TestConsumeBatchesRetriesAndMarksAfterWrite(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sess := &fakeSession{ctx: ctx}
-	claim := newClaim(100, 25)
+	sess := sinktest.NewSession(ctx)
+	claim := sinktest.NewClaim(3, 100, 25)
 	w := &scriptedWriter{fail: 2, written: make(chan []int64, 10), marked: sess.Marked}
 	s := newTestSink(t, w, 10, 50*time.Millisecond)
 	failures0 := value(writeFailures.WithLabelValues(s.cfg.Name))
 	done := make(chan error, 1)
 	go func() { done <- s.consume(sess, claim) }()
 	for i := range int64(25) {
-		claim.msgs <- msg(i)
+		claim.Msgs <- msg(i)
 	}
 	for _, want := range [][2]int64{{0, 9}, {10, 19}, {20, 24}} {
 		select {
@@ -213,12 +169,12 @@ func TestConsumeBatchesRetriesAndMarksAfterWrite(t *testing.T) {
 	if n := value(lag.WithLabelValues(s.cfg.Name, "3")); n != 0 {
 		t.Errorf("lag %v after writing up to the high-water mark, want 0", n)
 	}
-	claim.hwm.Store(40)
+	claim.HWM.Store(40)
 	s.refreshGauges()
 	if n := value(lag.WithLabelValues(s.cfg.Name, "3")); n != 15 {
 		t.Errorf("lag %v with 15 records unread, want 15", n)
 	}
-	close(claim.msgs)
+	close(claim.Msgs)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -228,14 +184,14 @@ func TestConsumeBatchesRetriesAndMarksAfterWrite(t *testing.T) {
 // retries, and ending the session abandons it (consume returns promptly).
 func TestConsumeNeverSkipsAFailingBatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	sess := &fakeSession{ctx: ctx}
-	claim := newClaim(100, 8)
+	sess := sinktest.NewSession(ctx)
+	claim := sinktest.NewClaim(3, 100, 8)
 	w := &scriptedWriter{fail: 1 << 30, marked: sess.Marked}
 	s := newTestSink(t, w, 4, 10*time.Millisecond)
 	done := make(chan error, 1)
 	go func() { done <- s.consume(sess, claim) }()
 	for i := range int64(8) {
-		claim.msgs <- msg(i)
+		claim.Msgs <- msg(i)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -277,8 +233,8 @@ func TestConsumeNeverSkipsAFailingBatch(t *testing.T) {
 func TestOldestUnwrittenGauge(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sess := &fakeSession{ctx: ctx}
-	claim := newClaim(10, 1)
+	sess := sinktest.NewSession(ctx)
+	claim := sinktest.NewClaim(3, 10, 1)
 	block := make(chan struct{})
 	w := writerFunc(func(ctx context.Context, _ []*sarama.ConsumerMessage) error {
 		select {
@@ -292,7 +248,7 @@ func TestOldestUnwrittenGauge(t *testing.T) {
 	go s.consume(sess, claim)
 	m := msg(0)
 	m.Timestamp = time.Now().Add(-90 * time.Second)
-	claim.msgs <- m
+	claim.Msgs <- m
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s.refreshGauges()
@@ -337,13 +293,13 @@ func value(c prometheus.Metric) float64 {
 func TestConsumeGivesUpPastTheOutageLimit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sess := &fakeSession{ctx: ctx}
-	claim := newClaim(10, 4)
+	sess := sinktest.NewSession(ctx)
+	claim := sinktest.NewClaim(3, 10, 4)
 	w := &scriptedWriter{fail: 1 << 30, marked: sess.Marked}
 	s := newTestSink(t, w, 4, time.Millisecond)
 	s.cfg.OutageLimit = 100 * time.Millisecond
 	for i := range int64(4) {
-		claim.msgs <- msg(i)
+		claim.Msgs <- msg(i)
 	}
 	done := make(chan error, 1)
 	start := time.Now()
@@ -379,13 +335,13 @@ func TestConsumeGivesUpPastTheOutageLimit(t *testing.T) {
 func TestConsumeRidesOutAnOutageWithinTheLimit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sess := &fakeSession{ctx: ctx}
-	claim := newClaim(10, 2)
+	sess := sinktest.NewSession(ctx)
+	claim := sinktest.NewClaim(3, 10, 2)
 	w := &scriptedWriter{fail: 30, written: make(chan []int64, 1), marked: sess.Marked}
 	s := newTestSink(t, w, 2, time.Millisecond)
 	s.cfg.OutageLimit = 10 * time.Second
-	claim.msgs <- msg(0)
-	claim.msgs <- msg(1)
+	claim.Msgs <- msg(0)
+	claim.Msgs <- msg(1)
 	go s.consume(sess, claim)
 	select {
 	case <-w.written:
@@ -448,5 +404,240 @@ func TestRunGivesUpWhenKafkaStaysAway(t *testing.T) {
 	defer cancel()
 	if err := s2.Run(ctx); err != nil {
 		t.Fatalf("Run cancelled while waiting for Kafka = %v, want nil", err)
+	}
+}
+
+func sized(off int64, valueBytes int) *sarama.ConsumerMessage {
+	m := msg(off)
+	m.Key = []byte("k")
+	m.Value = make([]byte, valueBytes-1) // RecordBytes: key + value
+	return m
+}
+
+// A batch is cut by bytes before its record count: a record that would
+// take it past MaxBatchBytes starts the next batch, and a record larger
+// than the bound is written alone (never stalled). The written bytes are
+// observed, and the in-flight gauge follows the batch being collected.
+func TestConsumeCutsBatchesByBytes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := sinktest.NewSession(ctx)
+	claim := sinktest.NewClaim(3, 100, 100)
+	w := &scriptedWriter{written: make(chan []int64, 10), marked: sess.Marked}
+	s := newTestSink(t, w, 100, time.Hour) // neither the count nor the linger cuts
+	s.cfg.MaxBatchBytes = 1000
+	n0, sum0 := histogram(batchSizeBytes.WithLabelValues(s.cfg.Name))
+	done := make(chan error, 1)
+	go func() { done <- s.consume(sess, claim) }()
+	// 400+400 fit; +400 would be 1200: cut before offset 2. 400+600 reach
+	// the bound exactly: cut at once. 5000 alone is over it: cut before and
+	// after. 100 then waits for more.
+	for i, n := range []int{400, 400, 400, 600, 5000, 100} {
+		claim.Msgs <- sized(int64(i), n)
+	}
+	for _, want := range [][]int64{{0, 1}, {2, 3}, {4}} {
+		select {
+		case got := <-w.written:
+			if len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
+				t.Fatalf("batch %v, want %v", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("batch %v not written", want)
+		}
+	}
+	select {
+	case got := <-w.written:
+		t.Fatalf("batch %v written before reaching a bound", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.refreshGauges()
+	if v := value(batchBytes.WithLabelValues(s.cfg.Name)); v != 100 {
+		t.Errorf("topk_sink_batch_bytes %v with one 100-byte record pending, want 100", v)
+	}
+	claim.Msgs <- sized(6, 950) // 100+950 > 1000: 5 alone, then 6 waits
+	select {
+	case got := <-w.written:
+		if len(got) != 1 || got[0] != 5 {
+			t.Fatalf("batch %v, want [5]", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("batch [5] not written")
+	}
+	for len(sess.Marked()) < 6 {
+		time.Sleep(time.Millisecond)
+	}
+	if got := sess.Marked(); len(got) != 6 || got[5] != 5 {
+		t.Fatalf("marked %v, want 0..5", got)
+	}
+	s.refreshGauges()
+	if v := value(batchBytes.WithLabelValues(s.cfg.Name)); v != 950 {
+		t.Errorf("topk_sink_batch_bytes %v with record 6 pending, want 950", v)
+	}
+	if n, sum := histogram(batchSizeBytes.WithLabelValues(s.cfg.Name)); n-n0 != 4 || sum-sum0 != 6900 {
+		t.Errorf("written batch bytes: %d batches, %v bytes; want 4, 6900", n, sum)
+	}
+	close(claim.Msgs)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v := value(batchBytes.WithLabelValues(s.cfg.Name)); v != 0 {
+		t.Errorf("topk_sink_batch_bytes %v after the claim ended, want 0", v)
+	}
+}
+
+// The first record of a batch larger than MaxBatchBytes is a batch of one,
+// retried like any other until written.
+func TestConsumeWritesAnOversizeRecordAlone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := sinktest.NewSession(ctx)
+	claim := sinktest.NewClaim(3, 10, 3)
+	w := &scriptedWriter{fail: 2, written: make(chan []int64, 10), marked: sess.Marked}
+	s := newTestSink(t, w, 100, time.Hour)
+	s.cfg.MaxBatchBytes = 10
+	go s.consume(sess, claim)
+	for i := range int64(3) {
+		claim.Msgs <- sized(i, 1<<20)
+	}
+	for i := range int64(3) {
+		select {
+		case got := <-w.written:
+			if len(got) != 1 || got[0] != i {
+				t.Fatalf("batch %v, want [%d]", got, i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("oversize record %d not written", i)
+		}
+	}
+	for len(sess.Marked()) < 3 {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// histogram reads a histogram's count and sum.
+func histogram(o prometheus.Observer) (uint64, float64) {
+	var m dto.Metric
+	if err := o.(prometheus.Histogram).Write(&m); err != nil {
+		panic(err)
+	}
+	return m.Histogram.GetSampleCount(), m.Histogram.GetSampleSum()
+}
+
+func TestRecordBytesAndDefaults(t *testing.T) {
+	m := &sarama.ConsumerMessage{Key: []byte("abc"), Value: make([]byte, 100),
+		Headers: []*sarama.RecordHeader{{Key: []byte("reason"), Value: []byte("x")}, nil}}
+	if n := RecordBytes(m); n != 110 {
+		t.Errorf("RecordBytes = %d, want 110", n)
+	}
+	c := Config{Name: "n", Brokers: []string{"b"}, Group: "g", Topic: "t"}.withDefaults()
+	if c.MaxBatchBytes != 4<<20 || c.BatchSize != 500 {
+		t.Errorf("defaults: MaxBatchBytes %d, BatchSize %d", c.MaxBatchBytes, c.BatchSize)
+	}
+	if err := (Config{Name: "n", Brokers: []string{"b"}, Group: "g", Topic: "t", MaxBatchBytes: -1}).Validate(); err == nil {
+		t.Error("negative MaxBatchBytes accepted")
+	}
+}
+
+// coalescingWriter ranks records by their value's length (records with an
+// empty key are not ranked) and records the batches it is given.
+type coalescingWriter struct {
+	mu      sync.Mutex
+	batches [][]string // "key:len"
+	written chan []string
+}
+
+func (w *coalescingWriter) Rank(m *sarama.ConsumerMessage) (int64, bool) {
+	return int64(len(m.Value)), len(m.Key) > 0
+}
+
+func (w *coalescingWriter) Write(_ context.Context, batch []*sarama.ConsumerMessage) error {
+	var b []string
+	for _, m := range batch {
+		b = append(b, fmt.Sprintf("%s:%d", m.Key, len(m.Value)))
+	}
+	w.mu.Lock()
+	w.batches = append(w.batches, b)
+	w.mu.Unlock()
+	w.written <- b
+	return nil
+}
+
+func keyed(off int64, key string, valueBytes int) *sarama.ConsumerMessage {
+	m := msg(off)
+	m.Key, m.Value = []byte(key), make([]byte, valueBytes)
+	return m
+}
+
+// A Coalescer's batch keeps one record per ranked key (the highest rank,
+// the later on a tie) in the place of the key's first record; the others
+// are marked and never written, and only the records kept count against
+// MaxBatchBytes, so the batch holds many successive states of a few keys.
+func TestConsumeCoalescesByKey(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := sinktest.NewSession(ctx)
+	claim := sinktest.NewClaim(3, 100, 100)
+	w := &coalescingWriter{written: make(chan []string, 10)}
+	s := newTestSink(t, w, 100, time.Hour)
+	s.cfg.MaxBatchBytes = 1000
+	coalesced0 := value(coalesced.WithLabelValues(s.cfg.Name))
+	go s.consume(sess, claim)
+	// a grows 100→300, b 100→200 then an older 150 arrives (dropped), an
+	// unranked record is kept as is: 1+300 + 1+200 + 50 = 552 bytes after
+	// 7 records whose values sum to 1150.
+	recs := []*sarama.ConsumerMessage{keyed(0, "a", 100), keyed(1, "b", 100), keyed(2, "a", 200), keyed(3, "", 50),
+		keyed(4, "b", 200), keyed(5, "a", 300), keyed(6, "b", 150)}
+	dropped := []*sarama.ConsumerMessage{recs[0], recs[1], recs[2], recs[6]}
+	for _, m := range recs {
+		claim.Msgs <- m
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.refreshGauges()
+		if value(batchBytes.WithLabelValues(s.cfg.Name)) == 552 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batch bytes %v, want 552", value(batchBytes.WithLabelValues(s.cfg.Name)))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, m := range dropped {
+		if m.Value != nil {
+			t.Errorf("superseded record %d still holds its value", m.Offset)
+		}
+	}
+	// a at 500 bytes: 1+500 + 201 + 50 = 752 fits; a at 800 would make
+	// 1052: the batch is written first, a:800 starts the next one.
+	claim.Msgs <- keyed(7, "a", 500)
+	claim.Msgs <- keyed(8, "a", 800)
+	select {
+	case got := <-w.written:
+		if want := "[a:500 b:200 :50]"; fmt.Sprint(got) != want {
+			t.Fatalf("batch %v, want %s", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the batch was not cut by bytes")
+	}
+	for len(sess.Marked()) < 8 {
+		time.Sleep(time.Millisecond)
+	}
+	if got := sess.Marked(); fmt.Sprint(got) != "[0 1 2 3 4 5 6 7]" {
+		t.Errorf("marked %v, want 0..7 (superseded records too)", got)
+	}
+	if n := value(coalesced.WithLabelValues(s.cfg.Name)) - coalesced0; n != 5 {
+		t.Errorf("coalesced %v, want 5", n)
+	}
+	// One key's states alone never cut the batch, however large they grow:
+	// the batch is the one record.
+	claim.Msgs <- keyed(9, "a", 5000)
+	claim.Msgs <- keyed(10, "c", 10)
+	select {
+	case got := <-w.written:
+		if want := "[a:5000]"; fmt.Sprint(got) != want {
+			t.Fatalf("batch %v, want %s", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the oversize state was not written")
 	}
 }
