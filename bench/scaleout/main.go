@@ -158,6 +158,7 @@ func describe(e *benchkit.Env, topics ...string) clusterInfo {
 		}
 		rf := len(m.Partitions[0].Replicas)
 		isr := "?"
+		//lint:ignore SA1019 one topic's one setting: the single-resource call is enough
 		if entries, err := e.Admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: m.Name, ConfigNames: []string{"min.insync.replicas"}}); err == nil {
 			for _, c := range entries {
 				if c.Name == "min.insync.replicas" {

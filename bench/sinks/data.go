@@ -131,7 +131,6 @@ type generator struct {
 	user  int
 	queue [][]byte // JSON of the current user's listens, in order
 	key   string
-	err   error
 }
 
 // span is how far back the listens go.
@@ -237,8 +236,7 @@ func (g *generator) fillUser() {
 	}
 	// Rollups: months from days, years from months, oldest first (the
 	// latest spelling wins, as in the flusher).
-	var months []*period
-	months = g.rollups(states, func(t time.Time) int { return t.Year()*100 + int(t.Month()) }, func(p *period) time.Time { return p.day })
+	months := g.rollups(states, func(t time.Time) int { return t.Year()*100 + int(t.Month()) }, func(p *period) time.Time { return p.day })
 	years := g.rollups(months, func(t time.Time) int { return t.Year() }, func(p *period) time.Time {
 		return time.Date(p.part/100, time.Month(p.part%100), 1, 0, 0, 0, 0, time.UTC)
 	})
