@@ -44,9 +44,9 @@ var Vars = []Var{
 	{"TOPK_MAX_NAME_CHARS", "Most characters (Unicode code points, after trimming and collapsing whitespace) of artist_name, track_name and album_name; a longer name goes to the DLQ (name_too_long)", fixed("512"), func(c *Config) any { return &c.Pipeline.MaxNameChars }},
 	{"TOPK_MAX_STATE_BYTES", "Most bytes of an encoded aggregator user-day state; a listen that would pass it goes to the DLQ (state_size). At most TOPK_KAFKA_MAX_MESSAGE_BYTES minus 65536", fixed("524288"), func(c *Config) any { return &c.Pipeline.MaxStateBytes }},
 	{"TOPK_OUTAGE_LIMIT_MS", "How long a service rides out an unreachable Kafka, Cassandra, PostgreSQL or Redis before it exits non-zero with the reason", fixed("300000"), func(c *Config) any { return &c.Pipeline.OutageLimitMS }},
-	{"TOPK_SINK_BATCH_BYTES", "Most bytes of record values in one batch of the raw writer or the flusher (per claimed partition); a batch is written when it reaches this or its record count", fixed("4194304"), func(c *Config) any { return &c.Pipeline.SinkBatchBytes }},
+	{"TOPK_SINK_BATCH_BYTES", "Most bytes of keys and values in one batch of the raw writer (records read) or the flusher (user-day states kept to write), per claimed partition; a batch is written when it reaches this or its record count", fixed("4194304"), func(c *Config) any { return &c.Pipeline.SinkBatchBytes }},
 	{"TOPK_FLUSH_CACHE_MB", "Memory of the flusher's cache of day states and month rollups (per process)", fixed("64"), func(c *Config) any { return &c.Pipeline.FlushCacheMB }},
-	{"TOPK_STORE_PENDING_BYTES", "Most bytes of values the aggregator's local store holds in memory before writing them to LevelDB (per partition)", fixed("8388608"), func(c *Config) any { return &c.Pipeline.StorePendingBytes }},
+	{"TOPK_STORE_PENDING_BYTES", "Most bytes of keys and values the aggregator's local store holds in memory before writing them to LevelDB (per partition)", fixed("8388608"), func(c *Config) any { return &c.Pipeline.StorePendingBytes }},
 	{"TOPK_FLUSH_INTERVAL_MS", "How often the flusher writes changed user-days to Cassandra", fixed("1000"), func(c *Config) any { return &c.Pipeline.FlushIntervalMS }},
 
 	{"TOPK_CASSANDRA_PORT", "Cassandra CQL port", fixed("9042"), func(c *Config) any { return &c.Cassandra.Port }},

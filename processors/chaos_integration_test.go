@@ -376,7 +376,7 @@ type chaos struct {
 	cfg     config.Config
 	session *gocql.Session
 	svcs    []*service
-	env     []string // extra environment of every service
+	env     []string   // extra environment of every service
 	g       *generator // the test goroutine's
 	// loadMix is the load goroutine's, burstMix the test goroutine's.
 	loadMix, burstMix *mix

@@ -89,7 +89,7 @@ func addRawWriter(_ context.Context, env *Env, s *service) error {
 	addCassandraSink(env, s, "raw-writer", func(sess *gocql.Session) (cassandraSink, error) {
 		w, err := rawwriter.New(rawwriter.Config{
 			Namespace: c.Namespace, Brokers: c.Kafka.Brokers, Log: logWith(env.Log, "raw-writer"),
-			OutageLimit: outageLimit(env),
+			OutageLimit: outageLimit(env), MaxBatchBytes: c.Pipeline.SinkBatchBytes,
 		}, sess)
 		if err != nil {
 			return nil, fmt.Errorf("raw writer: %w", err)

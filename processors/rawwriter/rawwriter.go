@@ -58,6 +58,9 @@ type Config struct {
 	BatchSize int
 	// Linger is how long a partial batch waits for more listens. Default 100 ms.
 	Linger time.Duration
+	// MaxBatchBytes bounds a batch's keys and values (TOPK_SINK_BATCH_BYTES);
+	// 0: sink.DefaultMaxBatchBytes.
+	MaxBatchBytes int
 	// Concurrency is how many (user, day) groups of a batch are written at
 	// once. Default 8.
 	Concurrency int
@@ -161,16 +164,17 @@ func New(cfg Config, session *gocql.Session) (*Writer, error) {
 	cfg = cfg.withDefaults()
 	w := &Writer{cfg: cfg, session: session, log: cfg.Log.With("component", Name)}
 	s, err := sink.New(sink.Config{
-		Name:        Name,
-		Brokers:     cfg.Brokers,
-		Group:       Group(cfg.Namespace),
-		Topic:       string(listen.NewTopics(cfg.Namespace).Valid),
-		BatchSize:   cfg.BatchSize,
-		Linger:      cfg.Linger,
-		Backoff:     cfg.Backoff,
-		OutageLimit: cfg.OutageLimit,
-		Log:         cfg.Log,
-		Sarama:      cfg.Sarama,
+		Name:          Name,
+		Brokers:       cfg.Brokers,
+		Group:         Group(cfg.Namespace),
+		Topic:         string(listen.NewTopics(cfg.Namespace).Valid),
+		BatchSize:     cfg.BatchSize,
+		MaxBatchBytes: cfg.MaxBatchBytes,
+		Linger:        cfg.Linger,
+		Backoff:       cfg.Backoff,
+		OutageLimit:   cfg.OutageLimit,
+		Log:           cfg.Log,
+		Sarama:        cfg.Sarama,
 	}, w)
 	if err != nil {
 		return nil, err
