@@ -183,6 +183,22 @@ func (s Settings) ViewOptions(clientID, dir string) []goka.ViewOption {
 // processor asks for offsets before the partitions have leaders and stops.
 // It returns the partition count of both.
 func (s Settings) EnsureTable(table goka.Table, input goka.Stream) (int32, error) {
+	return s.EnsureCopartitioned(input, s.TableSpec(table))
+}
+
+// TableSpec is the spec of a group table topic under s (kafka.TableTopic
+// with s's min.insync.replicas, at least 1, and message size), for
+// EnsureCopartitioned.
+func (s Settings) TableSpec(table goka.Table) func(partitions int32) kafka.TopicSpec {
+	return func(n int32) kafka.TopicSpec {
+		return kafka.TableTopic(string(table), n, max(s.MinInsync, 1)).WithMaxMessageBytes(s.MaxMessageBytes)
+	}
+}
+
+// EnsureCopartitioned creates or reconciles, with one admin connection,
+// the topics specs make for input's partition count (which it returns),
+// with s's replication, and waits until every partition has a leader.
+func (s Settings) EnsureCopartitioned(input goka.Stream, specs ...func(partitions int32) kafka.TopicSpec) (int32, error) {
 	admin, err := sarama.NewClusterAdmin(s.Brokers, kafka.NewSaramaConfig("topk-table-setup"))
 	if err != nil {
 		return 0, fmt.Errorf("kafka %v: %w", s.Brokers, err)
@@ -192,20 +208,15 @@ func (s Settings) EnsureTable(table goka.Table, input goka.Stream) (int32, error
 	if err != nil {
 		return 0, fmt.Errorf("describe %s: %w", input, err)
 	}
-	if len(meta) != 1 || meta[0].Err != sarama.ErrNoError {
+	if len(meta) != 1 || meta[0].Err != sarama.ErrNoError || len(meta[0].Partitions) == 0 {
 		return 0, fmt.Errorf("input topic %s missing (run topk topics)", input)
 	}
-	minInsync := s.MinInsync
-	if minInsync < 1 {
-		minInsync = 1
-	}
-	replication := s.Replication
-	if replication < 1 {
-		replication = 1
-	}
 	n := int32(len(meta[0].Partitions))
-	spec := kafka.TableTopic(string(table), n, minInsync).WithMaxMessageBytes(s.MaxMessageBytes)
-	if err := kafka.EnsureTopics(admin, int16(replication), []kafka.TopicSpec{spec}, s.logger()); err != nil {
+	topics := make([]kafka.TopicSpec, len(specs))
+	for i, spec := range specs {
+		topics[i] = spec(n)
+	}
+	if err := kafka.EnsureTopics(admin, int16(max(s.Replication, 1)), topics, s.logger()); err != nil {
 		return 0, err
 	}
 	return n, nil

@@ -258,7 +258,7 @@ func (v *View) newGoka() (gv *goka.View, release func(), err error) {
 	s := v.settings
 	topic := listen.NewTopics(v.cfg.Namespace).Recent
 	if len(s.Brokers) > 0 {
-		if err := aggregator.EnsureRecent(s, v.cfg.Namespace, 0, v.cfg.Days); err != nil {
+		if err := aggregator.EnsureRecent(s, v.cfg.Namespace, v.cfg.Days); err != nil {
 			return nil, nil, fmt.Errorf("recent topic: %w", err)
 		}
 	}
@@ -428,19 +428,14 @@ func (v *View) encoded(key string) []byte {
 	if d == nil {
 		return nil
 	}
-	lean := &aggregator.Day{Total: uint32(d.Plays)}
-	for _, e := range []struct {
-		items []Item
-		add   func(aggregator.Item)
-	}{
-		{d.Artists, func(it aggregator.Item) { lean.Artists = append(lean.Artists, it) }},
-		{d.Tracks, func(it aggregator.Item) { lean.Tracks = append(lean.Tracks, it) }},
-		{d.Albums, func(it aggregator.Item) { lean.Albums = append(lean.Albums, it) }},
-	} {
-		for _, it := range e.items {
-			e.add(aggregator.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: uint32(it.Plays)})
+	back := func(items []Item) []aggregator.Item {
+		r := make([]aggregator.Item, len(items))
+		for i, it := range items {
+			r[i] = aggregator.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: uint32(it.Plays)}
 		}
+		return r
 	}
+	lean := &aggregator.Day{Total: uint32(d.Plays), Artists: back(d.Artists), Tracks: back(d.Tracks), Albums: back(d.Albums)}
 	return lean.Encode()
 }
 

@@ -294,10 +294,9 @@ func measureView(e *benchkit.Env, namespace string) (viewFigures, error) {
 }
 
 func startAggregator(e *benchkit.Env, stateDir, logPath string) (*benchkit.Process, error) {
-	saved := e.Config.Pipeline.StateDir
-	e.Config.Pipeline.StateDir = stateDir
-	defer func() { e.Config.Pipeline.StateDir = saved }()
-	return e.Start(logPath, "aggregator")
+	cfg := e.Config
+	cfg.Pipeline.StateDir = stateDir
+	return e.StartConfig(logPath, cfg, "aggregator")
 }
 
 // timeAggregator starts an aggregator on stateDir, waits until its

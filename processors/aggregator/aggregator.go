@@ -2,12 +2,9 @@ package aggregator
 
 import (
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/IBM/sarama"
 
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,10 +108,9 @@ type counter struct {
 	cfg Config
 	t   listen.Topics
 
-	// cutoff is the oldest date (listen.DayLayout) written to the recent
-	// topic, for the UTC day in cutoffDay (recomputed when the day changes).
-	cutoff    atomic.Pointer[string]
-	cutoffDay atomic.Int64
+	// cutoff is the oldest date written to the recent topic, for the UTC
+	// day it was computed on (recomputed when the day changes).
+	cutoff atomic.Pointer[recentCutoff]
 
 	mu sync.Mutex
 	// written holds the keys whose state this processor has rewritten for
@@ -185,15 +181,19 @@ func (c *counter) recent(key string) bool {
 	}
 	day := key[len(key)-len(listen.DayLayout):]
 	now := c.cfg.Now().UTC()
-	d := now.Unix() / 86400
 	cut := c.cutoff.Load()
-	if cut == nil || c.cutoffDay.Load() != d {
-		s := now.AddDate(0, 0, -c.cfg.RecentDays).Format(listen.DayLayout)
-		cut = &s
+	if d := now.Unix() / 86400; cut == nil || cut.day != d {
+		cut = &recentCutoff{day: d, date: now.AddDate(0, 0, -c.cfg.RecentDays).Format(listen.DayLayout)}
 		c.cutoff.Store(cut)
-		c.cutoffDay.Store(d)
 	}
-	return day >= *cut
+	return day >= cut.date
+}
+
+// recentCutoff is the first date (listen.DayLayout) of the recent window
+// on a UTC day (Unix days).
+type recentCutoff struct {
+	day  int64
+	date string
 }
 
 // write sets the user-day's new state and, for a recent day, writes the
@@ -306,14 +306,12 @@ func (c sizedCodec) Encode(v any) ([]byte, error) {
 // processors.StorageDir). It creates the table topic if needed and learns
 // the input's partition count (for the wrong_partition check).
 func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	n, err := s.EnsureTable(Table(cfg.Namespace), listen.NewTopics(cfg.Namespace).Valid)
+	n, err := s.EnsureCopartitioned(listen.NewTopics(cfg.Namespace).Valid,
+		s.TableSpec(Table(cfg.Namespace)), recentSpec(s, cfg.Namespace, cfg.RecentDays))
 	if err != nil {
 		return nil, err
 	}
 	cfg.Partitions = n
-	if err := EnsureRecent(s, cfg.Namespace, n, cfg.RecentDays); err != nil {
-		return nil, err
-	}
 	c := newCounter(cfg)
 	o := append(s.Options(string(Group(cfg.Namespace)), dir),
 		goka.WithNilHandling(goka.NilProcess), goka.WithRebalanceCallback(c.reset))
@@ -321,34 +319,22 @@ func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOp
 }
 
 // EnsureRecent creates or reconciles the recent topic of namespace
-// (kafka.RecentTopic) with partitions partitions (0: those of
-// user.listen.valid) and a window of days (0: DefaultRecentDays). The
-// aggregator and the api's views both call it, so either may start first.
-func EnsureRecent(s processors.Settings, namespace string, partitions int32, days int) error {
+// (kafka.RecentTopic, the partitions of user.listen.valid) with a window
+// of days (0: DefaultRecentDays). The aggregator and the api's views both
+// set it up, so either may start first.
+func EnsureRecent(s processors.Settings, namespace string, days int) error {
+	_, err := s.EnsureCopartitioned(listen.NewTopics(namespace).Valid, recentSpec(s, namespace, days))
+	return err
+}
+
+// recentSpec is the recent topic's spec under s, for
+// Settings.EnsureCopartitioned. s.MinInsync 0 leaves min.insync.replicas
+// to the brokers.
+func recentSpec(s processors.Settings, namespace string, days int) func(int32) kafka.TopicSpec {
 	if days <= 0 {
 		days = DefaultRecentDays
 	}
-	admin, err := sarama.NewClusterAdmin(s.Brokers, kafka.NewSaramaConfig("topk-recent-setup"))
-	if err != nil {
-		return fmt.Errorf("kafka %v: %w", s.Brokers, err)
+	return func(n int32) kafka.TopicSpec {
+		return kafka.RecentTopic(string(listen.NewTopics(namespace).Recent), n, s.MinInsync, days).WithMaxMessageBytes(s.MaxMessageBytes)
 	}
-	defer admin.Close()
-	if partitions <= 0 {
-		valid := string(listen.NewTopics(namespace).Valid)
-		meta, err := admin.DescribeTopics([]string{valid})
-		if err != nil {
-			return fmt.Errorf("describe %s: %w", valid, err)
-		}
-		if len(meta) != 1 || meta[0].Err != sarama.ErrNoError || len(meta[0].Partitions) == 0 {
-			return fmt.Errorf("input topic %s missing (run topk topics)", valid)
-		}
-		partitions = int32(len(meta[0].Partitions))
-	}
-	replication := max(s.Replication, 1)
-	spec := kafka.RecentTopic(string(listen.NewTopics(namespace).Recent), partitions, s.MinInsync, days).WithMaxMessageBytes(s.MaxMessageBytes)
-	log := s.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	return kafka.EnsureTopics(admin, int16(replication), []kafka.TopicSpec{spec}, log)
 }
