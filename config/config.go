@@ -74,6 +74,9 @@ type Pipeline struct {
 	SinkBatchBytes int
 	// FlushCacheMB is the flusher's cache of day states and rollups.
 	FlushCacheMB int
+	// AggregatorCacheMB is the aggregator's cache of decoded user-day
+	// states (0: none).
+	AggregatorCacheMB int
 	// StorePendingBytes bounds the values the aggregator's local store
 	// keeps in memory between LevelDB writes, per partition.
 	StorePendingBytes int
@@ -297,6 +300,9 @@ func (c Config) Validate() error {
 	}
 	if c.Pipeline.FlushCacheMB < 0 {
 		add("TOPK_FLUSH_CACHE_MB: must not be negative (0: no cache)")
+	}
+	if c.Pipeline.AggregatorCacheMB < 0 {
+		add("TOPK_AGGREGATOR_CACHE_MB: must not be negative (0: no cache)")
 	}
 	if c.Pipeline.FlushIntervalMS < 1 {
 		add("TOPK_FLUSH_INTERVAL_MS: must be at least 1")

@@ -46,6 +46,7 @@ var Vars = []Var{
 	{"TOPK_OUTAGE_LIMIT_MS", "How long a service rides out an unreachable Kafka, Cassandra, PostgreSQL or Redis before it exits non-zero with the reason", fixed("300000"), func(c *Config) any { return &c.Pipeline.OutageLimitMS }},
 	{"TOPK_SINK_BATCH_BYTES", "Most bytes of keys and values in one batch of the raw writer (records read) or the flusher (user-day states kept to write), per claimed partition; a batch is written when it reaches this or its record count", fixed("4194304"), func(c *Config) any { return &c.Pipeline.SinkBatchBytes }},
 	{"TOPK_FLUSH_CACHE_MB", "Memory of the flusher's cache of day states and month rollups (per process)", fixed("64"), func(c *Config) any { return &c.Pipeline.FlushCacheMB }},
+	{"TOPK_AGGREGATOR_CACHE_MB", "Memory of the aggregator's cache of decoded user-day states it wrote last (per process; 0: none), so a listen of a hot user-day skips reading and decoding its state", fixed("64"), func(c *Config) any { return &c.Pipeline.AggregatorCacheMB }},
 	{"TOPK_STORE_PENDING_BYTES", "Most bytes of keys and values the aggregator's local store holds in memory before writing them to LevelDB (per partition)", fixed("8388608"), func(c *Config) any { return &c.Pipeline.StorePendingBytes }},
 	{"TOPK_FLUSH_INTERVAL_MS", "How often the flusher writes changed user-days to Cassandra", fixed("1000"), func(c *Config) any { return &c.Pipeline.FlushIntervalMS }},
 

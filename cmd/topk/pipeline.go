@@ -62,7 +62,7 @@ func addAggregator(_ context.Context, env *Env, s *service) error {
 	logWith(env.Log, "aggregator").Info("local storage", "dir", dir)
 	cfg := aggregator.Config{
 		Namespace: c.Namespace, MaxPlaysPerDay: c.Pipeline.MaxPlaysPerDay, MaxStateBytes: c.Pipeline.MaxStateBytes,
-		RecentDays: c.Charts.ViewDays,
+		RecentDays: c.Charts.ViewDays, CacheBytes: cacheBytes(c.Pipeline.AggregatorCacheMB),
 	}
 	supervised(env, s, "aggregator", func(context.Context) (*goka.Processor, error) {
 		return aggregator.New(settings(env, "aggregator"), cfg, dir)

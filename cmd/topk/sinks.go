@@ -106,7 +106,7 @@ func addFlusher(_ context.Context, env *Env, s *service) error {
 			Namespace: c.Namespace, Brokers: c.Kafka.Brokers, Log: logWith(env.Log, "flusher"),
 			FlushInterval: time.Duration(c.Pipeline.FlushIntervalMS) * time.Millisecond,
 			MaxBatchBytes: c.Pipeline.SinkBatchBytes,
-			CacheBytes:    flushCacheBytes(c.Pipeline.FlushCacheMB),
+			CacheBytes:    cacheBytes(c.Pipeline.FlushCacheMB),
 			OutageLimit:   outageLimit(env),
 		}, sess)
 		if err != nil {
@@ -117,9 +117,10 @@ func addFlusher(_ context.Context, env *Env, s *service) error {
 	return nil
 }
 
-// flushCacheBytes is the flusher's CacheBytes for TOPK_FLUSH_CACHE_MB,
-// whose 0 turns the cache off (the flusher's 0 means its default).
-func flushCacheBytes(mb int) int {
+// cacheBytes is a cache bound in bytes for a *_CACHE_MB setting, whose 0
+// turns the cache off (the flusher's and the aggregator's 0 mean their
+// defaults, a negative bound no cache).
+func cacheBytes(mb int) int {
 	if mb <= 0 {
 		return -1
 	}

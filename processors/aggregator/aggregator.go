@@ -51,6 +51,15 @@ var (
 
 func init() { prometheus.MustRegister(listens, stateBytes, rewrites) }
 
+// The outcomes of listens, looked up once instead of per listen.
+var (
+	outcomeCounted   = listens.WithLabelValues("counted")
+	outcomeDuplicate = listens.WithLabelValues("duplicate")
+	outcomeOverCap   = listens.WithLabelValues("over_cap")
+	outcomeOverSize  = listens.WithLabelValues("over_size")
+	outcomeInvalid   = listens.WithLabelValues("invalid")
+)
+
 // DefaultMaxStateBytes caps the encoded size of one user-day's state,
 // well under Kafka's 1 MiB record limit: a listen that would make its
 // user-day larger goes to the DLQ (reason state_size) instead of failing
@@ -76,6 +85,9 @@ type Config struct {
 	RecentDays int
 	// Now is the clock of the recent window. Default time.Now.
 	Now func() time.Time
+	// CacheBytes bounds the cache of decoded user-day states (see
+	// cache.go). Default DefaultCacheBytes; negative: no cache.
+	CacheBytes int
 }
 
 // DefaultRecentDays is the default window of the recent topic: the api's
@@ -112,6 +124,8 @@ type counter struct {
 	// day it was computed on (recomputed when the day changes).
 	cutoff atomic.Pointer[recentCutoff]
 
+	cache *stateCache
+
 	mu sync.Mutex
 	// written holds the keys whose state this processor has rewritten for
 	// a duplicate since its partitions were assigned. Their local value
@@ -137,15 +151,21 @@ func newCounter(cfg Config) *counter {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &counter{cfg: cfg, t: listen.NewTopics(cfg.Namespace), written: map[string]struct{}{}}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	return &counter{cfg: cfg, t: listen.NewTopics(cfg.Namespace), written: map[string]struct{}{},
+		cache: newStateCache(cfg.CacheBytes)}
 }
 
-// reset forgets the written keys: a new assignment may bring partitions
-// whose local store is ahead of the changelog (a crash, a failed write).
+// reset forgets the written keys and the cached states: a new assignment
+// may bring partitions whose local store is ahead of the changelog (a
+// crash, a failed write), or that another copy advanced meanwhile.
 func (c *counter) reset(goka.Assignment) {
 	c.mu.Lock()
 	c.written = map[string]struct{}{}
 	c.mu.Unlock()
+	c.cache.reset()
 }
 
 // firstWrite records key as written and reports whether it was not yet.
@@ -212,59 +232,69 @@ func (c *counter) process(ctx goka.Context, msg any) {
 		if want := KeyPartition(ctx.Key(), n); want != ctx.Partition() {
 			processors.DeadLetter(ctx, t.DLQ, Stage, "wrong_partition",
 				fmt.Sprintf("key %q belongs to partition %d of %d (Goka's hasher), read from partition %d", ctx.Key(), want, n, ctx.Partition()), raw)
-			listens.WithLabelValues("invalid").Inc()
+			outcomeInvalid.Inc()
 			return
 		}
 	}
 	v, err := listen.Codec{}.Decode(raw)
 	if err != nil {
 		processors.DeadLetter(ctx, t.DLQ, Stage, "undecodable", err.Error(), raw)
-		listens.WithLabelValues("invalid").Inc()
+		outcomeInvalid.Inc()
 		return
 	}
 	l := v.(listen.Listen)
 	if l.Key() != ctx.Key() {
 		processors.DeadLetter(ctx, t.DLQ, Stage, "wrong_key", "key "+ctx.Key()+" but the listen belongs to "+l.Key(), raw)
-		listens.WithLabelValues("invalid").Inc()
+		outcomeInvalid.Inc()
 		return
 	}
-	d, _ := ctx.Value().(*Day)
-	if d == nil {
-		d = &Day{}
+	key := ctx.Key()
+	pc := c.cache.partition(ctx.Partition())
+	d, ok := pc.get(key)
+	if !ok {
+		d, _ = ctx.Value().(*Day)
+		if d == nil {
+			d = &Day{}
+		}
 	}
 	p := PlayOf(l)
 	switch {
 	case d.Has(p):
-		listens.WithLabelValues("duplicate").Inc()
+		outcomeDuplicate.Inc()
 		// Goka writes the local store before the changelog write is
 		// acknowledged, so after a crash or a failed write the replayed
 		// listen is already in the local state while the changelog (and
 		// the flusher, and the views) never saw it. Writing the value
 		// again closes that window — once per key and assignment: after
 		// that the changelog has what the store has.
-		if !c.firstWrite(ctx.Key()) {
+		if !c.firstWrite(key) {
 			return
 		}
 		rewrites.Inc()
-		c.write(ctx, d.Encode())
+		b := d.Encode()
+		c.write(ctx, b)
+		pc.put(key, d, len(b))
 		return
 	case int(d.Total) >= c.cfg.MaxPlaysPerDay:
 		processors.DeadLetter(ctx, t.DLQ, Stage, "daily_cap", "user-day reached its cap of counted plays", raw)
-		listens.WithLabelValues("over_cap").Inc()
+		outcomeOverCap.Inc()
 		return
 	}
 	d.Add(p)
 	b := d.Encode()
 	if len(b) > c.cfg.MaxStateBytes {
+		// d now differs from the stored state: not to be used again.
+		pc.drop(key)
 		processors.DeadLetter(ctx, t.DLQ, Stage, "state_size",
 			fmt.Sprintf("user-day state would be %d bytes, over the limit of %d", len(b), c.cfg.MaxStateBytes), raw)
-		listens.WithLabelValues("over_size").Inc()
+		outcomeOverSize.Inc()
 		return
 	}
-	listens.WithLabelValues("counted").Inc()
+	outcomeCounted.Inc()
 	// Not recorded in written: that would cost a map insert per counted
 	// listen; a later duplicate of this key rewrites it once instead.
 	c.write(ctx, b)
+	pc.put(key, d, len(b))
 }
 
 // KeyPartition is the partition of key among n under Goka's hasher (FNV-1a,

@@ -17,8 +17,14 @@ import (
 
 func start(t *testing.T, cfg Config) *tester.Tester {
 	t.Helper()
+	return startCounter(t, newCounter(cfg))
+}
+
+// startCounter runs c's graph in a Goka tester.
+func startCounter(t *testing.T, c *counter) *tester.Tester {
+	t.Helper()
 	tt := tester.New(t)
-	p, err := goka.NewProcessor(nil, Graph(cfg), goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
+	p, err := goka.NewProcessor(nil, c.graph(), goka.WithTester(tt), goka.WithNilHandling(goka.NilProcess))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +194,22 @@ func TestStateSizeDeadLetters(t *testing.T) {
 	consume(tt, "", lis("frank", at.AddDate(0, 0, 1), "A", "B", ""))
 	if d := day(tt, "", "frank|2026-05-07"); d == nil || d.Total != 1 {
 		t.Fatalf("the next day was not counted: %+v", d)
+	}
+	// A small listen of the same day still fits, and counts on the state
+	// as it was: none of the refused listens (the cached state the
+	// refused listen changed was dropped).
+	consume(tt, "", lis("frank", at.Add(time.Hour), "S", "s", ""))
+	after := day(tt, "", "frank|2026-05-06")
+	if after == nil || after.Total != d.Total+1 || after.Seen() != int(after.Total) {
+		t.Fatalf("state after a small listen %+v, want %d plays", after, d.Total+1)
+	}
+	for _, it := range after.Items(Tracks) {
+		if it.Plays != 1 {
+			t.Fatalf("track %q has %d plays", it.Name[:min(len(it.Name), 8)], it.Plays)
+		}
+	}
+	if got, want := len(after.Items(Tracks)), int(after.Total); got != want {
+		t.Fatalf("%d tracks for %d plays: a refused listen was counted", got, want)
 	}
 }
 
