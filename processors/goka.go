@@ -65,6 +65,23 @@ func (s Settings) SaramaConfig(clientID string) *sarama.Config {
 	return c
 }
 
+// TableReadAhead is how many records Goka's table and view consumers may
+// hold per partition before the partition table takes them (sarama's
+// ChannelBufferSize, 256 by default). Those records are user-day states of
+// up to TOPK_MAX_STATE_BYTES (512 KiB): 256 of them would be 128 MiB per
+// partition while a copy recovers; 8 bound it to 4 MiB, as the flusher's
+// read-ahead does. The group consumers (the input: listens of a few
+// hundred bytes) keep sarama's default.
+const TableReadAhead = 8
+
+// TableConsumerConfig is cfg for the consumers that read tables (recovery
+// and views): a copy with ChannelBufferSize TableReadAhead.
+func TableConsumerConfig(cfg *sarama.Config) *sarama.Config {
+	c := *cfg
+	c.ChannelBufferSize = TableReadAhead
+	return &c
+}
+
 // TopicManagerConfig makes Goka create its table topics compacted with the
 // configured replication, loop topics retained for a week, and fail on a
 // topic whose partitions or settings do not match instead of carrying on.
@@ -97,13 +114,18 @@ func (s Settings) Options(clientID, dir string) []goka.ProcessorOption {
 	return []goka.ProcessorOption{
 		goka.WithClientID(clientID),
 		goka.WithConsumerGroupBuilder(orderedGroupBuilder(cfg)),
-		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(TableConsumerConfig(cfg))),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(cfg)),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, TopicManagerConfig(s.Replication))),
 		goka.WithStorageBuilder(sb),
 		goka.WithLogger(gokaLogger{s.logger().With("component", clientID)}),
 	}
 }
+
+// groupBuffer is what kafka.OrderedCommits may hold per partition of a Goka
+// group beyond sarama's channel: the groups read listens (a few hundred
+// bytes), and fewer than 64 slowed ingest (bench-ingest).
+const groupBuffer = 64
 
 // orderedGroupBuilder is Goka's consumer group builder behind
 // kafka.OrderedCommits: Goka marks each message when its emits are
@@ -118,7 +140,7 @@ func orderedGroupBuilder(cfg *sarama.Config) goka.ConsumerGroupBuilder {
 		if err != nil {
 			return nil, err
 		}
-		return kafka.RejoinAtOnce(kafka.OrderedCommits(g)), nil
+		return kafka.RejoinAtOnce(kafka.OrderedCommits(g, groupBuffer)), nil
 	}
 }
 
@@ -170,7 +192,7 @@ func (s Settings) ViewOptions(clientID, dir string) []goka.ViewOption {
 	}
 	return []goka.ViewOption{
 		goka.WithViewClientID(clientID),
-		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
+		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(TableConsumerConfig(cfg))),
 		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, TopicManagerConfig(s.Replication))),
 		goka.WithViewStorageBuilder(sb),
 		goka.WithViewLogger(gokaLogger{s.logger().With("component", clientID)}),

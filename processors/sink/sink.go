@@ -54,8 +54,8 @@ type Config struct {
 	// ReadAhead is how many records sarama may hold per claimed partition
 	// beyond the batch (its ChannelBufferSize): they are fetched while the
 	// batch is written. With records of up to R bytes a claimed partition
-	// holds at most MaxBatchBytes + (ReadAhead + 65)·R (kafka.OrderedCommits
-	// passes records on through a buffer of 64), plus its part of the fetch
+	// holds at most MaxBatchBytes + (ReadAhead + 5)·R (kafka.OrderedCommits
+	// passes records on through a buffer of 4), plus its part of the fetch
 	// response being handed over (at most MaxBatchBytes, or one record
 	// batch if larger). Default: the Sarama config's (sarama's 256).
 	ReadAhead int
@@ -79,6 +79,11 @@ type Config struct {
 	// ChannelBufferSize to ReadAhead when that is set.
 	Sarama *sarama.Config
 }
+
+// orderedBuffer is what kafka.OrderedCommits may hold per claimed partition
+// beyond ReadAhead: a few records, as sink records may be user-day states of
+// up to 512 KiB.
+const orderedBuffer = 4
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {
@@ -268,7 +273,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		// The one commit rule of every topk consumer: only a prefix of
 		// done messages is committed (batches are sequential here, so
 		// this holds by construction; the wrapper makes it checked).
-		group = kafka.OrderedCommits(g)
+		group = kafka.OrderedCommits(g, orderedBuffer)
 		return nil
 	})
 	if err != nil {
