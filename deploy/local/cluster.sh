@@ -482,6 +482,11 @@ one_start() {
   mkdir -p "$CDIR"
   case "$kind" in
     kafka)
+      # Each broker is also a KRaft voter: alone, one of three has no
+      # quorum and never answers.
+      local running=0 m
+      for m in "${NODES[@]}"; do [ "$m" != "$n" ] && server_pid kafka "$m" > /dev/null && running=$((running + 1)); done
+      [ "$running" -gt 0 ] || die "kafka-$n: no other broker runs, and one KRaft voter of three has no quorum; start the brokers with 'cluster.sh up'"
       node_kafka "$n" start
       kafka_wait "$n" "$KAFKA_WAIT" || die "kafka-$n not ready"
       ;;
