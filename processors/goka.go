@@ -74,12 +74,13 @@ func (s Settings) SaramaConfig(clientID string) *sarama.Config {
 // hundred bytes) keep sarama's default.
 const TableReadAhead = 8
 
-// TableConsumerConfig is cfg for the consumers that read tables (recovery
-// and views): a copy with ChannelBufferSize TableReadAhead.
-func TableConsumerConfig(cfg *sarama.Config) *sarama.Config {
-	c := *cfg
+// TableConsumerBuilder builds the consumers that read tables (a group's
+// recovery, views): s's sarama settings with ChannelBufferSize
+// TableReadAhead.
+func (s Settings) TableConsumerBuilder(clientID string) goka.SaramaConsumerBuilder {
+	c := s.SaramaConfig(clientID)
 	c.ChannelBufferSize = TableReadAhead
-	return &c
+	return goka.SaramaConsumerBuilderWithConfig(c)
 }
 
 // TopicManagerConfig makes Goka create its table topics compacted with the
@@ -114,7 +115,7 @@ func (s Settings) Options(clientID, dir string) []goka.ProcessorOption {
 	return []goka.ProcessorOption{
 		goka.WithClientID(clientID),
 		goka.WithConsumerGroupBuilder(orderedGroupBuilder(cfg)),
-		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(TableConsumerConfig(cfg))),
+		goka.WithConsumerSaramaBuilder(s.TableConsumerBuilder(clientID)),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(cfg)),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, TopicManagerConfig(s.Replication))),
 		goka.WithStorageBuilder(sb),
@@ -192,7 +193,7 @@ func (s Settings) ViewOptions(clientID, dir string) []goka.ViewOption {
 	}
 	return []goka.ViewOption{
 		goka.WithViewClientID(clientID),
-		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(TableConsumerConfig(cfg))),
+		goka.WithViewConsumerSaramaBuilder(s.TableConsumerBuilder(clientID)),
 		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(cfg, TopicManagerConfig(s.Replication))),
 		goka.WithViewStorageBuilder(sb),
 		goka.WithViewLogger(gokaLogger{s.logger().With("component", clientID)}),

@@ -283,7 +283,7 @@ func (v *View) newGoka() (gv *goka.View, release func(), err error) {
 	if len(s.Brokers) > 0 {
 		// The builders of Settings.ViewOptions, remembering what they make.
 		sc := s.SaramaConfig(v.cfg.ClientID)
-		consumer := goka.SaramaConsumerBuilderWithConfig(processors.TableConsumerConfig(sc))
+		consumer := s.TableConsumerBuilder(v.cfg.ClientID)
 		tmgr := goka.TopicManagerBuilderWithConfig(sc, processors.TopicManagerConfig(s.Replication))
 		o = append(o,
 			goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
