@@ -186,9 +186,18 @@ func (b *bench) diagnoseFlusher(ctx context.Context) (profile, error) {
 		return profile{}, err
 	}
 	defer s.Close()
+	log := slog.New(slog.DiscardHandler)
+	if b.o.diagnoseLog != "" {
+		lf, err := os.Create(b.o.diagnoseLog)
+		if err != nil {
+			return profile{}, err
+		}
+		defer lf.Close()
+		log = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	f, err := flusher.New(flusher.Config{Namespace: ns, Brokers: e.Config.Kafka.Brokers,
 		FlushInterval: time.Duration(e.Config.Pipeline.FlushIntervalMS) * time.Millisecond,
-		Log:           slog.New(slog.DiscardHandler)}, s)
+		Log:           log}, s)
 	if err != nil {
 		return profile{}, err
 	}

@@ -32,8 +32,11 @@
 // per user of a flush, 4 requests in flight; then every month and year
 // rollup written once in its final state. What the reference does not do:
 // consume Kafka, decode, coalesce, read anything back (the flusher reads
-// user_days and sometimes day_items and month_items to recompute
-// rollups), recompute a rollup more than once, or wait between writes.
+// user_days once per user and rollup round, and sometimes day_items and
+// month_items, to recompute rollups), recompute a rollup more than once
+// (the flusher does when a user's days fall into two waves of flushes), or
+// wait between writes (a flusher round waits, up to the flush interval,
+// for the partitions about to submit, so that it serves a whole wave).
 // The flusher's user-days/s is compared with the reference's day plus
 // rollup writes; the ratio against day writes alone is printed too.
 //
@@ -52,7 +55,9 @@
 // -diagnose then runs the flusher once more, in this process on a third
 // keyspace with gocql observers, and prints its CQL requests by kind (count,
 // mean latency, share of request time) and how many it kept in flight,
-// beside the same for the bare day and rollup writes. -profile DIR (or
+// beside the same for the bare day and rollup writes; -diagnose-log FILE
+// keeps that flusher's debug log (one line per rollup round: users,
+// partitions served, how long it waited for them and took). -profile DIR (or
 // TOPK_BENCH_PROFILE) saves a CPU profile of each topk stage from its first
 // write.
 package main
@@ -92,6 +97,7 @@ type options struct {
 	profile        string
 	profileFor     time.Duration
 	diagnose       bool
+	diagnoseLog    string
 }
 
 func main() {
@@ -104,6 +110,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", os.Getenv("TOPK_BENCH_PROFILE"), "directory for CPU profiles of the two topk stages (default $TOPK_BENCH_PROFILE)")
 	flag.DurationVar(&o.profileFor, "profile-for", 10*time.Second, "length of each CPU profile, from the stage's first write")
 	flag.BoolVar(&o.diagnose, "diagnose", false, "then run the flusher again in this process with every CQL request observed, and print where its time goes beside the bare writer's")
+	flag.StringVar(&o.diagnoseLog, "diagnose-log", "", "with -diagnose: write that flusher's debug log (its rollup rounds among others) to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-sinks:", err)
@@ -285,6 +292,9 @@ func run(o options) error {
 		return err
 	}
 	fl.records, fl.unit, fl.rows, fl.userDays = int64(ds.userDays), "user-days", dayRows, int64(ds.userDays)
+	fl.extra += fmt.Sprintf("; rollups written per user-month %.2f, per user-year %.2f (1.00: each written once, as the bare writer does)",
+		fl.metrics[`topk_flusher_rollups_written_total{level="month"}`]/float64(len(ds.months)),
+		fl.metrics[`topk_flusher_rollups_written_total{level="year"}`]/float64(len(ds.years)))
 	b.settle()
 	rec.begin()
 	bd, err := b.bareStage("bare day writes", bw, func() error { return bw.dayWrites(ctx, ds) }, 0)
@@ -403,7 +413,8 @@ type result struct {
 	procCPU  float64
 	busy     float64 // the machine, % of all cores
 	ref      *result
-	extra    string // what the stage's process reported
+	extra    string             // what the stage's process reported
+	metrics  map[string]float64 // the stage's process's metrics at the end (topk stages)
 	requests int64
 }
 
@@ -547,6 +558,7 @@ func (b *bench) topkStage(cmd, startMetric, sinkName string, target int64, topic
 	if m, err = p.Metrics(); err != nil {
 		return nil, err
 	}
+	r.metrics = m
 	r.extra = describe(cmd, m, commit)
 	if f := m[`topk_sink_write_failures_total{sink="`+sinkName+`"}`]; f > 0 {
 		r.extra += fmt.Sprintf("; %.0f failed writes retried", f)
@@ -568,10 +580,15 @@ func describe(cmd string, m map[string]float64, commit time.Duration) string {
 			f(`topk_flusher_rollups_written_total{level="month"}`)+" month and "+f(`topk_flusher_rollups_written_total{level="year"}`)+" year rollups written",
 			"reads "+f(`topk_flusher_reads_total{table="user_days"}`)+" user_days, "+f(`topk_flusher_reads_total{table="day_items"}`)+" day_items, "+
 				f(`topk_flusher_reads_total{table="month_items"}`)+" month_items",
+			f(`topk_flusher_rollups_unchanged_total{level="month"}`)+" month and "+f(`topk_flusher_rollups_unchanged_total{level="year"}`)+
+				" year rollups recomputed but unchanged (not written)",
 			"rollup inputs day batch/cache/read "+f(`topk_flusher_rollup_inputs_total{level="day",source="batch"}`)+"/"+
 				f(`topk_flusher_rollup_inputs_total{level="day",source="cache"}`)+"/"+f(`topk_flusher_rollup_inputs_total{level="day",source="read"}`)+
-				", month cache/read "+f(`topk_flusher_rollup_inputs_total{level="month",source="cache"}`)+"/"+f(`topk_flusher_rollup_inputs_total{level="month",source="read"}`),
-			f("topk_flusher_rollup_rounds_total")+" rounds for "+f("topk_flusher_rollup_requests_total")+" flushes",
+				", month round/cache/days/read "+f(`topk_flusher_rollup_inputs_total{level="month",source="round"}`)+"/"+
+				f(`topk_flusher_rollup_inputs_total{level="month",source="cache"}`)+"/"+f(`topk_flusher_rollup_inputs_total{level="month",source="days"}`)+"/"+
+				f(`topk_flusher_rollup_inputs_total{level="month",source="read"}`),
+			f("topk_flusher_rollup_rounds_total")+" rounds for "+f("topk_flusher_rollup_requests_total")+" flushes, waiting "+
+				strconv.FormatFloat(m["topk_flusher_rollup_round_wait_seconds_sum"], 'f', 1, 64)+" s in all for the partitions expected to submit",
 			"rows "+f(`topk_flusher_rows_written_total{table="day_items"}`)+" day_items, "+f(`topk_flusher_rows_written_total{table="user_days"}`)+" user_days, "+
 				f(`topk_flusher_rows_written_total{table="month_items"}`)+" month_items, "+f(`topk_flusher_rows_written_total{table="year_items"}`)+" year_items")
 	}

@@ -19,6 +19,10 @@ import (
 // total is the current one. See the package doc for why that is exact and
 // which entries may be put (put's callers).
 //
+// It also remembers, without rows, the highest total of each month and
+// year rollup this instance has written (wrote, written): a recompute
+// whose total is not above it has nothing to add and is not written again.
+//
 // Entries are stored encoded (about 30 bytes per row) and bounded in bytes,
 // least recently used evicted first. One entry per (user, period): the one
 // with the highest total. What an entry counts against the bound is what
@@ -34,9 +38,19 @@ type cache struct {
 
 type cacheKey struct {
 	user  string
-	month bool  // false: a day state; true: a month rollup
-	part  int32 // days since 1970-01-01, or yyyymm
+	level level
+	part  int32 // days since 1970-01-01, yyyymm or yyyy
 }
+
+// level is what an entry holds.
+type level uint8
+
+const (
+	levelDay          level = iota // a day state's rows
+	levelMonth                     // a month rollup's rows (computed or read, see the package doc)
+	levelMonthWritten              // no rows: the highest total of a month rollup written
+	levelYearWritten               // no rows: the highest total of a year rollup written
+)
 
 type cacheEntry struct {
 	key   cacheKey
@@ -49,11 +63,37 @@ func newCache(maxBytes int) *cache {
 }
 
 func dayKey(user string, day time.Time) cacheKey {
-	return cacheKey{user: user, part: int32(unixDay(day))}
+	return cacheKey{user: user, level: levelDay, part: int32(unixDay(day))}
 }
 
 func monthKey(user string, month int) cacheKey {
-	return cacheKey{user: user, month: true, part: int32(month)}
+	return cacheKey{user: user, level: levelMonth, part: int32(month)}
+}
+
+// writtenKey is the key of the highest total written of t's (user, part).
+func writtenKey(t table, user string, part int) cacheKey {
+	if t == yearItems {
+		return cacheKey{user: user, level: levelYearWritten, part: int32(part)}
+	}
+	return cacheKey{user: user, level: levelMonthWritten, part: int32(part)}
+}
+
+// wrote remembers that a rollup with total was written for k (writtenKey).
+func (c *cache) wrote(k cacheKey, total int64) { c.put(k, total, nil) }
+
+// written is the highest total remembered written for k (writtenKey).
+func (c *cache) written(k cacheKey) (int64, bool) {
+	if c == nil || c.max <= 0 {
+		return 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := c.items[k]
+	if el == nil {
+		return 0, false
+	}
+	c.lru.MoveToFront(el)
+	return el.Value.(*cacheEntry).total, true
 }
 
 // get returns the rows of k if the entry's total is total.
@@ -71,6 +111,17 @@ func (c *cache) get(k cacheKey, total int64) ([]row, bool) {
 	enc := el.Value.(*cacheEntry).enc
 	c.mu.Unlock()
 	return decodeRows(enc), true
+}
+
+// has reports whether get(k, total) would answer (without decoding).
+func (c *cache) has(k cacheKey, total int64) bool {
+	if c == nil || c.max <= 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := c.items[k]
+	return el != nil && el.Value.(*cacheEntry).total == total
 }
 
 // put remembers rows as the content of k with total, unless an entry with a

@@ -147,8 +147,10 @@ func TestIntegrationFlusherCatchUp(t *testing.T) {
 	for _, nl := range [][]string{{"topk_flusher_days_written_total"}, {"topk_flusher_rollups_written_total", "level", "month"},
 		{"topk_flusher_rollups_written_total", "level", "year"}, {"topk_flusher_rollup_rounds_total"}, {"topk_flusher_rollup_requests_total"},
 		{"topk_flusher_rollup_inputs_total", "level", "day", "source", "batch"}, {"topk_flusher_rollup_inputs_total", "level", "day", "source", "cache"},
-		{"topk_flusher_rollup_inputs_total", "level", "day", "source", "read"}, {"topk_flusher_rollup_inputs_total", "level", "month", "source", "cache"},
-		{"topk_flusher_rollup_inputs_total", "level", "month", "source", "read"}} {
+		{"topk_flusher_rollup_inputs_total", "level", "day", "source", "read"}, {"topk_flusher_rollup_inputs_total", "level", "month", "source", "round"},
+		{"topk_flusher_rollup_inputs_total", "level", "month", "source", "cache"}, {"topk_flusher_rollup_inputs_total", "level", "month", "source", "days"},
+		{"topk_flusher_rollup_inputs_total", "level", "month", "source", "read"}, {"topk_flusher_reads_total", "table", "user_days"},
+		{"topk_flusher_rollups_unchanged_total", "level", "month"}, {"topk_flusher_rollups_unchanged_total", "level", "year"}} {
 		base[nl[0]+strings.Join(nl[1:], ",")] = sinktest.Metric(t, nl[0], nl[1:]...)
 	}
 	days0 := base["topk_flusher_days_written_total"]
@@ -184,15 +186,20 @@ func TestIntegrationFlusherCatchUp(t *testing.T) {
 	m := func(name string, labels ...string) float64 {
 		return sinktest.Metric(t, name, labels...) - base[name+strings.Join(labels, ",")]
 	}
-	t.Logf("catch-up: day states written %v; month rollups %v, year rollups %v; rollup rounds %v for %v flushes; "+
-		"day inputs batch/cache/read %v/%v/%v, month inputs cache/read %v/%v",
+	t.Logf("catch-up: day states written %v; month rollups %v, year rollups %v (unchanged, not written: %v, %v); "+
+		"rollup rounds %v for %v flushes; user_days reads %v; "+
+		"day inputs batch/cache/read %v/%v/%v, month inputs round/cache/days/read %v/%v/%v/%v",
 		m("topk_flusher_days_written_total"), m("topk_flusher_rollups_written_total", "level", "month"),
-		m("topk_flusher_rollups_written_total", "level", "year"), m("topk_flusher_rollup_rounds_total"),
-		m("topk_flusher_rollup_requests_total"),
+		m("topk_flusher_rollups_written_total", "level", "year"),
+		m("topk_flusher_rollups_unchanged_total", "level", "month"), m("topk_flusher_rollups_unchanged_total", "level", "year"),
+		m("topk_flusher_rollup_rounds_total"), m("topk_flusher_rollup_requests_total"),
+		m("topk_flusher_reads_total", "table", "user_days"),
 		m("topk_flusher_rollup_inputs_total", "level", "day", "source", "batch"),
 		m("topk_flusher_rollup_inputs_total", "level", "day", "source", "cache"),
 		m("topk_flusher_rollup_inputs_total", "level", "day", "source", "read"),
+		m("topk_flusher_rollup_inputs_total", "level", "month", "source", "round"),
 		m("topk_flusher_rollup_inputs_total", "level", "month", "source", "cache"),
+		m("topk_flusher_rollup_inputs_total", "level", "month", "source", "days"),
 		m("topk_flusher_rollup_inputs_total", "level", "month", "source", "read"))
 	w.converge(3 * time.Minute)
 }

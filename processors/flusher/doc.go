@@ -12,10 +12,11 @@
 //     batch, then the user_days rows (one single-partition batch per user),
 //     each USING TIMESTAMP = the day's total;
 //  3. submits the days to the instance's rollup rounds and waits for the
-//     round that serves it: for every (user, year) touched, the month
-//     rollup of every month touched is recomputed from the day values and
-//     written USING TIMESTAMP = the month's total, then the year rollup from
-//     the month rollups, USING TIMESTAMP = the year's total;
+//     round that serves it: for every user touched, one read of user_days
+//     of the years touched; the month rollup of every month touched is
+//     recomputed from the day values and written USING TIMESTAMP = the
+//     month's total, then the year rollup from the month rollups of that
+//     same snapshot, USING TIMESTAMP = the year's total;
 //
 // and only then lets the sink mark the offsets. A failure anywhere retries
 // the whole flush (everything it writes is idempotent), so the flusher
@@ -38,14 +39,24 @@
 // it is written. It is written: every day's final state is written by a
 // flush that is marked only after a round that took its snapshot of
 // user_days after that write. Of the rounds serving the final states of a
-// month's days, the one whose snapshot came last saw all their final
-// totals, and nothing newer exists, so every day it sums (below) is at its
-// final state: its rollup of that month is complete. Each round reads
-// user_days again for the year recompute after its month writes; of the
-// rounds serving the final states of a year's days, the one whose second
-// snapshot came last therefore read after every complete month rollup of
-// the year was written, saw the final totals, and sums complete months
-// (below): its year rollup is complete.
+// month's (or a year's) days, the one whose snapshot came last saw all
+// their final totals, and nothing newer exists, so every day it sums
+// (below) is at its final state: its rollup of that month is complete. So
+// is its rollup of that year: each month it sums is a rollup of the days
+// its own snapshot lists, at those totals or newer ones (below), hence the
+// complete one. A month is never taken for whatever month_items holds when
+// read (behind, its complete rollup written later by another round; or a
+// mix of rollups), only when all its rows were written with the total the
+// snapshot gives the month (below). So one snapshot per user and round
+// suffices, read before any of the round's writes: no second read after
+// the month writes, to be sure they are visible to the year, is needed.
+//
+// A rollup whose total is not above the highest total this instance has
+// written for that period (remembered in the cache, without rows) is not
+// written again: if it is the complete rollup, the one written with its
+// total is complete too (a rollup whose days are each at most final and
+// whose total is the final one has every day at its final state); if it is
+// not, nothing needs it.
 //
 // # Where a recompute takes its inputs (rollup.go)
 //
@@ -53,41 +64,52 @@
 // catch-up mostly reads (35 CQL reads per user-day flushed), so:
 //
 //   - Rounds: the partitions an instance claims share one roller. A round
-//     takes every submission made while the previous round ran, so the
-//     flushes of 16 partitions that touch the same (user, year) share one
-//     recompute. A round starts its reads after the submissions it serves,
-//     which follow their day writes.
+//     serves every submission made before it starts, so the flushes of 16
+//     partitions that touch the same user share one recompute, and a
+//     round waits for the partitions expected to submit soon (writing
+//     their days, filling a batch, about to flush on their timer), so that
+//     it serves a whole wave of flushes: at most Config.RollupLinger
+//     (default FlushInterval) or, if longer, as long as its flushes took
+//     to write their days (see roller). A round starts its reads after the
+//     submissions it serves, which follow their day writes.
 //   - user_days as the source of totals: a round reads the user's
-//     user_days rows of the year (day and plays; user_days is written after
-//     day_items, so day_items holds at least that state) and sums for each
-//     day the state the batch just wrote if its total is exactly those
-//     plays (not when the batch held a replayed older state), else the
-//     cache's if its total is exactly those plays, else what day_items
-//     holds (that state or a newer one).
+//     user_days rows of the years touched, once (day and plays; user_days
+//     is written after day_items, so day_items holds at least that state)
+//     and sums for each day the state the batch just wrote if its total is
+//     exactly those plays (not when the batch held a replayed older
+//     state), else the cache's if its total is exactly those plays, else
+//     what day_items holds (that state or a newer one).
 //   - The cache (cache.go) is content addressed: (user, day, total) → rows.
 //     Since one total is one state, an entry can never be stale; it only
 //     stops being the current one, which the snapshot's plays tell. It
-//     holds the states this instance wrote, and states it read when their
-//     track plays equal the snapshot's plays and they have fewer rows than
-//     a batch (so no state written in several batches was seen half-way).
-//     Rebalances do not matter: whoever wrote a newer state, the snapshot
-//     shows a total the entry does not have.
-//   - Month rollups this instance computed are cached by (user, month,
-//     total) too, and the year recompute takes one when its total equals
-//     the sum of the month's plays in its own user_days snapshot, else it
-//     reads month_items. When the snapshot shows the final totals, a
-//     rollup of this instance with that total is the complete one (each of
-//     its days is at most its final state, and the sums are equal).
-//     Month rollups read from month_items are never cached: two incomplete
-//     rollups with equal totals merge cell by cell in Cassandra, and such a
-//     mix must not be remembered as "the rollup with that total".
+//     holds the states this instance wrote, and states it read whose rows
+//     were all written with one timestamp t and whose tracks sum to t: one
+//     whole state (a newer state has every item of an older one, so no
+//     row of an older state shows; the batch holding the tracks, the last,
+//     landed, so did the others). Rebalances do not matter: whoever wrote
+//     a newer state, the snapshot shows a total the entry does not have.
+//   - Months of the year rollup: a month the round just recomputed; else
+//     a month rollup in the cache (user, month, total) whose total equals
+//     the snapshot's sum of the month's plays: when the snapshot shows the
+//     final totals, a rollup with that total whose days are each at most
+//     final is the complete one; else the month summed from its days when
+//     the batch and the cache hold each at the snapshot's plays; else
+//     month_items as read, but only when every row's plays were written
+//     (WRITETIME) with the snapshot's sum: every write with the final total
+//     is the complete rollup, so rows all written with it are that rollup;
+//     whereas two incomplete rollups with equal totals, written by rounds
+//     whose snapshots differed, merge cell by cell into rows whose tracks
+//     may sum to the complete total while artists and albums fall short
+//     (TestYearDoesNotTakeAMixOfRollupsForTheMonth); else the month summed
+//     from its days, day_items read where needed. Month rollups computed
+//     or accepted this way are cached by their total.
 //   - Concurrency bounds the requests in flight per instance (all
 //     partitions together), not per partition.
 //
-// Rows of a rollup too large for one batch are written in several batches in
-// a fixed order, tracks last: a reader (the year recompute, which sums track
-// plays as the total) that sees a complete set of tracks has seen the other
-// rows too.
+// Rows of a rollup or state too large for one batch are written in several
+// batches in a fixed order, tracks last: a reader that sees a complete set
+// of tracks (the recompute: rows all written with one total, and tracks
+// summing to it) has seen the other rows too.
 //
 // Flow: aggregator → <group>-table → flusher → Cassandra day_items,
 // user_days, month_items, year_items → api (older days, long ranges).

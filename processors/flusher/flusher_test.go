@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -103,7 +104,13 @@ func TestConfig(t *testing.T) {
 	if Group("") != "topk-flusher" || Group("t1") != "t1.topk-flusher" {
 		t.Error("group names")
 	}
-	if c := (Config{}).withDefaults(); c.FlushInterval.Seconds() != 1 || c.MaxBatch != 2000 || c.MaxBatchBytes != 4<<20 || c.Concurrency != 4 || c.CacheBytes != 64<<20 {
+	if c := (Config{}).withDefaults(); c.FlushInterval.Seconds() != 1 || c.RollupLinger.Seconds() != 1 || c.MaxBatch != 2000 || c.MaxBatchBytes != 4<<20 || c.Concurrency != 4 || c.CacheBytes != 64<<20 {
 		t.Errorf("defaults %+v", c)
+	}
+	if c := (Config{FlushInterval: 300 * time.Millisecond}).withDefaults(); c.RollupLinger != 300*time.Millisecond {
+		t.Errorf("RollupLinger %v, want the flush interval", c.RollupLinger)
+	}
+	if f := newFlusher(Config{RollupLinger: -1}, nil); f.roll.linger != 0 {
+		t.Errorf("RollupLinger -1: rounds wait %v, want 0", f.roll.linger)
 	}
 }

@@ -19,42 +19,109 @@ type dayState struct {
 	rows  []row
 }
 
-type userYear struct {
-	user string
-	year int
-}
-
 // roller recomputes rollups for all the partitions one flusher instance
 // claims, in rounds ("group commit"): a Write that wrote its days submits
-// them and waits for the next round; a round starts when the previous one
-// ends and takes every submission made meanwhile, so the batches of many
-// partitions that touch the same (user, year) within a round share one
-// recompute. A round's reads start after every submission it serves was
-// made, hence after the day writes those submissions follow.
+// them and waits for the round that serves them, and a round serves every
+// submission made until it starts, so the batches of many partitions that
+// touch the same user within a round share one recompute. A round's reads
+// start after every submission it serves was made, hence after the day
+// writes those submissions follow.
+//
+// One round per wave of flushes: a user's days are spread over all the
+// partitions (the key is user|day), so every round serving some of them
+// recomputes the user's months and years again. A round therefore does not
+// start as soon as it could (the previous round ended and something was
+// submitted): it first waits for the partitions expected to submit soon
+// (see expected): those writing their days, those filling a batch (their
+// last one was full before its timer), those whose batch timer is about to
+// fire, and those a round just released (they start their next batch at
+// once when records are waiting). While catching up that is every claimed
+// partition: the round then serves all of them, and the partitions,
+// released together, stay in step for the next wave. A partition that has
+// nothing to write, or trickles (its batches go out on their timer, a
+// second apart), is not waited for, so it neither delays the flushes of
+// others nor throttles a partition still catching up to one batch per
+// flush interval.
+//
+// The wait is bounded: by linger, or, if longer, by the time the round's
+// slowest flush took to write its days. While catching up, a wave's day
+// writes take seconds and partitions whose batches coalesced to more days
+// finish seconds later; a group of partitions that fell out of step (a
+// rebalance, a retried batch) writes its days while the others' round
+// runs, and only a wait as long as a wave's day writes brings it back in
+// step. Such a wait costs no throughput (Cassandra is busy with the day
+// writes waited for) and adds to a flush's write at most the day-write
+// time of the slowest flush of its wave (so about doubles it while
+// catching up); when flushes are small (live traffic) it is the linger at
+// most. The wait only changes
+// which submissions share a round, never what a round reads: exactness
+// does not depend on it.
 type roller struct {
 	f *Flusher
+	// linger is the longest a round waits for expected partitions, from
+	// the moment it could start (Config.RollupLinger), unless its flushes
+	// took longer to write their days (see above); 0: no wait.
+	linger time.Duration
+	// grace is how long a partition a round released is expected to start
+	// its next batch, and how soon before a batch's timer fires its
+	// partition is expected (a tenth of the linger or of the flush
+	// interval, the shorter).
+	grace time.Duration
+	// interval is the batch timer (FlushInterval: the sink writes a batch
+	// at the latest that long after its first record).
+	interval time.Duration
+	// stale is how long a batch being collected is expected to be written
+	// at the latest (twice the interval): past that its partition was
+	// likely revoked.
+	stale time.Duration
+	// wake is signalled (never blocking) when a partition submits or ends
+	// a Write: the round waiting may start.
+	wake chan struct{}
 
 	mu      sync.Mutex
 	ctx     context.Context // Run's; Background before Run
 	next    *round          // collecting submissions
 	running bool
+	parts   map[int32]*partState
 	wg      sync.WaitGroup
+}
+
+// partState is what the roller knows of a partition's flushes, from the
+// records ranked (Rank: a batch is being collected) and the Writes.
+type partState struct {
+	writing   int       // Writes begun that have neither submitted nor returned
+	batchFrom time.Time // non-zero: records ranked since the last Write began, the first then
+	released  time.Time // non-zero: a round serving its flush ended then, and it ranked nothing and began no Write since
+	// filling: its last batch was written before its timer fired (full:
+	// the partition is catching up, its next batch comes soon too), or it
+	// has not written one yet.
+	filling bool
+}
+
+func newRoller(f *Flusher, linger, flushInterval time.Duration) *roller {
+	linger = max(linger, 0)
+	return &roller{f: f, linger: linger, grace: min(linger, flushInterval) / 10, interval: flushInterval, stale: 2 * flushInterval,
+		wake: make(chan struct{}, 1), parts: map[int32]*partState{}}
 }
 
 // round is the rollup work of the submissions it took.
 type round struct {
-	groups map[userYear]*group
+	groups map[string]*group
 	order  []*group
-	done   chan struct{} // closed when every group has its err set
+	parts  map[int32]bool // the partitions that submitted
+	// writing is the longest a flush it serves took from the start of its
+	// Write to its submission (its day writes).
+	writing time.Duration
+	done    chan struct{} // closed when every group has its err set
 }
 
-// group is one (user, year) of a round: the months its submissions touched
-// and the newest state of each day they wrote.
+// group is one user of a round: the years and months its submissions
+// touched and the newest state of each day they wrote.
 type group struct {
-	uy     userYear
-	months map[int]bool        // 1..12
-	mem    map[int64]*dayState // by unixDay
-	err    error
+	user  string
+	years map[int]map[int]bool // year → months touched (1..12)
+	mem   map[int64]*dayState  // by unixDay
+	err   error
 }
 
 // ticket is a submission: the groups it needs.
@@ -63,31 +130,101 @@ type ticket struct {
 	groups []*group
 }
 
+// flush is one Write as the roller sees it: begun, then submitted or
+// ended.
+type flush struct {
+	r     *roller
+	part  int32
+	began time.Time
+	out   bool // submitted or ended: no longer writing
+}
+
 func (r *roller) setContext(ctx context.Context) {
 	r.mu.Lock()
 	r.ctx = ctx
 	r.mu.Unlock()
 }
 
+// state is p's state (r.mu held).
+func (r *roller) state(p int32) *partState {
+	ps := r.parts[p]
+	if ps == nil {
+		ps = &partState{filling: true}
+		r.parts[p] = ps
+	}
+	return ps
+}
+
+// ranked notes that a record of p was read into the batch p collects.
+func (r *roller) ranked(p int32) {
+	r.mu.Lock()
+	ps := r.state(p)
+	if ps.batchFrom.IsZero() {
+		ps.batchFrom = time.Now()
+	}
+	ps.released = time.Time{}
+	r.mu.Unlock()
+}
+
+// begin notes that a Write of p began; the Write submits or ends it.
+func (r *roller) begin(p int32) *flush {
+	r.mu.Lock()
+	ps := r.state(p)
+	ps.writing++
+	if !ps.batchFrom.IsZero() { // (not on a retry of the same batch)
+		// A batch written a tenth of its timer early was full.
+		ps.filling = time.Since(ps.batchFrom) < r.interval*9/10
+	}
+	ps.batchFrom, ps.released = time.Time{}, time.Time{}
+	r.mu.Unlock()
+	return &flush{r: r, part: p, began: time.Now()}
+}
+
+// leave notes that w is no longer writing (r.mu held).
+func (w *flush) leave() {
+	if w.out {
+		return
+	}
+	w.out = true
+	w.r.state(w.part).writing--
+	select {
+	case w.r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// end notes that the Write returned (a no-op after submit).
+func (w *flush) end() {
+	w.r.mu.Lock()
+	w.leave()
+	w.r.mu.Unlock()
+}
+
 // submit registers the rollups that states (just written) imply.
-func (r *roller) submit(states []*dayState) *ticket {
+func (w *flush) submit(states []*dayState) *ticket {
+	r := w.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.next == nil {
-		r.next = &round{groups: map[userYear]*group{}, done: make(chan struct{})}
+		r.next = &round{groups: map[string]*group{}, parts: map[int32]bool{}, done: make(chan struct{})}
 	}
 	rd := r.next
+	rd.parts[w.part] = true
+	rd.writing = max(rd.writing, time.Since(w.began))
 	t := &ticket{r: rd}
 	seen := map[*group]bool{}
 	for _, st := range states {
-		uy := userYear{st.user, st.day.Year()}
-		g := rd.groups[uy]
+		g := rd.groups[st.user]
 		if g == nil {
-			g = &group{uy: uy, months: map[int]bool{}, mem: map[int64]*dayState{}}
-			rd.groups[uy] = g
+			g = &group{user: st.user, years: map[int]map[int]bool{}, mem: map[int64]*dayState{}}
+			rd.groups[st.user] = g
 			rd.order = append(rd.order, g)
 		}
-		g.months[int(st.day.Month())] = true
+		y := st.day.Year()
+		if g.years[y] == nil {
+			g.years[y] = map[int]bool{}
+		}
+		g.years[y][int(st.day.Month())] = true
 		if m := g.mem[unixDay(st.day)]; m == nil || st.total > m.total {
 			g.mem[unixDay(st.day)] = st
 		}
@@ -97,6 +234,7 @@ func (r *roller) submit(states []*dayState) *ticket {
 		}
 	}
 	requests.Inc()
+	w.leave()
 	if !r.running {
 		r.running = true
 		ctx := r.ctx
@@ -115,16 +253,103 @@ func (r *roller) loop(ctx context.Context) {
 	for {
 		r.mu.Lock()
 		rd := r.next
-		r.next = nil
 		if rd == nil {
 			r.running = false
 			r.mu.Unlock()
 			return
 		}
 		r.mu.Unlock()
+		waited := r.gather(ctx, rd)
+		r.mu.Lock()
+		r.next = nil // later submissions go to the next round
+		r.mu.Unlock()
+		roundWait.Observe(waited.Seconds())
+		start := time.Now()
 		r.f.runRound(ctx, rd)
+		r.f.log.Debug("rollup round", "users", len(rd.order), "partitions", len(rd.parts), "waited", waited,
+			"took", time.Since(start))
+		r.mu.Lock()
+		now := time.Now()
+		for p := range rd.parts {
+			if ps := r.state(p); ps.writing == 0 && ps.batchFrom.IsZero() {
+				ps.released = now
+			}
+		}
+		r.mu.Unlock()
 		close(rd.done)
 	}
+}
+
+// gather waits until no partition is expected to submit to rd, or the
+// wait's bound has passed (linger, or the longest rd's flushes took to
+// write their days if longer), or ctx ended, and returns how long it
+// waited.
+func (r *roller) gather(ctx context.Context, rd *round) time.Duration {
+	start := time.Now()
+	if r.linger <= 0 {
+		return 0
+	}
+	timer := time.NewTimer(r.linger)
+	defer timer.Stop()
+	for {
+		r.mu.Lock()
+		now := time.Now()
+		deadline := start.Add(max(r.linger, rd.writing))
+		wait, change := r.expected(rd, now)
+		r.mu.Unlock()
+		if !wait || !now.Before(deadline) {
+			return now.Sub(start)
+		}
+		until := deadline
+		if !change.IsZero() && change.Before(until) {
+			until = change
+		}
+		timer.Reset(until.Sub(now))
+		select {
+		case <-r.wake:
+		case <-timer.C:
+		case <-ctx.Done():
+			return time.Since(start)
+		}
+	}
+}
+
+// expected reports whether a partition that has not submitted to rd is
+// expected to soon (r.mu held): it is writing its days; or it is
+// collecting a batch (until stale) and either filling batches or within
+// grace of its batch timer; or a round released it less than grace ago
+// and it has started nothing since. change is the earliest moment the
+// answer may change without an event (zero: none).
+func (r *roller) expected(rd *round, now time.Time) (wait bool, change time.Time) {
+	at := func(t time.Time) {
+		if change.IsZero() || t.Before(change) {
+			change = t
+		}
+	}
+	for p, ps := range r.parts {
+		if rd.parts[p] {
+			continue
+		}
+		switch {
+		case ps.writing > 0:
+			wait = true
+		case !ps.batchFrom.IsZero():
+			stale := ps.batchFrom.Add(r.stale)
+			due := ps.batchFrom.Add(r.interval - r.grace)
+			switch {
+			case !now.Before(stale):
+			case ps.filling || !now.Before(due):
+				wait = true
+				at(stale)
+			default:
+				at(due)
+			}
+		case !ps.released.IsZero() && now.Before(ps.released.Add(r.grace)):
+			wait = true
+			at(ps.released.Add(r.grace))
+		}
+	}
+	return wait, change
 }
 
 // wait returns once the round has recomputed every rollup the submission
@@ -166,7 +391,7 @@ func (f *Flusher) runRound(ctx context.Context, rd *round) {
 		mu.Unlock()
 		if err != nil {
 			<-sem
-			g.err = fmt.Errorf("rollups of %s %d not recomputed: %w", g.uy.user, g.uy.year, err)
+			g.err = fmt.Errorf("rollups of %s not recomputed: %w", g.user, err)
 			continue
 		}
 		wg.Add(1)
@@ -188,26 +413,32 @@ func (f *Flusher) runRound(ctx context.Context, rd *round) {
 	wg.Wait()
 }
 
-// recompute rewrites the month rollups of g's months, then the year rollup
-// of g's year:
+// recompute rewrites, for each year g's submissions touched, the month
+// rollups of the months they touched, then the year rollup:
 //
-//  1. read the user's user_days rows of the year (a snapshot taken after
-//     the writes of every day the group's submissions wrote);
+//  1. read the user's user_days rows of those years, once (a snapshot
+//     taken after the writes of every day the group's submissions wrote);
 //  2. for each month touched, sum the state of each day the snapshot lists,
 //     whose total must be the snapshot's plays: taken from the submitted
 //     states or the cache when one has exactly that total, else read from
 //     day_items; write month_items USING TIMESTAMP the sum's total;
-//  3. read user_days of the year again (after step 2's writes) and sum the
-//     month rollups: a month from the cache when a rollup this instance
-//     computed has exactly the plays the snapshot gives the month, else
-//     read from month_items; write year_items USING TIMESTAMP the total.
+//  3. sum the year's months, each a rollup of the days the same snapshot
+//     lists (see yearMonth); write year_items USING TIMESTAMP the total.
+//
+// A rollup whose total is not above one this instance already wrote is not
+// written again (see the package doc).
 func (f *Flusher) recompute(ctx context.Context, g *group) error {
-	user, year := g.uy.user, g.uy.year
-	first := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
-	last := first.AddDate(1, 0, -1)
+	user := g.user
+	years := make([]int, 0, len(g.years))
+	for y := range g.years {
+		years = append(years, y)
+	}
+	sort.Ints(years)
+	first := time.Date(years[0], 1, 1, 0, 0, 0, 0, time.UTC)
+	last := time.Date(years[len(years)-1], 12, 31, 0, 0, 0, 0, time.UTC)
 	snap, err := f.store.userDays(ctx, user, first, last)
 	if err != nil {
-		return fmt.Errorf("rollups %s %d: read user_days: %w", user, year, err)
+		return fmt.Errorf("rollups %s: read user_days: %w", user, err)
 	}
 	plays := make(map[int64]int64, len(snap))
 	for _, d := range snap {
@@ -215,34 +446,110 @@ func (f *Flusher) recompute(ctx context.Context, g *group) error {
 	}
 	for day, st := range g.mem {
 		if p, ok := plays[day]; !ok || p < st.total {
-			return fmt.Errorf("rollups %s %d: user_days shows %d plays on %s after %d were written", user, year, p,
+			return fmt.Errorf("rollups %s: user_days shows %d plays on %s after %d were written", user, p,
 				st.day.Format(listen.DayLayout), st.total)
 		}
 	}
-	months := make([]int, 0, len(g.months))
-	for m := range g.months {
-		months = append(months, m)
-	}
-	sort.Ints(months)
-	for _, m := range months {
-		if err := f.rollupMonth(ctx, g, snap, m); err != nil {
+	for _, y := range years {
+		lo := sort.Search(len(snap), func(i int) bool { return snap[i].day.Year() >= y })
+		hi := sort.Search(len(snap), func(i int) bool { return snap[i].day.Year() > y })
+		if err := f.recomputeYear(ctx, g, y, snap[lo:hi]); err != nil {
 			return err
 		}
 	}
-	return f.rollupYear(ctx, user, year)
+	return nil
 }
 
-// rollupMonth recomputes month_items of (g's user, year, m) from the days
-// snap lists in that month.
-func (f *Flusher) rollupMonth(ctx context.Context, g *group, snap []dayTotal, m int) error {
-	user := g.uy.user
-	month := g.uy.year*100 + m
-	var days []dayTotal
-	for _, d := range snap {
-		if int(d.day.Month()) == m {
-			days = append(days, d)
+// recomputeYear is recompute's steps 2 and 3 for one year; snap is the
+// snapshot's rows of that year, oldest first.
+func (f *Flusher) recomputeYear(ctx context.Context, g *group, year int, snap []dayTotal) error {
+	months := make([]int, 0, len(g.years[year]))
+	for m := range g.years[year] {
+		months = append(months, m)
+	}
+	sort.Ints(months)
+	done := make(map[int][]row, len(months))
+	for _, m := range months {
+		month := year*100 + m
+		rows, err := f.rollupMonth(ctx, g, monthDays(snap, month), month)
+		if err != nil {
+			return err
+		}
+		done[month] = rows
+	}
+	return f.rollupYear(ctx, g, year, snap, done)
+}
+
+// monthDays is the part of snap (oldest first) in month (yyyymm).
+func monthDays(snap []dayTotal, month int) []dayTotal {
+	key := func(d dayTotal) int { return d.day.Year()*100 + int(d.day.Month()) }
+	lo := sort.Search(len(snap), func(i int) bool { return key(snap[i]) >= month })
+	hi := sort.Search(len(snap), func(i int) bool { return key(snap[i]) > month })
+	return snap[lo:hi]
+}
+
+// rollupMonth recomputes month_items of (g's user, month) from days (the
+// snapshot's days of that month), writes it unless this instance already
+// wrote one with at least its total, and returns its rows.
+func (f *Flusher) rollupMonth(ctx context.Context, g *group, days []dayTotal, month int) ([]row, error) {
+	user := g.user
+	rows, total, err := f.monthSum(ctx, g, days)
+	if err != nil {
+		return nil, fmt.Errorf("month %s %d: read day_items: %w", user, month, err)
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("month %s %d: no day values read back after writing them", user, month)
+	}
+	f.cache.put(monthKey(user, month), total, rows)
+	if err := f.writeRollup(ctx, monthItems, user, month, rows, total); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// writeRollup writes a month or year rollup with total, unless this
+// instance already wrote one of that period with at least that total:
+// then it has nothing to add (see the package doc, "Rollups not written
+// again").
+func (f *Flusher) writeRollup(ctx context.Context, t table, user string, part int, rows []row, total int64) error {
+	level := "month"
+	if t == yearItems {
+		level = "year"
+	}
+	wk := writtenKey(t, user, part)
+	if w, ok := f.cache.written(wk); ok && w >= total {
+		rollupsSkipped.WithLabelValues(level).Inc()
+		return nil
+	}
+	if err := f.store.writeItems(ctx, t, user, part, rows, total); err != nil {
+		return fmt.Errorf("%s %s %d: %w", t, user, part, err)
+	}
+	f.cache.wrote(wk, total)
+	rowsWritten.WithLabelValues(t.String()).Add(float64(len(rows)))
+	rollupsWritten.WithLabelValues(level).Inc()
+	return nil
+}
+
+// inMemory reports whether every day of days has its state, with exactly
+// the snapshot's plays, among the submitted states or in the cache: the
+// month can then be summed without a read.
+func (f *Flusher) inMemory(g *group, days []dayTotal) bool {
+	for _, d := range days {
+		if st := g.mem[unixDay(d.day)]; st != nil && st.total == d.plays {
+			continue
+		}
+		if !f.cache.has(dayKey(g.user, d.day), d.plays) {
+			return false
 		}
 	}
+	return true
+}
+
+// monthSum sums the states of days (a month's, as a snapshot lists them):
+// each the submitted state or the cached one whose total is exactly the
+// snapshot's plays, else day_items as read (that state or a newer one).
+func (f *Flusher) monthSum(ctx context.Context, g *group, days []dayTotal) ([]row, int64, error) {
+	user := g.user
 	parts := make([][]row, len(days))
 	var miss []int
 	for i, d := range days {
@@ -260,22 +567,23 @@ func (f *Flusher) rollupMonth(ctx context.Context, g *group, snap []dayTotal, m 
 	}
 	if err := f.each(ctx, len(miss), func(ctx context.Context, k int) error {
 		i := miss[k]
-		rows, err := f.store.items(ctx, dayItems, user, days[i].day)
+		rows, ts, err := f.store.items(ctx, dayItems, user, days[i].day)
 		if err != nil {
 			return err
 		}
 		inputs.WithLabelValues("day", "read").Inc()
 		parts[i] = rows
 		// Remember what was read only when it is certainly one whole state:
-		// its plays are those user_days gave (user_days is written after
-		// day_items), and it has fewer rows than a batch takes, so no state
-		// written in several batches was seen half-way.
-		if len(rows) < f.cfg.MaxRowsPerCQLBatch && trackPlays(rows) == days[i].plays {
-			f.cache.put(dayKey(user, days[i].day), days[i].plays, rows)
+		// every row was written with the same total (one total is one
+		// state, and a newer state has every item of an older one, so no
+		// row of an older state shows), and its tracks sum to it (the
+		// batch holding the tracks, the last, landed: so did the others).
+		if t, ok := wholeAt(rows, ts); ok {
+			f.cache.put(dayKey(user, days[i].day), t, rows)
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("month %s %d: read day_items: %w", user, month, err)
+		return nil, 0, err
 	}
 	r := newRollup()
 	for _, rows := range parts { // oldest day first
@@ -284,27 +592,41 @@ func (f *Flusher) rollupMonth(ctx context.Context, g *group, snap []dayTotal, m 
 		}
 	}
 	rows, total := r.result()
-	if total == 0 {
-		return fmt.Errorf("month %s %d: no day values read back after writing them", user, month)
-	}
-	if err := f.store.writeItems(ctx, monthItems, user, month, rows, total); err != nil {
-		return fmt.Errorf("month_items %s %d: %w", user, month, err)
-	}
-	f.cache.put(monthKey(user, month), total, rows)
-	rowsWritten.WithLabelValues("month_items").Add(float64(len(rows)))
-	rollupsWritten.WithLabelValues("month").Inc()
-	return nil
+	return rows, total, nil
 }
 
-// rollupYear recomputes year_items of (user, year) from the month rollups.
-func (f *Flusher) rollupYear(ctx context.Context, user string, year int) error {
-	first := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
-	snap, err := f.store.userDays(ctx, user, first, first.AddDate(1, 0, -1))
-	if err != nil {
-		return fmt.Errorf("year %s %d: read user_days: %w", user, year, err)
+// wholeAt reports whether rows read with write timestamps ts are all of
+// one write's total t, and their tracks sum to t.
+func wholeAt(rows []row, ts []int64) (int64, bool) {
+	if len(rows) == 0 || len(ts) != len(rows) {
+		return 0, false
 	}
+	t := ts[0]
+	for _, x := range ts {
+		if x != t {
+			return 0, false
+		}
+	}
+	return t, trackPlays(rows) == t
+}
+
+// rollupYear recomputes year_items of (g's user, year) from the months
+// snap (the year's rows of the group's snapshot) lists. Each month is a
+// rollup of the days snap lists in it, taken, cheapest first, from:
+//
+//   - done: the months this round just recomputed;
+//   - the cache, a month rollup whose total is exactly the snapshot's sum
+//     of that month's plays;
+//   - the states of its days, when the submitted states and the cache hold
+//     every one at exactly the snapshot's plays;
+//   - month_items as read, when every row was written with that sum as its
+//     timestamp (see the package doc: then it is the rollup of days at
+//     those totals);
+//   - else the states of its days, day_items read where needed.
+func (f *Flusher) rollupYear(ctx context.Context, g *group, year int, snap []dayTotal, done map[int][]row) error {
+	user := g.user
 	var months []int // yyyymm, ascending
-	var sums []int64 // plays user_days gives each
+	var sums []int64 // plays the snapshot gives each
 	for _, d := range snap {
 		m := d.day.Year()*100 + int(d.day.Month())
 		if len(months) == 0 || months[len(months)-1] != m {
@@ -316,21 +638,51 @@ func (f *Flusher) rollupYear(ctx context.Context, user string, year int) error {
 	parts := make([][]row, len(months))
 	var miss []int
 	for i, m := range months {
+		if rows, ok := done[m]; ok {
+			parts[i] = rows
+			inputs.WithLabelValues("month", "round").Inc()
+			continue
+		}
 		if rows, ok := f.cache.get(monthKey(user, m), sums[i]); ok {
 			parts[i] = rows
 			inputs.WithLabelValues("month", "cache").Inc()
+			continue
+		}
+		if days := monthDays(snap, m); f.inMemory(g, days) {
+			rows, total, err := f.monthSum(ctx, g, days) // reads only what was evicted meanwhile
+			if err != nil {
+				return fmt.Errorf("year %s %d: read day_items: %w", user, year, err)
+			}
+			f.cache.put(monthKey(user, m), total, rows)
+			parts[i] = rows
+			inputs.WithLabelValues("month", "days").Inc()
 			continue
 		}
 		miss = append(miss, i)
 	}
 	if err := f.each(ctx, len(miss), func(ctx context.Context, k int) error {
 		i := miss[k]
-		rows, err := f.store.items(ctx, monthItems, user, months[i])
-		inputs.WithLabelValues("month", "read").Inc()
+		rows, ts, err := f.store.items(ctx, monthItems, user, months[i])
+		if err != nil {
+			return fmt.Errorf("read month_items: %w", err)
+		}
+		if t, ok := wholeAt(rows, ts); ok && t == sums[i] {
+			f.cache.put(monthKey(user, months[i]), t, rows)
+			parts[i] = rows
+			inputs.WithLabelValues("month", "read").Inc()
+			return nil
+		}
+		// Not (yet) the rollup of the days the snapshot lists: sum them.
+		rows, total, err := f.monthSum(ctx, g, monthDays(snap, months[i]))
+		if err != nil {
+			return fmt.Errorf("read day_items: %w", err)
+		}
+		f.cache.put(monthKey(user, months[i]), total, rows)
 		parts[i] = rows
-		return err
+		inputs.WithLabelValues("month", "days").Inc()
+		return nil
 	}); err != nil {
-		return fmt.Errorf("year %s %d: read month_items: %w", user, year, err)
+		return fmt.Errorf("year %s %d: %w", user, year, err)
 	}
 	r := newRollup()
 	for _, rows := range parts { // oldest month first
@@ -342,12 +694,7 @@ func (f *Flusher) rollupYear(ctx context.Context, user string, year int) error {
 	if total == 0 {
 		return fmt.Errorf("year %s %d: no month rollups read back after writing them", user, year)
 	}
-	if err := f.store.writeItems(ctx, yearItems, user, year, rows, total); err != nil {
-		return fmt.Errorf("year_items %s %d: %w", user, year, err)
-	}
-	rowsWritten.WithLabelValues("year_items").Add(float64(len(rows)))
-	rollupsWritten.WithLabelValues("year").Inc()
-	return nil
+	return f.writeRollup(ctx, yearItems, user, year, rows, total)
 }
 
 // unixDay numbers a UTC day (days since 1970-01-01): a map key that does

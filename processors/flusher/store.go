@@ -40,8 +40,9 @@ type store interface {
 	writeUserDays(ctx context.Context, user string, days []dayTotal) error
 	// userDays lists the user_days rows of user in [from, to], oldest first.
 	userDays(ctx context.Context, user string, from, to time.Time) ([]dayTotal, error)
-	// items reads one partition of t.
-	items(ctx context.Context, t table, user string, part any) ([]row, error)
+	// items reads one partition of t, and the write timestamp of each
+	// row's plays (the total of the state or rollup that wrote it).
+	items(ctx context.Context, t table, user string, part any) ([]row, []int64, error)
 }
 
 // cqlStore is the store on a gocql session. Every request it sends holds
@@ -76,9 +77,9 @@ var (
 		yearItems:  `INSERT INTO year_items (user_id, year, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
 	}
 	selectItems = [...]string{
-		dayItems:   `SELECT entity, item, name, artist, plays FROM day_items WHERE user_id = ? AND day = ?`,
-		monthItems: `SELECT entity, item, name, artist, plays FROM month_items WHERE user_id = ? AND month = ?`,
-		yearItems:  `SELECT entity, item, name, artist, plays FROM year_items WHERE user_id = ? AND year = ?`,
+		dayItems:   `SELECT entity, item, name, artist, plays, WRITETIME(plays) FROM day_items WHERE user_id = ? AND day = ?`,
+		monthItems: `SELECT entity, item, name, artist, plays, WRITETIME(plays) FROM month_items WHERE user_id = ? AND month = ?`,
+		yearItems:  `SELECT entity, item, name, artist, plays, WRITETIME(plays) FROM year_items WHERE user_id = ? AND year = ?`,
 	}
 )
 
@@ -147,21 +148,27 @@ func (c *cqlStore) userDays(ctx context.Context, user string, from, to time.Time
 	return out, nil
 }
 
-func (c *cqlStore) items(ctx context.Context, t table, user string, part any) ([]row, error) {
+func (c *cqlStore) items(ctx context.Context, t table, user string, part any) ([]row, []int64, error) {
 	if err := c.acquire(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer c.release()
 	reads.WithLabelValues(t.String()).Inc()
 	iter := c.s.Query(selectItems[t], user, part).WithContext(ctx).Idempotent(true).Iter()
 	var out []row
+	var ts []int64
 	var r row
 	var entity string
-	for iter.Scan(&entity, &r.item, &r.name, &r.artist, &r.plays) {
+	var w int64
+	for iter.Scan(&entity, &r.item, &r.name, &r.artist, &r.plays, &w) {
 		r.entity = internEntity(entity)
 		out = append(out, r)
+		ts = append(ts, w)
 	}
-	return out, iter.Close()
+	if err := iter.Close(); err != nil {
+		return nil, nil, err
+	}
+	return out, ts, nil
 }
 
 // internEntity returns the package constant for a stored entity name, so
