@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/views"
 )
@@ -33,7 +34,7 @@ func newHeavyView() *heavyView {
 				day.Tracks[i].Plays++
 			} else {
 				idx[key] = len(day.Tracks)
-				day.Tracks = append(day.Tracks, views.Item{Key: key, Name: fmt.Sprint("Track ", t), Artist: fmt.Sprint("Artist ", t%1500), Plays: 1})
+				day.Tracks = append(day.Tracks, topk.Item{Key: key, Name: fmt.Sprint("Track ", t), Artist: fmt.Sprint("Artist ", t%1500), Plays: 1})
 			}
 			day.Plays++
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/views"
@@ -37,9 +38,9 @@ type Store interface {
 	// FirstDay is the user's first day with plays; ok false: none.
 	FirstDay(ctx context.Context, user string) (day time.Time, ok bool, err error)
 	// UserDays lists the user's days with plays in [from, to], oldest first.
-	UserDays(ctx context.Context, user string, from, to time.Time) ([]cassandra.DayPlays, error)
+	UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error)
 	// Items reads one entity's items of one day, month or year.
-	Items(ctx context.Context, p cassandra.Period, user, entity string) ([]cassandra.Item, error)
+	Items(ctx context.Context, p topk.Period, user, entity string) ([]topk.Item, error)
 	// Listens returns up to limit raw listens of a day, newest first,
 	// after a position.
 	Listens(ctx context.Context, user string, day time.Time, after *cassandra.ListenPos, limit int) ([]cassandra.Listen, error)
@@ -76,14 +77,14 @@ type ChartsConfig struct {
 
 // entity is a chart kind as the URL names it.
 type entity struct {
-	stored     views.Entity // as stored: "track", "artist", "album"
+	stored     topk.Entity // as stored: "track", "artist", "album"
 	withArtist bool
 }
 
 var entities = map[string]entity{
-	"tracks":  {views.Tracks, true},
-	"artists": {views.Artists, false},
-	"albums":  {views.Albums, true},
+	"tracks":  {topk.Tracks, true},
+	"artists": {topk.Artists, false},
+	"albums":  {topk.Albums, true},
 }
 
 // MaxOffset bounds the offset parameter.
@@ -386,7 +387,7 @@ func hexKey(k uint64) string {
 
 // tally is the Cassandra part of a chart: the entity's items of the user
 // in [from, to], cached.
-func (h *charts) tally(ctx context.Context, user string, e views.Entity, from, to time.Time) (*tally, time.Time, error) {
+func (h *charts) tally(ctx context.Context, user string, e topk.Entity, from, to time.Time) (*tally, time.Time, error) {
 	key := "items:" + string(e) + ":" + day(from) + ":" + day(to) + ":" + user
 	return fetch(ctx, h.cache, key, tallyCodec, func(ctx context.Context) (*tally, error) {
 		return h.readTally(ctx, user, e, from, to)
@@ -403,12 +404,12 @@ var tallyCodec = codec[*tally]{
 // whole years from year_items, whole months from month_items, and the days
 // of the at most two partial months from day_items — or their month's
 // rollup when the month has no plays outside the range.
-func (h *charts) readTally(ctx context.Context, user string, e views.Entity, from, to time.Time) (*tally, error) {
+func (h *charts) readTally(ctx context.Context, user string, e topk.Entity, from, to time.Time) (*tally, error) {
 	periods, err := h.periods(ctx, user, from, to)
 	if err != nil {
 		return nil, err
 	}
-	results := make([][]cassandra.Item, len(periods))
+	results := make([][]topk.Item, len(periods))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
 	for i, p := range periods {
@@ -436,15 +437,15 @@ func (h *charts) readTally(ctx context.Context, user string, e views.Entity, fro
 
 // periods covers [from, to] with year, month and day partitions, in time
 // order.
-func (h *charts) periods(ctx context.Context, user string, from, to time.Time) ([]cassandra.Period, error) {
-	var out []cassandra.Period
+func (h *charts) periods(ctx context.Context, user string, from, to time.Time) ([]topk.Period, error) {
+	var out []topk.Period
 	for d := from; !d.After(to); {
-		if y := cassandra.YearPeriod(d); y.Start.Equal(d) && !y.End().After(to) {
+		if y := topk.YearPeriod(d); y.Start.Equal(d) && !y.End().After(to) {
 			out = append(out, y)
 			d = d.AddDate(1, 0, 0)
 			continue
 		}
-		m := cassandra.MonthPeriod(d)
+		m := topk.MonthPeriod(d)
 		if m.Start.Equal(d) && !m.End().After(to) {
 			out = append(out, m)
 			d = d.AddDate(0, 1, 0)
@@ -462,12 +463,12 @@ func (h *charts) periods(ctx context.Context, user string, from, to time.Time) (
 			return nil, err
 		}
 		inside := true
-		var mine []cassandra.Period
+		var mine []topk.Period
 		for _, x := range days {
 			if x.Day.Before(d) || x.Day.After(end) {
 				inside = false
 			} else if x.Plays > 0 {
-				mine = append(mine, cassandra.DayPeriod(x.Day))
+				mine = append(mine, topk.DayPeriod(x.Day))
 			}
 		}
 		switch {
@@ -559,9 +560,9 @@ func (h *charts) activity(c echo.Context) error {
 }
 
 // userDays is the user's days with plays in [from, to] (cached).
-func (h *charts) userDays(ctx context.Context, user string, from, to time.Time) ([]cassandra.DayPlays, time.Time, error) {
-	return fetch(ctx, h.cache, "days:"+day(from)+":"+day(to)+":"+user, jsonCodec[[]cassandra.DayPlays](),
-		func(ctx context.Context) ([]cassandra.DayPlays, error) {
+func (h *charts) userDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, time.Time, error) {
+	return fetch(ctx, h.cache, "days:"+day(from)+":"+day(to)+":"+user, jsonCodec[[]topk.DayTotal](),
+		func(ctx context.Context) ([]topk.DayTotal, error) {
 			return h.cfg.Store.UserDays(ctx, user, from, to)
 		})
 }

@@ -15,10 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/store/cassandra"
-	"github.com/topk-charts/topk/views"
 )
 
 func date(s string) time.Time {
@@ -130,7 +130,7 @@ func decodeTop(t *testing.T, body string) topJSON {
 	return a
 }
 
-var urlEntities = map[string]views.Entity{"tracks": views.Tracks, "artists": views.Artists, "albums": views.Albums}
+var urlEntities = map[string]topk.Entity{"tracks": topk.Tracks, "artists": topk.Artists, "albums": topk.Albums}
 
 // checkTop compares an answer with the independent count over [from, to].
 func checkTop(t *testing.T, f *fixture, user, ent, query string, from, to time.Time, k, offset int, source string) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/store/cassandra"
@@ -90,7 +91,7 @@ func (w *world) play(user string, at time.Time, artist, track, album string) {
 		w.days[user][d] = day
 	}
 	day.Plays++
-	bump := func(items *[]views.Item, key uint64, name, artist string) {
+	bump := func(items *[]topk.Item, key uint64, name, artist string) {
 		for i := range *items {
 			if (*items)[i].Key == key {
 				(*items)[i].Plays++
@@ -98,7 +99,7 @@ func (w *world) play(user string, at time.Time, artist, track, album string) {
 				return
 			}
 		}
-		*items = append(*items, views.Item{Key: key, Name: name, Artist: artist, Plays: 1})
+		*items = append(*items, topk.Item{Key: key, Name: name, Artist: artist, Plays: 1})
 	}
 	bump(&day.Tracks, listen.TrackKey(artist, track), track, artist)
 	bump(&day.Artists, listen.ArtistKey(artist), artist, "")
@@ -123,7 +124,7 @@ func (w *world) sortedDays(user string, from, to time.Time) []*views.Day {
 
 // expect is the chart computed directly from the days: sum, latest
 // spelling, sorted by plays desc, name, artist, key.
-func (w *world) expect(user string, e views.Entity, from, to time.Time) []item {
+func (w *world) expect(user string, e topk.Entity, from, to time.Time) []item {
 	acc := map[uint64]*item{}
 	for _, d := range w.sortedDays(user, from, to) {
 		for _, it := range d.Items(e) {
@@ -219,24 +220,24 @@ func (s *fakeStore) FirstDay(_ context.Context, user string) (time.Time, bool, e
 	return days[0].Date, true, nil
 }
 
-func (s *fakeStore) UserDays(_ context.Context, user string, from, to time.Time) ([]cassandra.DayPlays, error) {
+func (s *fakeStore) UserDays(_ context.Context, user string, from, to time.Time) ([]topk.DayTotal, error) {
 	if err := s.count("user_days"); err != nil {
 		return nil, err
 	}
-	var out []cassandra.DayPlays
+	var out []topk.DayTotal
 	for _, d := range s.w.sortedDays(user, from, to) {
-		out = append(out, cassandra.DayPlays{Day: d.Date, Plays: d.Plays})
+		out = append(out, topk.DayTotal{Day: d.Date, Plays: d.Plays})
 	}
 	return out, nil
 }
 
-func (s *fakeStore) Items(_ context.Context, p cassandra.Period, user, entity string) ([]cassandra.Item, error) {
+func (s *fakeStore) Items(_ context.Context, p topk.Period, user, entity string) ([]topk.Item, error) {
 	if err := s.count([...]string{"day_items", "month_items", "year_items"}[p.Kind]); err != nil {
 		return nil, err
 	}
-	var out []cassandra.Item
-	for _, it := range s.w.expect(user, views.Entity(entity), p.Start, p.End()) {
-		out = append(out, cassandra.Item{Key: it.key, Name: it.name, Artist: it.artist, Plays: it.plays})
+	var out []topk.Item
+	for _, it := range s.w.expect(user, topk.Entity(entity), p.Start, p.End()) {
+		out = append(out, topk.Item{Key: it.key, Name: it.name, Artist: it.artist, Plays: it.plays})
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] }) // Cassandra orders by key hash
 	return out, nil

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/topk-charts/topk"
 )
 
 // NormalizationVersion is part of every identity and item key; bumping it
@@ -38,7 +40,7 @@ const MaxFutureSkew = 10 * time.Minute
 const MillisThreshold = 1e11
 
 // DayLayout is the time layout of a day: the UTC date, as in state keys.
-const DayLayout = "2006-01-02"
+const DayLayout = topk.DayLayout
 
 // maxStoredUnix is 9999-12-31T23:59:59Z, the last second RFC 3339 can
 // write: the upper bound of played_at where the receiver's clock does not

@@ -40,6 +40,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/kafka"
@@ -942,7 +943,7 @@ func (c *chaos) checkView(want *expected, absent []string) (plays, days int) {
 			if int(got.Plays) != len(ids) {
 				diffs = append(diffs, fmt.Sprintf("%s: %d plays in the view, want %d", k, got.Plays, len(ids)))
 			}
-			for _, e := range aggregator.Entities {
+			for _, e := range topk.Entities {
 				m := map[uint64]uint32{}
 				for _, it := range got.Items(e) {
 					m[it.Key] = uint32(it.Plays)

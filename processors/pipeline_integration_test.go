@@ -19,6 +19,7 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/lovoo/goka"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/kafka"
@@ -34,27 +35,27 @@ import (
 // identities and per-item plays.
 type expected struct {
 	seen  map[string]map[listen.Identity]bool
-	items map[string]map[aggregator.Entity]map[uint64]uint32
+	items map[string]map[topk.Entity]map[uint64]uint32
 }
 
 func newExpected() *expected {
-	return &expected{seen: map[string]map[listen.Identity]bool{}, items: map[string]map[aggregator.Entity]map[uint64]uint32{}}
+	return &expected{seen: map[string]map[listen.Identity]bool{}, items: map[string]map[topk.Entity]map[uint64]uint32{}}
 }
 
 func (e *expected) add(l listen.Listen) {
 	k := l.Key()
 	if e.seen[k] == nil {
 		e.seen[k] = map[listen.Identity]bool{}
-		e.items[k] = map[aggregator.Entity]map[uint64]uint32{aggregator.Tracks: {}, aggregator.Artists: {}, aggregator.Albums: {}}
+		e.items[k] = map[topk.Entity]map[uint64]uint32{topk.Tracks: {}, topk.Artists: {}, topk.Albums: {}}
 	}
 	if e.seen[k][l.Identity()] {
 		return
 	}
 	e.seen[k][l.Identity()] = true
-	e.items[k][aggregator.Tracks][l.TrackKey()]++
-	e.items[k][aggregator.Artists][l.ArtistKey()]++
+	e.items[k][topk.Tracks][l.TrackKey()]++
+	e.items[k][topk.Artists][l.ArtistKey()]++
 	if l.AlbumName != "" {
-		e.items[k][aggregator.Albums][l.AlbumKey()]++
+		e.items[k][topk.Albums][l.AlbumKey()]++
 	}
 }
 
@@ -298,7 +299,7 @@ func checkTableOf(t *testing.T, got map[string]*aggregator.Day, want *expected) 
 			t.Errorf("%s: %d plays, want %d", k, d.Total, len(ids))
 			bad++
 		}
-		for _, e := range aggregator.Entities {
+		for _, e := range topk.Entities {
 			m := map[uint64]uint32{}
 			for _, it := range d.Items(e) {
 				m[it.Key] = it.Plays

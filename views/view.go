@@ -16,6 +16,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
@@ -27,41 +28,22 @@ import (
 // today, 7d, 30d, this_week and this_month.
 const DefaultDays = 35
 
-// Entity is an item kind (the aggregator's, as stored in Cassandra).
-type Entity = aggregator.Entity
-
-// The three entities.
-const (
-	Tracks  = aggregator.Tracks
-	Artists = aggregator.Artists
-	Albums  = aggregator.Albums
-)
-
-// Item is one track, artist or album of a user-day.
-type Item struct {
-	Key uint64
-	// Name and Artist (tracks and albums) are the spellings of the latest
-	// played_at of the day.
-	Name, Artist string
-	Plays        int64
-}
-
 // Day is one user-day of the view.
 type Day struct {
 	Date  time.Time // midnight UTC
 	Plays int64
 	// Tracks, Artists, Albums are in no particular order.
-	Tracks, Artists, Albums []Item
+	Tracks, Artists, Albums []topk.Item
 }
 
 // Items returns the items of an entity.
-func (d *Day) Items(e Entity) []Item {
+func (d *Day) Items(e topk.Entity) []topk.Item {
 	switch e {
-	case Tracks:
+	case topk.Tracks:
 		return d.Tracks
-	case Artists:
+	case topk.Artists:
 		return d.Artists
-	case Albums:
+	case topk.Albums:
 		return d.Albums
 	}
 	return nil
@@ -403,17 +385,17 @@ func (v *View) update(_ goka.UpdateContext, s storage.Storage, key string, value
 // names, not the seen set.
 func toDay(date time.Time, d *aggregator.Day) *Day {
 	out := &Day{Date: date, Plays: int64(d.Total)}
-	conv := func(items []aggregator.Item) []Item {
+	conv := func(items []aggregator.Item) []topk.Item {
 		if len(items) == 0 {
 			return nil
 		}
-		r := make([]Item, len(items))
+		r := make([]topk.Item, len(items))
 		for i, it := range items {
-			r[i] = Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: int64(it.Plays)}
+			r[i] = topk.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: int64(it.Plays)}
 		}
 		return r
 	}
-	out.Tracks = conv(d.Items(aggregator.Tracks))
+	out.Tracks = conv(d.Items(topk.Tracks))
 	out.Artists = conv(d.Artists)
 	out.Albums = conv(d.Albums)
 	return out
@@ -428,7 +410,7 @@ func (v *View) encoded(key string) []byte {
 	if d == nil {
 		return nil
 	}
-	back := func(items []Item) []aggregator.Item {
+	back := func(items []topk.Item) []aggregator.Item {
 		r := make([]aggregator.Item, len(items))
 		for i, it := range items {
 			r[i] = aggregator.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: uint32(it.Plays)}
@@ -495,7 +477,7 @@ func (v *View) account(key string, size int64) {
 func dayBytes(key string, d *Day) int64 {
 	const entry, day, item = 96, 112, 56
 	n := int64(entry + 2*len(key) + day)
-	for _, items := range [][]Item{d.Tracks, d.Artists, d.Albums} {
+	for _, items := range [][]topk.Item{d.Tracks, d.Artists, d.Albums} {
 		for _, it := range items {
 			n += int64(item + len(it.Name) + len(it.Artist))
 		}

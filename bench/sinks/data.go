@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/bench/benchkit"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/aggregator"
@@ -28,7 +29,7 @@ type rawGroup struct {
 
 // row is one row of day_items, month_items or year_items.
 type row struct {
-	entity aggregator.Entity
+	entity topk.Entity
 	item   int64
 	name   string
 	artist string
@@ -220,7 +221,7 @@ func (g *generator) fillUser() {
 		ds.want.raw.partitions++
 		ds.raw[p] = append(ds.raw[p], grp)
 		st := &period{user: user, day: day, total: int64(d.Total)}
-		for _, e := range []aggregator.Entity{aggregator.Artists, aggregator.Albums, aggregator.Tracks} { // the flusher's write order
+		for _, e := range []topk.Entity{topk.Artists, topk.Albums, topk.Tracks} { // the flusher's write order
 			for _, it := range d.Items(e) {
 				r := row{entity: e, item: int64(it.Key), name: it.Name, artist: it.Artist, plays: int64(it.Plays)}
 				st.rows = append(st.rows, r)
@@ -260,7 +261,7 @@ func (g *generator) fillUser() {
 func (g *generator) rollups(in []*period, partOf func(time.Time) int, start func(*period) time.Time) []*period {
 	var out []*period
 	type key struct {
-		e    aggregator.Entity
+		e    topk.Entity
 		item int64
 	}
 	var idx map[key]int
@@ -286,7 +287,7 @@ func (g *generator) rollups(in []*period, partOf func(time.Time) int, start func
 	for _, o := range out { // write order: artists, albums, tracks
 		slices.SortStableFunc(o.rows, func(a, b row) int { return entityRank(a.entity) - entityRank(b.entity) })
 		for _, r := range o.rows {
-			if r.entity == aggregator.Tracks {
+			if r.entity == topk.Tracks {
 				o.total += r.plays
 			}
 		}
@@ -294,11 +295,11 @@ func (g *generator) rollups(in []*period, partOf func(time.Time) int, start func
 	return out
 }
 
-func entityRank(e aggregator.Entity) int {
+func entityRank(e topk.Entity) int {
 	switch e {
-	case aggregator.Artists:
+	case topk.Artists:
 		return 0
-	case aggregator.Albums:
+	case topk.Albums:
 		return 1
 	}
 	return 2

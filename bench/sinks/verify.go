@@ -10,7 +10,7 @@ import (
 	"github.com/gocql/gocql"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk"
 )
 
 // scanRanges splits the token ring for parallel scans; scanConcurrency of
@@ -104,7 +104,7 @@ func readTables(ctx context.Context, s *gocql.Session) (tables, error) {
 					if col == "day" {
 						p = unixDay(day)
 					}
-					r := row{entity: aggregator.Entity(entity), item: item, name: name, artist: artist, plays: plays}
+					r := row{entity: topk.Entity(entity), item: item, name: name, artist: artist, plays: plays}
 					return h.item(user, p, r), fmt.Sprintf("%s|%d", user, p)
 				}
 			})

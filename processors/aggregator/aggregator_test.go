@@ -11,6 +11,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 )
@@ -57,7 +58,7 @@ func day(tt *tester.Tester, ns, key string) *Day {
 	return d
 }
 
-func plays(d *Day, e Entity) map[string]uint32 {
+func plays(d *Day, e topk.Entity) map[string]uint32 {
 	m := map[string]uint32{}
 	if d != nil {
 		for _, it := range d.Items(e) {
@@ -81,13 +82,13 @@ func TestCountsAndDedup(t *testing.T) {
 	if d == nil || d.Total != 2 {
 		t.Fatalf("state %+v, want 2 plays", d)
 	}
-	if got := plays(d, Tracks); got["Reckoner"]+got["reckoner"] != 1 || got["Nude"] != 1 {
+	if got := plays(d, topk.Tracks); got["Reckoner"]+got["reckoner"] != 1 || got["Nude"] != 1 {
 		t.Fatalf("tracks %v", got)
 	}
-	if got := plays(d, Artists); len(got) != 1 {
+	if got := plays(d, topk.Artists); len(got) != 1 {
 		t.Fatalf("artists %v: one artist in two spellings must be one item", got)
 	}
-	if got := plays(d, Albums); got["In Rainbows"] != 2 {
+	if got := plays(d, topk.Albums); got["In Rainbows"] != 2 {
 		t.Fatalf("albums %v", got)
 	}
 }
@@ -203,12 +204,12 @@ func TestStateSizeDeadLetters(t *testing.T) {
 	if after == nil || after.Total != d.Total+1 || after.Seen() != int(after.Total) {
 		t.Fatalf("state after a small listen %+v, want %d plays", after, d.Total+1)
 	}
-	for _, it := range after.Items(Tracks) {
+	for _, it := range after.Items(topk.Tracks) {
 		if it.Plays != 1 {
 			t.Fatalf("track %q has %d plays", it.Name[:min(len(it.Name), 8)], it.Plays)
 		}
 	}
-	if got, want := len(after.Items(Tracks)), int(after.Total); got != want {
+	if got, want := len(after.Items(topk.Tracks)), int(after.Total); got != want {
 		t.Fatalf("%d tracks for %d plays: a refused listen was counted", got, want)
 	}
 }

@@ -5,20 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/topk-charts/topk"
 )
-
-// Entity names an item kind of the charts.
-type Entity string
-
-// The three entities; their string values are stored in Cassandra.
-const (
-	Tracks  Entity = "track"
-	Artists Entity = "artist"
-	Albums  Entity = "album"
-)
-
-// Entities lists them in a fixed order.
-var Entities = []Entity{Tracks, Artists, Albums}
 
 // Item is one track, artist or album of a user-day with its plays.
 type Item struct {
@@ -60,14 +49,14 @@ type Day struct {
 }
 
 // Items returns the items of an entity, their Artist names filled in.
-func (d *Day) Items(e Entity) []Item {
+func (d *Day) Items(e topk.Entity) []Item {
 	d.refreshArtists()
 	switch e {
-	case Tracks:
+	case topk.Tracks:
 		return d.Tracks
-	case Artists:
+	case topk.Artists:
 		return d.Artists
-	case Albums:
+	case topk.Albums:
 		return d.Albums
 	}
 	return nil
@@ -212,42 +201,42 @@ var errCorrupt = errors.New("aggregator: corrupt day state")
 func DecodeDay(b []byte) (*Day, error) {
 	// One string holds every name: the names are its substrings, so a
 	// decode allocates once for them instead of once per item.
-	r := reader{b: b, s: string(b)}
-	if v := r.uvarint(); v != encodingVersion {
+	r := topk.NewDecoder(b)
+	if v := r.Uvarint(); v != encodingVersion {
 		return nil, fmt.Errorf("aggregator: day state version %d, want %d", v, encodingVersion)
 	}
-	d := &Day{Total: uint32(r.uvarint())}
+	d := &Day{Total: uint32(r.Uvarint())}
 	get := func(withArtist bool) []Item {
-		n := r.count(10)
+		n := r.Count(10)
 		if n == 0 {
 			return nil
 		}
 		items := make([]Item, n)
 		for i := range items {
 			it := &items[i]
-			it.Key = r.uint64()
-			it.Plays = uint32(r.uvarint())
-			it.SpelledAt = uint32(r.uvarint())
+			it.Key = r.Uint64()
+			it.Plays = uint32(r.Uvarint())
+			it.SpelledAt = uint32(r.Uvarint())
 			if withArtist {
-				it.artist = uint32(r.uvarint())
+				it.artist = uint32(r.Uvarint())
 			}
-			it.Name = r.string()
+			it.Name = r.String()
 		}
 		return items
 	}
 	d.Artists = get(false)
 	d.Tracks = get(true)
 	d.Albums = get(true)
-	n := r.count(2)
+	n := r.Count(2)
 	if n > 0 {
 		d.seen = make([]seen, n)
 	}
 	var sec uint32
 	for i := range d.seen {
-		sec += uint32(r.uvarint())
-		d.seen[i] = seen{sec, uint32(r.uvarint())}
+		sec += uint32(r.Uvarint())
+		d.seen[i] = seen{sec, uint32(r.Uvarint())}
 	}
-	if r.err != nil || r.i != len(b) {
+	if !r.Done() {
 		return nil, errCorrupt
 	}
 	for _, items := range [][]Item{d.Tracks, d.Albums} {
@@ -263,57 +252,6 @@ func DecodeDay(b []byte) (*Day, error) {
 		}
 	}
 	return d, nil
-}
-
-type reader struct {
-	b   []byte
-	s   string // b as a string, for zero-copy names
-	i   int
-	err error
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b[r.i:])
-	if n <= 0 {
-		r.err = errCorrupt
-		return 0
-	}
-	r.i += n
-	return v
-}
-
-// count reads a length and checks it against the bytes left (each element
-// takes at least min bytes), so corrupt input cannot make a huge allocation.
-func (r *reader) count(min int) int {
-	n := r.uvarint()
-	if r.err == nil && n > uint64((len(r.b)-r.i)/min) {
-		r.err = errCorrupt
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) uint64() uint64 {
-	if r.err != nil || len(r.b)-r.i < 8 {
-		r.err = errCorrupt
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(r.b[r.i:])
-	r.i += 8
-	return v
-}
-
-func (r *reader) string() string {
-	n := r.count(1)
-	if r.err != nil {
-		return ""
-	}
-	s := r.s[r.i : r.i+n]
-	r.i += n
-	return s
 }
 
 // DayCodec is the Goka codec of the aggregator table.

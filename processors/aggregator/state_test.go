@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/topk-charts/topk"
 )
 
 func play(sec uint32, artist, track, album string) Play {
@@ -51,10 +53,10 @@ func TestAddCountsOnceAndRoundTrips(t *testing.T) {
 	if d.Has(play(101, "Radiohead", "Reckoner", "")) {
 		t.Fatal("an uncounted play is seen")
 	}
-	want := map[Entity]map[string]uint32{
-		Tracks:  {"Reckoner": 2, "Nude": 1, "Jóga": 1},
-		Artists: {"Radiohead": 3, "Björk": 1},
-		Albums:  {"In Rainbows": 3},
+	want := map[topk.Entity]map[string]uint32{
+		topk.Tracks:  {"Reckoner": 2, "Nude": 1, "Jóga": 1},
+		topk.Artists: {"Radiohead": 3, "Björk": 1},
+		topk.Albums:  {"In Rainbows": 3},
 	}
 	check := func(d *Day) {
 		t.Helper()
@@ -62,7 +64,7 @@ func TestAddCountsOnceAndRoundTrips(t *testing.T) {
 			got := map[string]uint32{}
 			for _, it := range d.Items(e) {
 				got[it.Name] = it.Plays
-				if e != Artists && it.Artist == "" {
+				if e != topk.Artists && it.Artist == "" {
 					t.Errorf("%s %s has no artist", e, it.Name)
 				}
 			}
@@ -97,7 +99,7 @@ func TestSpellingOfLatestListen(t *testing.T) {
 	early.ArtistKey, early.TrackKey = late.ArtistKey, late.TrackKey
 	d.Add(late)
 	d.Add(early)
-	tr := d.Items(Tracks)
+	tr := d.Items(topk.Tracks)
 	if tr[0].Name != "reckoner" || d.Artists[0].Name != "radiohead" || tr[0].Artist != "radiohead" || tr[0].Plays != 2 {
 		t.Fatalf("%+v %+v", d.Tracks, d.Artists)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/sink"
 	"github.com/topk-charts/topk/processors/sink/sinktest"
@@ -191,7 +192,7 @@ func TestCacheCountsWhatItHolds(t *testing.T) {
 		t.Run(fmt.Sprint(shape), func(t *testing.T) {
 			rows := make([]row, shape.rows)
 			for i := range rows {
-				rows[i] = row{entity: aggregator.Tracks, item: int64(i), name: strings.Repeat("n", shape.nameLen), artist: "Band", plays: 300}
+				rows[i] = row{entity: topk.Tracks, item: int64(i), name: strings.Repeat("n", shape.nameLen), artist: "Band", plays: 300}
 			}
 			n := max(200, 4000/shape.rows)
 			var m0, m1 runtime.MemStats

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk"
 )
 
 // cache remembers the content of day states and month rollups by
@@ -200,8 +200,8 @@ func (c *cache) bytes() int {
 	return c.size
 }
 
-var entityCode = map[aggregator.Entity]byte{aggregator.Artists: 0, aggregator.Albums: 1, aggregator.Tracks: 2}
-var codeEntity = []aggregator.Entity{aggregator.Artists, aggregator.Albums, aggregator.Tracks}
+var entityCode = map[topk.Entity]byte{topk.Artists: 0, topk.Albums: 1, topk.Tracks: 2}
+var codeEntity = []topk.Entity{topk.Artists, topk.Albums, topk.Tracks}
 
 // encodeRows: count, then per row entity code, item (8 bytes), plays,
 // name and artist (length-prefixed). Unknown entities are kept by name
@@ -252,7 +252,7 @@ func decodeRows(b []byte) []row {
 		code := b[i]
 		i++
 		if code == 255 {
-			r.entity = aggregator.Entity(str())
+			r.entity = topk.Entity(str())
 		} else {
 			r.entity = codeEntity[code]
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/sink"
@@ -459,7 +460,7 @@ func (f *Flusher) each(ctx context.Context, n int, fn func(ctx context.Context, 
 
 // row is one item row of day_items, month_items or year_items.
 type row struct {
-	entity aggregator.Entity
+	entity topk.Entity
 	item   int64 // the item key's bits (uint64 in package aggregator)
 	name   string
 	artist string
@@ -469,4 +470,4 @@ type row struct {
 // writeOrder is the order rows are written in when they take several
 // batches: tracks last, because readers take the sum of track plays as the
 // total (see the package doc).
-var writeOrder = []aggregator.Entity{aggregator.Artists, aggregator.Albums, aggregator.Tracks}
+var writeOrder = []topk.Entity{topk.Artists, topk.Albums, topk.Tracks}

@@ -19,6 +19,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/gocql/gocql"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/kafka"
@@ -216,7 +217,7 @@ func (w *world) want() tables {
 				}
 			}
 		}
-		for _, e := range aggregator.Entities {
+		for _, e := range topk.Entities {
 			for _, it := range d.Items(e) {
 				k := itemKey{string(e), int64(it.Key)}
 				tb.days[key][k] = cell{it.Name, it.Artist, int64(it.Plays)}

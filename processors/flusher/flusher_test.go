@@ -8,6 +8,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/processors/aggregator"
 )
 
@@ -62,21 +63,21 @@ func TestCoalesceKeepsTheHighestTotalPerUserDay(t *testing.T) {
 func TestRollupSumsAndTakesTheLatestSpelling(t *testing.T) {
 	r := newRollup()
 	// oldest period first
-	r.add(row{entity: aggregator.Tracks, item: 1, name: "reckoner", artist: "radiohead", plays: 2})
-	r.add(row{entity: aggregator.Artists, item: 7, name: "radiohead", plays: 3})
-	r.add(row{entity: aggregator.Tracks, item: 2, name: "Nude", artist: "radiohead", plays: 1})
-	r.add(row{entity: aggregator.Albums, item: 9, name: "In Rainbows", artist: "Radiohead", plays: 3})
-	r.add(row{entity: aggregator.Tracks, item: 1, name: "Reckoner", artist: "Radiohead", plays: 4})
-	r.add(row{entity: aggregator.Artists, item: 7, name: "Radiohead", plays: 4})
+	r.add(row{entity: topk.Tracks, item: 1, name: "reckoner", artist: "radiohead", plays: 2})
+	r.add(row{entity: topk.Artists, item: 7, name: "radiohead", plays: 3})
+	r.add(row{entity: topk.Tracks, item: 2, name: "Nude", artist: "radiohead", plays: 1})
+	r.add(row{entity: topk.Albums, item: 9, name: "In Rainbows", artist: "Radiohead", plays: 3})
+	r.add(row{entity: topk.Tracks, item: 1, name: "Reckoner", artist: "Radiohead", plays: 4})
+	r.add(row{entity: topk.Artists, item: 7, name: "Radiohead", plays: 4})
 	rows, total := r.result()
 	if total != 7 {
 		t.Errorf("total %d, want 7 (track plays)", total)
 	}
 	want := []row{
-		{aggregator.Artists, 7, "Radiohead", "", 7},
-		{aggregator.Albums, 9, "In Rainbows", "Radiohead", 3},
-		{aggregator.Tracks, 1, "Reckoner", "Radiohead", 6},
-		{aggregator.Tracks, 2, "Nude", "radiohead", 1},
+		{topk.Artists, 7, "Radiohead", "", 7},
+		{topk.Albums, 9, "In Rainbows", "Radiohead", 3},
+		{topk.Tracks, 1, "Reckoner", "Radiohead", 6},
+		{topk.Tracks, 2, "Nude", "radiohead", 1},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("rows %+v, want %+v", rows, want)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/aggregator"
 )
@@ -280,7 +281,7 @@ func (w *modelWorld) want() (map[string]map[itemKey]row, map[string]int64) {
 				items[p] = map[itemKey]row{}
 			}
 		}
-		for _, e := range aggregator.Entities {
+		for _, e := range topk.Entities {
 			for _, it := range d.Items(e) {
 				ik := itemKey{e, int64(it.Key)}
 				items[parts[0]][ik] = row{e, int64(it.Key), it.Name, it.Artist, int64(it.Plays)}
@@ -467,7 +468,7 @@ func TestRecomputeReadsOnlyWhatItCannotKnow(t *testing.T) {
 	items, _ := st.snapshot()
 	var total int64
 	for _, r := range items[partName(monthItems, "ann", 202603)] {
-		if r.entity == aggregator.Tracks {
+		if r.entity == topk.Tracks {
 			total += r.plays
 		}
 	}
@@ -480,7 +481,7 @@ func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
 	rows := func(n int) []row {
 		var out []row
 		for i := range n {
-			out = append(out, row{entity: aggregator.Tracks, item: int64(i), name: "Song", artist: "Band", plays: 1})
+			out = append(out, row{entity: topk.Tracks, item: int64(i), name: "Song", artist: "Band", plays: 1})
 		}
 		return out
 	}
@@ -492,7 +493,7 @@ func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
 		t.Error("a lower total replaced a higher one")
 	}
 	got, ok := c.get(k, 5)
-	if !ok || len(got) != 5 || got[4] != (row{aggregator.Tracks, 4, "Song", "Band", 1}) {
+	if !ok || len(got) != 5 || got[4] != (row{topk.Tracks, 4, "Song", "Band", 1}) {
 		t.Errorf("get = %+v, %v", got, ok)
 	}
 	for i := range 200 {
@@ -507,7 +508,7 @@ func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
 	if _, ok := c.get(monthKey("199", 202603), 10); !ok {
 		t.Error("the most recent entry was evicted")
 	}
-	odd := []row{{entity: "playlist", item: -3, name: "x", plays: 7}, {entity: aggregator.Artists, item: 1 << 62, name: "Ünïcode"}}
+	odd := []row{{entity: "playlist", item: -3, name: "x", plays: 7}, {entity: topk.Artists, item: 1 << 62, name: "Ünïcode"}}
 	if got := decodeRows(encodeRows(odd)); got[0] != odd[0] || got[1] != odd[1] {
 		t.Errorf("round trip %+v, want %+v", got, odd)
 	}
@@ -522,7 +523,7 @@ func (m *memStore) total(t table, user string, part any) int64 {
 	items, _ := m.snapshot()
 	var n int64
 	for _, r := range items[partName(t, user, part)] {
-		if r.entity == aggregator.Tracks {
+		if r.entity == topk.Tracks {
 			n += r.plays
 		}
 	}
@@ -638,10 +639,10 @@ func TestYearDoesNotTakeAMixOfRollupsForTheMonth(t *testing.T) {
 	}
 	items, _ := st.snapshot()
 	year := items[partName(yearItems, "ann", 2026)]
-	if got := year[itemKey{aggregator.Artists, 7}].plays; got != 5 {
+	if got := year[itemKey{topk.Artists, 7}].plays; got != 5 {
 		t.Errorf("year: artist plays %d, want 5 (4 in March, 1 in April)", got)
 	}
-	if got := year[itemKey{aggregator.Albums, 9}].plays; got != 5 {
+	if got := year[itemKey{topk.Albums, 9}].plays; got != 5 {
 		t.Errorf("year: album plays %d, want 5", got)
 	}
 	if got := st.total(yearItems, "ann", 2026); got != 5 {

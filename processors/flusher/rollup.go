@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/listen"
-	"github.com/topk-charts/topk/processors/aggregator"
 )
 
 // dayState is a user-day's state as rows, with its total.
@@ -706,7 +706,7 @@ func unixDay(day time.Time) int64 { return day.Unix() / 86400 }
 func trackPlays(rows []row) int64 {
 	var n int64
 	for _, r := range rows {
-		if r.entity == aggregator.Tracks {
+		if r.entity == topk.Tracks {
 			n += r.plays
 		}
 	}
@@ -721,7 +721,7 @@ type rollup struct {
 }
 
 type itemKey struct {
-	entity aggregator.Entity
+	entity topk.Entity
 	item   int64
 }
 
@@ -746,7 +746,7 @@ func (r *rollup) result() (rows []row, total int64) {
 		for _, k := range r.order {
 			if x := r.rows[k]; x.entity == e {
 				rows = append(rows, *x)
-				if e == aggregator.Tracks {
+				if e == topk.Tracks {
 					total += x.plays
 				}
 			}

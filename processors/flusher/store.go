@@ -6,7 +6,7 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk"
 )
 
 // table is one of the item tables, all keyed (user_id, period), entity, item.
@@ -173,11 +173,11 @@ func (c *cqlStore) items(ctx context.Context, t table, user string, part any) ([
 
 // internEntity returns the package constant for a stored entity name, so
 // rows read and cached do not each hold a copy.
-func internEntity(s string) aggregator.Entity {
-	for _, e := range aggregator.Entities {
+func internEntity(s string) topk.Entity {
+	for _, e := range topk.Entities {
 		if string(e) == s {
 			return e
 		}
 	}
-	return aggregator.Entity(s)
+	return topk.Entity(s)
 }

@@ -12,13 +12,14 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/listen"
 )
 
 // ErrUnavailable wraps every error of a read: Cassandra did not answer
 // (down, connecting, timed out). The api maps it to 503.
-var ErrUnavailable = errors.New("cassandra unavailable")
+var ErrUnavailable = fmt.Errorf("cassandra %w", topk.ErrUnavailable)
 
 // Reader answers the api's reads of day values, rollups, raw listens and
 // the user search. It connects lazily and reconnects after a failure (at
@@ -108,12 +109,6 @@ func (r *Reader) Ping(ctx context.Context) error {
 	return unavailable("ping", s.Query(`SELECT release_version FROM system.local`).WithContext(ctx).Scan(&v))
 }
 
-// DayPlays is one user_days row.
-type DayPlays struct {
-	Day   time.Time
-	Plays int64
-}
-
 // FirstDay is the user's first day with plays (ok false: none at all).
 func (r *Reader) FirstDay(ctx context.Context, user string) (day time.Time, ok bool, err error) {
 	s, err := r.session()
@@ -132,15 +127,15 @@ func (r *Reader) FirstDay(ctx context.Context, user string) (day time.Time, ok b
 }
 
 // UserDays lists the user's days with plays in [from, to], oldest first.
-func (r *Reader) UserDays(ctx context.Context, user string, from, to time.Time) ([]DayPlays, error) {
+func (r *Reader) UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error) {
 	s, err := r.session()
 	if err != nil {
 		return nil, err
 	}
 	it := s.Query(`SELECT day, plays FROM user_days WHERE user_id = ? AND day >= ? AND day <= ? ORDER BY day ASC`,
 		user, from, to).WithContext(ctx).Idempotent(true).PageSize(5000).Iter()
-	var out []DayPlays
-	var d DayPlays
+	var out []topk.DayTotal
+	var d topk.DayTotal
 	for it.Scan(&d.Day, &d.Plays) {
 		d.Day = d.Day.UTC()
 		out = append(out, d)
@@ -148,95 +143,36 @@ func (r *Reader) UserDays(ctx context.Context, user string, from, to time.Time) 
 	return out, unavailable("user_days", it.Close())
 }
 
-// PeriodKind is the granularity of a Period.
-type PeriodKind int
-
-// The three item tables.
-const (
-	Daily PeriodKind = iota
-	Monthly
-	Yearly
-)
-
-// Period is one partition of an item table: a day (day_items), a month
-// (month_items) or a year (year_items).
-type Period struct {
-	Kind PeriodKind
-	// Start is the period's first day (midnight UTC).
-	Start time.Time
-}
-
-// DayPeriod, MonthPeriod and YearPeriod build periods from a day in them.
-func DayPeriod(d time.Time) Period { return Period{Daily, d} }
-
-// MonthPeriod is the month of d.
-func MonthPeriod(d time.Time) Period {
-	return Period{Monthly, time.Date(d.Year(), d.Month(), 1, 0, 0, 0, 0, time.UTC)}
-}
-
-// YearPeriod is the year of d.
-func YearPeriod(d time.Time) Period {
-	return Period{Yearly, time.Date(d.Year(), 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-// End is the period's last day.
-func (p Period) End() time.Time {
-	switch p.Kind {
-	case Monthly:
-		return p.Start.AddDate(0, 1, -1)
-	case Yearly:
-		return p.Start.AddDate(1, 0, -1)
-	}
-	return p.Start
-}
-
-func (p Period) String() string {
-	switch p.Kind {
-	case Monthly:
-		return p.Start.Format("2006-01")
-	case Yearly:
-		return p.Start.Format("2006")
-	}
-	return p.Start.Format(listen.DayLayout)
-}
-
-// Item is one row of an item table.
-type Item struct {
-	Key          uint64
-	Name, Artist string
-	Plays        int64
-}
-
 var selectItems = [...]string{
-	Daily:   `SELECT item, name, artist, plays FROM day_items WHERE user_id = ? AND day = ? AND entity = ?`,
-	Monthly: `SELECT item, name, artist, plays FROM month_items WHERE user_id = ? AND month = ? AND entity = ?`,
-	Yearly:  `SELECT item, name, artist, plays FROM year_items WHERE user_id = ? AND year = ? AND entity = ?`,
+	topk.Daily:   `SELECT item, name, artist, plays FROM day_items WHERE user_id = ? AND day = ? AND entity = ?`,
+	topk.Monthly: `SELECT item, name, artist, plays FROM month_items WHERE user_id = ? AND month = ? AND entity = ?`,
+	topk.Yearly:  `SELECT item, name, artist, plays FROM year_items WHERE user_id = ? AND year = ? AND entity = ?`,
 }
 
 // Items reads the items of one entity ("track", "artist", "album") of one
 // period.
-func (r *Reader) Items(ctx context.Context, p Period, user, entity string) ([]Item, error) {
+func (r *Reader) Items(ctx context.Context, p topk.Period, user, entity string) ([]topk.Item, error) {
 	s, err := r.session()
 	if err != nil {
 		return nil, err
 	}
 	var part any
 	switch p.Kind {
-	case Monthly:
+	case topk.Monthly:
 		part = p.Start.Year()*100 + int(p.Start.Month())
-	case Yearly:
+	case topk.Yearly:
 		part = p.Start.Year()
 	default:
 		part = p.Start
 	}
 	it := s.Query(selectItems[p.Kind], user, part, entity).WithContext(ctx).Idempotent(true).PageSize(10000).Iter()
-	var out []Item
+	var out []topk.Item
 	var key int64
-	var x Item
+	var x topk.Item
 	for it.Scan(&key, &x.Name, &x.Artist, &x.Plays) {
 		x.Key = uint64(key)
 		out = append(out, x)
-		x = Item{}
+		x = topk.Item{}
 	}
 	return out, unavailable(p.String(), it.Close())
 }

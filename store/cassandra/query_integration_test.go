@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/store/cassandra"
 )
@@ -66,17 +67,17 @@ func TestIntegrationReader(t *testing.T) {
 	if err != nil || len(days) != 2 || !days[0].Day.Equal(d("2026-01-02")) || days[1].Plays != 3 {
 		t.Fatalf("user days %+v %v", days, err)
 	}
-	items, err := r.Items(ctx, cassandra.DayPeriod(d("2026-01-02")), "ann", "track")
+	items, err := r.Items(ctx, topk.DayPeriod(d("2026-01-02")), "ann", "track")
 	if err != nil || len(items) != 1 || items[0].Key != 1<<64-5 || items[0].Name != "Nude" || items[0].Artist != "Radiohead" {
 		t.Fatalf("day items %+v %v", items, err)
 	}
-	if items, _ := r.Items(ctx, cassandra.DayPeriod(d("2026-01-02")), "ann", "artist"); len(items) != 1 || items[0].Artist != "" {
+	if items, _ := r.Items(ctx, topk.DayPeriod(d("2026-01-02")), "ann", "artist"); len(items) != 1 || items[0].Artist != "" {
 		t.Fatalf("artist items %+v", items)
 	}
-	if items, _ := r.Items(ctx, cassandra.MonthPeriod(d("2026-01-20")), "ann", "track"); len(items) != 1 || items[0].Plays != 4 {
+	if items, _ := r.Items(ctx, topk.MonthPeriod(d("2026-01-20")), "ann", "track"); len(items) != 1 || items[0].Plays != 4 {
 		t.Fatalf("month items %+v", items)
 	}
-	if items, _ := r.Items(ctx, cassandra.YearPeriod(d("2025-05-05")), "ann", "album"); len(items) != 1 || items[0].Name != "In Rainbows" {
+	if items, _ := r.Items(ctx, topk.YearPeriod(d("2025-05-05")), "ann", "album"); len(items) != 1 || items[0].Name != "In Rainbows" {
 		t.Fatalf("year items %+v", items)
 	}
 	var got []string

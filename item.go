@@ -1,0 +1,52 @@
+package topk
+
+import "cmp"
+
+// Entity names an item kind of the charts.
+type Entity string
+
+// The three entities; their string values are stored in Cassandra and
+// appear in the api's paths.
+const (
+	Tracks  Entity = "track"
+	Artists Entity = "artist"
+	Albums  Entity = "album"
+)
+
+// Entities lists them in a fixed order.
+var Entities = []Entity{Tracks, Artists, Albums}
+
+// Item is one track, artist or album with its plays over some period (a
+// day, a month, a year, a range).
+type Item struct {
+	// Key is the item's 64-bit identity (listen.TrackKey, ArtistKey,
+	// AlbumKey).
+	Key uint64
+	// Name is the display spelling; Artist the display name of the item's
+	// artist (tracks and albums; empty for artists).
+	Name, Artist string
+	Plays        int64
+}
+
+// Compare is the charts' order: plays descending, then name, then
+// artist, then key (so equal names of different items still have one
+// order). It returns a negative number when a ranks before b.
+func Compare(a, b *Item) int {
+	if a.Plays != b.Plays {
+		return cmp.Compare(b.Plays, a.Plays)
+	}
+	if c := cmp.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Artist, b.Artist); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Key, b.Key)
+}
+
+// EntityItem is an item together with its entity: a row of an item table
+// (day_items, month_items, year_items) and what a rollup sums.
+type EntityItem struct {
+	Entity Entity
+	Item
+}
