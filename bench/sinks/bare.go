@@ -13,7 +13,7 @@ import (
 )
 
 // The sinks' statements, copied because they are unexported
-// (processors/rawwriter/rawwriter.go, processors/flusher/store.go);
+// (store/cassandra/raw.go, store/cassandra/days.go);
 // TestStatementsMatchTheSinks fails when they drift apart.
 const (
 	insertListen = `INSERT INTO raw_listens (user_id, day, played_at, identity,
@@ -241,7 +241,7 @@ func (b *bare) rollupWrites(ctx context.Context, ds *dataset) error {
 }
 
 // emitItems emits the batches of one item partition, as the flusher's
-// cqlStore.writeItems writes them.
+// store, cassandra.DayStore.WriteItems, writes them.
 func emitItems(emit func(job) bool, t int, user string, part any, rows []row, ts int64) bool {
 	for start := 0; start < len(rows); start += flushMaxRows {
 		chunk := rows[start:min(start+flushMaxRows, len(rows))]

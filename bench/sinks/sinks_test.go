@@ -11,8 +11,8 @@ import (
 // from unexported constants, so this test reads the sinks' source.
 func TestStatementsMatchTheSinks(t *testing.T) {
 	for file, stmts := range map[string][]string{
-		"../../processors/rawwriter/rawwriter.go": {insertListen},
-		"../../processors/flusher/store.go":       {insertUserDay, insertItems[dayTable], insertItems[monthTable], insertItems[yearTable]},
+		"../../store/cassandra/raw.go":  {insertListen},
+		"../../store/cassandra/days.go": {insertUserDay, insertItems[dayTable], insertItems[monthTable], insertItems[yearTable]},
 	} {
 		src, err := os.ReadFile(file)
 		if err != nil {

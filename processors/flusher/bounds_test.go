@@ -190,9 +190,9 @@ func TestByteBoundKeepsCoalescing(t *testing.T) {
 func TestCacheCountsWhatItHolds(t *testing.T) {
 	for _, shape := range []struct{ rows, nameLen, userLen int }{{1, 10, 4}, {5, 20, 40}, {60, 30, 12}, {800, 60, 100}} {
 		t.Run(fmt.Sprint(shape), func(t *testing.T) {
-			rows := make([]row, shape.rows)
+			rows := make([]topk.EntityItem, shape.rows)
 			for i := range rows {
-				rows[i] = row{entity: topk.Tracks, item: int64(i), name: strings.Repeat("n", shape.nameLen), artist: "Band", plays: 300}
+				rows[i] = entityItem(topk.Tracks, uint64(i), strings.Repeat("n", shape.nameLen), "Band", 300)
 			}
 			n := max(200, 4000/shape.rows)
 			var m0, m1 runtime.MemStats

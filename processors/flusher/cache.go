@@ -97,7 +97,7 @@ func (c *cache) written(k cacheKey) (int64, bool) {
 }
 
 // get returns the rows of k if the entry's total is total.
-func (c *cache) get(k cacheKey, total int64) ([]row, bool) {
+func (c *cache) get(k cacheKey, total int64) ([]topk.EntityItem, bool) {
 	if c == nil || c.max <= 0 {
 		return nil, false
 	}
@@ -110,7 +110,7 @@ func (c *cache) get(k cacheKey, total int64) ([]row, bool) {
 	c.lru.MoveToFront(el)
 	enc := el.Value.(*cacheEntry).enc
 	c.mu.Unlock()
-	return decodeRows(enc), true
+	return decodeRows(enc)
 }
 
 // has reports whether get(k, total) would answer (without decoding).
@@ -126,7 +126,7 @@ func (c *cache) has(k cacheKey, total int64) bool {
 
 // put remembers rows as the content of k with total, unless an entry with a
 // higher total is there already.
-func (c *cache) put(k cacheKey, total int64, rows []row) {
+func (c *cache) put(k cacheKey, total int64, rows []topk.EntityItem) {
 	if c == nil || c.max <= 0 {
 		return
 	}
@@ -203,64 +203,58 @@ func (c *cache) bytes() int {
 var entityCode = map[topk.Entity]byte{topk.Artists: 0, topk.Albums: 1, topk.Tracks: 2}
 var codeEntity = []topk.Entity{topk.Artists, topk.Albums, topk.Tracks}
 
-// encodeRows: count, then per row entity code, item (8 bytes), plays,
-// name and artist (length-prefixed). Unknown entities are kept by name
-// (code 255).
-func encodeRows(rows []row) []byte {
+// otherEntity is the code of an entity not in entityCode, followed by its
+// name.
+const otherEntity = 255
+
+// encodeRows: the count (uvarint), then per row its entity's code and the
+// item in the item codec (topk.AppendItem). Unknown entities are kept by
+// name (otherEntity, then the name as topk.AppendString writes it).
+func encodeRows(rows []topk.EntityItem) []byte {
+	// A close estimate, not topk.ItemSize's bound: the cache counts the
+	// encoding's capacity, and the bound is about 15 bytes a row too many.
 	size := 4
 	for _, r := range rows {
-		size += 14 + len(r.name) + len(r.artist)
+		size += 14 + len(r.Name) + len(r.Artist)
 	}
 	b := make([]byte, 0, size)
 	b = binary.AppendUvarint(b, uint64(len(rows)))
-	for _, r := range rows {
-		code, ok := entityCode[r.entity]
-		if !ok {
-			b = append(b, 255)
-			b = binary.AppendUvarint(b, uint64(len(r.entity)))
-			b = append(b, r.entity...)
-		} else {
+	for i := range rows {
+		r := &rows[i]
+		if code, ok := entityCode[r.Entity]; ok {
 			b = append(b, code)
+		} else {
+			b = append(b, otherEntity)
+			b = topk.AppendString(b, string(r.Entity))
 		}
-		b = binary.LittleEndian.AppendUint64(b, uint64(r.item))
-		b = binary.AppendUvarint(b, uint64(r.plays))
-		b = binary.AppendUvarint(b, uint64(len(r.name)))
-		b = append(b, r.name...)
-		b = binary.AppendUvarint(b, uint64(len(r.artist)))
-		b = append(b, r.artist...)
+		b = topk.AppendItem(b, &r.Item)
 	}
 	return b
 }
 
-// decodeRows reverses encodeRows (input it wrote itself: no checks).
-func decodeRows(b []byte) []row {
-	s := string(b) // names are substrings: one allocation
-	i := 0
-	uv := func() int {
-		v, n := binary.Uvarint(b[i:])
-		i += n
-		return int(v)
-	}
-	str := func() string {
-		n := uv()
-		i += n
-		return s[i-n : i]
-	}
-	rows := make([]row, uv())
+// minRowBytes is the fewest bytes encodeRows writes for a row: the code,
+// the key, and a byte each for the plays and the two lengths.
+const minRowBytes = 1 + 8 + 3
+
+// decodeRows reverses encodeRows; ok is false (a cache miss) if b is not
+// what it wrote.
+func decodeRows(b []byte) (rows []topk.EntityItem, ok bool) {
+	d := topk.NewDecoder(b)
+	rows = make([]topk.EntityItem, d.Count(minRowBytes))
 	for k := range rows {
 		r := &rows[k]
-		code := b[i]
-		i++
-		if code == 255 {
-			r.entity = topk.Entity(str())
-		} else {
-			r.entity = codeEntity[code]
+		switch code := d.Byte(); {
+		case code == otherEntity:
+			r.Entity = topk.Entity(d.String())
+		case int(code) < len(codeEntity):
+			r.Entity = codeEntity[code]
+		default:
+			d.Fail()
 		}
-		r.item = int64(binary.LittleEndian.Uint64(b[i:]))
-		i += 8
-		r.plays = int64(uv())
-		r.name = str()
-		r.artist = str()
+		r.Item = d.Item()
 	}
-	return rows
+	if !d.Done() {
+		return nil, false
+	}
+	return rows, true
 }

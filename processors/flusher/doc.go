@@ -111,6 +111,19 @@
 // of tracks (the recompute: rows all written with one total, and tracks
 // summing to it) has seen the other rows too.
 //
+// # Files
+//
+// flusher.go is the sink's Writer (coalesce, the day writes), rollup.go
+// the rounds and the recompute, cache.go the cache (rows encoded with the
+// item codec of package topk, after an entity code each). store.go is the
+// port: the store interface of the four requests the flusher makes,
+// implemented by cassandra.DayStore (which holds the CQL: USING TIMESTAMP,
+// WRITETIME, the batch splitting in row order, the requests in flight
+// bounded by Config.Concurrency) and, in the unit tests, by a model with
+// Cassandra's last-write-wins rules (model_test.go). Rows are
+// topk.EntityItem; their keys are stored as bigints (the bits of the
+// uint64), converted by the store only.
+//
 // Flow: aggregator → <group>-table → flusher → Cassandra day_items,
 // user_days, month_items, year_items → api (older days, long ranges).
 package flusher

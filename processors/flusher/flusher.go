@@ -17,6 +17,7 @@ import (
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/sink"
+	"github.com/topk-charts/topk/store/cassandra"
 )
 
 const groupName = "topk-flusher"
@@ -234,7 +235,8 @@ func New(cfg Config, session *gocql.Session) (*Flusher, error) {
 		return nil, errors.New("flusher: nil Cassandra session")
 	}
 	cfg = cfg.withDefaults()
-	f := newFlusher(cfg, &cqlStore{s: session, sem: make(chan struct{}, cfg.Concurrency), maxRows: cfg.MaxRowsPerCQLBatch})
+	f := newFlusher(cfg, cassandra.NewDayStore(session, cassandra.DayStoreConfig{Concurrency: cfg.Concurrency,
+		MaxRowsPerBatch: cfg.MaxRowsPerCQLBatch, OnRead: func(t string) { reads.WithLabelValues(t).Inc() }}))
 	s, err := sink.New(f.sinkConfig(), f)
 	if err != nil {
 		return nil, err
@@ -384,17 +386,17 @@ func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) er
 	}
 	states := make([]*dayState, len(days))
 	var users []string
-	byUser := map[string][]dayTotal{}
+	byUser := map[string][]topk.DayTotal{}
 	for i, ud := range days {
 		states[i] = newDayState(ud)
 		if _, ok := byUser[ud.user]; !ok {
 			users = append(users, ud.user)
 		}
-		byUser[ud.user] = append(byUser[ud.user], dayTotal{ud.day, states[i].total})
+		byUser[ud.user] = append(byUser[ud.user], topk.DayTotal{Day: ud.day, Plays: states[i].total})
 	}
 	if err := f.each(ctx, len(states), func(ctx context.Context, i int) error {
 		st := states[i]
-		if err := f.store.writeItems(ctx, dayItems, st.user, st.day, st.rows, st.total); err != nil {
+		if err := f.store.WriteItems(ctx, topk.DayPeriod(st.day), st.user, st.rows, st.total); err != nil {
 			return fmt.Errorf("day_items %s %s: %w", st.user, st.day.Format(listen.DayLayout), err)
 		}
 		rowsWritten.WithLabelValues("day_items").Add(float64(len(st.rows)))
@@ -405,7 +407,7 @@ func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) er
 	// user_days after day_items: a reader that sees a day's total in
 	// user_days finds at least that state in day_items.
 	if err := f.each(ctx, len(users), func(ctx context.Context, i int) error {
-		if err := f.store.writeUserDays(ctx, users[i], byUser[users[i]]); err != nil {
+		if err := f.store.WriteUserDays(ctx, users[i], byUser[users[i]]); err != nil {
 			return fmt.Errorf("user_days %s: %w", users[i], err)
 		}
 		rowsWritten.WithLabelValues("user_days").Add(float64(len(byUser[users[i]])))
@@ -426,7 +428,7 @@ func newDayState(ud *userDay) *dayState {
 	st := &dayState{user: ud.user, day: ud.day, total: int64(ud.d.Total)}
 	for _, e := range writeOrder {
 		for _, it := range ud.d.Items(e) {
-			st.rows = append(st.rows, row{entity: e, item: int64(it.Key), name: it.Name, artist: it.Artist, plays: int64(it.Plays)})
+			st.rows = append(st.rows, topk.EntityItem{Entity: e, Item: topk.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: int64(it.Plays)}})
 		}
 	}
 	return st
@@ -456,15 +458,6 @@ func (f *Flusher) each(ctx context.Context, n int, fn func(ctx context.Context, 
 		})
 	}
 	return g.Wait()
-}
-
-// row is one item row of day_items, month_items or year_items.
-type row struct {
-	entity topk.Entity
-	item   int64 // the item key's bits (uint64 in package aggregator)
-	name   string
-	artist string
-	plays  int64
 }
 
 // writeOrder is the order rows are written in when they take several

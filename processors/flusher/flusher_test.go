@@ -26,6 +26,11 @@ func dayWith(n int) *aggregator.Day {
 	return d
 }
 
+// entityItem is a row of an item table.
+func entityItem(e topk.Entity, key uint64, name, artist string, plays int64) topk.EntityItem {
+	return topk.EntityItem{Entity: e, Item: topk.Item{Key: key, Name: name, Artist: artist, Plays: plays}}
+}
+
 func testFlusher() *Flusher {
 	return newFlusher(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
 }
@@ -63,21 +68,21 @@ func TestCoalesceKeepsTheHighestTotalPerUserDay(t *testing.T) {
 func TestRollupSumsAndTakesTheLatestSpelling(t *testing.T) {
 	r := newRollup()
 	// oldest period first
-	r.add(row{entity: topk.Tracks, item: 1, name: "reckoner", artist: "radiohead", plays: 2})
-	r.add(row{entity: topk.Artists, item: 7, name: "radiohead", plays: 3})
-	r.add(row{entity: topk.Tracks, item: 2, name: "Nude", artist: "radiohead", plays: 1})
-	r.add(row{entity: topk.Albums, item: 9, name: "In Rainbows", artist: "Radiohead", plays: 3})
-	r.add(row{entity: topk.Tracks, item: 1, name: "Reckoner", artist: "Radiohead", plays: 4})
-	r.add(row{entity: topk.Artists, item: 7, name: "Radiohead", plays: 4})
+	r.add(entityItem(topk.Tracks, 1, "reckoner", "radiohead", 2))
+	r.add(entityItem(topk.Artists, 7, "radiohead", "", 3))
+	r.add(entityItem(topk.Tracks, 2, "Nude", "radiohead", 1))
+	r.add(entityItem(topk.Albums, 9, "In Rainbows", "Radiohead", 3))
+	r.add(entityItem(topk.Tracks, 1, "Reckoner", "Radiohead", 4))
+	r.add(entityItem(topk.Artists, 7, "Radiohead", "", 4))
 	rows, total := r.result()
 	if total != 7 {
 		t.Errorf("total %d, want 7 (track plays)", total)
 	}
-	want := []row{
-		{topk.Artists, 7, "Radiohead", "", 7},
-		{topk.Albums, 9, "In Rainbows", "Radiohead", 3},
-		{topk.Tracks, 1, "Reckoner", "Radiohead", 6},
-		{topk.Tracks, 2, "Nude", "radiohead", 1},
+	want := []topk.EntityItem{
+		entityItem(topk.Artists, 7, "Radiohead", "", 7),
+		entityItem(topk.Albums, 9, "In Rainbows", "Radiohead", 3),
+		entityItem(topk.Tracks, 1, "Reckoner", "Radiohead", 6),
+		entityItem(topk.Tracks, 2, "Nude", "radiohead", 1),
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("rows %+v, want %+v", rows, want)

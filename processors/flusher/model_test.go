@@ -43,7 +43,7 @@ type memStore struct {
 
 type memRow struct {
 	ts  int64
-	r   row
+	r   topk.EntityItem
 	set bool
 }
 
@@ -77,7 +77,20 @@ func partName(t table, user string, part any) string {
 	return fmt.Sprintf("%s|%s|%v", t, user, part)
 }
 
-func (m *memStore) writeItems(ctx context.Context, t table, user string, part any, rows []row, ts int64) error {
+// tablePart is p's table and partition as the flusher numbers them: the
+// day, yyyymm or yyyy.
+func tablePart(p topk.Period) (table, any) {
+	switch p.Kind {
+	case topk.Monthly:
+		return monthItems, p.Start.Year()*100 + int(p.Start.Month())
+	case topk.Yearly:
+		return yearItems, p.Start.Year()
+	}
+	return dayItems, p.Start
+}
+
+func (m *memStore) WriteItems(ctx context.Context, p topk.Period, user string, rows []topk.EntityItem, ts int64) error {
+	t, part := tablePart(p)
 	if before, _ := m.chaos(ctx); before {
 		return errInjected
 	}
@@ -85,25 +98,25 @@ func (m *memStore) writeItems(ctx context.Context, t table, user string, part an
 	// one "batch" per call: applied at once (the model's rows fit one batch)
 	m.mu.Lock()
 	k := partName(t, user, part)
-	p := m.parts[k]
-	if p == nil {
-		p = map[itemKey]*memRow{}
-		m.parts[k] = p
+	cells := m.parts[k]
+	if cells == nil {
+		cells = map[itemKey]*memRow{}
+		m.parts[k] = cells
 	}
 	for _, r := range rows {
-		ik := itemKey{r.entity, r.item}
-		c := p[ik]
+		ik := itemKey{r.Entity, r.Key}
+		c := cells[ik]
 		if c == nil {
 			c = &memRow{}
-			p[ik] = c
+			cells[ik] = c
 		}
 		switch {
 		case !c.set || ts > c.ts:
 			c.ts, c.r, c.set = ts, r, true
 		case ts == c.ts: // per cell: the greater value
-			c.r.plays = max(c.r.plays, r.plays)
-			c.r.name = max(c.r.name, r.name)
-			c.r.artist = max(c.r.artist, r.artist)
+			c.r.Plays = max(c.r.Plays, r.Plays)
+			c.r.Name = max(c.r.Name, r.Name)
+			c.r.Artist = max(c.r.Artist, r.Artist)
 		}
 	}
 	m.mu.Unlock()
@@ -113,7 +126,7 @@ func (m *memStore) writeItems(ctx context.Context, t table, user string, part an
 	return nil
 }
 
-func (m *memStore) writeUserDays(ctx context.Context, user string, days []dayTotal) error {
+func (m *memStore) WriteUserDays(ctx context.Context, user string, days []topk.DayTotal) error {
 	if before, _ := m.chaos(ctx); before {
 		return errInjected
 	}
@@ -125,9 +138,9 @@ func (m *memStore) writeUserDays(ctx context.Context, user string, days []dayTot
 		m.days[user] = u
 	}
 	for _, d := range days {
-		k := d.day.Unix() / 86400
-		if c, ok := u[k]; !ok || d.plays > c.ts || (d.plays == c.ts && d.plays > c.plays) {
-			u[k] = memPlays{ts: d.plays, plays: d.plays}
+		k := d.Day.Unix() / 86400
+		if c, ok := u[k]; !ok || d.Plays > c.ts || (d.Plays == c.ts && d.Plays > c.plays) {
+			u[k] = memPlays{ts: d.Plays, plays: d.Plays}
 		}
 	}
 	m.mu.Unlock()
@@ -137,28 +150,29 @@ func (m *memStore) writeUserDays(ctx context.Context, user string, days []dayTot
 	return nil
 }
 
-func (m *memStore) userDays(ctx context.Context, user string, from, to time.Time) ([]dayTotal, error) {
+func (m *memStore) UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error) {
 	if before, _ := m.chaos(ctx); before || user == m.poison {
 		return nil, errInjected
 	}
 	m.dayReads.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []dayTotal
+	var out []topk.DayTotal
 	for k, c := range m.days[user] {
 		d := time.Unix(k*86400, 0).UTC()
 		if !d.Before(from) && !d.After(to) {
-			out = append(out, dayTotal{d, c.plays})
+			out = append(out, topk.DayTotal{Day: d, Plays: c.plays})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].day.Before(out[j].day) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Day.Before(out[j].Day) })
 	return out, nil
 }
 
-func (m *memStore) items(ctx context.Context, t table, user string, part any) ([]row, []int64, error) {
+func (m *memStore) Items(ctx context.Context, p topk.Period, user string) ([]topk.EntityItem, []int64, error) {
 	if before, _ := m.chaos(ctx); before {
 		return nil, nil, errInjected
 	}
+	t, part := tablePart(p)
 	m.reads[t].Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -167,12 +181,12 @@ func (m *memStore) items(ctx context.Context, t table, user string, part any) ([
 		cells = append(cells, c)
 	}
 	sort.Slice(cells, func(i, j int) bool { // any order; a fixed one
-		if cells[i].r.entity != cells[j].r.entity {
-			return cells[i].r.entity < cells[j].r.entity
+		if cells[i].r.Entity != cells[j].r.Entity {
+			return cells[i].r.Entity < cells[j].r.Entity
 		}
-		return cells[i].r.item < cells[j].r.item
+		return cells[i].r.Key < cells[j].r.Key
 	})
-	out, ts := make([]row, len(cells)), make([]int64, len(cells))
+	out, ts := make([]topk.EntityItem, len(cells)), make([]int64, len(cells))
 	for i, c := range cells {
 		out[i], ts[i] = c.r, c.ts
 	}
@@ -181,12 +195,12 @@ func (m *memStore) items(ctx context.Context, t table, user string, part any) ([
 
 // snapshot is the model's content: "table|user|part" → rows by item, and
 // user_days as "user|day" → plays.
-func (m *memStore) snapshot() (map[string]map[itemKey]row, map[string]int64) {
+func (m *memStore) snapshot() (map[string]map[itemKey]topk.EntityItem, map[string]int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	items := map[string]map[itemKey]row{}
+	items := map[string]map[itemKey]topk.EntityItem{}
 	for k, p := range m.parts {
-		items[k] = map[itemKey]row{}
+		items[k] = map[itemKey]topk.EntityItem{}
 		for ik, c := range p {
 			items[k][ik] = c.r
 		}
@@ -265,8 +279,8 @@ func newModelWorld(rng *rand.Rand, users, days []string, parts, growths int) *mo
 
 // want is what the tables must hold: "table|user|part" → rows, and the
 // user_days totals.
-func (w *modelWorld) want() (map[string]map[itemKey]row, map[string]int64) {
-	items := map[string]map[itemKey]row{}
+func (w *modelWorld) want() (map[string]map[itemKey]topk.EntityItem, map[string]int64) {
+	items := map[string]map[itemKey]topk.EntityItem{}
 	totals := map[string]int64{}
 	keys := append([]string(nil), w.keys...)
 	sort.Strings(keys) // by user, then day: later days overwrite names
@@ -278,16 +292,16 @@ func (w *modelWorld) want() (map[string]map[itemKey]row, map[string]int64) {
 			partName(yearItems, user, day.Year())}
 		for _, p := range parts {
 			if items[p] == nil {
-				items[p] = map[itemKey]row{}
+				items[p] = map[itemKey]topk.EntityItem{}
 			}
 		}
 		for _, e := range topk.Entities {
 			for _, it := range d.Items(e) {
-				ik := itemKey{e, int64(it.Key)}
-				items[parts[0]][ik] = row{e, int64(it.Key), it.Name, it.Artist, int64(it.Plays)}
+				ik := itemKey{e, it.Key}
+				items[parts[0]][ik] = entityItem(e, it.Key, it.Name, it.Artist, int64(it.Plays))
 				for _, p := range parts[1:] {
 					r := items[p][ik]
-					items[p][ik] = row{e, int64(it.Key), it.Name, it.Artist, r.plays + int64(it.Plays)}
+					items[p][ik] = entityItem(e, it.Key, it.Name, it.Artist, r.Plays+int64(it.Plays))
 				}
 			}
 		}
@@ -468,8 +482,8 @@ func TestRecomputeReadsOnlyWhatItCannotKnow(t *testing.T) {
 	items, _ := st.snapshot()
 	var total int64
 	for _, r := range items[partName(monthItems, "ann", 202603)] {
-		if r.entity == topk.Tracks {
-			total += r.plays
+		if r.Entity == topk.Tracks {
+			total += r.Plays
 		}
 	}
 	if want := int64(20*21/2 - 5 + 9 + 4 - 1 + 2); total != want {
@@ -478,10 +492,10 @@ func TestRecomputeReadsOnlyWhatItCannotKnow(t *testing.T) {
 }
 
 func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
-	rows := func(n int) []row {
-		var out []row
+	rows := func(n int) []topk.EntityItem {
+		var out []topk.EntityItem
 		for i := range n {
-			out = append(out, row{entity: topk.Tracks, item: int64(i), name: "Song", artist: "Band", plays: 1})
+			out = append(out, entityItem(topk.Tracks, uint64(i), "Song", "Band", 1))
 		}
 		return out
 	}
@@ -493,7 +507,7 @@ func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
 		t.Error("a lower total replaced a higher one")
 	}
 	got, ok := c.get(k, 5)
-	if !ok || len(got) != 5 || got[4] != (row{topk.Tracks, 4, "Song", "Band", 1}) {
+	if !ok || len(got) != 5 || got[4] != entityItem(topk.Tracks, 4, "Song", "Band", 1) {
 		t.Errorf("get = %+v, %v", got, ok)
 	}
 	for i := range 200 {
@@ -508,9 +522,13 @@ func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
 	if _, ok := c.get(monthKey("199", 202603), 10); !ok {
 		t.Error("the most recent entry was evicted")
 	}
-	odd := []row{{entity: "playlist", item: -3, name: "x", plays: 7}, {entity: topk.Artists, item: 1 << 62, name: "Ünïcode"}}
-	if got := decodeRows(encodeRows(odd)); got[0] != odd[0] || got[1] != odd[1] {
-		t.Errorf("round trip %+v, want %+v", got, odd)
+	// the bits of key -3 (a bigint in Cassandra)
+	odd := []topk.EntityItem{entityItem("playlist", ^uint64(2), "x", "", 7), entityItem(topk.Artists, 1<<62, "Ünïcode", "", 0)}
+	if got, ok := decodeRows(encodeRows(odd)); !ok || got[0] != odd[0] || got[1] != odd[1] {
+		t.Errorf("round trip %+v, %v, want %+v", got, ok, odd)
+	}
+	if _, ok := decodeRows(encodeRows(odd)[:9]); ok {
+		t.Error("a cut encoding decoded")
 	}
 	var off *cache = newCache(0)
 	off.put(k, 5, rows(5))
@@ -523,8 +541,8 @@ func (m *memStore) total(t table, user string, part any) int64 {
 	items, _ := m.snapshot()
 	var n int64
 	for _, r := range items[partName(t, user, part)] {
-		if r.entity == topk.Tracks {
-			n += r.plays
+		if r.Entity == topk.Tracks {
+			n += r.Plays
 		}
 	}
 	return n
@@ -608,11 +626,11 @@ func TestYearDoesNotTakeAMixOfRollupsForTheMonth(t *testing.T) {
 	final1, final2 := state(d1, day("a", "ccc")), state(d2, day("bb", "dddd"))
 	old1, old2 := state(d1, day("a")), state(d2, day("bb"))
 	for _, s := range []*dayState{final1, final2} {
-		if err := st.writeItems(ctx, dayItems, "ann", s.day, s.rows, s.total); err != nil {
+		if err := st.WriteItems(ctx, topk.DayPeriod(s.day), "ann", s.rows, s.total); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.writeUserDays(ctx, "ann", []dayTotal{{d1, 2}, {d2, 2}}); err != nil {
+	if err := st.WriteUserDays(ctx, "ann", []topk.DayTotal{{Day: d1, Plays: 2}, {Day: d2, Plays: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, pair := range [][2]*dayState{{final1, old2}, {old1, final2}} {
@@ -626,7 +644,7 @@ func TestYearDoesNotTakeAMixOfRollupsForTheMonth(t *testing.T) {
 		if total != 3 {
 			t.Fatalf("mixed rollup total %d, want 3", total)
 		}
-		if err := st.writeItems(ctx, monthItems, "ann", 202603, rows, total); err != nil {
+		if err := st.WriteItems(ctx, topk.MonthPeriod(d1), "ann", rows, total); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -639,10 +657,10 @@ func TestYearDoesNotTakeAMixOfRollupsForTheMonth(t *testing.T) {
 	}
 	items, _ := st.snapshot()
 	year := items[partName(yearItems, "ann", 2026)]
-	if got := year[itemKey{topk.Artists, 7}].plays; got != 5 {
+	if got := year[itemKey{topk.Artists, 7}].Plays; got != 5 {
 		t.Errorf("year: artist plays %d, want 5 (4 in March, 1 in April)", got)
 	}
-	if got := year[itemKey{topk.Albums, 9}].plays; got != 5 {
+	if got := year[itemKey{topk.Albums, 9}].Plays; got != 5 {
 		t.Errorf("year: album plays %d, want 5", got)
 	}
 	if got := st.total(yearItems, "ann", 2026); got != 5 {
@@ -691,10 +709,10 @@ func TestAFailingGroupFailsOnlyItsFlushes(t *testing.T) {
 	state := func(key string, n int) *dayState {
 		user, day, _ := listen.SplitKey(key)
 		s := newDayState(&userDay{user: user, day: day, d: dayWith(n)})
-		if err := st.writeItems(ctx, dayItems, user, day, s.rows, s.total); err != nil {
+		if err := st.WriteItems(ctx, topk.DayPeriod(day), user, s.rows, s.total); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.writeUserDays(ctx, user, []dayTotal{{day, s.total}}); err != nil {
+		if err := st.WriteUserDays(ctx, user, []topk.DayTotal{{Day: day, Plays: s.total}}); err != nil {
 			t.Fatal(err)
 		}
 		return s

@@ -8,6 +8,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/processors/aggregator"
 )
 
@@ -19,7 +20,7 @@ type gatedStore struct {
 	gate  chan struct{} // the first user's
 }
 
-func (g *gatedStore) writeUserDays(ctx context.Context, user string, days []dayTotal) error {
+func (g *gatedStore) WriteUserDays(ctx context.Context, user string, days []topk.DayTotal) error {
 	if gate := g.gates[user]; gate != nil {
 		select {
 		case <-gate:
@@ -27,7 +28,7 @@ func (g *gatedStore) writeUserDays(ctx context.Context, user string, days []dayT
 			return ctx.Err()
 		}
 	}
-	return g.memStore.writeUserDays(ctx, user, days)
+	return g.memStore.WriteUserDays(ctx, user, days)
 }
 
 // rollerFlusher is a flusher on a store gating gateUsers whose rounds wait

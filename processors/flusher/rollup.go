@@ -16,7 +16,7 @@ type dayState struct {
 	user  string
 	day   time.Time
 	total int64
-	rows  []row
+	rows  []topk.EntityItem
 }
 
 // roller recomputes rollups for all the partitions one flusher instance
@@ -436,13 +436,13 @@ func (f *Flusher) recompute(ctx context.Context, g *group) error {
 	sort.Ints(years)
 	first := time.Date(years[0], 1, 1, 0, 0, 0, 0, time.UTC)
 	last := time.Date(years[len(years)-1], 12, 31, 0, 0, 0, 0, time.UTC)
-	snap, err := f.store.userDays(ctx, user, first, last)
+	snap, err := f.store.UserDays(ctx, user, first, last)
 	if err != nil {
 		return fmt.Errorf("rollups %s: read user_days: %w", user, err)
 	}
 	plays := make(map[int64]int64, len(snap))
 	for _, d := range snap {
-		plays[unixDay(d.day)] = d.plays
+		plays[unixDay(d.Day)] = d.Plays
 	}
 	for day, st := range g.mem {
 		if p, ok := plays[day]; !ok || p < st.total {
@@ -451,8 +451,8 @@ func (f *Flusher) recompute(ctx context.Context, g *group) error {
 		}
 	}
 	for _, y := range years {
-		lo := sort.Search(len(snap), func(i int) bool { return snap[i].day.Year() >= y })
-		hi := sort.Search(len(snap), func(i int) bool { return snap[i].day.Year() > y })
+		lo := sort.Search(len(snap), func(i int) bool { return snap[i].Day.Year() >= y })
+		hi := sort.Search(len(snap), func(i int) bool { return snap[i].Day.Year() > y })
 		if err := f.recomputeYear(ctx, g, y, snap[lo:hi]); err != nil {
 			return err
 		}
@@ -462,13 +462,13 @@ func (f *Flusher) recompute(ctx context.Context, g *group) error {
 
 // recomputeYear is recompute's steps 2 and 3 for one year; snap is the
 // snapshot's rows of that year, oldest first.
-func (f *Flusher) recomputeYear(ctx context.Context, g *group, year int, snap []dayTotal) error {
+func (f *Flusher) recomputeYear(ctx context.Context, g *group, year int, snap []topk.DayTotal) error {
 	months := make([]int, 0, len(g.years[year]))
 	for m := range g.years[year] {
 		months = append(months, m)
 	}
 	sort.Ints(months)
-	done := make(map[int][]row, len(months))
+	done := make(map[int][]topk.EntityItem, len(months))
 	for _, m := range months {
 		month := year*100 + m
 		rows, err := f.rollupMonth(ctx, g, monthDays(snap, month), month)
@@ -481,8 +481,8 @@ func (f *Flusher) recomputeYear(ctx context.Context, g *group, year int, snap []
 }
 
 // monthDays is the part of snap (oldest first) in month (yyyymm).
-func monthDays(snap []dayTotal, month int) []dayTotal {
-	key := func(d dayTotal) int { return d.day.Year()*100 + int(d.day.Month()) }
+func monthDays(snap []topk.DayTotal, month int) []topk.DayTotal {
+	key := func(d topk.DayTotal) int { return d.Day.Year()*100 + int(d.Day.Month()) }
 	lo := sort.Search(len(snap), func(i int) bool { return key(snap[i]) >= month })
 	hi := sort.Search(len(snap), func(i int) bool { return key(snap[i]) > month })
 	return snap[lo:hi]
@@ -491,7 +491,7 @@ func monthDays(snap []dayTotal, month int) []dayTotal {
 // rollupMonth recomputes month_items of (g's user, month) from days (the
 // snapshot's days of that month), writes it unless this instance already
 // wrote one with at least its total, and returns its rows.
-func (f *Flusher) rollupMonth(ctx context.Context, g *group, days []dayTotal, month int) ([]row, error) {
+func (f *Flusher) rollupMonth(ctx context.Context, g *group, days []topk.DayTotal, month int) ([]topk.EntityItem, error) {
 	user := g.user
 	rows, total, err := f.monthSum(ctx, g, days)
 	if err != nil {
@@ -511,7 +511,7 @@ func (f *Flusher) rollupMonth(ctx context.Context, g *group, days []dayTotal, mo
 // instance already wrote one of that period with at least that total:
 // then it has nothing to add (see the package doc, "Rollups not written
 // again").
-func (f *Flusher) writeRollup(ctx context.Context, t table, user string, part int, rows []row, total int64) error {
+func (f *Flusher) writeRollup(ctx context.Context, t table, user string, part int, rows []topk.EntityItem, total int64) error {
 	level := "month"
 	if t == yearItems {
 		level = "year"
@@ -521,7 +521,7 @@ func (f *Flusher) writeRollup(ctx context.Context, t table, user string, part in
 		rollupsSkipped.WithLabelValues(level).Inc()
 		return nil
 	}
-	if err := f.store.writeItems(ctx, t, user, part, rows, total); err != nil {
+	if err := f.store.WriteItems(ctx, t.period(part), user, rows, total); err != nil {
 		return fmt.Errorf("%s %s %d: %w", t, user, part, err)
 	}
 	f.cache.wrote(wk, total)
@@ -533,12 +533,12 @@ func (f *Flusher) writeRollup(ctx context.Context, t table, user string, part in
 // inMemory reports whether every day of days has its state, with exactly
 // the snapshot's plays, among the submitted states or in the cache: the
 // month can then be summed without a read.
-func (f *Flusher) inMemory(g *group, days []dayTotal) bool {
+func (f *Flusher) inMemory(g *group, days []topk.DayTotal) bool {
 	for _, d := range days {
-		if st := g.mem[unixDay(d.day)]; st != nil && st.total == d.plays {
+		if st := g.mem[unixDay(d.Day)]; st != nil && st.total == d.Plays {
 			continue
 		}
-		if !f.cache.has(dayKey(g.user, d.day), d.plays) {
+		if !f.cache.has(dayKey(g.user, d.Day), d.Plays) {
 			return false
 		}
 	}
@@ -548,17 +548,17 @@ func (f *Flusher) inMemory(g *group, days []dayTotal) bool {
 // monthSum sums the states of days (a month's, as a snapshot lists them):
 // each the submitted state or the cached one whose total is exactly the
 // snapshot's plays, else day_items as read (that state or a newer one).
-func (f *Flusher) monthSum(ctx context.Context, g *group, days []dayTotal) ([]row, int64, error) {
+func (f *Flusher) monthSum(ctx context.Context, g *group, days []topk.DayTotal) ([]topk.EntityItem, int64, error) {
 	user := g.user
-	parts := make([][]row, len(days))
+	parts := make([][]topk.EntityItem, len(days))
 	var miss []int
 	for i, d := range days {
-		if st := g.mem[unixDay(d.day)]; st != nil && st.total == d.plays {
+		if st := g.mem[unixDay(d.Day)]; st != nil && st.total == d.Plays {
 			parts[i] = st.rows
 			inputs.WithLabelValues("day", "batch").Inc()
 			continue
 		}
-		if rows, ok := f.cache.get(dayKey(user, d.day), d.plays); ok {
+		if rows, ok := f.cache.get(dayKey(user, d.Day), d.Plays); ok {
 			parts[i] = rows
 			inputs.WithLabelValues("day", "cache").Inc()
 			continue
@@ -567,7 +567,7 @@ func (f *Flusher) monthSum(ctx context.Context, g *group, days []dayTotal) ([]ro
 	}
 	if err := f.each(ctx, len(miss), func(ctx context.Context, k int) error {
 		i := miss[k]
-		rows, ts, err := f.store.items(ctx, dayItems, user, days[i].day)
+		rows, ts, err := f.store.Items(ctx, topk.DayPeriod(days[i].Day), user)
 		if err != nil {
 			return err
 		}
@@ -579,7 +579,7 @@ func (f *Flusher) monthSum(ctx context.Context, g *group, days []dayTotal) ([]ro
 		// row of an older state shows), and its tracks sum to it (the
 		// batch holding the tracks, the last, landed: so did the others).
 		if t, ok := wholeAt(rows, ts); ok {
-			f.cache.put(dayKey(user, days[i].day), t, rows)
+			f.cache.put(dayKey(user, days[i].Day), t, rows)
 		}
 		return nil
 	}); err != nil {
@@ -597,7 +597,7 @@ func (f *Flusher) monthSum(ctx context.Context, g *group, days []dayTotal) ([]ro
 
 // wholeAt reports whether rows read with write timestamps ts are all of
 // one write's total t, and their tracks sum to t.
-func wholeAt(rows []row, ts []int64) (int64, bool) {
+func wholeAt(rows []topk.EntityItem, ts []int64) (int64, bool) {
 	if len(rows) == 0 || len(ts) != len(rows) {
 		return 0, false
 	}
@@ -623,19 +623,19 @@ func wholeAt(rows []row, ts []int64) (int64, bool) {
 //     timestamp (see the package doc: then it is the rollup of days at
 //     those totals);
 //   - else the states of its days, day_items read where needed.
-func (f *Flusher) rollupYear(ctx context.Context, g *group, year int, snap []dayTotal, done map[int][]row) error {
+func (f *Flusher) rollupYear(ctx context.Context, g *group, year int, snap []topk.DayTotal, done map[int][]topk.EntityItem) error {
 	user := g.user
 	var months []int // yyyymm, ascending
 	var sums []int64 // plays the snapshot gives each
 	for _, d := range snap {
-		m := d.day.Year()*100 + int(d.day.Month())
+		m := d.Day.Year()*100 + int(d.Day.Month())
 		if len(months) == 0 || months[len(months)-1] != m {
 			months = append(months, m)
 			sums = append(sums, 0)
 		}
-		sums[len(sums)-1] += d.plays
+		sums[len(sums)-1] += d.Plays
 	}
-	parts := make([][]row, len(months))
+	parts := make([][]topk.EntityItem, len(months))
 	var miss []int
 	for i, m := range months {
 		if rows, ok := done[m]; ok {
@@ -662,7 +662,7 @@ func (f *Flusher) rollupYear(ctx context.Context, g *group, year int, snap []day
 	}
 	if err := f.each(ctx, len(miss), func(ctx context.Context, k int) error {
 		i := miss[k]
-		rows, ts, err := f.store.items(ctx, monthItems, user, months[i])
+		rows, ts, err := f.store.Items(ctx, monthItems.period(months[i]), user)
 		if err != nil {
 			return fmt.Errorf("read month_items: %w", err)
 		}
@@ -703,11 +703,11 @@ func unixDay(day time.Time) int64 { return day.Unix() / 86400 }
 
 // trackPlays is the total of a period's rows: every counted play has
 // exactly one track.
-func trackPlays(rows []row) int64 {
+func trackPlays(rows []topk.EntityItem) int64 {
 	var n int64
 	for _, r := range rows {
-		if r.entity == topk.Tracks {
-			n += r.plays
+		if r.Entity == topk.Tracks {
+			n += r.Plays
 		}
 	}
 	return n
@@ -716,38 +716,38 @@ func trackPlays(rows []row) int64 {
 // rollup sums rows of several periods given oldest first: plays add up,
 // the display name is the one of the latest period having the item.
 type rollup struct {
-	rows  map[itemKey]*row
+	rows  map[itemKey]*topk.EntityItem
 	order []itemKey
 }
 
 type itemKey struct {
 	entity topk.Entity
-	item   int64
+	key    uint64
 }
 
-func newRollup() *rollup { return &rollup{rows: map[itemKey]*row{}} }
+func newRollup() *rollup { return &rollup{rows: map[itemKey]*topk.EntityItem{}} }
 
-func (r *rollup) add(x row) {
-	k := itemKey{x.entity, x.item}
+func (r *rollup) add(x topk.EntityItem) {
+	k := itemKey{x.Entity, x.Key}
 	acc := r.rows[k]
 	if acc == nil {
-		acc = &row{entity: x.entity, item: x.item}
+		acc = &topk.EntityItem{Entity: x.Entity, Item: topk.Item{Key: x.Key}}
 		r.rows[k] = acc
 		r.order = append(r.order, k)
 	}
-	acc.plays += x.plays
-	acc.name, acc.artist = x.name, x.artist
+	acc.Plays += x.Plays
+	acc.Name, acc.Artist = x.Name, x.Artist
 }
 
 // result returns the rows in write order and the total (the sum of track
 // plays: every counted play has exactly one track).
-func (r *rollup) result() (rows []row, total int64) {
+func (r *rollup) result() (rows []topk.EntityItem, total int64) {
 	for _, e := range writeOrder {
 		for _, k := range r.order {
-			if x := r.rows[k]; x.entity == e {
+			if x := r.rows[k]; x.Entity == e {
 				rows = append(rows, *x)
 				if e == topk.Tracks {
-					total += x.plays
+					total += x.Plays
 				}
 			}
 		}

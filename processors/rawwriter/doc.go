@@ -17,6 +17,10 @@
 // distinct user of a batch (a single-row insert, idempotent), once per user
 // and process, so users who only arrived through Kafka are found.
 //
+// The writes go through a small store interface (rawwriter.go),
+// implemented by cassandra.RawStore, which holds the CQL; the unit tests
+// use an in-memory one.
+//
 // Flow: user.listen.valid → raw writer → Cassandra raw_listens → api
 // (/listens).
 package rawwriter

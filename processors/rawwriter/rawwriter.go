@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -112,11 +111,21 @@ func (c Config) withDefaults() Config {
 
 // Writer is the raw writer: New, then Run.
 type Writer struct {
-	cfg     Config
-	session *gocql.Session
-	log     *slog.Logger
-	sink    *sink.Sink
-	known   knownUsers
+	cfg   Config
+	store store
+	log   *slog.Logger
+	sink  *sink.Sink
+	known knownUsers
+}
+
+// store is what the raw writer needs of Cassandra: cassandra.RawStore, or
+// a fake in the unit tests. Both writes must be idempotent.
+type store interface {
+	// WriteListens writes listens, all of the partition (user, day), as
+	// one unlogged single-partition batch.
+	WriteListens(ctx context.Context, user string, day time.Time, listens []listen.Listen) error
+	// WriteKnownUser records user for the api's user search.
+	WriteKnownUser(ctx context.Context, user string) error
 }
 
 // knownUsers remembers the users whose users_by_prefix row this process
@@ -161,9 +170,25 @@ func New(cfg Config, session *gocql.Session) (*Writer, error) {
 	if session == nil {
 		return nil, errors.New("rawwriter: nil Cassandra session")
 	}
+	w := newWriter(cfg, cassandra.NewRawStore(session))
+	s, err := sink.New(w.sinkConfig(), w)
+	if err != nil {
+		return nil, err
+	}
+	w.sink = s
+	return w, nil
+}
+
+// newWriter is a raw writer on st without its sink.
+func newWriter(cfg Config, st store) *Writer {
 	cfg = cfg.withDefaults()
-	w := &Writer{cfg: cfg, session: session, log: cfg.Log.With("component", Name)}
-	s, err := sink.New(sink.Config{
+	return &Writer{cfg: cfg, store: st, log: cfg.Log.With("component", Name)}
+}
+
+// sinkConfig is the configuration of the raw writer's sink.
+func (w *Writer) sinkConfig() sink.Config {
+	cfg := w.cfg
+	return sink.Config{
 		Name:          Name,
 		Brokers:       cfg.Brokers,
 		Group:         Group(cfg.Namespace),
@@ -175,12 +200,7 @@ func New(cfg Config, session *gocql.Session) (*Writer, error) {
 		OutageLimit:   cfg.OutageLimit,
 		Log:           cfg.Log,
 		Sarama:        cfg.Sarama,
-	}, w)
-	if err != nil {
-		return nil, err
 	}
-	w.sink = s
-	return w, nil
 }
 
 // Run writes listens until ctx ends; see sink.Sink.Run.
@@ -189,10 +209,6 @@ func (w *Writer) Run(ctx context.Context) error { return w.sink.Run(ctx) }
 // Check reports Kafka unreachable and partitions whose writes keep failing
 // (readiness: the writer is alive but not writing).
 func (w *Writer) Check(ctx context.Context) error { return w.sink.Check(ctx) }
-
-const insertListen = `INSERT INTO raw_listens (user_id, day, played_at, identity,
- artist_name, track_name, album_name, track_id, artist_id, album_id, duration_ms, source, event_id)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // partitionGroup is the listens of one Cassandra partition (user_id, day),
 // one per identity.
@@ -287,11 +303,9 @@ func distinctUsers(groups []*partitionGroup) []string {
 	return out
 }
 
-// writeKnownUser records a user for the api's user search (one
-// single-row insert: the row is its own partition's, no batch).
+// writeKnownUser records a user for the api's user search.
 func (w *Writer) writeKnownUser(ctx context.Context, user string) error {
-	if err := w.session.Query(cassandra.InsertKnownUser, cassandra.KnownUserArgs(user)...).
-		WithContext(ctx).Idempotent(true).Exec(); err != nil {
+	if err := w.store.WriteKnownUser(ctx, user); err != nil {
 		return fmt.Errorf("users_by_prefix %s: %w", user, err)
 	}
 	usersWritten.Inc()
@@ -299,16 +313,7 @@ func (w *Writer) writeKnownUser(ctx context.Context, user string) error {
 }
 
 func (w *Writer) writeChunk(ctx context.Context, pg *partitionGroup, listens []listen.Listen) error {
-	b := w.session.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
-	for _, l := range listens {
-		id := l.Identity()
-		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: insertListen, Idempotent: true, Args: []any{
-			pg.user, pg.day, l.PlayedAt.UTC(), id[:],
-			l.ArtistName, l.TrackName, optional(l.AlbumName), optional(l.TrackID), optional(l.ArtistID),
-			optional(l.AlbumID), duration(l.DurationMS), optional(l.Source), optional(l.EventID),
-		}})
-	}
-	if err := w.session.ExecuteBatch(b); err != nil {
+	if err := w.store.WriteListens(ctx, pg.user, pg.day, listens); err != nil {
 		return fmt.Errorf("raw_listens %s %s (%d rows): %w", pg.user, pg.day.Format(listen.DayLayout), len(listens), err)
 	}
 	cqlBatches.Inc()
@@ -317,7 +322,8 @@ func (w *Writer) writeChunk(ctx context.Context, pg *partitionGroup, listens []l
 }
 
 // merge is what writing a then b into one row leaves: b's fields, except
-// the optional ones b lacks (written unset, they keep a's).
+// the optional ones b lacks (cassandra.RawStore leaves them unset: they
+// keep a's).
 func merge(a, b listen.Listen) listen.Listen {
 	keep := func(dst *string, src string) {
 		if *dst == "" {
@@ -330,26 +336,8 @@ func merge(a, b listen.Listen) listen.Listen {
 	keep(&b.AlbumID, a.AlbumID)
 	keep(&b.Source, a.Source)
 	keep(&b.EventID, a.EventID)
-	if duration(b.DurationMS) == gocql.UnsetValue {
+	if !cassandra.StoresDuration(b.DurationMS) {
 		b.DurationMS = a.DurationMS
 	}
 	return b
-}
-
-// optional leaves an absent field unset: no null, so no tombstone, and a
-// duplicate without the field keeps what an earlier copy had.
-func optional(s string) any {
-	if s == "" {
-		return gocql.UnsetValue
-	}
-	return s
-}
-
-// duration fits duration_ms (an int column); 0 (unknown) and values past
-// 2^31 ms (24 days: not a track) stay unset.
-func duration(ms int64) any {
-	if ms <= 0 || ms > math.MaxInt32 {
-		return gocql.UnsetValue
-	}
-	return int32(ms)
 }

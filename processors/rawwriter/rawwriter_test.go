@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/gocql/gocql"
 
 	"github.com/topk-charts/topk/listen"
 )
@@ -58,20 +57,6 @@ func TestGroupByPartitionAndIdentity(t *testing.T) {
 	}
 	if groups[2].day.Format(listen.DayLayout) != "2026-11-27" {
 		t.Errorf("late listen grouped on %v", groups[2].day)
-	}
-}
-
-func TestOptionalColumnsStayUnset(t *testing.T) {
-	if optional("") != gocql.UnsetValue || optional("x") != "x" {
-		t.Error("optional")
-	}
-	for _, ms := range []int64{0, -1, 1 << 31} {
-		if duration(ms) != gocql.UnsetValue {
-			t.Errorf("duration(%d) is set", ms)
-		}
-	}
-	if duration(215000) != int32(215000) {
-		t.Error("duration(215000)")
 	}
 }
 

@@ -1,6 +1,20 @@
-// Package cassandra connects to Cassandra and applies the CQL schema in
-// schemas/cassandra. Writers (raw writer, flusher) and the api's fallback
-// reads build on the session it returns.
+// Package cassandra connects to Cassandra, applies the CQL schema in
+// schemas/cassandra, and owns every CQL statement topk's services send:
+// no other package spells one (tests, and the bare reference writers of
+// bench/sinks, aside), and every statement is parameterized (only the
+// keyspace and replication factor are templated, into the schema). It
+// holds one store per owner of the data:
+//
+//   - Reader (query.go): the api's reads of day values, rollups, raw
+//     listens and the user search;
+//   - DayStore (days.go): the flusher's writes of day_items, user_days,
+//     month_items and year_items USING TIMESTAMP a total, and its reads of
+//     them with WRITETIME, its requests bounded in flight;
+//   - RawStore (raw.go): the raw writer's raw_listens batches and
+//     users_by_prefix rows.
+//
+// Consumers declare the small interface they need where they use it (the
+// flusher's and the raw writer's store) and are given these types.
 //
 // Flow: raw writer / flusher → Cassandra → api.
 package cassandra

@@ -1,18 +1,26 @@
-// Package sinktest holds the Kafka plumbing the integration tests of the
-// sinks (sink, rawwriter, flusher) share: a namespaced topic created and
-// deleted around a test, a producer, and the committed offsets of a group.
+// Package sinktest holds what the tests of the sinks (sink, rawwriter,
+// flusher) share: the Kafka plumbing of the integration tests (a
+// namespaced topic created and deleted around a test, a producer, the
+// committed offsets of a group, metrics), a session and a claim without
+// Kafka (fake.go), and WriterContract (contract.go), the one suite every
+// sink.Writer passes, on a fake store in unit tests and on Cassandra in
+// integration tests.
 package sinktest
 
 import (
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/store/cassandra"
 )
 
 // Admin is a cluster admin closed when the test ends.
@@ -136,4 +144,40 @@ func Metric(t testing.TB, name string, labels ...string) float64 {
 		}
 	}
 	return sum
+}
+
+// Cassandra migrates cfg's keyspace (dropped when the test ends) and
+// returns a session on it (closed when the test ends) and, for
+// WriterSubject, writers made by open on it (NewWriter) and on a session
+// already closed, a store that fails every request (FailingWriter).
+func Cassandra(t testing.TB, cfg config.Config, open func(*gocql.Session) (Writer, error)) (
+	session *gocql.Session, newWriter, failingWriter func(*testing.T) Writer) {
+	t.Helper()
+	testenv.Keyspace(t, cfg)
+	var closed *gocql.Session
+	for _, s := range []**gocql.Session{&session, &closed} {
+		var err error
+		if *s, err = cassandra.Connect(cfg.Cassandra); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(session.Close)
+	closed.Close()
+	on := func(s *gocql.Session) func(*testing.T) Writer {
+		return func(t *testing.T) Writer {
+			w, err := open(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return w
+		}
+	}
+	return session, on(session), on(closed)
+}
+
+// Dump is lines sorted, one a line: what a store holds as text, for
+// WriterSubject.Stored.
+func Dump(lines []string) string {
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
