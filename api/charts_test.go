@@ -1,73 +1,21 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/topk-charts/topk"
+	"github.com/topk-charts/topk/charts"
+	"github.com/topk-charts/topk/charts/chartstest"
 	"github.com/topk-charts/topk/listen"
-	"github.com/topk-charts/topk/ops"
-	"github.com/topk-charts/topk/store/cassandra"
 )
 
-func date(s string) time.Time {
-	t, err := time.Parse(listen.DayLayout, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
-func TestNamedRanges(t *testing.T) {
-	for _, c := range []struct {
-		now, name, from, to string
-	}{
-		{"2026-03-11", "today", "2026-03-11", "2026-03-11"},
-		{"2026-03-11", "7d", "2026-03-05", "2026-03-11"},
-		{"2026-03-11", "30d", "2026-02-10", "2026-03-11"},
-		{"2026-03-11", "90d", "2025-12-12", "2026-03-11"},
-		{"2026-03-11", "180d", "2025-09-13", "2026-03-11"},
-		{"2026-03-11", "365d", "2025-03-12", "2026-03-11"},
-		{"2024-03-01", "365d", "2023-03-03", "2024-03-01"},       // across 29 February
-		{"2026-03-11", "this_week", "2026-03-09", "2026-03-11"},  // Wednesday → Monday
-		{"2026-03-09", "this_week", "2026-03-09", "2026-03-09"},  // a Monday is its week's first day
-		{"2026-03-15", "this_week", "2026-03-09", "2026-03-15"},  // Sunday is the last
-		{"2026-01-01", "this_week", "2025-12-29", "2026-01-01"},  // a week across years
-		{"2026-03-11", "this_month", "2026-03-01", "2026-03-11"}, //
-		{"2026-03-01", "this_month", "2026-03-01", "2026-03-01"},
-		{"2026-03-11", "this_year", "2026-01-01", "2026-03-11"},
-		{"2026-01-01", "this_year", "2026-01-01", "2026-01-01"},
-	} {
-		now := date(c.now).Add(23*time.Hour + 59*time.Minute) // late in the UTC day
-		r, ok := namedRange(c.name, now)
-		if !ok || day(r.From) != c.from || day(r.To) != c.to || r.Name != c.name {
-			t.Errorf("%s at %s: %s … %s, want %s … %s", c.name, c.now, day(r.From), day(r.To), c.from, c.to)
-		}
-	}
-	// Another time zone's evening is the next UTC day.
-	r, _ := namedRange("today", time.Date(2026, 3, 11, 22, 0, 0, 0, time.FixedZone("x", -5*3600)))
-	if day(r.From) != "2026-03-12" {
-		t.Errorf("today in UTC: %s", day(r.From))
-	}
-	r, ok := namedRange("all", testNow)
-	if !ok || !r.All {
-		t.Errorf("all: %+v", r)
-	}
-	if _, ok := namedRange("8d", testNow); ok {
-		t.Error("8d accepted")
-	}
-}
+func date(s string) time.Time { d, _ := charts.ParseDay(s); return d }
 
 func TestParseRange(t *testing.T) {
 	for q, want := range map[string]string{
@@ -89,13 +37,17 @@ func TestParseRange(t *testing.T) {
 		"from=2025-01-01T00:00&to=2025-01-02": "400 from",
 	} {
 		v, _ := url.ParseQuery(q)
-		r, err := parseRange(v, testNow)
+		r, err := parseRange(v)
 		got := ""
 		if err != nil {
-			_, e := StatusOf(err)
-			got = "400 " + e.Param
+			code, e := StatusOf(err)
+			got = fmt.Sprint(code, " ", e.Param)
 		} else {
-			got = r.Name + " " + day(r.From) + " " + day(r.To)
+			from, to, _, err := charts.Resolve(r, testNow)
+			if err != nil {
+				t.Fatalf("%q: parsed, then %v", q, err)
+			}
+			got = r.Name + " " + day(from) + " " + day(to)
 		}
 		if got != want {
 			t.Errorf("%q: %s, want %s", q, got, want)
@@ -140,7 +92,7 @@ func checkTop(t *testing.T, f *fixture, user, ent, query string, from, to time.T
 		t.Fatalf("%s %s %s: %d %s", user, ent, query, code, body)
 	}
 	a := decodeTop(t, body)
-	want := f.w.expect(user, urlEntities[ent], from, to)
+	want := f.w.Expect(user, urlEntities[ent], from, to)
 	if a.Total != len(want) || a.Range.From != day(from) || a.Range.To != day(to) || (source != "" && a.Source != source) {
 		t.Fatalf("%s %s %s: total %d range %s…%s source %s, want %d %s…%s %s", user, ent, query, a.Total, a.Range.From, a.Range.To, a.Source,
 			len(want), day(from), day(to), source)
@@ -154,8 +106,8 @@ func checkTop(t *testing.T, f *fixture, user, ent, query string, from, to time.T
 	}
 	for i, it := range a.Items {
 		w := want[i]
-		if it.Rank != offset+i+1 || it.Name != w.name || it.Plays != w.plays || it.IDs[string(urlEntities[ent])] != hexKey(w.key) ||
-			(ent != "artists" && (it.Artist != w.artist || it.IDs["artist"] != hexKey(listen.ArtistKey(w.artist)))) {
+		if it.Rank != offset+i+1 || it.Name != w.Name || it.Plays != w.Plays || it.IDs[string(urlEntities[ent])] != charts.HexKey(w.Key) ||
+			(ent != "artists" && (it.Artist != w.Artist || it.IDs["artist"] != charts.HexKey(listen.ArtistKey(w.Artist)))) {
 			t.Fatalf("%s %s %s: item %d %+v, want %+v", user, ent, query, i, it, w)
 		}
 	}
@@ -167,7 +119,7 @@ func checkTop(t *testing.T, f *fixture, user, ent, query string, from, to time.T
 // both.
 func TestTopEveryRangeAndEntity(t *testing.T) {
 	today := midnight(testNow)
-	first := f0(t).w.sortedDays("alice", Earliest, today)[0].Date
+	first := f0(t).w.SortedDays("alice", charts.Earliest, today)[0].Date
 	for _, mode := range []struct {
 		name string
 		o    fixtureOpts
@@ -176,11 +128,10 @@ func TestTopEveryRangeAndEntity(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			f := newFixture(t, mode.o)
 			viewOK := mode.o.recovered
-			for _, name := range rangeNames {
-				r, _ := namedRange(name, testNow)
-				from := r.From
-				if r.All {
-					from = first
+			for _, name := range charts.RangeNames {
+				from, to, all, _ := charts.Resolve(charts.Named(name), testNow)
+				if all {
+					from, to = first, today
 				}
 				src := "cassandra"
 				if viewOK {
@@ -192,8 +143,8 @@ func TestTopEveryRangeAndEntity(t *testing.T) {
 					}
 				}
 				for ent := range urlEntities {
-					checkTop(t, f, "alice", ent, "range="+name+"&k=1000", from, r.To, 1000, 0, src)
-					checkTop(t, f, "alice", ent, "range="+name+"&k=3&offset=2", from, r.To, 3, 2, src)
+					checkTop(t, f, "alice", ent, "range="+name+"&k=1000", from, to, 1000, 0, src)
+					checkTop(t, f, "alice", ent, "range="+name+"&k=3&offset=2", from, to, 3, 2, src)
 				}
 			}
 			inside, outside := "from=2026-02-10&to=2026-03-01", "from=2025-01-15&to=2025-06-03"
@@ -220,105 +171,10 @@ func TestTopEveryRangeAndEntity(t *testing.T) {
 
 func f0(t *testing.T) *fixture { return newFixture(t, fixtureOpts{}) }
 
-// Long ranges read rollups: "all" over three years reads at most two
-// partial months of days.
-func TestLongRangesReadRollups(t *testing.T) {
-	f := newFixture(t, fixtureOpts{noView: true})
-	if code, body := f.get(t, "/v1/users/alice/top/tracks?range=all"); code != 200 {
-		t.Fatal(code, body)
-	}
-	r := f.store.reads
-	if r["year_items"] < 2 || r["day_items"] > 62 || r["user_days"] > 2 {
-		t.Fatalf("reads %v: want the full years from year_items, at most two partial months of days", r)
-	}
-	f.store.reads = nil
-	f.get(t, "/v1/users/alice/top/tracks?range=365d")
-	if r := f.store.reads; r["day_items"] > 31 || r["month_items"] < 10 {
-		t.Fatalf("365d reads %v", r)
-	}
-}
-
-func TestTiesOrderByName(t *testing.T) {
-	f := newFixture(t, fixtureOpts{recovered: true})
-	for _, q := range []string{"range=today", "range=all", "range=90d"} {
-		_, body := f.get(t, "/v1/users/tie/top/tracks?"+q)
-		a := decodeTop(t, body)
-		var got []string
-		for _, it := range a.Items {
-			got = append(got, fmt.Sprint(it.Name, "/", it.Artist, "/", it.Plays))
-		}
-		plays := 1
-		if q != "range=today" {
-			plays = 2
-		}
-		want := fmt.Sprintf("[a/X/%d a/Y/%d b/X/%d c/X/%d]", plays, plays, plays, plays)
-		if fmt.Sprint(got) != want {
-			t.Errorf("%s: %v, want %s", q, got, want)
-		}
-	}
-}
-
-// rank against sorting everything, for many splits of the same items
-// between an older tally and recent days.
-func TestRankMergesOlderAndRecent(t *testing.T) {
-	names := []string{"a", "b", "c", "d"}
-	for seed := range 200 {
-		olderAcc, recent, all := newAccumulator(0), newAccumulator(0), newAccumulator(0)
-		n := 1 + seed%23
-		for i := range n * 3 {
-			key := uint64(1 + (i*7+seed)%n)
-			name := names[(int(key)+seed)%len(names)]
-			plays := int64(1 + (i*13+seed)%5)
-			if (i+seed)%3 == 0 {
-				recent.add(key, name, "", plays)
-			} else {
-				olderAcc.add(key, name, "", plays)
-			}
-		}
-		// all = older then recent, as the api orders periods.
-		for _, it := range olderAcc.items {
-			all.add(it.key, it.name, it.artist, it.plays)
-		}
-		for _, it := range recent.items {
-			all.add(it.key, it.name, it.artist, it.plays)
-		}
-		want := all.tally().items
-		older := olderAcc.tally()
-		if seed%5 == 0 {
-			older = nil
-			want = slices.Clone(recent.items)
-			slices.SortFunc(want, compare)
-		}
-		for _, ko := range [][2]int{{1, 0}, {3, 0}, {1000, 0}, {2, 3}, {5, n}, {10, 100}} {
-			spent := &accumulator{index: recent.index, items: slices.Clone(recent.items)} // rank spends it
-			p := rank(older, spent, ko[1], ko[0])
-			w := window(want, ko[1])
-			if len(w) > ko[0] {
-				w = w[:ko[0]]
-			}
-			if p.total != len(want) || fmt.Sprint(p.items) != fmt.Sprint(w) {
-				t.Fatalf("seed %d k %d offset %d: %v (total %d), want %v (total %d)", seed, ko[0], ko[1], p.items, p.total, w, len(want))
-			}
-		}
-	}
-}
-
-func TestTallyEncoding(t *testing.T) {
-	acc := newAccumulator(0)
-	acc.add(1, "Nude", "Radiohead", 3)
-	acc.add(1<<63+5, "Ünïcödé", "", 7)
-	acc.add(2, "", "x", 0)
-	tl := acc.tally()
-	got, err := decodeTally(tl.encode())
-	if err != nil || fmt.Sprint(got.items) != fmt.Sprint(tl.items) || got.index[1<<63+5] != 0 {
-		t.Fatalf("%v %v", err, got)
-	}
-	b := tl.encode()
-	for i := range len(b) {
-		if _, err := decodeTally(b[:i]); err == nil {
-			t.Fatalf("truncated at %d decoded", i)
-		}
-	}
+func downCache() *chartstest.Cache {
+	c := &chartstest.Cache{}
+	c.SetDown(true)
+	return c
 }
 
 type errJSON struct {
@@ -384,14 +240,9 @@ func TestListensPaging(t *testing.T) {
 		f := newFixture(t, o)
 		for _, user := range []string{"alice", "tie", "bob"} {
 			var want []string
-			for _, d := range f.w.sortedDays(user, Earliest, midnight(testNow)) {
-				ls := slices.Clone(f.w.listens[user][d.Date])
-				slices.SortFunc(ls, func(a, b cassandra.Listen) int {
-					if c := b.PlayedAt.Compare(a.PlayedAt); c != 0 {
-						return c
-					}
-					return strings.Compare(string(a.Identity), string(b.Identity))
-				})
+			for _, d := range f.w.SortedDays(user, charts.Earliest, midnight(testNow)) {
+				ls := slices.Clone(f.w.Listens[user][d.Date])
+				chartstest.SortListens(ls)
 				var day []string
 				for _, l := range ls {
 					day = append(day, l.PlayedAt.Format(time.RFC3339)+" "+l.Track)
@@ -444,18 +295,6 @@ func TestListensPaging(t *testing.T) {
 	}
 }
 
-func TestCursorRoundTrip(t *testing.T) {
-	c := &cursor{day: date("2026-03-10"), playedAt: date("2026-03-10").Add(5*time.Hour + 123*time.Millisecond), identity: []byte{1, 2, 3}}
-	got, err := decodeCursor(c.encode())
-	if err != nil || !got.day.Equal(c.day) || !got.playedAt.Equal(c.playedAt) || string(got.identity) != string(c.identity) {
-		t.Fatalf("%v %+v", err, got)
-	}
-	bad := &cursor{day: date("2026-03-10"), playedAt: date("2026-03-11")}
-	if _, err := decodeCursor(bad.encode()); err == nil {
-		t.Fatal("a played_at outside its day decoded")
-	}
-}
-
 func TestActivity(t *testing.T) {
 	for _, o := range []fixtureOpts{{recovered: true}, {}} {
 		f := newFixture(t, o)
@@ -475,7 +314,7 @@ func TestActivity(t *testing.T) {
 			_ = json.Unmarshal([]byte(body), &a)
 			var want []string
 			var total int64
-			for _, d := range f.w.sortedDays("alice", date(a.Range.From), date(a.Range.To)) {
+			for _, d := range f.w.SortedDays("alice", date(a.Range.From), date(a.Range.To)) {
 				want = append(want, fmt.Sprint(day(d.Date), " ", d.Plays))
 				total += d.Plays
 			}
@@ -519,12 +358,12 @@ func TestCacheAndOutages(t *testing.T) {
 	if code, _ := f.get(t, path); code != 200 {
 		t.Fatal(code)
 	}
-	reads := f.store.reads["month_items"]
-	if len(f.cache.m) == 0 {
+	reads := f.store.Reads("month_items")
+	if f.cache.Len() == 0 {
 		t.Fatal("nothing cached in Redis")
 	}
 	_, body := f.get(t, path)
-	if f.store.reads["month_items"] != reads {
+	if f.store.Reads("month_items") != reads {
 		t.Fatal("a cached answer read Cassandra again")
 	}
 	a := decodeTop(t, body)
@@ -534,13 +373,13 @@ func TestCacheAndOutages(t *testing.T) {
 
 	// A second server on the same Redis finds the answer there.
 	g := newFixtureOn(t, fixtureOpts{recovered: true, ttl: time.Minute}, f.cache)
-	if code, _ := g.get(t, path); code != 200 || g.store.reads["month_items"] != 0 {
-		t.Fatalf("second server: %d, read Cassandra %v", code, g.store.reads)
+	if code, _ := g.get(t, path); code != 200 || g.store.Reads("month_items") != 0 {
+		t.Fatalf("second server: %d, read Cassandra %v", code, g.store.AllReads())
 	}
 
 	// Redis down: served uncached.
 	h := newFixture(t, fixtureOpts{recovered: true, ttl: time.Minute})
-	h.cache.down = true
+	h.cache.SetDown(true)
 	for range 3 {
 		code, body := h.get(t, "/v1/users/alice/top/tracks?range=all")
 		if code != 200 {
@@ -550,7 +389,7 @@ func TestCacheAndOutages(t *testing.T) {
 
 	// Cassandra down: the view's ranges answer, the others are 503.
 	d := newFixture(t, fixtureOpts{recovered: true})
-	d.store.down = true
+	d.store.SetDown(true)
 	for _, q := range []string{"range=7d", "range=30d", "range=this_month", "range=today", "from=2026-03-01&to=2026-03-11"} {
 		code, body := d.get(t, "/v1/users/alice/top/tracks?"+q)
 		if code != 200 || decodeTop(t, body).Source != "view" {
@@ -565,11 +404,11 @@ func TestCacheAndOutages(t *testing.T) {
 	// An answer cached before Cassandra went down is served after it
 	// expired (as_of tells its age) rather than a 503.
 	clock := testNow
-	st := newFixtureOn(t, fixtureOpts{recovered: true, ttl: time.Minute, now: func() time.Time { return clock }}, &fakeCache{down: true})
+	st := newFixtureOn(t, fixtureOpts{recovered: true, ttl: time.Minute, now: func() time.Time { return clock }}, downCache())
 	if code, _ := st.get(t, "/v1/users/alice/top/tracks?range=365d"); code != 200 {
 		t.Fatal(code)
 	}
-	st.store.down = true
+	st.store.SetDown(true)
 	clock = clock.Add(10 * time.Minute)
 	code, body := st.get(t, "/v1/users/alice/top/tracks?range=365d")
 	if a := decodeTop(t, body); code != 200 || !a.AsOf.Equal(testNow) {
@@ -581,72 +420,8 @@ func TestCacheAndOutages(t *testing.T) {
 	}
 
 	// Not recovered and Cassandra down: 503.
-	d.view.recovered = false
+	d.view.SetRecovered(false)
 	if code, _ := d.get(t, "/v1/users/alice/top/tracks?range=7d"); code != 503 {
 		t.Errorf("no view, no cassandra: %d", code)
-	}
-}
-
-// As entries near the end of their TTL, one background fill replaces them
-// while requests keep being served from the old one.
-func TestCacheRefreshAhead(t *testing.T) {
-	var mu sync.Mutex
-	now := testNow
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	a, err := newAnswers(nil, time.Minute, 1<<20, "", ops.NewLogger(io.Discard, "error", "text"), clock, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fills atomic.Int32
-	fill := func(context.Context) (int, error) { return int(fills.Add(1)), nil }
-	c := jsonCodec[int]()
-	get := func() int {
-		v, _, err := fetch(context.Background(), a, "k", c, fill)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	if first, second := get(), get(); first != 1 || second != 1 || fills.Load() != 1 {
-		t.Fatalf("fills %d", fills.Load())
-	}
-	mu.Lock()
-	now = now.Add(50 * time.Second) // past 3/4 of the TTL: served, refreshed behind
-	mu.Unlock()
-	if v := get(); v != 1 {
-		t.Fatalf("served %d while refreshing", v)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for get() != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("never refreshed")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	mu.Lock()
-	now = now.Add(2 * time.Minute) // expired: a new fill
-	mu.Unlock()
-	if v := get(); v != 3 {
-		t.Fatalf("after expiry %d", v)
-	}
-}
-
-func TestLRUBudget(t *testing.T) {
-	l := newLRU(1000)
-	for i := range 30 {
-		l.put(fmt.Sprint(i), cached{size: 100})
-	}
-	if l.used > 1000 || len(l.m) != 10 {
-		t.Fatalf("used %d, %d entries", l.used, len(l.m))
-	}
-	if _, ok := l.get("29"); !ok {
-		t.Fatal("newest evicted")
-	}
-	if _, ok := l.get("0"); ok {
-		t.Fatal("oldest kept")
-	}
-	l.put("big", cached{size: 600})
-	if _, ok := l.get("big"); ok {
-		t.Fatal("an entry over half the budget was kept")
 	}
 }

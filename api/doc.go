@@ -2,17 +2,17 @@
 // (charts.go: top, activity, listens, user search), the admin endpoints
 // (admin.go), the browser UIs behind basic auth (asynqmon at /asynq/, the
 // Goka monitor at /goka/), /healthz, /readyz (store health as detail),
-// /metrics (topk_ prefix: requests and latency by route and source, cache
-// tiers) and /openapi.yaml. Every error becomes a status code and a JSON
-// body in one function (errors.go).
+// /metrics (topk_ prefix: requests and latency by route and source) and
+// /openapi.yaml.
 //
-// A chart's days inside the view's window come from the Goka view when it
-// is recovered (checked per request), the others from Cassandra: whole
-// years and months from the rollups, at most two partial months from day
-// values. Cassandra answers are cached in this process and in Redis for a
-// short TTL (cache.go); Redis down is served uncached. The api declares
-// the small interfaces it reads through (View, Store, Cache); views.View,
-// cassandra.Reader and RedisCache implement them.
+// The api is thin: a chart handler parses its parameters (ranges.go),
+// calls the charts service (package charts, behind the small Charts
+// interface) and writes its answer with the X-Topk-Cassandra-Lag header;
+// everything about where days come from, merging, caching and the lag is
+// the service's. Every error — the api's own codes, the domain's
+// (topk.Error, topk.ErrInvalid/ErrNotFound/ErrUnavailable) and echo's —
+// becomes a status code and a JSON body in one function, StatusOf
+// (errors.go).
 //
-// Flow: Goka views + Cassandra (+ Redis cache) → api → users.
+// Flow: Goka views + Cassandra (+ Redis cache) → charts → api → users.
 package api

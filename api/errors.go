@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/topk-charts/topk"
 )
 
 // Code classifies an error for the HTTP answer.
@@ -34,10 +36,25 @@ func Errorf(code Code, param, message string) *Error {
 	return &Error{Code: code, Param: param, Message: message}
 }
 
-// StatusOf is the one place errors become HTTP statuses.
+// StatusOf is the one place errors become HTTP statuses: the api's own
+// coded errors, the domain's (topk.Error and the bare topk.ErrInvalid,
+// ErrNotFound, ErrUnavailable, which the charts service and the stores
+// wrap) and echo's.
 func StatusOf(err error) (int, *Error) {
 	var e *Error
-	if errors.As(err, &e) {
+	var de *topk.Error
+	switch {
+	case errors.As(err, &e):
+	case errors.As(err, &de):
+		e = &Error{Code: domainCode(de), Message: de.Message, Param: de.Param}
+	case errors.Is(err, topk.ErrInvalid):
+		e = &Error{Code: CodeInvalid, Message: err.Error()}
+	case errors.Is(err, topk.ErrNotFound):
+		e = &Error{Code: CodeNotFound, Message: err.Error()}
+	case errors.Is(err, topk.ErrUnavailable):
+		e = &Error{Code: CodeUnavailable, Message: "a store is unavailable and nothing else can answer"}
+	}
+	if e != nil {
 		switch e.Code {
 		case CodeInvalid:
 			return http.StatusBadRequest, e
@@ -72,6 +89,19 @@ func StatusOf(err error) (int, *Error) {
 		return he.Code, &Error{Code: code, Message: msg}
 	}
 	return http.StatusInternalServerError, &Error{Code: CodeInternal, Message: "internal error"}
+}
+
+// domainCode is the code of a domain error's kind.
+func domainCode(e *topk.Error) Code {
+	switch {
+	case errors.Is(e.Kind, topk.ErrInvalid):
+		return CodeInvalid
+	case errors.Is(e.Kind, topk.ErrNotFound):
+		return CodeNotFound
+	case errors.Is(e.Kind, topk.ErrUnavailable):
+		return CodeUnavailable
+	}
+	return CodeInternal
 }
 
 // errorHandler writes every error as {"error": {...}}.

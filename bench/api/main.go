@@ -45,6 +45,7 @@ import (
 
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/bench/benchkit"
+	"github.com/topk-charts/topk/charts"
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/ops"
@@ -155,10 +156,12 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 		if err != nil {
 			return "", err
 		}
-		if err := srv.MountCharts(api.ChartsConfig{View: view, Store: reader, Cache: api.RedisCache{Client: rc}, CacheTTL: ttl,
-			LocalCacheBytes: int64(cfg.Charts.CacheLocalMB) << 20, CachePrefix: cfg.Cassandra.Keyspace + ":"}); err != nil {
+		svc, err := charts.New(charts.Config{View: view, Store: reader, Cache: charts.RedisCache{Client: rc}, CacheTTL: ttl,
+			LocalCacheBytes: int64(cfg.Charts.CacheLocalMB) << 20, CachePrefix: cfg.Cassandra.Keyspace + ":", Registerer: reg}, quiet)
+		if err != nil {
 			return "", err
 		}
+		srv.MountCharts(svc)
 		return serve(srv.Echo())
 	}
 	cachedURL, err := newAPI(cfg.Charts.TTL())

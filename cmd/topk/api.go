@@ -9,6 +9,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/topk-charts/topk/api"
+	"github.com/topk-charts/topk/charts"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors/aggregator"
@@ -57,7 +58,7 @@ func addAPI(ctx context.Context, env *Env, s *service) error {
 type apiParts struct {
 	srv   *api.Server
 	view  *views.View
-	lag   *api.LagMonitor
+	lag   *charts.LagMonitor
 	close func()
 }
 
@@ -112,23 +113,26 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		closeAll()
 		return nil, err
 	}
-	lag, err := api.NewLagMonitor(api.LagConfig{Measure: meter.Measure, Registerer: ac.Registerer}, log)
+	lag, err := charts.NewLagMonitor(charts.LagConfig{Measure: meter.Measure, Registerer: ac.Registerer}, log)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
-	if err := srv.MountCharts(api.ChartsConfig{
+	svc, err := charts.New(charts.Config{
 		View:            view,
 		Store:           reader,
-		Cache:           api.RedisCache{Client: rc},
+		Cache:           charts.RedisCache{Client: rc},
 		CacheTTL:        c.Charts.TTL(),
 		LocalCacheBytes: localBytes,
 		CachePrefix:     c.Cassandra.Keyspace + ":",
 		Lag:             lag,
-	}); err != nil {
+		Registerer:      ac.Registerer,
+	}, log)
+	if err != nil {
 		closeAll()
 		return nil, err
 	}
+	srv.MountCharts(svc)
 	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka()} }), c.API.AdminToken)
 	return &apiParts{srv: srv, view: view, lag: lag, close: closeAll}, nil
 }

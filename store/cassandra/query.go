@@ -21,10 +21,12 @@ import (
 // (down, connecting, timed out). The api maps it to 503.
 var ErrUnavailable = fmt.Errorf("cassandra %w", topk.ErrUnavailable)
 
-// Reader answers the api's reads of day values, rollups, raw listens and
-// the user search. It connects lazily and reconnects after a failure (at
-// most one attempt per RetryEvery), so the api starts and serves the view
-// while Cassandra is down.
+// Reader answers the charts' reads of day values, rollups, raw listens
+// and the user search: it is the charts.Store, and passes that port's
+// contract suite (chartstest.StoreSuite, in the integration tests). It
+// connects lazily and reconnects after a failure (at most one attempt per
+// RetryEvery), so the api starts and serves the view while Cassandra is
+// down.
 type Reader struct {
 	cfg        config.Cassandra
 	retryEvery time.Duration
@@ -149,9 +151,8 @@ var selectItems = [...]string{
 	topk.Yearly:  `SELECT item, name, artist, plays FROM year_items WHERE user_id = ? AND year = ? AND entity = ?`,
 }
 
-// Items reads the items of one entity ("track", "artist", "album") of one
-// period.
-func (r *Reader) Items(ctx context.Context, p topk.Period, user, entity string) ([]topk.Item, error) {
+// Items reads the items of one entity of one period.
+func (r *Reader) Items(ctx context.Context, p topk.Period, user string, entity topk.Entity) ([]topk.Item, error) {
 	s, err := r.session()
 	if err != nil {
 		return nil, err
@@ -165,7 +166,7 @@ func (r *Reader) Items(ctx context.Context, p topk.Period, user, entity string) 
 	default:
 		part = p.Start
 	}
-	it := s.Query(selectItems[p.Kind], user, part, entity).WithContext(ctx).Idempotent(true).PageSize(10000).Iter()
+	it := s.Query(selectItems[p.Kind], user, part, string(entity)).WithContext(ctx).Idempotent(true).PageSize(10000).Iter()
 	var out []topk.Item
 	var key int64
 	var x topk.Item
@@ -177,26 +178,11 @@ func (r *Reader) Items(ctx context.Context, p topk.Period, user, entity string) 
 	return out, unavailable(p.String(), it.Close())
 }
 
-// Listen is one raw_listens row.
-type Listen struct {
-	PlayedAt   time.Time
-	Identity   []byte
-	Artist     string
-	Track      string
-	Album      string
-	TrackID    string
-	ArtistID   string
-	AlbumID    string
-	DurationMS int
-	Source     string
-}
+// Listen is one raw_listens row (the domain's topk.Listen).
+type Listen = topk.Listen
 
-// ListenPos is a position in a day's listens (newest first): the
-// played_at and identity of the last listen returned.
-type ListenPos struct {
-	PlayedAt time.Time
-	Identity []byte
-}
+// ListenPos is a position in a day's listens (topk.ListenPos).
+type ListenPos = topk.ListenPos
 
 // Listens returns up to limit listens of the user's day, newest first,
 // after pos when given (rows are ordered played_at desc, identity asc).

@@ -3,12 +3,16 @@
 package cassandra_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/topk-charts/topk"
+	"github.com/topk-charts/topk/charts"
+	"github.com/topk-charts/topk/charts/chartstest"
+	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/store/cassandra"
 )
@@ -22,17 +26,7 @@ func TestIntegrationReader(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
 	ctx := testenv.Context(t, time.Minute)
-	s, err := cassandra.Connect(cfg.Cassandra)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if err := s.Query(q, args...).WithContext(ctx).Exec(); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	exec := execer(t, ctx, cfg.Cassandra)
 	d := func(s string) time.Time { x, _ := time.Parse("2006-01-02", s); return x }
 	for _, day := range []string{"2025-12-30", "2026-01-02", "2026-01-05"} {
 		exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, "ann", d(day), int64(3))
@@ -67,17 +61,17 @@ func TestIntegrationReader(t *testing.T) {
 	if err != nil || len(days) != 2 || !days[0].Day.Equal(d("2026-01-02")) || days[1].Plays != 3 {
 		t.Fatalf("user days %+v %v", days, err)
 	}
-	items, err := r.Items(ctx, topk.DayPeriod(d("2026-01-02")), "ann", "track")
+	items, err := r.Items(ctx, topk.DayPeriod(d("2026-01-02")), "ann", topk.Tracks)
 	if err != nil || len(items) != 1 || items[0].Key != 1<<64-5 || items[0].Name != "Nude" || items[0].Artist != "Radiohead" {
 		t.Fatalf("day items %+v %v", items, err)
 	}
-	if items, _ := r.Items(ctx, topk.DayPeriod(d("2026-01-02")), "ann", "artist"); len(items) != 1 || items[0].Artist != "" {
+	if items, _ := r.Items(ctx, topk.DayPeriod(d("2026-01-02")), "ann", topk.Artists); len(items) != 1 || items[0].Artist != "" {
 		t.Fatalf("artist items %+v", items)
 	}
-	if items, _ := r.Items(ctx, topk.MonthPeriod(d("2026-01-20")), "ann", "track"); len(items) != 1 || items[0].Plays != 4 {
+	if items, _ := r.Items(ctx, topk.MonthPeriod(d("2026-01-20")), "ann", topk.Tracks); len(items) != 1 || items[0].Plays != 4 {
 		t.Fatalf("month items %+v", items)
 	}
-	if items, _ := r.Items(ctx, topk.YearPeriod(d("2025-05-05")), "ann", "album"); len(items) != 1 || items[0].Name != "In Rainbows" {
+	if items, _ := r.Items(ctx, topk.YearPeriod(d("2025-05-05")), "ann", topk.Albums); len(items) != 1 || items[0].Name != "In Rainbows" {
 		t.Fatalf("year items %+v", items)
 	}
 	var got []string
@@ -112,5 +106,59 @@ func TestIntegrationReader(t *testing.T) {
 	defer down.Close()
 	if _, _, err := down.FirstDay(ctx, "ann"); !errors.Is(err, cassandra.ErrUnavailable) {
 		t.Fatalf("a reader on a wrong port: %v, want ErrUnavailable", err)
+	}
+}
+
+// cassandra.Reader keeps the contract of the charts' store (the same
+// suite the in-memory store passes), on its own keyspace.
+func TestIntegrationReaderContract(t *testing.T) {
+	cfg := testenv.Config(t)
+	testenv.Keyspace(t, cfg)
+	chartstest.StoreSuite(t, func(t *testing.T, d *chartstest.Data) charts.Store {
+		exec := execer(t, testenv.Context(t, time.Minute), cfg.Cassandra)
+		for _, x := range d.Days {
+			exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, x.User, x.Day, x.Plays)
+		}
+		for _, p := range d.Items {
+			table, part := "day_items (user_id, day", any(p.Period.Start)
+			switch p.Period.Kind {
+			case topk.Monthly:
+				table, part = "month_items (user_id, month", p.Period.Start.Year()*100+int(p.Period.Start.Month())
+			case topk.Yearly:
+				table, part = "year_items (user_id, year", p.Period.Start.Year()
+			}
+			for _, it := range p.Items {
+				exec(`INSERT INTO `+table+`, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+					p.User, part, string(p.Entity), int64(it.Key), it.Name, it.Artist, it.Plays)
+			}
+		}
+		for _, l := range d.Listens {
+			exec(`INSERT INTO raw_listens (user_id, day, played_at, identity, artist_name, track_name, album_name, track_id, artist_id,
+				album_id, duration_ms, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, l.User, l.PlayedAt.Truncate(24*time.Hour),
+				l.PlayedAt, l.Identity, l.Artist, l.Track, l.Album, l.TrackID, l.ArtistID, l.AlbumID, l.DurationMS, l.Source)
+		}
+		for _, u := range d.Users {
+			exec(cassandra.InsertKnownUser, cassandra.KnownUserArgs(u)...)
+		}
+		r := cassandra.NewReader(cfg.Cassandra)
+		t.Cleanup(r.Close)
+		return r
+	})
+}
+
+// execer runs statements on a session of its own, closed when the test
+// ends; a failing one fails the test.
+func execer(t *testing.T, ctx context.Context, c config.Cassandra) func(q string, args ...any) {
+	t.Helper()
+	s, err := cassandra.Connect(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return func(q string, args ...any) {
+		t.Helper()
+		if err := s.Query(q, args...).WithContext(ctx).Exec(); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }

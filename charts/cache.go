@@ -1,4 +1,4 @@
-package api
+package charts
 
 import (
 	"container/list"

@@ -1,4 +1,4 @@
-package api
+package charts
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,10 +21,6 @@ type LagSource interface {
 	// now (Kafka unreachable, no measurement yet).
 	CassandraLag() (lag time.Duration, known bool)
 }
-
-// LagHeader carries an answer's Cassandra lag in seconds, or "unknown",
-// on answers that read Cassandra.
-const LagHeader = "X-Topk-Cassandra-Lag"
 
 // LagConfig configures a LagMonitor.
 type LagConfig struct {
@@ -64,7 +59,7 @@ type LagMonitor struct {
 // NewLagMonitor registers the metrics; Run measures.
 func NewLagMonitor(cfg LagConfig, log *slog.Logger) (*LagMonitor, error) {
 	if cfg.Measure == nil {
-		return nil, errors.New("api: LagConfig needs Measure")
+		return nil, errors.New("charts: LagConfig needs Measure")
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
@@ -155,52 +150,55 @@ func (m *LagMonitor) CassandraLag() (time.Duration, bool) {
 	return m.lag, true
 }
 
-// freshness says how current an answer's Cassandra part is. It is taken
-// when the answer is sent, never cached with the Cassandra part: a cached
+// Freshness says how current an answer's Cassandra part is. It is taken
+// when the answer is made, never cached with the Cassandra part: a cached
 // tally shows the lag of now (its as_of tells its own age).
-type freshness struct {
+type Freshness struct {
 	// CassandraLag is present when the answer read Cassandra (source
 	// cassandra or mixed): seconds to a tenth, null when unknown.
-	CassandraLag lagSeconds `json:"cassandra_lag_seconds,omitzero"`
+	CassandraLag LagSeconds `json:"cassandra_lag_seconds,omitzero"`
 	// Stale: the Cassandra part may miss changes the view already shows
 	// (lag above 0, or unknown).
 	Stale bool `json:"stale"`
 }
 
-// lagSeconds is the JSON of a lag: absent, null or a number.
-type lagSeconds struct {
+// LagSeconds is the JSON of a lag: absent (IsZero), null (unknown) or a
+// number.
+type LagSeconds struct {
 	present, known bool
 	seconds        float64
 }
 
-func (l lagSeconds) IsZero() bool { return !l.present }
+// IsZero reports an absent lag (the answer did not read Cassandra).
+func (l LagSeconds) IsZero() bool { return !l.present }
 
-func (l lagSeconds) String() string {
+// String is the lag in seconds, or "unknown".
+func (l LagSeconds) String() string {
 	if !l.known {
 		return "unknown"
 	}
 	return strconv.FormatFloat(l.seconds, 'f', -1, 64)
 }
 
-func (l lagSeconds) MarshalJSON() ([]byte, error) {
+// MarshalJSON is the number, or null when unknown.
+func (l LagSeconds) MarshalJSON() ([]byte, error) {
 	if !l.known {
 		return []byte("null"), nil
 	}
 	return []byte(l.String()), nil
 }
 
-// freshness of an answer from source, with the header; answers only from
-// the view carry neither (nothing in them lags the view).
-func (h *charts) freshness(c echo.Context, source string) freshness {
+// freshness of an answer from source; answers only from the view carry
+// none (nothing in them lags the view).
+func (s *Service) freshness(source string) Freshness {
 	if source == SourceView {
-		return freshness{}
+		return Freshness{}
 	}
-	l := lagSeconds{present: true}
-	if h.cfg.Lag != nil {
-		if lag, ok := h.cfg.Lag.CassandraLag(); ok {
+	l := LagSeconds{present: true}
+	if s.cfg.Lag != nil {
+		if lag, ok := s.cfg.Lag.CassandraLag(); ok {
 			l.known, l.seconds = true, math.Round(max(lag, 0).Seconds()*10)/10
 		}
 	}
-	c.Response().Header().Set(LagHeader, l.String())
-	return freshness{CassandraLag: l, Stale: !l.known || l.seconds > 0}
+	return Freshness{CassandraLag: l, Stale: !l.known || l.seconds > 0}
 }

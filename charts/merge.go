@@ -1,49 +1,28 @@
-package api
+package charts
 
 import (
-	"cmp"
 	"encoding/binary"
-	"errors"
+	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/topk-charts/topk"
 )
 
-// item is one track, artist or album of a range with its plays.
-type item struct {
-	key          uint64
-	name, artist string
-	plays        int64
-}
+func compare(a, b topk.Item) int { return topk.Compare(&a, &b) }
 
-// before is the charts' order: plays descending, then name, then artist,
-// then key (so equal names of different items still have one order).
-func before(a, b *item) bool { return compareP(a, b) < 0 }
-
-func compare(a, b item) int { return compareP(&a, &b) }
-
-func compareP(a, b *item) int {
-	if a.plays != b.plays {
-		return cmp.Compare(b.plays, a.plays)
-	}
-	if c := cmp.Compare(a.name, b.name); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.artist, b.artist); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.key, b.key)
-}
+func before(a, b *topk.Item) bool { return topk.Compare(a, b) < 0 }
 
 // accumulator sums items of periods given oldest first: plays add up and
 // the display spelling is the one of the latest period having the item
 // (the flusher's rollups follow the same rule).
 type accumulator struct {
 	index map[uint64]int
-	items []item
+	items []topk.Item
 }
 
 func newAccumulator(hint int) *accumulator {
-	return &accumulator{index: make(map[uint64]int, hint), items: make([]item, 0, hint)}
+	return &accumulator{index: make(map[uint64]int, hint), items: make([]topk.Item, 0, hint)}
 }
 
 // Accumulators of requests are reused: a heavy user's month of view days
@@ -64,21 +43,21 @@ func (a *accumulator) release() {
 	accumulators.Put(a)
 }
 
-func (a *accumulator) add(key uint64, name, artist string, plays int64) {
-	if i, ok := a.index[key]; ok {
-		it := &a.items[i]
-		it.plays += plays
-		it.name, it.artist = name, artist
+func (a *accumulator) add(it *topk.Item) {
+	if i, ok := a.index[it.Key]; ok {
+		x := &a.items[i]
+		x.Plays += it.Plays
+		x.Name, x.Artist = it.Name, it.Artist
 		return
 	}
-	a.index[key] = len(a.items)
-	a.items = append(a.items, item{key: key, name: name, artist: artist, plays: plays})
+	a.index[it.Key] = len(a.items)
+	a.items = append(a.items, *it)
 }
 
 // tally is the items of a range, sorted in chart order, with an index by
 // key: the Cassandra part of an answer, as cached.
 type tally struct {
-	items []item
+	items []topk.Item
 	index map[uint64]int32
 }
 
@@ -88,7 +67,7 @@ func (a *accumulator) tally() *tally {
 	slices.SortFunc(items, compare)
 	t := &tally{items: items, index: make(map[uint64]int32, len(items))}
 	for i := range items {
-		t.index[items[i].key] = int32(i)
+		t.index[items[i].Key] = int32(i)
 	}
 	return t
 }
@@ -97,14 +76,14 @@ func (a *accumulator) tally() *tally {
 func (t *tally) size() int64 {
 	n := int64(64 + 56*len(t.items))
 	for i := range t.items {
-		n += int64(len(t.items[i].name) + len(t.items[i].artist))
+		n += int64(len(t.items[i].Name) + len(t.items[i].Artist))
 	}
 	return n
 }
 
 // page is one page of a ranking.
 type page struct {
-	items []item
+	items []topk.Item
 	total int // distinct items of the range
 }
 
@@ -128,8 +107,8 @@ func rank(older *tally, recent *accumulator, offset, k int) page {
 	if recent != nil {
 		for i := range recent.items {
 			if older != nil {
-				if j, ok := older.index[recent.items[i].key]; ok {
-					recent.items[i].plays += older.items[j].plays
+				if j, ok := older.index[recent.items[i].Key]; ok {
+					recent.items[i].Plays += older.items[j].Plays
 					continue
 				}
 			}
@@ -137,15 +116,15 @@ func rank(older *tally, recent *accumulator, offset, k int) page {
 		}
 		fresh = best(recent.items, need)
 	}
-	out := make([]item, 0, min(need, total))
+	out := make([]topk.Item, 0, min(need, total))
 	i := 0 // next of older.items
 	j := 0 // next of fresh
 	for len(out) < need {
-		var o *item
+		var o *topk.Item
 		if older != nil {
 			for i < len(older.items) {
 				if recent != nil {
-					if _, dup := recent.index[older.items[i].key]; dup {
+					if _, dup := recent.index[older.items[i].Key]; dup {
 						i++
 						continue
 					}
@@ -154,7 +133,7 @@ func rank(older *tally, recent *accumulator, offset, k int) page {
 				break
 			}
 		}
-		var f *item
+		var f *topk.Item
 		if j < len(fresh) {
 			f = &recent.items[fresh[j]]
 		}
@@ -175,7 +154,7 @@ func rank(older *tally, recent *accumulator, offset, k int) page {
 // best returns the indices of the n best items in chart order. Beyond n
 // it keeps a heap of the n best seen so far, worst on top: most items lose
 // to the top on plays alone, an integer comparison.
-func best(items []item, n int) []int32 {
+func best(items []topk.Item, n int) []int32 {
 	if n > len(items) {
 		n = len(items)
 	}
@@ -216,11 +195,11 @@ func best(items []item, n int) []int32 {
 			down(0)
 		}
 	}
-	slices.SortFunc(h, func(a, b int32) int { return compareP(&items[a], &items[b]) })
+	slices.SortFunc(h, func(a, b int32) int { return topk.Compare(&items[a], &items[b]) })
 	return h
 }
 
-func window(items []item, offset int) []item {
+func window(items []topk.Item, offset int) []topk.Item {
 	if offset >= len(items) {
 		return nil
 	}
@@ -228,82 +207,52 @@ func window(items []item, offset int) []item {
 }
 
 // Encoding of a tally for Redis (version 1): uvarint version, uvarint
-// count, then per item key (8 bytes LE), uvarint plays, uvarint len +
-// name, uvarint len + artist. Items are in chart order.
+// count, then the items in the item codec (topk.AppendItem: key 8 bytes
+// LE, uvarint plays, uvarint length + name, uvarint length + artist), in
+// chart order.
 const tallyVersion = 1
 
+var tallyCodec = codec[*tally]{
+	encode: (*tally).encode,
+	decode: decodeTally,
+	size:   (*tally).size,
+}
+
 func (t *tally) encode() []byte {
-	n := 16
+	n := 2 * binary.MaxVarintLen64
 	for i := range t.items {
-		n += 20 + len(t.items[i].name) + len(t.items[i].artist)
+		n += topk.ItemSize(&t.items[i])
 	}
 	b := make([]byte, 0, n)
 	b = binary.AppendUvarint(b, tallyVersion)
 	b = binary.AppendUvarint(b, uint64(len(t.items)))
 	for i := range t.items {
-		it := &t.items[i]
-		b = binary.LittleEndian.AppendUint64(b, it.key)
-		b = binary.AppendUvarint(b, uint64(it.plays))
-		b = binary.AppendUvarint(b, uint64(len(it.name)))
-		b = append(b, it.name...)
-		b = binary.AppendUvarint(b, uint64(len(it.artist)))
-		b = append(b, it.artist...)
+		b = topk.AppendItem(b, &t.items[i])
 	}
 	return b
 }
 
-var errBadTally = errors.New("api: corrupt cached tally")
+// minItemBytes is the smallest encoded item: key, plays, two lengths.
+const minItemBytes = 8 + 1 + 1 + 1
 
 func decodeTally(b []byte) (*tally, error) {
-	s := string(b) // one allocation; names are substrings
-	i := 0
-	uv := func() uint64 {
-		if i < 0 {
-			return 0
-		}
-		v, n := binary.Uvarint(b[i:])
-		if n <= 0 {
-			i = -1
-			return 0
-		}
-		i += n
-		return v
+	d := topk.NewDecoder(b)
+	if d.Uvarint() != tallyVersion {
+		d.Fail()
 	}
-	if uv() != tallyVersion || i < 0 {
+	count := d.Count(minItemBytes)
+	if d.Err() != nil {
 		return nil, errBadTally
 	}
-	count := uv()
-	if i < 0 || count > uint64(len(b)/10) {
-		return nil, errBadTally
-	}
-	t := &tally{items: make([]item, count), index: make(map[uint64]int32, count)}
-	str := func() string {
-		l := uv()
-		if i < 0 || l > uint64(len(b)-i) {
-			i = -1
-			return ""
-		}
-		v := s[i : i+int(l)]
-		i += int(l)
-		return v
-	}
+	t := &tally{items: make([]topk.Item, count), index: make(map[uint64]int32, count)}
 	for k := range t.items {
-		if i < 0 || len(b)-i < 8 {
-			return nil, errBadTally
-		}
-		it := &t.items[k]
-		it.key = binary.LittleEndian.Uint64(b[i:])
-		i += 8
-		it.plays = int64(uv())
-		it.name = str()
-		it.artist = str()
-		if i < 0 {
-			return nil, errBadTally
-		}
-		t.index[it.key] = int32(k)
+		t.items[k] = d.Item()
+		t.index[t.items[k].Key] = int32(k)
 	}
-	if i != len(b) {
+	if !d.Done() {
 		return nil, errBadTally
 	}
 	return t, nil
 }
+
+var errBadTally = fmt.Errorf("charts: corrupt cached tally: %w", topk.ErrCorrupt)

@@ -1,0 +1,25 @@
+// Package charts is the charts query service: Top, Activity, Listens and
+// SearchUsers of a user over a range, each taking a context and domain
+// types (topk.Entity, Range, the queries) and answering domain answers
+// or domain errors (topk.Error: invalid naming the parameter, not found,
+// unavailable) — nothing of HTTP. The api calls it; tests and benchmarks
+// call it without echo.
+//
+// Where it reads: a range's days inside the Goka view's window come from
+// the view when it is recovered (checked per query), the others from the
+// Store (Cassandra): whole years and months from the rollups, at most two
+// partial months from day values (plan.go, Periods). The view's days are
+// summed per query and merged with the Store's sorted tally without
+// sorting either whole (merge.go). Store answers are cached in this
+// process and in Redis for a short TTL (cache.go); Redis down is served
+// uncached. Answers that read Cassandra say how far it is behind the view
+// (lag.go: LagMonitor, Freshness).
+//
+// Files: service.go (Config, the View and Store ports, errors), ranges.go
+// (range names, resolution, validation), plan.go (view | Cassandra split,
+// partition planner), top.go, activity.go (and the search), listens.go
+// with cursor.go, merge.go, cache.go, lag.go. The Store port's contract
+// suite and the fakes are in chartstest.
+//
+// Flow: Goka views + Cassandra (+ Redis cache) → charts → api → users.
+package charts

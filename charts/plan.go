@@ -1,0 +1,226 @@
+package charts
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/topk-charts/topk"
+	"github.com/topk-charts/topk/views"
+)
+
+// split is where the days of a range come from.
+type split struct {
+	from, to time.Time // clamped; empty when !any
+	any      bool      // the clamped range has days
+	// Days before viewFrom come from Cassandra, the others from the view
+	// (viewFrom is after every day when the view cannot answer).
+	viewFrom time.Time
+	viewDays []views.Day // the user's view days in [max(from, viewFrom), to]
+	// first is the user's first day (ranges "all"; existence), when known.
+	first    time.Time
+	hasFirst bool
+}
+
+func (s *split) cass() (time.Time, time.Time, bool) {
+	if !s.any || !s.from.Before(s.viewFrom) {
+		return time.Time{}, time.Time{}, false
+	}
+	to := s.to
+	if !to.Before(s.viewFrom) {
+		to = s.viewFrom.AddDate(0, 0, -1)
+	}
+	return s.from, to, true
+}
+
+func (s *split) view() bool { return s.any && !s.to.Before(s.viewFrom) }
+
+func (s *split) source() string {
+	_, _, c := s.cass()
+	switch {
+	case c && s.view():
+		return SourceMixed
+	case s.view():
+		return SourceView
+	}
+	return SourceCassandra
+}
+
+// plan resolves a range for a user: "all" from the first day, clamped
+// to the days that can hold listens, and split between the view (days it
+// holds, when recovered) and Cassandra (the others). It may change r
+// (the first day of "all").
+func (s *Service) plan(ctx context.Context, user string, r *resolved, now time.Time) (*split, error) {
+	today := Midnight(now)
+	sp := &split{viewFrom: Earliest.AddDate(10000, 0, 0)}
+	var recent []views.Day
+	if v := s.cfg.View; v != nil && v.Recovered() {
+		vf := v.FirstDay(now)
+		days, err := v.Range(user, vf, today.AddDate(0, 0, 1))
+		if err != nil {
+			s.log.Warn("view read failed: answering from Cassandra", "user", user, "err", err)
+		} else {
+			sp.viewFrom, recent = vf, days
+		}
+	}
+	if r.All {
+		first, ok, err := s.firstDay(ctx, user)
+		if err != nil {
+			return nil, s.storeError(err, "user", user)
+		}
+		if len(recent) > 0 && (!ok || recent[0].Date.Before(first)) {
+			first, ok = recent[0].Date, true
+		}
+		if !ok {
+			return nil, noListens(user)
+		}
+		sp.first, sp.hasFirst = first, true
+		r.From = first
+		if r.To.Before(first) { // listens only ahead of today (played_at up to 10 min ahead)
+			r.To = first
+		}
+	}
+	sp.from, sp.to, sp.any = clamp(r.From, r.To, now)
+	if sp.view() {
+		for _, d := range recent {
+			if !d.Date.Before(sp.from) && !d.Date.After(sp.to) {
+				sp.viewDays = append(sp.viewDays, d)
+			}
+		}
+	}
+	if len(recent) > 0 && !sp.hasFirst {
+		sp.first, sp.hasFirst = recent[0].Date, true // a lower bound is enough to know the user exists
+	}
+	return sp, nil
+}
+
+// firstDay is the user's first day in Cassandra (cached).
+func (s *Service) firstDay(ctx context.Context, user string) (time.Time, bool, error) {
+	type fd struct {
+		Day time.Time `json:"day"`
+		OK  bool      `json:"ok"`
+	}
+	v, _, err := fetch(ctx, s.cache, "first:"+user, jsonCodec[fd](), func(ctx context.Context) (fd, error) {
+		d, ok, err := s.cfg.Store.FirstDay(ctx, user)
+		return fd{d, ok}, err
+	})
+	return v.Day, v.OK, err
+}
+
+// exists reports whether the user has listens at all, for a not found on
+// an empty answer. Unknown (Cassandra down, the view holds nothing of the
+// user) counts as existing: an empty chart is a true answer for a real
+// user, a not found would not be.
+func (s *Service) exists(ctx context.Context, user string, sp *split) bool {
+	if sp.hasFirst {
+		return true
+	}
+	_, ok, err := s.firstDay(ctx, user)
+	return ok || err != nil
+}
+
+// tally is the Cassandra part of a chart: the entity's items of the user
+// in [from, to], cached.
+func (s *Service) tally(ctx context.Context, user string, e topk.Entity, from, to time.Time) (*tally, time.Time, error) {
+	key := "items:" + string(e) + ":" + day(from) + ":" + day(to) + ":" + user
+	return fetch(ctx, s.cache, key, tallyCodec, func(ctx context.Context) (*tally, error) {
+		return s.readTally(ctx, user, e, from, to)
+	})
+}
+
+// readTally reads the items of [from, to] from the fewest partitions
+// (Periods) and sums them.
+func (s *Service) readTally(ctx context.Context, user string, e topk.Entity, from, to time.Time) (*tally, error) {
+	periods, err := Periods(ctx, s.cfg.Store, user, from, to)
+	if err != nil {
+		return nil, err
+	}
+	results := make([][]topk.Item, len(periods))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i, p := range periods {
+		g.Go(func() error {
+			items, err := s.cfg.Store.Items(gctx, p, user, e)
+			results[i] = items
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, r := range results {
+		n += len(r)
+	}
+	acc := newAccumulator(n / 2)
+	for _, r := range results { // periods are in time order: the latest spelling wins
+		for i := range r {
+			acc.add(&r[i])
+		}
+	}
+	return acc.tally(), nil
+}
+
+// Periods is the Cassandra partition planner: it covers [from, to] with
+// whole years (year_items), whole months (month_items) and the days of
+// the at most two partial months (day_items) — or a partial month's
+// rollup when the month has no plays outside the range (the current
+// month, the first month of "all") — in time order. It reads the
+// partial months' user_days.
+func Periods(ctx context.Context, st Store, user string, from, to time.Time) ([]topk.Period, error) {
+	var out []topk.Period
+	for d := from; !d.After(to); {
+		if y := topk.YearPeriod(d); y.Start.Equal(d) && !y.End().After(to) {
+			out = append(out, y)
+			d = d.AddDate(1, 0, 0)
+			continue
+		}
+		m := topk.MonthPeriod(d)
+		if m.Start.Equal(d) && !m.End().After(to) {
+			out = append(out, m)
+			d = d.AddDate(0, 1, 0)
+			continue
+		}
+		end := m.End()
+		if end.After(to) {
+			end = to
+		}
+		days, err := st.UserDays(ctx, user, m.Start, m.End())
+		if err != nil {
+			return nil, err
+		}
+		inside := true
+		var mine []topk.Period
+		for _, x := range days {
+			if x.Day.Before(d) || x.Day.After(end) {
+				inside = false
+			} else if x.Plays > 0 {
+				mine = append(mine, topk.DayPeriod(x.Day))
+			}
+		}
+		switch {
+		case len(mine) == 0:
+		case inside:
+			out = append(out, m)
+		default:
+			out = append(out, mine...)
+		}
+		d = end.AddDate(0, 0, 1)
+	}
+	return out, nil
+}
+
+// jsonCodec caches small answers as JSON.
+func jsonCodec[T any]() codec[T] {
+	return codec[T]{
+		encode: func(v T) []byte { b, _ := json.Marshal(v); return b },
+		decode: func(b []byte) (T, error) {
+			var v T
+			err := json.Unmarshal(b, &v)
+			return v, err
+		},
+		size: func(T) int64 { return -1 }, // from the encoding's length
+	}
+}

@@ -1,0 +1,162 @@
+package charts
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/topk-charts/topk"
+	"github.com/topk-charts/topk/views"
+)
+
+// View is what the charts read of the Goka view of recent days
+// (views.View implements it).
+type View interface {
+	// Recovered reports whether the view caught up; checked per request.
+	Recovered() bool
+	// FirstDay is the oldest day the view holds at now (it holds every
+	// later day).
+	FirstDay(now time.Time) time.Time
+	// Range returns the user's days in [from, to] it holds, oldest first.
+	Range(user string, from, to time.Time) ([]views.Day, error)
+}
+
+// Store is what the charts read of Cassandra's tables
+// (cassandra.Reader implements it; chartstest.StoreSuite is its
+// contract). Every error means the store did not answer.
+type Store interface {
+	// FirstDay is the user's first day with plays; ok false: none.
+	FirstDay(ctx context.Context, user string) (day time.Time, ok bool, err error)
+	// UserDays lists the user's days with plays in [from, to], oldest first.
+	UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error)
+	// Items reads one entity's items of one day, month or year (a
+	// month's or year's are its rollup), in no particular order.
+	Items(ctx context.Context, p topk.Period, user string, e topk.Entity) ([]topk.Item, error)
+	// Listens returns up to limit listens of a day, newest first (equal
+	// played_at: identity ascending), after a position when given.
+	Listens(ctx context.Context, user string, day time.Time, after *topk.ListenPos, limit int) ([]topk.Listen, error)
+	// SearchUsers returns up to limit users whose folded id
+	// (listen.Normalize) starts with the folded prefix, in folded order.
+	SearchUsers(ctx context.Context, prefix string, limit int) ([]string, error)
+}
+
+// Config configures the charts service.
+type Config struct {
+	// View holds the recent days; nil: the Store answers everything.
+	View View
+	// Store is Cassandra. Required.
+	Store Store
+	// Cache is Redis; nil: answers are cached in this process only.
+	Cache Cache
+	// CacheTTL is how long a Store answer is reused (TOPK_CACHE_TTL);
+	// 0 disables caching.
+	CacheTTL time.Duration
+	// LocalCacheBytes bounds the answers decoded in this process
+	// (TOPK_CACHE_LOCAL_MB). Default (0) 64 MiB; negative: none.
+	LocalCacheBytes int64
+	// CachePrefix starts every Redis key (the keyspace, so tests and
+	// deployments sharing a Redis never meet).
+	CachePrefix string
+	// Timeout bounds the store reads of one query. Default 5 s.
+	Timeout time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Lag tells how far Cassandra is behind the view (LagMonitor); answers
+	// that read Cassandra carry it. nil: unknown.
+	Lag LagSource
+	// Registerer takes topk_api_cache_requests_total; default
+	// prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
+}
+
+// Service answers the charts: top items, activity, listens and the user
+// search of a user over a range, from the view and the store.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	cache *answers
+}
+
+// New builds the service and registers its cache metrics.
+func New(cfg Config, log *slog.Logger) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("charts: Config needs a Store")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LocalCacheBytes == 0 {
+		cfg.LocalCacheBytes = 64 << 20
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.DefaultRegisterer
+	}
+	cache, err := newAnswers(cfg.Cache, cfg.CacheTTL, cfg.LocalCacheBytes, cfg.CachePrefix+"topk:v1:", log, cfg.Now, cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, log: log, cache: cache}, nil
+}
+
+// Now is the service's clock, in UTC.
+func (s *Service) Now() time.Time { return s.cfg.Now().UTC() }
+
+// The source of an answer: the view, Cassandra, or both.
+const (
+	SourceView      = "view"
+	SourceCassandra = "cassandra"
+	SourceMixed     = "mixed"
+)
+
+// sourced is a failure of a query whose source was already known.
+type sourced struct {
+	err    error
+	source string
+}
+
+func (e *sourced) Error() string { return e.err.Error() }
+func (e *sourced) Unwrap() error { return e.err }
+
+// SourceOf is the source of the answer a failed query was making, when
+// it failed after deciding where its days come from (a store read, a
+// user without listens); ok false when it failed before.
+func SourceOf(err error) (source string, ok bool) {
+	var s *sourced
+	if errors.As(err, &s) {
+		return s.source, true
+	}
+	return "", false
+}
+
+func withSource(err error, source string) error {
+	if err == nil {
+		return nil
+	}
+	return &sourced{err: err, source: source}
+}
+
+// storeError is a store failure as the caller sees it: unavailable (the
+// query was fine), logged with what the query was about. Domain errors
+// pass unchanged.
+func (s *Service) storeError(err error, about ...any) error {
+	var de *topk.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	s.log.Warn("store read failed", append(about, "err", err)...)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return topk.Unavailable("Cassandra did not answer in time and the view cannot answer this request", err)
+	}
+	return topk.Unavailable("Cassandra is unavailable and the view cannot answer this request", err)
+}
+
+func noListens(user string) error {
+	return topk.NotFound("user", "no listens of user "+strconv.Quote(user))
+}
