@@ -14,7 +14,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/topk-charts/topk/crawler/provider"
-	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/listen"
 )
 
@@ -68,25 +67,65 @@ type TaskStatus struct {
 // asynqQueues is the Redis set in which Asynq lists its queues.
 const asynqQueues = "asynq:queues"
 
+// UserStore is what registration, status and deletion need of the
+// control-plane database (store/postgres implements it).
+type UserStore interface {
+	// CreateUser creates the user, their provider account (tokens sealed)
+	// and their schedule in one transaction; ErrExists if the id is taken.
+	CreateUser(ctx context.Context, u NewUser) error
+	// Schedule reads one user's schedule; ErrNotFound if there is no such
+	// user.
+	Schedule(ctx context.Context, user string) (Schedule, error)
+	// Schedules lists the schedules of the users whose ids start with
+	// prefix and sort after `after`, in id order, at most limit.
+	Schedules(ctx context.Context, prefix, after string, limit int) ([]Schedule, error)
+	// Runs lists a user's latest crawl runs, newest first, at most limit.
+	Runs(ctx context.Context, user string, limit int) ([]Run, error)
+	// DeleteUser removes the user and everything of theirs, and returns
+	// the schedule they had; ErrNotFound if there is no such user.
+	DeleteUser(ctx context.Context, user string) (Schedule, error)
+}
+
+// ScheduleStore is what "crawl now" and the reconciler need of the
+// control-plane database (store/postgres implements it).
+type ScheduleStore interface {
+	// MoveNextRun sets user's next run to at (and makes the schedule
+	// active) unless a crawl holds a lease younger than leaseTTL (ErrBusy),
+	// and returns the slot it replaced; ErrNotFound if there is no such
+	// user.
+	MoveNextRun(ctx context.Context, user string, at time.Time, leaseTTL time.Duration) (old time.Time, err error)
+	// ActiveSchedules calls fn for every active schedule, in user id order,
+	// and stops at fn's first error.
+	ActiveSchedules(ctx context.Context, fn func(Schedule) error) error
+	// MarkArchived records that Asynq archived taskID, the task of user's
+	// run at slot, with lastErr, and moves the next run to next. moved is
+	// false when slot is no longer the user's next run.
+	MarkArchived(ctx context.Context, user string, slot time.Time, taskID, lastErr string, next time.Time) (moved bool, err error)
+}
+
+// ControlStore is what a Control needs: both of the above.
+type ControlStore interface {
+	UserStore
+	ScheduleStore
+}
+
 // Control is the control plane: registration, status, crawl now,
-// deletion and the reconciler. The admin api and `topk scheduler` /
-// `topk enqueue` use it.
+// deletion and reconciling (a Reconciler runs it). The admin api and
+// `topk scheduler` / `topk enqueue` use it.
 type Control struct {
 	cfg   Config
-	store *Store
+	store ControlStore
 	rdb   goredis.UniversalClient
 	insp  *asynq.Inspector
 	enq   *enqueuer
 	m     *Metrics
 	log   *slog.Logger
-	// backoff spaces the retries of a failing reconcile round (nil:
-	// outage's default, 500 ms doubling to 15 s).
-	backoff outage.Backoff
 }
 
-// NewControl returns the control plane. rdb is the Redis that Asynq uses
-// (the reconciler re-registers the queue there after a flush).
-func NewControl(cfg Config, store *Store, rdb goredis.UniversalClient, client *asynq.Client, insp *asynq.Inspector, m *Metrics, log *slog.Logger) (*Control, error) {
+// NewControl returns the control plane; it does no I/O. rdb is the Redis
+// that Asynq uses (the reconciler re-registers the queue there after a
+// flush).
+func NewControl(cfg Config, store ControlStore, rdb goredis.UniversalClient, client *asynq.Client, insp *asynq.Inspector, m *Metrics, log *slog.Logger) (*Control, error) {
 	cfg.defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -109,8 +148,8 @@ func (c *Control) Providers() []string {
 	return out
 }
 
-func (c *Control) validate(r Registration) (newUser, error) {
-	u := newUser{ID: r.UserID, DisplayName: strings.TrimSpace(r.DisplayName), Provider: r.Provider, ExternalID: r.ExternalID}
+func (c *Control) validate(r Registration) (NewUser, error) {
+	u := NewUser{ID: r.UserID, DisplayName: strings.TrimSpace(r.DisplayName), Provider: r.Provider, ExternalID: r.ExternalID}
 	now := c.cfg.Now()
 	// The user id follows the event contract: it is every listen's key.
 	probe := listen.Listen{UserID: r.UserID, PlayedAt: now, ArtistName: "a", TrackName: "t"}
@@ -162,7 +201,7 @@ func (c *Control) Register(ctx context.Context, r Registration) (UserStatus, err
 	if err != nil {
 		return UserStatus{}, err
 	}
-	if err := c.store.insertUser(ctx, u); err != nil {
+	if err := c.store.CreateUser(ctx, u); err != nil {
 		return UserStatus{}, err
 	}
 	if err := c.enq.enqueue(ctx, u.ID, u.NextRunAt); err != nil {
@@ -173,12 +212,12 @@ func (c *Control) Register(ctx context.Context, r Registration) (UserStatus, err
 
 // Get is a user's status with their latest runs.
 func (c *Control) Get(ctx context.Context, user string) (UserStatus, error) {
-	sc, err := c.store.schedule(ctx, user)
+	sc, err := c.store.Schedule(ctx, user)
 	if err != nil {
 		return UserStatus{}, err
 	}
-	st := c.status(sc)
-	if st.Runs, err = c.store.runs(ctx, user, 20); err != nil {
+	st := c.status(ctx, sc)
+	if st.Runs, err = c.store.Runs(ctx, user, 20); err != nil {
 		return st, err
 	}
 	return st, nil
@@ -186,31 +225,35 @@ func (c *Control) Get(ctx context.Context, user string) (UserStatus, error) {
 
 // List lists users (ids after `after`, starting with prefix) with their status.
 func (c *Control) List(ctx context.Context, prefix, after string, limit int) ([]UserStatus, error) {
-	scs, err := c.store.schedules(ctx, prefix, after, limit)
+	scs, err := c.store.Schedules(ctx, prefix, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]UserStatus, len(scs))
 	for i, sc := range scs {
-		out[i] = c.status(sc)
+		out[i] = c.status(ctx, sc)
 	}
 	return out, nil
 }
 
-func (c *Control) status(sc Schedule) UserStatus {
+func (c *Control) status(ctx context.Context, sc Schedule) UserStatus {
 	st := UserStatus{
 		UserID: sc.UserID, DisplayName: sc.DisplayName, Provider: sc.Provider, ExternalID: sc.ExternalID,
 		HasTokens: sc.HasTokens, CreatedAt: sc.UserCreatedAt, Schedule: sc,
 	}
-	st.Task = c.task(TaskID(sc.UserID, sc.NextRunAt))
+	st.Task = c.task(ctx, TaskID(sc.UserID, sc.NextRunAt))
 	if sc.ArchivedTask != "" {
-		st.Archived = c.task(sc.ArchivedTask)
+		st.Archived = c.task(ctx, sc.ArchivedTask)
 	}
 	return st
 }
 
 // task reads a task from Asynq; a task Redis does not know is "missing".
-func (c *Control) task(id string) *TaskStatus {
+// Asynq's inspector takes no context: ctx is checked before the call.
+func (c *Control) task(ctx context.Context, id string) *TaskStatus {
+	if err := ctx.Err(); err != nil {
+		return &TaskStatus{ID: id, State: "unknown: " + err.Error()}
+	}
 	info, err := c.insp.GetTaskInfo(c.cfg.Queue, id)
 	if err != nil {
 		state := "missing"
@@ -234,7 +277,7 @@ func (c *Control) task(id string) *TaskStatus {
 // Delete removes the user, their account, schedule and runs, and their
 // pending task. A crawl in progress stops at its next page.
 func (c *Control) Delete(ctx context.Context, user string) error {
-	sc, err := c.store.deleteUser(ctx, user)
+	sc, err := c.store.DeleteUser(ctx, user)
 	if err != nil {
 		return err
 	}
@@ -248,7 +291,7 @@ func (c *Control) Delete(ctx context.Context, user string) error {
 // CrawlNow moves the user's next run to now. ErrBusy: a crawl is running.
 func (c *Control) CrawlNow(ctx context.Context, user string) (UserStatus, error) {
 	now := slotOf(c.cfg.Now())
-	old, err := c.store.moveNextRun(ctx, user, now, c.cfg.TaskTimeout)
+	old, err := c.store.MoveNextRun(ctx, user, now, c.cfg.TaskTimeout)
 	if err != nil {
 		return UserStatus{}, err
 	}
@@ -277,7 +320,7 @@ func (c *Control) Reconcile(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("register queue %s: %w", c.cfg.Queue, err)
 	}
 	restored := 0
-	err := c.store.activeSchedules(ctx, func(sc Schedule) error {
+	err := c.store.ActiveSchedules(ctx, func(sc Schedule) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -299,7 +342,7 @@ func (c *Control) Reconcile(ctx context.Context) (int, error) {
 		case info.State == asynq.TaskStateArchived:
 			interval := time.Duration(sc.Interval)
 			next := slotOf(c.cfg.Now().Add(interval))
-			moved, err := c.store.archived(ctx, sc.UserID, sc.NextRunAt, id, info.LastErr, next)
+			moved, err := c.store.MarkArchived(ctx, sc.UserID, sc.NextRunAt, id, info.LastErr, next)
 			if err != nil {
 				return err
 			}
@@ -315,43 +358,4 @@ func (c *Control) Reconcile(ctx context.Context) (int, error) {
 	})
 	c.m.Reconciles.Inc()
 	return restored, err
-}
-
-// RunReconciler reconciles at start and then every `every` until ctx ends
-// (nil). A failing round (PostgreSQL or Redis down) is retried with
-// backoff rather than a tick later, so the tasks of a flushed Redis are
-// restored as soon as both answer; the log says so once when the rounds
-// start failing and once when they work again. When they have failed for
-// longer than Config.OutageLimit, RunReconciler returns the last error
-// (the scheduler exits non-zero with it).
-func (c *Control) RunReconciler(ctx context.Context, every time.Duration) error {
-	tr := &outage.Tracker{Name: "postgres or redis", Limit: c.cfg.OutageLimit, Log: c.log}
-	return runReconciler(ctx, every, tr, c.backoff, func(ctx context.Context) error {
-		start := time.Now()
-		n, err := c.Reconcile(ctx)
-		if err == nil {
-			c.log.Debug("reconciled", "restored", n, "took", time.Since(start))
-		}
-		return err
-	})
-}
-
-// runReconciler runs round at start and every `every`, each round retried
-// through tr until it works (see RunReconciler).
-func runReconciler(ctx context.Context, every time.Duration, tr *outage.Tracker, bo outage.Backoff, round func(context.Context) error) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if err := outage.Retry(ctx, tr, bo, round); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("reconcile: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
 }

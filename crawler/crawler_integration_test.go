@@ -30,6 +30,7 @@ import (
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/store/postgres"
+	"github.com/topk-charts/topk/store/postgres/postgrestest"
 	"github.com/topk-charts/topk/store/redis"
 )
 
@@ -37,7 +38,7 @@ import (
 type env struct {
 	cfg     config.Config
 	pool    *pgxpool.Pool
-	store   *crawler.Store
+	store   *postgres.Store
 	topics  listen.Topics
 	redis   asynq.RedisClientOpt
 	client  *asynq.Client
@@ -49,16 +50,7 @@ type env struct {
 func setup(t *testing.T, providers map[string]crawler.ProviderEntry) *env {
 	t.Helper()
 	cfg := testenv.Config(t)
-	testenv.Database(t, cfg)
-	ctx := testenv.Context(t, time.Minute)
-	pool, err := postgres.Connect(ctx, cfg.Postgres)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := postgres.Migrate(ctx, pool, testenv.Logger(t)); err != nil {
-		t.Fatal(err)
-	}
+	pool := postgrestest.Migrated(t, cfg)
 	admin, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +69,7 @@ func setup(t *testing.T, providers map[string]crawler.ProviderEntry) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{cfg: cfg, pool: pool, store: crawler.NewStore(pool, cipher), topics: topics}
+	e := &env{cfg: cfg, pool: pool, store: postgres.NewStore(pool, cipher), topics: topics}
 	ro := redis.Options(cfg.Redis)
 	e.redis = asynq.RedisClientOpt{Addr: ro.Addr, Password: ro.Password, DB: ro.DB}
 	e.client = asynq.NewClient(e.redis)
@@ -105,7 +97,7 @@ func setup(t *testing.T, providers map[string]crawler.ProviderEntry) *env {
 // runWorker runs the crawler until the test ends.
 func (e *env) runWorker(t *testing.T) {
 	t.Helper()
-	pub, err := crawler.NewKafkaPublisher(e.cfg.Kafka.Brokers, string(e.topics.Raw))
+	pub, err := crawler.NewKafkaPublisher(testenv.Context(t, time.Minute), e.cfg.Kafka.Brokers, string(e.topics.Raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +108,9 @@ func (e *env) runWorker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- crawler.RunServer(ctx, e.redis, crawler.ServerConfig{
+		done <- crawler.NewServer(e.redis, crawler.ServerConfig{
 			Concurrency: 4, DelayedTaskCheck: 100 * time.Millisecond, TaskCheck: 100 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
-		}, w, testenv.Logger(t))
+		}, w, testenv.Logger(t)).Run(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -1,14 +1,18 @@
 package crawler
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/crawler/provider"
+	"github.com/topk-charts/topk/listen"
 )
 
 func TestTaskIDUniquePerUserAndSlot(t *testing.T) {
@@ -106,5 +110,96 @@ func TestListensFollowTheContract(t *testing.T) {
 	// The invalid play is still published (ingest dead-letters it) and counted.
 	if ls[1].TrackName != "No artist" {
 		t.Fatalf("%+v", ls[1])
+	}
+}
+
+// fakeRuns is a RunStore whose lease is lost after `held` pages.
+type fakeRuns struct {
+	claimOK  bool
+	held     int
+	advances int
+	finishes []Outcome
+}
+
+func (f *fakeRuns) Claim(_ context.Context, user string, slot time.Time, taskID string, _ int, _ time.Duration) (Claim, bool, error) {
+	return Claim{Schedule: Schedule{UserID: user, Provider: "simulated", ExternalID: user, NextRunAt: slot, Interval: Duration(time.Hour)}, RunID: 7}, f.claimOK, nil
+}
+
+func (f *fakeRuns) Advance(context.Context, string, string, int64, Progress) (bool, error) {
+	f.advances++
+	return f.advances <= f.held, nil
+}
+
+func (f *fakeRuns) SaveTokens(context.Context, string, provider.Tokens) error { return nil }
+
+func (f *fakeRuns) Finish(_ context.Context, _, _ string, _ int64, o Outcome) (bool, error) {
+	f.finishes = append(f.finishes, o)
+	return true, nil
+}
+
+func (f *fakeRuns) PruneRuns(context.Context, string, int) error { return nil }
+
+type countingPublisher struct{ listens int }
+
+func (p *countingPublisher) Publish(_ context.Context, batch []listen.Listen) error {
+	p.listens += len(batch)
+	return nil
+}
+
+// pages emits n pages of one play each and counts its calls.
+type pages struct{ n, calls int }
+
+func (p *pages) Crawl(ctx context.Context, _ provider.Account, _ int64, emit func(context.Context, provider.Page) error) (provider.Result, error) {
+	p.calls++
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	for i := range p.n {
+		t := at.Add(time.Duration(i) * time.Minute)
+		if err := emit(ctx, provider.Page{Plays: []provider.Play{{PlayedAt: t, Artist: "a", Track: "t"}}, Cursor: t.Unix()}); err != nil {
+			return provider.Result{}, err
+		}
+	}
+	return provider.Result{}, nil
+}
+
+func testWorker(t *testing.T, runs RunStore, pub Publisher, p provider.Provider) *Worker {
+	t.Helper()
+	w, err := NewWorker(Config{Providers: map[string]ProviderEntry{"simulated": {Provider: p, Interval: time.Hour}}},
+		runs, pub, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// Through the RunStore port: a lease lost mid-crawl (Advance not held)
+// stops the crawl after the page in flight, quietly, with no outcome
+// recorded; a stale task never reaches the provider.
+func TestWorkerStopsWhenTheLeaseIsLost(t *testing.T) {
+	task, _ := newTask("alice", time.Now(), "crawl", 3, time.Minute)
+	runs, pub, prov := &fakeRuns{claimOK: true, held: 1}, &countingPublisher{}, &pages{n: 3}
+	if err := testWorker(t, runs, pub, prov).ProcessTask(context.Background(), task); err != nil {
+		t.Fatalf("ProcessTask = %v, want nil for a lost lease", err)
+	}
+	if runs.advances != 2 || pub.listens != 2 || len(runs.finishes) != 0 {
+		t.Fatalf("%d advances, %d listens, finishes %+v: want the crawl to stop at the second page", runs.advances, pub.listens, runs.finishes)
+	}
+	runs, prov = &fakeRuns{}, &pages{n: 3}
+	if err := testWorker(t, runs, pub, prov).ProcessTask(context.Background(), task); err != nil || prov.calls != 0 {
+		t.Fatalf("stale task: %v, %d crawls", err, prov.calls)
+	}
+}
+
+// The control plane's errors are the domain's: the api and cmd can decide
+// with either.
+func TestErrorsWrapTheDomainErrors(t *testing.T) {
+	err := fmt.Errorf("get alice: %w", ErrNotFound)
+	if !errors.Is(err, ErrNotFound) || !errors.Is(err, topk.ErrNotFound) || ErrNotFound.Error() != "no such user" {
+		t.Fatalf("%v", err)
+	}
+	if errors.Is(ErrExists, topk.ErrNotFound) || errors.Is(ErrBusy, topk.ErrNotFound) {
+		t.Fatal("ErrExists or ErrBusy is a not-found")
+	}
+	if err := invalidf("user_id", "bad"); !errors.Is(err, topk.ErrInvalid) || err.Error() != "user_id: bad" {
+		t.Fatalf("%v", err)
 	}
 }

@@ -7,9 +7,23 @@
 // acknowledged the whole page. The reconciler rebuilds Redis from
 // PostgreSQL, so a Redis flush drops no one.
 //
-// Files: store.go (PostgreSQL), task.go (task ids, retries), worker.go
-// (one crawl), control.go (register, status, crawl now, reconcile),
-// publish.go (Kafka), metrics.go.
+// This package runs no SQL. It declares what it needs of the database as
+// ports, each where it is used, and store/postgres implements them:
+// UserStore (registration, status, deletion) and ScheduleStore (crawl now,
+// the reconciler) in control.go, RunStore (a crawl's lease, cursor, tokens
+// and outcome) in worker.go. Their records (Schedule, Run, NewUser, Claim,
+// Progress, Outcome) are in schedule.go, the errors the stores return
+// (ErrNotFound, which is also topk.ErrNotFound; ErrExists; ErrBusy) in
+// errors.go.
+//
+// The long-running parts are components: a constructor that does no I/O
+// and Run(ctx) error until ctx ends. Server (server.go) runs the Worker on
+// the Asynq queue (`topk crawler`); Reconciler (reconciler.go) runs
+// Control.Reconcile at an interval (`topk scheduler`).
+//
+// Files: control.go (register, status, crawl now, reconcile), worker.go
+// (one crawl), server.go, reconciler.go, task.go (task ids, retries),
+// publish.go (Kafka), schedule.go, errors.go, metrics.go.
 //
 // Flow: PostgreSQL schedules → Asynq (Redis) → worker → provider →
 // user.listen.raw.

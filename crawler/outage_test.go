@@ -88,7 +88,7 @@ func TestReconcilerRetriesUntilTheStoresAnswer(t *testing.T) {
 	}
 	cancel()
 	if err := <-done; err != nil {
-		t.Fatalf("RunReconciler after cancel = %v", err)
+		t.Fatalf("Reconciler.Run after cancel = %v", err)
 	}
 	out := buf.String()
 	if strings.Count(out, "level=WARN") != 1 || strings.Count(out, "postgres or redis back") != 1 {
@@ -108,15 +108,16 @@ func TestReconcilerGivesUpPastTheOutageLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.backoff = quickBackoff{}
+	r := NewReconciler(c, time.Hour)
+	r.backoff = quickBackoff{}
 	done := make(chan error, 1)
-	go func() { done <- c.RunReconciler(context.Background(), time.Hour) }()
+	go func() { done <- r.Run(context.Background()) }()
 	select {
 	case err := <-done:
 		var le *outage.LimitError
 		if !errors.As(err, &le) || !strings.Contains(err.Error(), "postgres or redis down for") ||
 			!strings.Contains(err.Error(), "outage limit of 300ms") || !strings.Contains(err.Error(), "connection refused") {
-			t.Fatalf("RunReconciler = %v", err)
+			t.Fatalf("Reconciler.Run = %v", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("still retrying 10 s after a 300 ms outage limit")
@@ -130,9 +131,9 @@ func (noProvider) Crawl(context.Context, provider.Account, int64, func(context.C
 }
 
 // Redis away: Asynq retries by itself, the log says so once (Asynq's own
-// error lines are quiet meanwhile), and past the outage limit RunServer
+// error lines are quiet meanwhile), and past the outage limit Server.Run
 // shuts the server down and returns an error naming Redis.
-func TestRunServerGivesUpWhenRedisStaysAway(t *testing.T) {
+func TestServerGivesUpWhenRedisStaysAway(t *testing.T) {
 	w, err := NewWorker(Config{Providers: map[string]ProviderEntry{"simulated": {Provider: noProvider{}, Interval: time.Minute}}},
 		nil, nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -142,17 +143,17 @@ func TestRunServerGivesUpWhenRedisStaysAway(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(buf, nil))
 	done := make(chan error, 1)
 	go func() {
-		done <- RunServer(context.Background(), asynq.RedisClientOpt{Addr: closedAddr(t), DialTimeout: 100 * time.Millisecond},
-			ServerConfig{Concurrency: 1, HealthCheck: 50 * time.Millisecond, OutageLimit: 400 * time.Millisecond, ShutdownTimeout: time.Second}, w, log)
+		done <- NewServer(asynq.RedisClientOpt{Addr: closedAddr(t), DialTimeout: 100 * time.Millisecond},
+			ServerConfig{Concurrency: 1, HealthCheck: 50 * time.Millisecond, OutageLimit: 400 * time.Millisecond, ShutdownTimeout: time.Second}, w, log).Run(context.Background())
 	}()
 	select {
 	case err := <-done:
 		var le *outage.LimitError
 		if !errors.As(err, &le) || le.Name != "redis" || !strings.Contains(err.Error(), "outage limit of 400ms") {
-			t.Fatalf("RunServer = %v", err)
+			t.Fatalf("Server.Run = %v", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("RunServer still running 20 s after a 400 ms outage limit")
+		t.Fatal("Server.Run still running 20 s after a 400 ms outage limit")
 	}
 	if out := buf.String(); strings.Count(out, "redis down: retrying") != 1 {
 		t.Fatalf("want one line saying Redis is down:\n%s", out)

@@ -24,14 +24,33 @@ type KafkaPublisher struct {
 	producer sarama.SyncProducer
 }
 
-// NewKafkaPublisher connects a producer for topic.
-func NewKafkaPublisher(brokers []string, topic string) (*KafkaPublisher, error) {
-	cfg := kafka.NewSaramaConfig("topk-crawler")
-	p, err := sarama.NewSyncProducer(brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kafka producer %v: %w", brokers, err)
+// NewKafkaPublisher connects a producer for topic. Sarama's connect takes
+// no context: when ctx ends first, NewKafkaPublisher returns ctx's error
+// at once and the producer, should it still connect, is closed.
+func NewKafkaPublisher(ctx context.Context, brokers []string, topic string) (*KafkaPublisher, error) {
+	type connected struct {
+		p   sarama.SyncProducer
+		err error
 	}
-	return &KafkaPublisher{topic: topic, producer: p}, nil
+	done := make(chan connected, 1)
+	go func() {
+		p, err := sarama.NewSyncProducer(brokers, kafka.NewSaramaConfig("topk-crawler"))
+		done <- connected{p, err}
+	}()
+	select {
+	case c := <-done:
+		if c.err != nil {
+			return nil, fmt.Errorf("kafka producer %v: %w", brokers, c.err)
+		}
+		return &KafkaPublisher{topic: topic, producer: c.p}, nil
+	case <-ctx.Done():
+		go func() {
+			if c := <-done; c.err == nil {
+				c.p.Close()
+			}
+		}()
+		return nil, fmt.Errorf("kafka producer %v: %w", brokers, ctx.Err())
+	}
 }
 
 // Publish sends batch and waits for every acknowledgement. On error some

@@ -26,19 +26,24 @@ type ServerConfig struct {
 	ShutdownTimeout time.Duration
 	// HealthCheck is how often Asynq pings Redis; default 5s.
 	HealthCheck time.Duration
-	// OutageLimit is how long Redis may stay unreachable before RunServer
+	// OutageLimit is how long Redis may stay unreachable before Server.Run
 	// gives up with an error; default outage.DefaultLimit (5 minutes).
 	// Asynq itself retries Redis meanwhile.
 	OutageLimit time.Duration
 }
 
-// RunServer processes crawl tasks of w's queue until ctx ends, then shuts
-// down gracefully (nil). Redis being away is retried by Asynq; the log
-// says so once when Asynq's health check starts failing and once when it
-// works again (Asynq's own error lines are debug lines meanwhile). When
-// Redis has been away for longer than sc.OutageLimit, RunServer shuts the
-// server down and returns an *outage.LimitError naming Redis.
-func RunServer(ctx context.Context, redis asynq.RedisConnOpt, sc ServerConfig, w *Worker, log *slog.Logger) error {
+// Server is the crawler's component: the Asynq server that runs a Worker
+// on the tasks of its queue.
+type Server struct {
+	redis asynq.RedisConnOpt
+	sc    ServerConfig
+	w     *Worker
+	log   *slog.Logger
+}
+
+// NewServer returns the server of w's queue on redis, with sc's defaults
+// filled in; it does no I/O (Run connects).
+func NewServer(redis asynq.RedisConnOpt, sc ServerConfig, w *Worker, log *slog.Logger) *Server {
 	if sc.Concurrency <= 0 {
 		sc.Concurrency = 10
 	}
@@ -48,9 +53,20 @@ func RunServer(ctx context.Context, redis asynq.RedisConnOpt, sc ServerConfig, w
 	if sc.HealthCheck <= 0 {
 		sc.HealthCheck = 5 * time.Second
 	}
+	return &Server{redis: redis, sc: sc, w: w, log: log}
+}
+
+// Run processes crawl tasks until ctx ends, then shuts down gracefully
+// (nil). Redis being away is retried by Asynq; the log says so once when
+// Asynq's health check starts failing and once when it works again
+// (Asynq's own error lines are debug lines meanwhile). When Redis has been
+// away for longer than ServerConfig.OutageLimit, Run shuts the server
+// down and returns an *outage.LimitError naming Redis.
+func (s *Server) Run(ctx context.Context) error {
+	sc, w, log := s.sc, s.w, s.log
 	rd := &outage.Tracker{Name: "redis", Limit: sc.OutageLimit, Log: log}
 	giveUp := make(chan error, 1)
-	srv := asynq.NewServer(redis, asynq.Config{
+	srv := asynq.NewServer(s.redis, asynq.Config{
 		Concurrency:              sc.Concurrency,
 		Queues:                   map[string]int{w.cfg.Queue: 1},
 		RetryDelayFunc:           RetryDelay(w.cfg.RetryBase, w.cfg.RetryMax),

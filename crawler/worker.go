@@ -39,7 +39,7 @@ type Config struct {
 	// Providers by name (lastfm, spotify, simulated).
 	Providers map[string]ProviderEntry
 	// OutageLimit is how long the reconciler keeps retrying a failing
-	// round (PostgreSQL or Redis down) before RunReconciler returns an
+	// round (PostgreSQL or Redis down) before Reconciler.Run returns an
 	// error; default outage.DefaultLimit (5 minutes).
 	OutageLimit time.Duration
 	// Now default time.Now.
@@ -103,10 +103,33 @@ func (e *enqueuer) enqueue(ctx context.Context, user string, slot time.Time) err
 	return nil
 }
 
+// RunStore is what a Worker needs of the control-plane database
+// (store/postgres implements it): a crawl's lease on its user, its
+// progress, its refreshed tokens and its outcome. Advance and Finish act
+// only while the crawl's task holds the lease.
+type RunStore interface {
+	// Claim takes user's lease for taskID when slot is the user's next run
+	// and no other crawl holds a valid lease (one younger than leaseTTL),
+	// and records the attempt in crawl_runs. ok is false when the task is
+	// stale (the user is gone, inactive, or was rescheduled).
+	Claim(ctx context.Context, user string, slot time.Time, taskID string, attempt int, leaseTTL time.Duration) (c Claim, ok bool, err error)
+	// Advance stores the cursor of a page Kafka acknowledged. held is false
+	// when the lease was lost (the user deleted or rescheduled).
+	Advance(ctx context.Context, user, taskID string, runID int64, p Progress) (held bool, err error)
+	// SaveTokens stores refreshed tokens, sealed.
+	SaveTokens(ctx context.Context, user string, t provider.Tokens) error
+	// Finish ends the attempt: it releases the lease, records o and, unless
+	// o.Next is zero (a retry follows), moves the next run to o.Next. held
+	// is false when the lease was lost.
+	Finish(ctx context.Context, user, taskID string, runID int64, o Outcome) (held bool, err error)
+	// PruneRuns keeps a user's last keep crawl runs.
+	PruneRuns(ctx context.Context, user string, keep int) error
+}
+
 // Worker runs crawl:user tasks.
 type Worker struct {
 	cfg   Config
-	store *Store
+	store RunStore
 	pub   Publisher
 	enq   *enqueuer
 	m     *Metrics
@@ -114,7 +137,7 @@ type Worker struct {
 }
 
 // NewWorker returns the task handler; client enqueues each user's next run.
-func NewWorker(cfg Config, store *Store, pub Publisher, client *asynq.Client, m *Metrics, log *slog.Logger) (*Worker, error) {
+func NewWorker(cfg Config, store RunStore, pub Publisher, client *asynq.Client, m *Metrics, log *slog.Logger) (*Worker, error) {
 	cfg.defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -152,7 +175,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	log := w.log.With("user", p.User, "task", taskID, "attempt", retried)
 
-	c, ok, err := w.store.claim(ctx, p.User, slot, taskID, retried, w.cfg.TaskTimeout)
+	c, ok, err := w.store.Claim(ctx, p.User, slot, taskID, retried, w.cfg.TaskTimeout)
 	if err != nil {
 		return err
 	}
@@ -174,7 +197,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	} else {
 		acct := provider.Account{
 			UserID: p.User, ExternalID: c.ExternalID, Tokens: c.Tokens,
-			SaveTokens: func(ctx context.Context, t provider.Tokens) error { return w.store.saveTokens(ctx, p.User, t) },
+			SaveTokens: func(ctx context.Context, t provider.Tokens) error { return w.store.SaveTokens(ctx, p.User, t) },
 		}
 		res, err = entry.Provider.Crawl(ctx, acct, c.Cursor, func(ctx context.Context, pg provider.Page) error {
 			batch := w.listens(p.User, c.Provider, pg.Plays)
@@ -184,7 +207,11 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			published += len(batch)
 			w.m.Listens.WithLabelValues(c.Provider).Add(float64(len(batch)))
 			// Only now, with every listen of the page acknowledged, the cursor moves.
-			return w.store.advance(ctx, p.User, taskID, c.RunID, pg.Cursor, len(batch), pg.Done, pg.Total)
+			held, err := w.store.Advance(ctx, p.User, taskID, c.RunID, Progress{Cursor: pg.Cursor, Listens: len(batch), Done: pg.Done, Total: pg.Total})
+			if err == nil && !held {
+				err = errLeaseLost
+			}
+			return err
 		})
 	}
 	w.m.Duration.WithLabelValues(c.Provider).Observe(w.cfg.Now().Sub(start).Seconds())
@@ -199,7 +226,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if err == nil {
 		next := slotOf(w.cfg.Now().Add(interval))
-		held, ferr := w.store.finish(bctx, p.User, taskID, c.RunID, outcome{Status: "ok", PossibleGap: res.PossibleGap, Next: next})
+		held, ferr := w.store.Finish(bctx, p.User, taskID, c.RunID, Outcome{Status: "ok", PossibleGap: res.PossibleGap, Next: next})
 		if ferr != nil {
 			return ferr
 		}
@@ -217,7 +244,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	final := provider.IsPermanent(err) || retried >= maxRetry
 	if !final {
-		if _, ferr := w.store.finish(bctx, p.User, taskID, c.RunID, outcome{Status: "retrying", Err: err.Error()}); ferr != nil {
+		if _, ferr := w.store.Finish(bctx, p.User, taskID, c.RunID, Outcome{Status: "retrying", Err: err.Error()}); ferr != nil {
 			log.Error("record crawl failure", "err", ferr)
 		}
 		w.m.Crawls.WithLabelValues(c.Provider, "retrying").Inc()
@@ -227,7 +254,7 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// The task is archived (Asynq's dead-letter queue) with err; the user
 	// keeps their schedule and is tried again at the next interval.
 	next := slotOf(w.cfg.Now().Add(interval))
-	held, ferr := w.store.finish(bctx, p.User, taskID, c.RunID, outcome{Status: "failed", Err: err.Error(), Next: next, Archived: taskID})
+	held, ferr := w.store.Finish(bctx, p.User, taskID, c.RunID, Outcome{Status: "failed", Err: err.Error(), Next: next, Archived: taskID})
 	if ferr != nil {
 		log.Error("record crawl failure", "err", ferr)
 	}
@@ -248,7 +275,7 @@ func (w *Worker) schedule(ctx context.Context, log *slog.Logger, user string, ne
 		log.Warn("next run not enqueued; the scheduler's reconciler will", "err", err)
 	}
 	if runID%16 == 0 { // now and then: keep each user's last 100 runs
-		if err := w.store.pruneRuns(ctx, user, 100); err != nil {
+		if err := w.store.PruneRuns(ctx, user, 100); err != nil {
 			log.Warn("prune crawl runs", "err", err)
 		}
 	}

@@ -104,7 +104,7 @@ func run(users int, history time.Duration, concurrency int) error {
 	}
 	key := make([]byte, tokens.KeySize)
 	cipher, _ := tokens.New(key)
-	store := crawler.NewStore(pool, cipher)
+	store := postgres.NewStore(pool, cipher)
 	ccfg := crawler.Config{Queue: queue, MaxRetry: 3, RetryBase: time.Second,
 		Providers: map[string]crawler.ProviderEntry{"lastfm": {Provider: lf, Interval: 24 * time.Hour}}}
 	ctl, err := crawler.NewControl(ccfg, store, rdb, client, insp, nil, log)
@@ -130,7 +130,7 @@ func run(users int, history time.Duration, concurrency int) error {
 	fmt.Fprintf(os.Stderr, "%d crawl tasks enqueued by the reconciler in %v\n", n, scheduleTook.Round(time.Millisecond))
 
 	// Crawl.
-	pub, err := crawler.NewKafkaPublisher(cfg.Kafka.Brokers, string(e.Topics.Raw))
+	pub, err := crawler.NewKafkaPublisher(ctx, cfg.Kafka.Brokers, string(e.Topics.Raw))
 	if err != nil {
 		return err
 	}
@@ -151,8 +151,8 @@ func run(users int, history time.Duration, concurrency int) error {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		done <- crawler.RunServer(wctx, redisOpt, crawler.ServerConfig{Concurrency: concurrency,
-			DelayedTaskCheck: 100 * time.Millisecond, TaskCheck: 20 * time.Millisecond}, w, log)
+		done <- crawler.NewServer(redisOpt, crawler.ServerConfig{Concurrency: concurrency,
+			DelayedTaskCheck: 100 * time.Millisecond, TaskCheck: 20 * time.Millisecond}, w, log).Run(wctx)
 	}()
 	bar := benchkit.Bar(int64(users), "crawling users")
 	var ok, failed int

@@ -36,7 +36,7 @@ import (
 type controlPlane struct {
 	cfg     crawler.Config
 	pool    *pgxpool.Pool
-	store   *crawler.Store
+	store   *postgres.Store
 	redis   asynq.RedisClientOpt
 	rdb     *goredis.Client
 	client  *asynq.Client
@@ -103,7 +103,7 @@ func openControlPlane(ctx context.Context, env *Env, reg prometheus.Registerer, 
 			OutageLimit: outageLimit(env),
 		},
 		pool:  pool,
-		store: crawler.NewStore(pool, cipher),
+		store: postgres.NewStore(pool, cipher),
 		redis: asynq.RedisClientOpt{Addr: ro.Addr, Password: ro.Password, DB: ro.DB},
 		rdb:   redis.New(c.Redis),
 	}
@@ -184,9 +184,9 @@ func runCrawlWorker(ctx context.Context, env *Env, cp *controlPlane, concurrency
 		return ended(ctx, err)
 	}
 	var pub *crawler.KafkaPublisher
-	if err := waitFor(ctx, kt, func(context.Context) error {
+	if err := waitFor(ctx, kt, func(ctx context.Context) error {
 		var err error
-		pub, err = crawler.NewKafkaPublisher(env.Config.Kafka.Brokers, string(listen.NewTopics(env.Config.Namespace).Raw))
+		pub, err = crawler.NewKafkaPublisher(ctx, env.Config.Kafka.Brokers, string(listen.NewTopics(env.Config.Namespace).Raw))
 		return err
 	}); err != nil {
 		return ended(ctx, err)
@@ -196,10 +196,9 @@ func runCrawlWorker(ctx context.Context, env *Env, cp *controlPlane, concurrency
 	if err != nil {
 		return err
 	}
+	srv := crawler.NewServer(cp.redis, crawler.ServerConfig{Concurrency: concurrency, OutageLimit: outageLimit(env)}, w, log)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return crawler.RunServer(gctx, cp.redis, crawler.ServerConfig{Concurrency: concurrency, OutageLimit: outageLimit(env)}, w, log)
-	})
+	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error {
 		return watchServers(gctx, env, log, map[string]*outage.Tracker{"postgres": pg, "kafka": kt}, "postgres", "kafka")
 	})
@@ -240,9 +239,10 @@ func addScheduler(env *Env, s *service, cp *controlPlane, every time.Duration) e
 	if err != nil {
 		return err
 	}
+	rec := crawler.NewReconciler(ctl, every)
 	s.comps = append(s.comps, component{"scheduler", func(ctx context.Context) error {
 		log.Info("scheduler running", "queue", cp.cfg.Queue, "reconcile_every", every)
-		return ctl.RunReconciler(ctx, every)
+		return rec.Run(ctx)
 	}})
 	return nil
 }

@@ -8,17 +8,12 @@ import (
 
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/store/postgres"
+	"github.com/topk-charts/topk/store/postgres/postgrestest"
 )
 
 func TestIntegrationMigrateRoundTrip(t *testing.T) {
-	cfg := testenv.Config(t)
-	testenv.Database(t, cfg)
+	pool := postgrestest.Migrated(t, testenv.Config(t))
 	ctx := testenv.Context(t, time.Minute)
-	pool, err := postgres.Connect(ctx, cfg.Postgres)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	for range 2 { // re-running is harmless
 		if err := postgres.Migrate(ctx, pool, testenv.Logger(t)); err != nil {
 			t.Fatalf("migrate: %v", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/topk-charts/topk/crawler/provider"
+	"github.com/topk-charts/topk/crawler/provider/providertest"
 )
 
 // fakeLastfm answers user.getRecentTracks in Last.fm's JSON shape: newest
@@ -267,4 +268,26 @@ func TestPoliteRate(t *testing.T) {
 	if d := time.Since(start); d < 190*time.Millisecond {
 		t.Fatalf("5 requests in %v: not rate limited", d)
 	}
+}
+
+// The Last.fm client keeps the provider contract against a server in
+// Last.fm's JSON shape: 450 scrobbles (3 pages) and a now-playing item.
+func TestContract(t *testing.T) {
+	providertest.Run(t, func(t *testing.T) providertest.Fixture {
+		base := int64(1_700_000_000)
+		f := &fakeLastfm{nowPlaying: true}
+		var want []provider.Play
+		for i := range int64(450) {
+			s := base + i*60
+			f.scrobbles = append(f.scrobbles, s)
+			// The fields fakeLastfm writes for scrobble s.
+			want = append(want, provider.Play{PlayedAt: time.Unix(s, 0), Artist: fmt.Sprintf("Artist %d", s%7),
+				Track: fmt.Sprintf("Track %d", s), Album: "Album"})
+		}
+		return providertest.Fixture{
+			Provider: newClient(t, f, time.Unix(base+450*60+5, 0)),
+			Account:  provider.Account{UserID: "alice", ExternalID: "rj"},
+			Want:     want,
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/topk-charts/topk/crawler/provider"
+	"github.com/topk-charts/topk/crawler/provider/providertest"
 )
 
 // fakeSpotify answers recently-played and the token endpoint in Spotify's
@@ -200,4 +201,28 @@ func TestExpiredTokenRefreshedFirst(t *testing.T) {
 	if r.err != nil || f.refreshes != 1 || len(f.afters) != 1 {
 		t.Fatalf("%+v refreshes %d requests %d", r, f.refreshes, len(f.afters))
 	}
+}
+
+// The Spotify client keeps the provider contract against a server in
+// Spotify's JSON shapes: 30 plays (fewer than a page of 50, so no gap is
+// possible), with millisecond times.
+func TestContract(t *testing.T) {
+	providertest.Run(t, func(t *testing.T) providertest.Fixture {
+		base := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC).UnixMilli()
+		f := &fakeSpotify{access: "access-1"}
+		var want []provider.Play
+		for i := range int64(30) {
+			ms := base + i*180_000 + 123
+			f.plays = append(f.plays, ms)
+			// The fields fakeSpotify writes for a play at ms.
+			want = append(want, provider.Play{PlayedAt: time.UnixMilli(ms), Artist: "Radiohead",
+				Track: fmt.Sprintf("Track %d", ms), Album: "In Rainbows"})
+		}
+		return providertest.Fixture{
+			Provider: newClient(t, f),
+			Account: provider.Account{UserID: "alice", ExternalID: "alice-sp",
+				Tokens: provider.Tokens{Access: "access-1", Refresh: "refresh-1"}},
+			Want: want,
+		}
+	})
 }

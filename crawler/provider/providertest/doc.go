@@ -1,0 +1,8 @@
+// Package providertest is the contract every crawler/provider
+// implementation keeps, written once as a test suite: each provider's
+// tests call Run with a fixture that serves a known history (the simulated
+// population in-process; Last.fm and Spotify through an httptest server
+// that speaks their API).
+//
+// Flow: provider tests → providertest.Run → provider.Provider.
+package providertest
