@@ -254,7 +254,9 @@ func TestIntegrationOutageAPIBrokerRestart(t *testing.T) {
 
 	// One user-day straight into the recent topic (what the view reads), as
 	// the aggregator writes it.
-	today := time.Now().UTC()
+	// The chart asks for that date, not range=today: a run crossing
+	// midnight UTC would otherwise ask for the next day (a stop-19 failure).
+	today := time.Now().UTC().Truncate(24 * time.Hour).Add(time.Hour)
 	d := &aggregator.Day{}
 	for i, track := range []string{"Reckoner", "Nude", "Reckoner"} {
 		d.Add(aggregator.PlayOf(listen.Listen{UserID: "alice", PlayedAt: today.Add(-time.Duration(i) * time.Minute),
@@ -263,7 +265,8 @@ func TestIntegrationOutageAPIBrokerRestart(t *testing.T) {
 	sinktest.Send(t, sinktest.Producer(t, cfg, false), []*sarama.ProducerMessage{{
 		Topic: string(listen.NewTopics(cfg.Namespace).Recent), Key: sarama.StringEncoder(listen.DayKey("alice", today)), Value: sarama.ByteEncoder(d.Encode()),
 	}})
-	chart := url + "/v1/users/alice/top/tracks?range=today"
+	day := today.Format(listen.DayLayout)
+	chart := url + "/v1/users/alice/top/tracks?from=" + day + "&to=" + day
 	waitHTTP(t, p, chart, 200, `"plays":2`, 30*time.Second)
 
 	k.Kill9()
