@@ -56,7 +56,7 @@ func setup(t *testing.T, providers map[string]crawler.ProviderEntry) *env {
 		t.Fatal(err)
 	}
 	topics := listen.NewTopics(cfg.Namespace)
-	if err := kafka.EnsureTopics(admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, topics), testenv.Logger(t)); err != nil {
+	if err := kafka.EnsureTopics(t.Context(), admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, topics), testenv.Logger(t)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

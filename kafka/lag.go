@@ -11,10 +11,17 @@ import (
 // GroupLag is how many records of topic the consumer group has not yet
 // committed: the sum over partitions of high-water mark minus committed
 // offset (a partition without a commit counts from its oldest offset).
-func GroupLag(client sarama.Client, admin sarama.ClusterAdmin, group, topic string) (int64, error) {
+// sarama's calls take no context: ctx is checked before each of them.
+func GroupLag(ctx context.Context, client sarama.Client, admin sarama.ClusterAdmin, group, topic string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("lag of group %s on %s: %w", group, topic, err)
+	}
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("lag of group %s on %s: %w", group, topic, err)
 	}
 	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: parts})
 	if err != nil {
@@ -22,6 +29,9 @@ func GroupLag(client sarama.Client, admin sarama.ClusterAdmin, group, topic stri
 	}
 	var lag int64
 	for _, p := range parts {
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("lag of group %s on %s: %w", group, topic, err)
+		}
 		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
 			return 0, err
@@ -46,7 +56,7 @@ func GroupLag(client sarama.Client, admin sarama.ClusterAdmin, group, topic stri
 // ctx ends. progress, when set, sees the lag after each poll.
 func WaitCaughtUp(ctx context.Context, client sarama.Client, admin sarama.ClusterAdmin, group, topic string, progress func(lag int64)) error {
 	for {
-		lag, err := GroupLag(client, admin, group, topic)
+		lag, err := GroupLag(ctx, client, admin, group, topic)
 		if err == nil && progress != nil {
 			progress(lag)
 		}

@@ -22,7 +22,7 @@ func TestIntegrationGroupTimeLag(t *testing.T) {
 	a := admin(t, cfg)
 	topic := listen.Namespaced(cfg.Namespace, "timelag-table")
 	group := listen.Namespaced(cfg.Namespace, "timelag-group")
-	if err := kafka.EnsureTopics(a, int16(cfg.Kafka.ReplicationFactor), []kafka.TopicSpec{kafka.TableTopic(topic, 2, cfg.Kafka.MinInsyncReplicas)}, testenv.Logger(t)); err != nil {
+	if err := kafka.EnsureTopics(t.Context(), a, int16(cfg.Kafka.ReplicationFactor), []kafka.TopicSpec{kafka.TableTopic(topic, 2, cfg.Kafka.MinInsyncReplicas)}, testenv.Logger(t)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

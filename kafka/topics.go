@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,11 +82,15 @@ func ListenTopics(k config.Kafka, t listen.Topics) []TopicSpec {
 // EnsureTopics creates missing topics and brings the configuration of
 // existing ones to the spec. Running it again changes nothing. A topic with
 // FixedPartitions and another partition count is an error: its keys would
-// move to other partitions.
-func EnsureTopics(admin sarama.ClusterAdmin, replication int16, specs []TopicSpec, log *slog.Logger) error {
+// move to other partitions. sarama's admin calls take no context: ctx is
+// checked before each of them and while waiting for the topics to serve.
+func EnsureTopics(ctx context.Context, admin sarama.ClusterAdmin, replication int16, specs []TopicSpec, log *slog.Logger) error {
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("describe topics: %w", err)
 	}
 	meta, err := admin.DescribeTopics(names)
 	if err != nil {
@@ -99,6 +104,10 @@ func EnsureTopics(admin sarama.ClusterAdmin, replication int16, specs []TopicSpe
 	}
 	var errs []error
 	for _, s := range specs {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("topic %s: %w", s.Name, err))
+			break
+		}
 		m, ok := existing[s.Name]
 		if !ok {
 			entries := make(map[string]*string, len(s.Config))
@@ -135,15 +144,16 @@ func EnsureTopics(admin sarama.ClusterAdmin, replication int16, specs []TopicSpe
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return awaitTopics(admin, names, 30*time.Second)
+	return awaitTopics(ctx, admin, names, 30*time.Second)
 }
 
 // awaitTopics waits until every topic shows in the metadata with all its
 // partitions led, and every partition answers an offset request: a topic
 // just created is not usable at once (KRaft's metadata can name a leader
 // before that broker serves the partition, and a Goka processor or view
-// asking for offsets then stops with "not the leader").
-func awaitTopics(admin sarama.ClusterAdmin, names []string, timeout time.Duration) error {
+// asking for offsets then stops with "not the leader"). It gives up when
+// ctx ends.
+func awaitTopics(ctx context.Context, admin sarama.ClusterAdmin, names []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var client sarama.Client
 	defer func() {
@@ -159,7 +169,11 @@ func awaitTopics(admin sarama.ClusterAdmin, names []string, timeout time.Duratio
 		if time.Now().After(deadline) {
 			return fmt.Errorf("topics %v not ready after %v: %w", names, timeout, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics %v not ready: %w (last error: %v)", names, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

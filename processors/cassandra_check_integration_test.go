@@ -23,7 +23,7 @@ import (
 // keyspace migrates the test's keyspace and opens a session on it.
 func (s *stack) keyspace(t *testing.T) *gocql.Session {
 	testenv.Keyspace(t, s.cfg)
-	session, err := cassandra.Connect(s.cfg.Cassandra)
+	session, err := cassandra.Connect(t.Context(), s.cfg.Cassandra)
 	if err != nil {
 		t.Fatal(err)
 	}

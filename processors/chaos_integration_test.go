@@ -559,7 +559,7 @@ func (c *chaos) lagZero(groups ...[2]string) func() (bool, string) {
 	return func() (bool, string) {
 		var st []string
 		for _, gt := range groups {
-			lag, err := kafka.GroupLag(c.s.client, c.s.admin, gt[0], gt[1])
+			lag, err := kafka.GroupLag(context.Background(), c.s.client, c.s.admin, gt[0], gt[1])
 			if err != nil || lag != 0 {
 				st = append(st, fmt.Sprintf("%s on %s: lag %d %v", gt[0], gt[1], lag, err))
 			}
@@ -575,7 +575,7 @@ func (c *chaos) lags() string {
 		{string(ingest.Group(c.cfg.Namespace)), string(c.s.topics.Raw)},
 		{string(aggregator.Group(c.cfg.Namespace)), string(c.s.topics.Valid)},
 	} {
-		lag, err := kafka.GroupLag(c.s.client, c.s.admin, gt[0], gt[1])
+		lag, err := kafka.GroupLag(context.Background(), c.s.client, c.s.admin, gt[0], gt[1])
 		if err != nil {
 			out = append(out, fmt.Sprintf("%s lag: %v", gt[0], err))
 			continue

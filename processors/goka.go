@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -204,9 +205,9 @@ func (s Settings) ViewOptions(clientID, dir string) []goka.ViewOption {
 // with the input's partition count) and waits until every partition has a
 // leader. Left to Goka, a fresh table topic races its own metadata: the
 // processor asks for offsets before the partitions have leaders and stops.
-// It returns the partition count of both.
-func (s Settings) EnsureTable(table goka.Table, input goka.Stream) (int32, error) {
-	return s.EnsureCopartitioned(input, s.TableSpec(table))
+// It returns the partition count of both. It gives up when ctx ends.
+func (s Settings) EnsureTable(ctx context.Context, table goka.Table, input goka.Stream) (int32, error) {
+	return s.EnsureCopartitioned(ctx, input, s.TableSpec(table))
 }
 
 // TableSpec is the spec of a group table topic under s (kafka.TableTopic
@@ -220,13 +221,20 @@ func (s Settings) TableSpec(table goka.Table) func(partitions int32) kafka.Topic
 
 // EnsureCopartitioned creates or reconciles, with one admin connection,
 // the topics specs make for input's partition count (which it returns),
-// with s's replication, and waits until every partition has a leader.
-func (s Settings) EnsureCopartitioned(input goka.Stream, specs ...func(partitions int32) kafka.TopicSpec) (int32, error) {
+// with s's replication, and waits until every partition has a leader. It
+// gives up when ctx ends.
+func (s Settings) EnsureCopartitioned(ctx context.Context, input goka.Stream, specs ...func(partitions int32) kafka.TopicSpec) (int32, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("kafka %v: %w", s.Brokers, err)
+	}
 	admin, err := sarama.NewClusterAdmin(s.Brokers, kafka.NewSaramaConfig("topk-table-setup"))
 	if err != nil {
 		return 0, fmt.Errorf("kafka %v: %w", s.Brokers, err)
 	}
 	defer admin.Close()
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("describe %s: %w", input, err)
+	}
 	meta, err := admin.DescribeTopics([]string{string(input)})
 	if err != nil {
 		return 0, fmt.Errorf("describe %s: %w", input, err)
@@ -239,7 +247,7 @@ func (s Settings) EnsureCopartitioned(input goka.Stream, specs ...func(partition
 	for i, spec := range specs {
 		topics[i] = spec(n)
 	}
-	if err := kafka.EnsureTopics(admin, int16(max(s.Replication, 1)), topics, s.logger()); err != nil {
+	if err := kafka.EnsureTopics(ctx, admin, int16(max(s.Replication, 1)), topics, s.logger()); err != nil {
 		return 0, err
 	}
 	return n, nil

@@ -165,7 +165,11 @@ func (s *stack) start(t *testing.T, session *gocql.Session) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap, err := aggregator.New(set, aggregator.Config{Namespace: s.cfg.Namespace, MaxPlaysPerDay: s.maxPlays}, set.StateDir)
+	acfg, err := aggregator.Setup(t.Context(), set, aggregator.Config{Namespace: s.cfg.Namespace, MaxPlaysPerDay: s.maxPlays})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := aggregator.New(set, acfg, set.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,8 +155,8 @@ type View struct {
 	kafka    *outage.Tracker
 
 	// build makes a Goka view and the func releasing its Kafka clients
-	// (tests replace it).
-	build func() (*goka.View, func(), error)
+	// (tests replace it); ctx bounds the topic set-up.
+	build func(ctx context.Context) (*goka.View, func(), error)
 	// cur is the Goka view running now (nil before the first build);
 	// ready is true once it has recovered, until it stops.
 	cur   atomic.Pointer[goka.View]
@@ -236,11 +236,11 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 // Goka's auto-reconnect: when it stops, Run builds the next one with its
 // own backoff and outage limit. release closes the Kafka clients the Goka
 // view made (Goka closes neither its consumer nor its topic manager).
-func (v *View) newGoka() (gv *goka.View, release func(), err error) {
+func (v *View) newGoka(ctx context.Context) (gv *goka.View, release func(), err error) {
 	s := v.settings
 	topic := listen.NewTopics(v.cfg.Namespace).Recent
 	if len(s.Brokers) > 0 {
-		if err := aggregator.EnsureRecent(s, v.cfg.Namespace, v.cfg.Days); err != nil {
+		if err := aggregator.EnsureRecent(ctx, s, v.cfg.Namespace, v.cfg.Days); err != nil {
 			return nil, nil, fmt.Errorf("recent topic: %w", err)
 		}
 	}
@@ -622,7 +622,7 @@ func (v *View) Run(ctx context.Context) error {
 // runOnce builds one Goka view and runs it until it stops; once it has
 // recovered, the view is ready and Kafka counts as back.
 func (v *View) runOnce(ctx context.Context) error {
-	gv, release, err := v.build()
+	gv, release, err := v.build(ctx)
 	if err != nil {
 		return err
 	}

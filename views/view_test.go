@@ -191,7 +191,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 	}
 	var mu sync.Mutex
 	fails, release := 0, make(chan struct{})
-	v.build = func() (*goka.View, func(), error) {
+	v.build = func(ctx context.Context) (*goka.View, func(), error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if fails < 3 {
@@ -201,7 +201,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 			}
 			return nil, nil, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
 		}
-		return v.newGoka()
+		return v.newGoka(ctx)
 	}
 	if err := v.Check(context.Background()); err == nil || err.Error() != "starting" {
 		t.Fatalf("Check before Run = %v, want starting", err)
@@ -257,7 +257,7 @@ func TestViewGivesUpPastTheOutageLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.build = func() (*goka.View, func(), error) {
+	v.build = func(context.Context) (*goka.View, func(), error) {
 		return nil, nil, errors.New("kafka: client has run out of available brokers to talk to")
 	}
 	start := time.Now()

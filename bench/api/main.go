@@ -76,7 +76,7 @@ func main() {
 const heavyUser = "heavy"
 
 func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) error {
-	e, err := benchkit.Setup("api")
+	e, err := benchkit.Setup(context.Background(), "api")
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 		return err
 	}
 	start := time.Now()
-	if err := loadPipeline(e, cfg, dir); err != nil {
+	if err := loadPipeline(ctx, e, cfg, dir); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench-api: pipeline done in %v\n", time.Since(start).Round(time.Second))
@@ -244,9 +244,9 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 
 // loadPipeline runs ingest, the aggregator, the raw writer and the flusher
 // until every stage has committed everything.
-func loadPipeline(e *benchkit.Env, cfg config.Config, dir string) error {
+func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir string) error {
 	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, StateDir: dir, Log: e.Log}
-	session, err := cassandra.Connect(cfg.Cassandra)
+	session, err := cassandra.Connect(ctx, cfg.Cassandra)
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,11 @@ func loadPipeline(e *benchkit.Env, cfg config.Config, dir string) error {
 	if err != nil {
 		return err
 	}
-	ap, err := aggregator.New(set, aggregator.Config{Namespace: cfg.Namespace}, dir)
+	acfg, err := aggregator.Setup(ctx, set, aggregator.Config{Namespace: cfg.Namespace})
+	if err != nil {
+		return err
+	}
+	ap, err := aggregator.New(set, acfg, dir)
 	if err != nil {
 		return err
 	}
@@ -267,7 +271,7 @@ func loadPipeline(e *benchkit.Env, cfg config.Config, dir string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	errs := make(chan error, 4)
 	for _, r := range []func(context.Context) error{ip.Run, ap.Run, rw.Run, fl.Run} {
 		go func() { errs <- r(ctx) }()

@@ -43,7 +43,7 @@ type Env struct {
 }
 
 // Setup loads the configuration, picks a namespace and creates its topics.
-func Setup(name string) (*Env, error) {
+func Setup(ctx context.Context, name string) (*Env, error) {
 	cfg, err := config.Load(nil)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func Setup(name string) (*Env, error) {
 	if e.Admin, err = sarama.NewClusterAdminFromClient(e.Client); err != nil {
 		return nil, err
 	}
-	if err := kafka.EnsureTopics(e.Admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, e.Topics), e.Log); err != nil {
+	if err := kafka.EnsureTopics(ctx, e.Admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, e.Topics), e.Log); err != nil {
 		return nil, err
 	}
 	return e, nil

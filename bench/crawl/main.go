@@ -55,7 +55,7 @@ var profile string
 
 func run(users int, history time.Duration, concurrency int) error {
 	ctx := context.Background()
-	e, err := benchkit.Setup("crawl")
+	e, err := benchkit.Setup(ctx, "crawl")
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func run(users int, history time.Duration, concurrency int) error {
 		return fmt.Errorf("the crawler published %d listens, the population has %d", listens, len(recs))
 	}
 	bareTopic := string(listen.NewTopics(cfg.Namespace + "_bare").Raw)
-	if err := kafka.EnsureTopics(e.Admin, int16(cfg.Kafka.ReplicationFactor),
+	if err := kafka.EnsureTopics(ctx, e.Admin, int16(cfg.Kafka.ReplicationFactor),
 		kafka.ListenTopics(cfg.Kafka, listen.NewTopics(cfg.Namespace+"_bare"))[:1], log); err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func main() {
 var profileFor time.Duration
 
 func run(n, users int) error {
-	e, err := benchkit.Setup("ingest")
+	e, err := benchkit.Setup(context.Background(), "ingest")
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func perfTool(e *benchkit.Env, topic string, n int) (float64, error) {
 // count. Timed from its first record to its n-th.
 func minimalGoka(e *benchkit.Env, raw string, n int) (float64, error) {
 	out := e.Config.Namespace + ".bench-minimal-out"
-	if err := kafka.EnsureTopics(e.Admin, 1, []kafka.TopicSpec{{Name: out, Partitions: int32(e.Config.Kafka.RawPartitions)}}, e.Log); err != nil {
+	if err := kafka.EnsureTopics(context.Background(), e.Admin, 1, []kafka.TopicSpec{{Name: out, Partitions: int32(e.Config.Kafka.RawPartitions)}}, e.Log); err != nil {
 		return 0, err
 	}
 	var count atomic.Int64
@@ -388,7 +388,7 @@ func runStatefulReference() error {
 	}
 	valid := listen.NewTopics(cfg.Namespace).Valid
 	group := statefulGroup(cfg.Namespace)
-	if _, err := s.EnsureTable(goka.GroupTable(group), valid); err != nil {
+	if _, err := s.EnsureTable(context.Background(), goka.GroupTable(group), valid); err != nil {
 		return err
 	}
 	dir, release, err := processors.StorageDir(cfg.Pipeline.StateDir, string(group))

@@ -38,7 +38,7 @@ func main() {
 }
 
 func run(rate int, dur time.Duration) error {
-	e, err := benchkit.Setup("latency")
+	e, err := benchkit.Setup(context.Background(), "latency")
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func run(rate int, dur time.Duration) error {
 		mu.Unlock()
 	}
 	s := processors.Settings{Brokers: e.Config.Kafka.Brokers, Replication: e.Config.Kafka.ReplicationFactor, Log: e.Log}
-	if _, err := s.EnsureTable(aggregator.Table(e.Config.Namespace), e.Topics.Valid); err != nil {
+	if _, err := s.EnsureTable(context.Background(), aggregator.Table(e.Config.Namespace), e.Topics.Valid); err != nil {
 		return err
 	}
 	opts := append(s.ViewOptions("topk-bench-latency-view", ""), goka.WithViewCallback(
@@ -206,7 +206,7 @@ type refResult struct {
 // a time, produce then consume) on a topic of the namespace.
 func endToEndTool(e *benchkit.Env, rate int) (refResult, error) {
 	topic := e.Config.Namespace + ".e2e"
-	if err := kafka.EnsureTopics(e.Admin, 1, []kafka.TopicSpec{{Name: topic, Partitions: 1}}, e.Log); err != nil {
+	if err := kafka.EnsureTopics(context.Background(), e.Admin, 1, []kafka.TopicSpec{{Name: topic, Partitions: 1}}, e.Log); err != nil {
 		return refResult{}, err
 	}
 	n := 2000

@@ -174,7 +174,7 @@ func run(base, extra, users, recent int) error {
 	if users*recent > base {
 		return fmt.Errorf("-users × -recent (%d) must not exceed -base (%d)", users*recent, base)
 	}
-	e, err := benchkit.Setup("recovery")
+	e, err := benchkit.Setup(context.Background(), "recovery")
 	if err != nil {
 		return err
 	}

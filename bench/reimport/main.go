@@ -55,7 +55,7 @@ func tableSize(e *benchkit.Env, table string) (records, bytes int64, err error) 
 }
 
 func run(n int) error {
-	e, err := benchkit.Setup("reimport")
+	e, err := benchkit.Setup(context.Background(), "reimport")
 	if err != nil {
 		return err
 	}

@@ -240,7 +240,7 @@ type round struct {
 
 func throughput(o options, copies int, now time.Time) (round, clusterInfo, error) {
 	r := round{copies: copies}
-	e, err := benchkit.Setup("scaleout")
+	e, err := benchkit.Setup(context.Background(), "scaleout")
 	if err != nil {
 		return r, clusterInfo{}, err
 	}
@@ -299,9 +299,9 @@ func throughput(o options, copies int, now time.Time) (round, clusterInfo, error
 			lastLagPoll = time.Now()
 			if settledAt.IsZero() && groupSettled(e, group, copies) {
 				settledAt = time.Now()
-				r.lagAtSettle, _ = kafka.GroupLag(e.Client, e.Admin, group, valid)
+				r.lagAtSettle, _ = kafka.GroupLag(context.Background(), e.Client, e.Admin, group, valid)
 			}
-			if lag, err := kafka.GroupLag(e.Client, e.Admin, group, valid); err == nil && lag == 0 {
+			if lag, err := kafka.GroupLag(context.Background(), e.Client, e.Admin, group, valid); err == nil && lag == 0 {
 				break
 			}
 		}
@@ -535,7 +535,7 @@ type pending struct {
 
 func freshness(o options) (freshnessResult, clusterInfo, error) {
 	var res freshnessResult
-	e, err := benchkit.Setup("scaleout")
+	e, err := benchkit.Setup(context.Background(), "scaleout")
 	if err != nil {
 		return res, clusterInfo{}, err
 	}
@@ -553,7 +553,7 @@ func freshness(o options) (freshnessResult, clusterInfo, error) {
 	s := processors.Settings{Brokers: e.Config.Kafka.Brokers, Replication: e.Config.Kafka.ReplicationFactor,
 		MinInsync: e.Config.Kafka.MinInsyncReplicas, MaxMessageBytes: e.Config.Kafka.MaxMessageBytes, Log: e.Log}
 	table := aggregator.Table(e.Config.Namespace)
-	if _, err := s.EnsureTable(table, e.Topics.Valid); err != nil {
+	if _, err := s.EnsureTable(context.Background(), table, e.Topics.Valid); err != nil {
 		return res, clusterInfo{}, err
 	}
 

@@ -173,7 +173,7 @@ func run(o options) error {
 		fmt.Fprintf(os.Stderr, "bench-sinks: -n %d < -users × -days = %d: each user gets n/users = %d days of one listen (lower -users to keep the shape)\n",
 			o.n, o.users*o.days, o.n/o.users)
 	}
-	e, err := benchkit.Setup("sinks")
+	e, err := benchkit.Setup(context.Background(), "sinks")
 	if err != nil {
 		return err
 	}

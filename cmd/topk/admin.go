@@ -96,11 +96,11 @@ func runPing(ctx context.Context, env *Env, args []string) error {
 	return errors.Join(errs...)
 }
 
-func runTopics(_ context.Context, env *Env, args []string) error {
+func runTopics(ctx context.Context, env *Env, args []string) error {
 	if err := flags(env, "topics").Parse(args); err != nil {
 		return err
 	}
-	return ensureTopics(env)
+	return ensureTopics(ctx, env)
 }
 
 func runMigrate(ctx context.Context, env *Env, args []string) error {

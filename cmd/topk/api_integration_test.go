@@ -193,7 +193,7 @@ func (g *apiGen) listen(user string, span time.Duration) listen.Listen {
 // this process until the test ends.
 func runPipeline(t *testing.T, cfg config.Config) {
 	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: 1, StateDir: t.TempDir(), Log: testenv.Logger(t)}
-	session, err := cassandra.Connect(cfg.Cassandra)
+	session, err := cassandra.Connect(t.Context(), cfg.Cassandra)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,11 @@ func runPipeline(t *testing.T, cfg config.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap, err := aggregator.New(set, aggregator.Config{Namespace: cfg.Namespace}, set.StateDir)
+	acfg, err := aggregator.Setup(t.Context(), set, aggregator.Config{Namespace: cfg.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := aggregator.New(set, acfg, set.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -744,7 +748,11 @@ func TestIntegrationAPICassandraLag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap, err := aggregator.New(set, aggregator.Config{Namespace: cfg.Namespace}, set.StateDir)
+	acfg, err := aggregator.Setup(t.Context(), set, aggregator.Config{Namespace: cfg.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := aggregator.New(set, acfg, set.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -793,7 +801,7 @@ func TestIntegrationAPICassandraLag(t *testing.T) {
 	t.Logf("without a flusher: %s s, then %s s", l1.field, l2.field)
 
 	// A flusher catches up: 0, not stale.
-	session, err := cassandra.Connect(cfg.Cassandra)
+	session, err := cassandra.Connect(t.Context(), cfg.Cassandra)
 	if err != nil {
 		t.Fatal(err)
 	}

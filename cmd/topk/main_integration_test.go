@@ -66,7 +66,7 @@ func TestIntegrationTopicsAndMigrate(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		t.Fatalf("migrated users table: %v", err)
 	}
-	s, err := cassandra.Connect(cfg.Cassandra)
+	s, err := cassandra.Connect(t.Context(), cfg.Cassandra)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -299,7 +299,7 @@ func TestIntegrationOutageRawWriter(t *testing.T) {
 	base := testenv.Config(t)
 	topics := testenv.Topics(t, base)
 	testenv.Keyspace(t, base)
-	direct, err := cassandra.Connect(base.Cassandra)
+	direct, err := cassandra.Connect(t.Context(), base.Cassandra)
 	if err != nil {
 		t.Fatal(err)
 	}

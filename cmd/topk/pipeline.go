@@ -64,8 +64,13 @@ func addAggregator(_ context.Context, env *Env, s *service) error {
 		Namespace: c.Namespace, MaxPlaysPerDay: c.Pipeline.MaxPlaysPerDay, MaxStateBytes: c.Pipeline.MaxStateBytes,
 		RecentDays: c.Charts.ViewDays, CacheBytes: cacheBytes(c.Pipeline.AggregatorCacheMB),
 	}
-	supervised(env, s, "aggregator", func(context.Context) (*goka.Processor, error) {
-		return aggregator.New(settings(env, "aggregator"), cfg, dir)
+	supervised(env, s, "aggregator", func(ctx context.Context) (*goka.Processor, error) {
+		set := settings(env, "aggregator")
+		cfg, err := aggregator.Setup(ctx, set, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return aggregator.New(set, cfg, dir)
 	})
 	return nil
 }
@@ -101,8 +106,8 @@ func runAll(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var refused error // not an outage: a partition count that differs, …
-	err := waitFor(ctx, tracker(env, "kafka", logWith(env.Log, "topics")), func(context.Context) error {
-		err := ensureTopics(env)
+	err := waitFor(ctx, tracker(env, "kafka", logWith(env.Log, "topics")), func(ctx context.Context) error {
+		err := ensureTopics(ctx, env)
 		if err != nil && !kafkaUnreachable(err) {
 			refused = err
 			return nil
@@ -131,7 +136,7 @@ func runAll(ctx context.Context, env *Env, args []string) error {
 var pipelineParts = []func(context.Context, *Env, *service) error{addIngest, addRawWriter, addAggregator, addFlusher, addAPI, addControlPlane}
 
 // ensureTopics creates or reconciles the listen topics (`topk topics`).
-func ensureTopics(env *Env) error {
+func ensureTopics(ctx context.Context, env *Env) error {
 	c := env.Config
 	admin, err := sarama.NewClusterAdmin(c.Kafka.Brokers, kafka.NewSaramaConfig("topk-topics"))
 	if err != nil {
@@ -141,7 +146,7 @@ func ensureTopics(env *Env) error {
 	t := listen.NewTopics(c.Namespace)
 	specs := append(kafka.ListenTopics(c.Kafka, t),
 		kafka.RecentTopic(string(t.Recent), int32(c.Kafka.ValidPartitions), c.Kafka.MinInsyncReplicas, c.Charts.ViewDays).WithMaxMessageBytes(c.Kafka.MaxMessageBytes))
-	return kafka.EnsureTopics(admin, int16(c.Kafka.ReplicationFactor), specs, logWith(env.Log, "topics"))
+	return kafka.EnsureTopics(ctx, admin, int16(c.Kafka.ReplicationFactor), specs, logWith(env.Log, "topics"))
 }
 
 // errUnreachable marks an error reaching Kafka at all.

@@ -27,9 +27,9 @@ func init() {
 // down waits for it instead of failing (Cassandra down ≠ product down).
 func session(ctx context.Context, env *Env, tr *outage.Tracker) (*gocql.Session, error) {
 	var s *gocql.Session
-	err := waitFor(ctx, tr, func(context.Context) error {
+	err := waitFor(ctx, tr, func(ctx context.Context) error {
 		var err error
-		s, err = cassandra.Connect(env.Config.Cassandra)
+		s, err = cassandra.Connect(ctx, env.Config.Cassandra)
 		return err
 	})
 	return s, err

@@ -93,7 +93,7 @@ func Topics(t testing.TB, cfg config.Config) listen.Topics {
 		t.Fatalf("kafka admin: %v", err)
 	}
 	topics := listen.NewTopics(cfg.Namespace)
-	err = kafka.EnsureTopics(admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, topics), Logger(t))
+	err = kafka.EnsureTopics(t.Context(), admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, topics), Logger(t))
 	admin.Close()
 	if err != nil {
 		t.Fatalf("topics: %v", err)

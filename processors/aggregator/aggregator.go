@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -332,16 +333,26 @@ func (c sizedCodec) Encode(v any) ([]byte, error) {
 	return b, err
 }
 
-// New builds the aggregator processor with its storage in dir (see
-// processors.StorageDir). It creates the table topic if needed and learns
-// the input's partition count (for the wrong_partition check).
-func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	n, err := s.EnsureCopartitioned(listen.NewTopics(cfg.Namespace).Valid,
+// Setup creates or reconciles the aggregator's table topic and the recent
+// topic of cfg (copartitioned with user.listen.valid) and waits until they
+// serve: run it before New, so the topics exist before the Goka processor
+// starts. It returns cfg with Partitions set to the input's partition
+// count (for the wrong_partition check).
+func Setup(ctx context.Context, s processors.Settings, cfg Config) (Config, error) {
+	n, err := s.EnsureCopartitioned(ctx, listen.NewTopics(cfg.Namespace).Valid,
 		s.TableSpec(Table(cfg.Namespace)), recentSpec(s, cfg.Namespace, cfg.RecentDays))
 	if err != nil {
-		return nil, err
+		return cfg, err
 	}
 	cfg.Partitions = n
+	return cfg, nil
+}
+
+// New builds the aggregator processor with its storage in dir (see
+// processors.StorageDir). It does no I/O of its own: run Setup first (its
+// Config carries the input's partition count; Partitions 0 skips the
+// wrong_partition check).
+func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
 	c := newCounter(cfg)
 	o := append(s.Options(string(Group(cfg.Namespace)), dir),
 		goka.WithNilHandling(goka.NilProcess), goka.WithRebalanceCallback(c.reset))
@@ -351,9 +362,9 @@ func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOp
 // EnsureRecent creates or reconciles the recent topic of namespace
 // (kafka.RecentTopic, the partitions of user.listen.valid) with a window
 // of days (0: DefaultRecentDays). The aggregator and the api's views both
-// set it up, so either may start first.
-func EnsureRecent(s processors.Settings, namespace string, days int) error {
-	_, err := s.EnsureCopartitioned(listen.NewTopics(namespace).Valid, recentSpec(s, namespace, days))
+// set it up, so either may start first. It gives up when ctx ends.
+func EnsureRecent(ctx context.Context, s processors.Settings, namespace string, days int) error {
+	_, err := s.EnsureCopartitioned(ctx, listen.NewTopics(namespace).Valid, recentSpec(s, namespace, days))
 	return err
 }
 

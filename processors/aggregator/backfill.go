@@ -75,7 +75,7 @@ func Backfill(ctx context.Context, s processors.Settings, cfg BackfillConfig) (B
 			ErrAggregatorRunning, group, state, n, strings.Join(clients, ", "))
 	}
 	if !cfg.DryRun {
-		if err := EnsureRecent(s, cfg.Namespace, cfg.RecentDays); err != nil {
+		if err := EnsureRecent(ctx, s, cfg.Namespace, cfg.RecentDays); err != nil {
 			return res, err
 		}
 	}

@@ -27,7 +27,7 @@ func TestIntegrationBackfillRecent(t *testing.T) {
 	topics := testenv.Topics(t, cfg)
 	s := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor,
 		MinInsync: cfg.Kafka.MinInsyncReplicas, StateDir: t.TempDir(), Log: testenv.Logger(t)}
-	n, err := s.EnsureTable(aggregator.Table(cfg.Namespace), topics.Valid)
+	n, err := s.EnsureTable(t.Context(), aggregator.Table(cfg.Namespace), topics.Valid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,11 @@ func TestIntegrationBackfillRecent(t *testing.T) {
 	}
 
 	// With an aggregator copy in the group, the backfill refuses.
-	p, err := aggregator.New(s, aggregator.Config{Namespace: cfg.Namespace}, s.StateDir)
+	acfg, err := aggregator.Setup(t.Context(), s, aggregator.Config{Namespace: cfg.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := aggregator.New(s, acfg, s.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func TestIntegrationRawWriterWritesDistinctListens(t *testing.T) {
 	t.Logf("produced %d records: %d distinct listens in %d (user, day) partitions, duplicates and 4 bad records", len(msgs), distinct, len(want))
 	skipped0 := sinktest.Metric(t, "topk_raw_writer_skipped_total")
 
-	session, err := cassandra.Connect(cfg.Cassandra)
+	session, err := cassandra.Connect(t.Context(), cfg.Cassandra)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,15 +59,38 @@ func NewCluster(c config.Cassandra) *gocql.ClusterConfig {
 	return cl
 }
 
-// Connect opens a session on the configured keyspace.
-func Connect(c config.Cassandra) (*gocql.Session, error) {
-	cl := NewCluster(c)
-	cl.Keyspace = c.Keyspace
-	s, err := cl.CreateSession()
-	if err != nil {
+// Connect opens a session on the configured keyspace. gocql's session
+// creation takes no context: Connect returns when ctx ends, and a session
+// that opens after that is closed.
+func Connect(ctx context.Context, c config.Cassandra) (*gocql.Session, error) {
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cassandra %v keyspace %s: %w", c.Hosts, c.Keyspace, err)
 	}
-	return s, nil
+	cl := NewCluster(c)
+	cl.Keyspace = c.Keyspace
+	type opened struct {
+		s   *gocql.Session
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		s, err := cl.CreateSession()
+		done <- opened{s, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			return nil, fmt.Errorf("cassandra %v keyspace %s: %w", c.Hosts, c.Keyspace, o.err)
+		}
+		return o.s, nil
+	case <-ctx.Done():
+		go func() {
+			if o := <-done; o.s != nil {
+				o.s.Close()
+			}
+		}()
+		return nil, fmt.Errorf("cassandra %v keyspace %s: %w", c.Hosts, c.Keyspace, ctx.Err())
+	}
 }
 
 // Ping runs a real CQL query and returns the server's release version.

@@ -23,7 +23,7 @@ func TestIntegrationMigrateWriteRead(t *testing.T) {
 	if err := cassandra.Migrate(ctx, cfg.Cassandra, testenv.Logger(t)); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
-	s, err := cassandra.Connect(cfg.Cassandra)
+	s, err := cassandra.Connect(t.Context(), cfg.Cassandra)
 	if err != nil {
 		t.Fatal(err)
 	}

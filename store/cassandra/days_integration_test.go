@@ -22,7 +22,7 @@ func TestIntegrationDayStore(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
 	ctx := testenv.Context(t, time.Minute)
-	s, err := cassandra.Connect(cfg.Cassandra)
+	s, err := cassandra.Connect(t.Context(), cfg.Cassandra)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func TestIntegrationReaderContract(t *testing.T) {
 // ends; a failing one fails the test.
 func execer(t *testing.T, ctx context.Context, c config.Cassandra) func(q string, args ...any) {
 	t.Helper()
-	s, err := cassandra.Connect(c)
+	s, err := cassandra.Connect(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func Admin(t testing.TB, cfg config.Config) sarama.ClusterAdmin {
 func Topic(t testing.TB, cfg config.Config, spec kafka.TopicSpec, groups ...string) {
 	t.Helper()
 	a := Admin(t, cfg)
-	if err := kafka.EnsureTopics(a, int16(cfg.Kafka.ReplicationFactor), []kafka.TopicSpec{spec}, testenv.Logger(t)); err != nil {
+	if err := kafka.EnsureTopics(t.Context(), a, int16(cfg.Kafka.ReplicationFactor), []kafka.TopicSpec{spec}, testenv.Logger(t)); err != nil {
 		t.Fatalf("create topic %s: %v", spec.Name, err)
 	}
 	t.Cleanup(func() {
@@ -157,7 +157,7 @@ func Cassandra(t testing.TB, cfg config.Config, open func(*gocql.Session) (Write
 	var closed *gocql.Session
 	for _, s := range []**gocql.Session{&session, &closed} {
 		var err error
-		if *s, err = cassandra.Connect(cfg.Cassandra); err != nil {
+		if *s, err = cassandra.Connect(t.Context(), cfg.Cassandra); err != nil {
 			t.Fatal(err)
 		}
 	}
