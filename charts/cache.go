@@ -63,20 +63,39 @@ type answers struct {
 	flight     singleflight.Group
 	refreshing sync.Map // key → struct{}: a background refresh runs
 
+	// life bounds the background refreshes: the service owns it and
+	// close cancels it, then waits for them (background). bgMu orders
+	// starting one against close.
+	life       context.Context
+	stop       context.CancelFunc
+	bgMu       sync.Mutex
+	background sync.WaitGroup
+
 	sharedDownUntil atomic.Int64 // Unix ns
 	requests        *prometheus.CounterVec
 }
 
 func newAnswers(shared Cache, ttl time.Duration, localBytes int64, prefix string, log *slog.Logger, now func() time.Time, reg prometheus.Registerer) (*answers, error) {
 	a := &answers{shared: shared, ttl: ttl, prefix: prefix, log: log, now: now, local: newLRU(localBytes)}
+	a.life, a.stop = context.WithCancel(context.Background())
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_api_cache_requests_total",
 		Help: "Lookups of cached Cassandra answers by tier (local, redis) and result (hit, miss, error, skipped: Redis breaker open; stale: expired, served because Cassandra failed).",
 	}, []string{"tier", "result"})
 	if err := reg.Register(a.requests); err != nil {
+		a.stop()
 		return nil, err
 	}
 	return a, nil
+}
+
+// close cancels the background refreshes and waits for them; a fetch
+// after it starts none.
+func (a *answers) close() {
+	a.bgMu.Lock()
+	a.stop()
+	a.bgMu.Unlock()
+	a.background.Wait()
 }
 
 // cached is a decoded answer with the time it was read from Cassandra.
@@ -106,12 +125,7 @@ func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill 
 	if e, ok := a.local.get(key); ok && now.Before(e.asOf.Add(a.ttl)) {
 		a.requests.WithLabelValues("local", "hit").Inc()
 		if now.After(e.asOf.Add(a.ttl * 3 / 4)) {
-			if _, running := a.refreshing.LoadOrStore(key, struct{}{}); !running {
-				go func() {
-					defer a.refreshing.Delete(key)
-					a.refresh(key, func(ctx context.Context) (cached, []byte, error) { return load(ctx, a.now().UTC(), fill, c) })
-				}()
-			}
+			a.refreshAhead(key, func(ctx context.Context) (cached, []byte, error) { return load(ctx, a.now().UTC(), fill, c) })
 		}
 		return e.val.(T), e.asOf, nil
 	}
@@ -176,11 +190,33 @@ func sizeOf(size int64, encoded []byte) int64 {
 	return size
 }
 
-// refresh replaces key's entry in the background; concurrent refreshes
-// of a key share one fill.
-func (a *answers) refresh(key string, fill func(context.Context) (cached, []byte, error)) {
+// refreshAhead starts a background refresh of key unless one runs or the
+// service is closed.
+func (a *answers) refreshAhead(key string, fill func(context.Context) (cached, []byte, error)) {
+	if _, running := a.refreshing.LoadOrStore(key, struct{}{}); running {
+		return
+	}
+	a.bgMu.Lock()
+	if a.life.Err() != nil {
+		a.bgMu.Unlock()
+		a.refreshing.Delete(key)
+		return
+	}
+	a.background.Add(1)
+	a.bgMu.Unlock()
+	go func() {
+		defer a.background.Done()
+		defer a.refreshing.Delete(key)
+		a.refresh(a.life, key, fill)
+	}()
+}
+
+// refresh replaces key's entry in the background, under ctx (the
+// service's: cancelled on Close); concurrent refreshes of a key share one
+// fill.
+func (a *answers) refresh(ctx context.Context, key string, fill func(context.Context) (cached, []byte, error)) {
 	_, _, _ = a.flight.Do("refresh:"+key, func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		e, b, err := fill(ctx)
 		if err != nil {

@@ -188,6 +188,56 @@ func TestCacheRefreshAhead(t *testing.T) {
 	}
 }
 
+// A refresh-ahead runs under the service's context: close cancels the one
+// running and waits for it, and none starts after it.
+func TestCacheCloseStopsRefreshAhead(t *testing.T) {
+	var mu sync.Mutex
+	now := testNow
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	a, err := newAnswers(nil, time.Minute, 1<<20, "", ops.NewLogger(io.Discard, "error", "text"), clock, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fills atomic.Int32
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	fill := func(ctx context.Context) (int, error) {
+		if fills.Add(1) == 1 {
+			return 1, nil
+		}
+		close(started)
+		<-ctx.Done()
+		close(cancelled)
+		return 0, ctx.Err()
+	}
+	c := jsonCodec[int]()
+	get := func() int {
+		v, _, err := fetch(context.Background(), a, "k", c, fill)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := get(); v != 1 {
+		t.Fatalf("first fill %d", v)
+	}
+	mu.Lock()
+	now = now.Add(50 * time.Second) // past 3/4 of the TTL: refreshed behind
+	mu.Unlock()
+	if v := get(); v != 1 {
+		t.Fatalf("served %d while refreshing", v)
+	}
+	<-started
+	a.close()
+	select {
+	case <-cancelled:
+	default:
+		t.Fatal("close returned before the refresh saw its context end")
+	}
+	if v := get(); v != 1 || fills.Load() != 2 {
+		t.Fatalf("after close: served %d, fills %d (want 1, 2: no refresh started)", v, fills.Load())
+	}
+}
+
 func TestLRUBudget(t *testing.T) {
 	l := newLRU(1000)
 	for i := range 30 {

@@ -105,6 +105,15 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	return &Service{cfg: cfg, log: log, cache: cache}, nil
 }
 
+// Close stops the cache's background refreshes (refresh-ahead of answers
+// about to expire) and waits for them. Queries still work after it, with
+// no refresh-ahead; call it before closing the Store and the Cache.
+func (s *Service) Close() {
+	if s.cache != nil {
+		s.cache.close()
+	}
+}
+
 // Now is the service's clock, in UTC.
 func (s *Service) Now() time.Time { return s.cfg.Now().UTC() }
 

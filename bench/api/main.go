@@ -150,6 +150,12 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 		go func() { defer wg.Done(); _ = ops.Serve(sctx, srv, ln, nil) }()
 		return "http://" + ln.Addr().String(), nil
 	}
+	var services []*charts.Service
+	defer func() {
+		for _, svc := range services {
+			svc.Close()
+		}
+	}()
 	newAPI := func(ttl time.Duration) (string, error) {
 		reg := prometheus.NewRegistry()
 		srv, err := api.New(api.Config{Registerer: reg, Gatherer: reg}, quiet)
@@ -161,6 +167,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 		if err != nil {
 			return "", err
 		}
+		services = append(services, svc)
 		srv.MountCharts(svc)
 		return serve(srv.Echo())
 	}

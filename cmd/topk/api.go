@@ -134,5 +134,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	}
 	srv.MountCharts(svc)
 	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka()} }), c.API.AdminToken)
-	return &apiParts{srv: srv, view: view, lag: lag, close: closeAll}, nil
+	// The cache's background refreshes read through reader and rc: stop
+	// them first.
+	return &apiParts{srv: srv, view: view, lag: lag, close: func() { svc.Close(); closeAll() }}, nil
 }

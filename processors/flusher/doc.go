@@ -71,7 +71,9 @@
 //     it serves a whole wave of flushes: at most Config.RollupLinger
 //     (default FlushInterval) or, if longer, as long as its flushes took
 //     to write their days (see roller). A round starts its reads after the
-//     submissions it serves, which follow their day writes.
+//     submissions it serves, which follow their day writes. It runs under
+//     the context of the flush whose submission started it (the sink's
+//     session, which all the instance's partitions share).
 //   - user_days as the source of totals: a round reads the user's
 //     user_days rows of the years touched, once (day and plays; user_days
 //     is written after day_items, so day_items holds at least that state)

@@ -267,7 +267,6 @@ func (f *Flusher) sinkConfig() sink.Config {
 
 // Run flushes until ctx ends; see sink.Sink.Run.
 func (f *Flusher) Run(ctx context.Context) error {
-	f.roll.setContext(ctx)
 	f.cfg.Log.Info("flusher started", "flush_interval", f.cfg.FlushInterval, "rollup_linger", f.roll.linger, "max_batch", f.cfg.MaxBatch,
 		"max_batch_bytes", f.cfg.MaxBatchBytes, "read_ahead", f.cfg.ReadAhead, "cache_bytes", max(f.cfg.CacheBytes, 0), "concurrency", f.cfg.Concurrency)
 	stop := make(chan struct{})
@@ -419,7 +418,7 @@ func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) er
 	for _, st := range states {
 		f.cache.put(dayKey(st.user, st.day), st.total, st.rows)
 	}
-	return w.submit(states).wait(ctx)
+	return w.submit(ctx, states).wait(ctx)
 }
 
 // newDayState turns a user-day's state into its day_items rows, in write

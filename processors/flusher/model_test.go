@@ -718,8 +718,8 @@ func TestAFailingGroupFailsOnlyItsFlushes(t *testing.T) {
 		return s
 	}
 	f.roll.running = true // no loop: the round is run below
-	good := f.roll.begin(0).submit([]*dayState{state("ann|2026-03-01", 3), state("ben|2025-01-01", 2)})
-	bad := f.roll.begin(1).submit([]*dayState{state("bad|2026-03-01", 4), state("ann|2026-03-02", 1)})
+	good := f.roll.begin(0).submit(ctx, []*dayState{state("ann|2026-03-01", 3), state("ben|2025-01-01", 2)})
+	bad := f.roll.begin(1).submit(ctx, []*dayState{state("bad|2026-03-01", 4), state("ann|2026-03-02", 1)})
 	rd := f.roll.next
 	f.runRound(ctx, rd)
 	close(rd.done)

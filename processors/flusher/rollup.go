@@ -79,8 +79,7 @@ type roller struct {
 	wake chan struct{}
 
 	mu      sync.Mutex
-	ctx     context.Context // Run's; Background before Run
-	next    *round          // collecting submissions
+	next    *round // collecting submissions
 	running bool
 	parts   map[int32]*partState
 	wg      sync.WaitGroup
@@ -106,6 +105,10 @@ func newRoller(f *Flusher, linger, flushInterval time.Duration) *roller {
 
 // round is the rollup work of the submissions it took.
 type round struct {
+	// ctx is the context of the flush whose submission started the round
+	// (the sink's session: it ends when the partitions are revoked or the
+	// sink stops); the round gathers and runs under it.
+	ctx    context.Context
 	groups map[string]*group
 	order  []*group
 	parts  map[int32]bool // the partitions that submitted
@@ -137,12 +140,6 @@ type flush struct {
 	part  int32
 	began time.Time
 	out   bool // submitted or ended: no longer writing
-}
-
-func (r *roller) setContext(ctx context.Context) {
-	r.mu.Lock()
-	r.ctx = ctx
-	r.mu.Unlock()
 }
 
 // state is p's state (r.mu held).
@@ -200,13 +197,14 @@ func (w *flush) end() {
 	w.r.mu.Unlock()
 }
 
-// submit registers the rollups that states (just written) imply.
-func (w *flush) submit(states []*dayState) *ticket {
+// submit registers the rollups that states (just written) imply. A
+// submission that starts a round gives it ctx (its Write's).
+func (w *flush) submit(ctx context.Context, states []*dayState) *ticket {
 	r := w.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.next == nil {
-		r.next = &round{groups: map[string]*group{}, parts: map[int32]bool{}, done: make(chan struct{})}
+		r.next = &round{ctx: ctx, groups: map[string]*group{}, parts: map[int32]bool{}, done: make(chan struct{})}
 	}
 	rd := r.next
 	rd.parts[w.part] = true
@@ -237,18 +235,14 @@ func (w *flush) submit(states []*dayState) *ticket {
 	w.leave()
 	if !r.running {
 		r.running = true
-		ctx := r.ctx
-		if ctx == nil {
-			ctx = context.Background()
-		}
 		r.wg.Add(1)
-		go r.loop(ctx)
+		go r.loop()
 	}
 	return t
 }
 
-// loop runs rounds while there are submissions.
-func (r *roller) loop(ctx context.Context) {
+// loop runs rounds while there are submissions, each under its own ctx.
+func (r *roller) loop() {
 	defer r.wg.Done()
 	for {
 		r.mu.Lock()
@@ -259,13 +253,13 @@ func (r *roller) loop(ctx context.Context) {
 			return
 		}
 		r.mu.Unlock()
-		waited := r.gather(ctx, rd)
+		waited := r.gather(rd.ctx, rd)
 		r.mu.Lock()
 		r.next = nil // later submissions go to the next round
 		r.mu.Unlock()
 		roundWait.Observe(waited.Seconds())
 		start := time.Now()
-		r.f.runRound(ctx, rd)
+		r.f.runRound(rd.ctx, rd)
 		r.f.log.Debug("rollup round", "users", len(rd.order), "partitions", len(rd.parts), "waited", waited,
 			"took", time.Since(start))
 		r.mu.Lock()
