@@ -147,29 +147,12 @@ func TestCursorRoundTrip(t *testing.T) {
 // As entries near the end of their TTL, one background fill replaces them
 // while requests keep being served from the old one.
 func TestCacheRefreshAhead(t *testing.T) {
-	var mu sync.Mutex
-	now := testNow
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	a, err := newAnswers(nil, time.Minute, 1<<20, "", ops.NewLogger(io.Discard, "error", "text"), clock, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var fills atomic.Int32
-	fill := func(context.Context) (int, error) { return int(fills.Add(1)), nil }
-	c := jsonCodec[int]()
-	get := func() int {
-		v, _, err := fetch(context.Background(), a, "k", c, fill)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	_, get, advance := cacheOf(t, func(context.Context) (int, error) { return int(fills.Add(1)), nil })
 	if first, second := get(), get(); first != 1 || second != 1 || fills.Load() != 1 {
 		t.Fatalf("fills %d", fills.Load())
 	}
-	mu.Lock()
-	now = now.Add(50 * time.Second) // past 3/4 of the TTL: served, refreshed behind
-	mu.Unlock()
+	advance(50 * time.Second) // past 3/4 of the TTL: served, refreshed behind
 	if v := get(); v != 1 {
 		t.Fatalf("served %d while refreshing", v)
 	}
@@ -180,17 +163,16 @@ func TestCacheRefreshAhead(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	mu.Lock()
-	now = now.Add(2 * time.Minute) // expired: a new fill
-	mu.Unlock()
+	advance(2 * time.Minute) // expired: a new fill
 	if v := get(); v != 3 {
 		t.Fatalf("after expiry %d", v)
 	}
 }
 
-// A refresh-ahead runs under the service's context: close cancels the one
-// running and waits for it, and none starts after it.
-func TestCacheCloseStopsRefreshAhead(t *testing.T) {
+// cacheOf is a cache with a TTL of a minute on a clock the test advances,
+// and get, which fetches key k through fill.
+func cacheOf(t *testing.T, fill func(context.Context) (int, error)) (a *answers, get func() int, advance func(time.Duration)) {
+	t.Helper()
 	var mu sync.Mutex
 	now := testNow
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -198,9 +180,24 @@ func TestCacheCloseStopsRefreshAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := jsonCodec[int]()
+	get = func() int {
+		v, _, err := fetch(context.Background(), a, "k", c, fill)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	advance = func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	return a, get, advance
+}
+
+// A refresh-ahead runs under the service's context: close cancels the one
+// running and waits for it, and none starts after it.
+func TestCacheCloseStopsRefreshAhead(t *testing.T) {
 	var fills atomic.Int32
 	started, cancelled := make(chan struct{}), make(chan struct{})
-	fill := func(ctx context.Context) (int, error) {
+	a, get, advance := cacheOf(t, func(ctx context.Context) (int, error) {
 		if fills.Add(1) == 1 {
 			return 1, nil
 		}
@@ -208,21 +205,11 @@ func TestCacheCloseStopsRefreshAhead(t *testing.T) {
 		<-ctx.Done()
 		close(cancelled)
 		return 0, ctx.Err()
-	}
-	c := jsonCodec[int]()
-	get := func() int {
-		v, _, err := fetch(context.Background(), a, "k", c, fill)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	})
 	if v := get(); v != 1 {
 		t.Fatalf("first fill %d", v)
 	}
-	mu.Lock()
-	now = now.Add(50 * time.Second) // past 3/4 of the TTL: refreshed behind
-	mu.Unlock()
+	advance(50 * time.Second) // past 3/4 of the TTL: refreshed behind
 	if v := get(); v != 1 {
 		t.Fatalf("served %d while refreshing", v)
 	}
