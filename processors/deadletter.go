@@ -5,6 +5,7 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/topk-charts/topk/internal/metrics"
 )
 
 // Dead-letter headers: every record on user.listen.dlq carries the reason
@@ -19,13 +20,19 @@ const (
 	HeaderKey       = "source_key"
 )
 
-// DeadLetters counts records sent to the DLQ by stage and reason.
+// DeadLetters counts records sent to the DLQ by stage and reason. The
+// groups that send dead letters register it (RegisterDeadLetters).
 var DeadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "topk_dlq_records_total",
 	Help: "Records sent to the dead-letter topic, by stage and reason.",
 }, []string{"stage", "reason"})
 
-func init() { prometheus.MustRegister(DeadLetters) }
+// RegisterDeadLetters registers DeadLetters on s.Registerer (nil:
+// prometheus.DefaultRegisterer), with cs, the collectors of the group
+// built with s; registering them again is a no-op.
+func (s Settings) RegisterDeadLetters(cs ...prometheus.Collector) error {
+	return metrics.Register(s.Registerer, append(cs, DeadLetters)...)
+}
 
 // DeadLetterKey is the DLQ key of a record: its source topic/partition/offset.
 func DeadLetterKey(topic string, partition int32, offset int64) string {

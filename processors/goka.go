@@ -14,6 +14,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/processors/localstore"
 )
@@ -36,7 +37,11 @@ type Settings struct {
 	// flushed early at this many bytes (0: localstore's 8 MiB;
 	// TOPK_STORE_PENDING_BYTES).
 	StorePendingBytes int
-	Log               *slog.Logger
+	// Registerer takes the collectors of the groups built with these
+	// settings (ingest, aggregator and its local stores, dead letters);
+	// nil: prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
 }
 
 // SaramaConfig is Goka's default sarama configuration (copartitioning
@@ -108,7 +113,7 @@ func (s Settings) Options(clientID, dir string) []goka.ProcessorOption {
 	cfg := s.SaramaConfig(clientID)
 	sb := storage.MemoryBuilder()
 	if dir != "" {
-		o := localstore.Options{MaxPendingBytes: s.StorePendingBytes}.WithDefaults()
+		o := localstore.Options{MaxPendingBytes: s.StorePendingBytes, Registerer: s.Registerer}.WithDefaults()
 		s.logger().Info("local store batching", "group", clientID, "dir", dir, "flush_interval", o.FlushInterval,
 			"max_pending_keys", o.MaxPending, "max_pending_bytes", o.MaxPendingBytes)
 		sb = localstore.Builder(dir, o)

@@ -11,6 +11,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk/internal/metrics"
 	"github.com/topk-charts/topk/internal/outage"
 )
 
@@ -29,8 +30,6 @@ var (
 		Help: "1 while a component runs and has recovered its state, else 0.",
 	}, []string{"component"})
 )
-
-func init() { prometheus.MustRegister(restarts, up) }
 
 // Supervisor runs a Goka processor and, when it stops on an error, builds
 // a new one and runs it again in the same process: Kafka being away for a
@@ -65,6 +64,10 @@ type Supervisor struct {
 	// its client times out, tens of seconds later; readiness should say so
 	// at once.
 	Ping func(ctx context.Context) error
+	// Registerer takes topk_component_restarts_total and
+	// topk_component_up (registered by Run); nil:
+	// prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
 
 	once    sync.Once
 	tracker *outage.Tracker
@@ -116,6 +119,9 @@ func (s *Supervisor) Check(ctx context.Context) error {
 // (an error).
 func (s *Supervisor) Run(ctx context.Context) error {
 	s.init()
+	if err := metrics.Register(s.Registerer, restarts, up); err != nil {
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
 	gauge := up.WithLabelValues(s.Name)
 	gauge.Set(0)
 	err := outage.Rerun(ctx, s.tracker, s.Backoff, func(ctx context.Context) error {

@@ -50,8 +50,6 @@ var (
 	})
 )
 
-func init() { prometheus.MustRegister(listens, stateBytes, rewrites) }
-
 // The outcomes of listens, looked up once instead of per listen.
 var (
 	outcomeCounted   = listens.WithLabelValues("counted")
@@ -351,8 +349,12 @@ func Setup(ctx context.Context, s processors.Settings, cfg Config) (Config, erro
 // New builds the aggregator processor with its storage in dir (see
 // processors.StorageDir). It does no I/O of its own: run Setup first (its
 // Config carries the input's partition count; Partitions 0 skips the
-// wrong_partition check).
+// wrong_partition check). Its metrics, the state cache's and the dead
+// letters' go to s.Registerer.
 func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+	if err := s.RegisterDeadLetters(listens, stateBytes, rewrites, cacheLookups, cacheBytes); err != nil {
+		return nil, fmt.Errorf("aggregator: %w", err)
+	}
 	c := newCounter(cfg)
 	o := append(s.Options(string(Group(cfg.Namespace)), dir),
 		goka.WithNilHandling(goka.NilProcess), goka.WithRebalanceCallback(c.reset))

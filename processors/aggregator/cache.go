@@ -43,7 +43,7 @@ var (
 	cacheHit, cacheMiss = cacheLookups.WithLabelValues("hit"), cacheLookups.WithLabelValues("miss")
 )
 
-func init() { prometheus.MustRegister(cacheLookups, cacheBytes) }
+// (New registers cacheLookups and cacheBytes.)
 
 // DefaultCacheBytes is the default bound of the state cache.
 const DefaultCacheBytes = 64 << 20

@@ -80,6 +80,9 @@ func (blockingStore) WriteItems(ctx context.Context, _ topk.Period, _ string, _ 
 
 // The flusher on the model store passes the sink writers' contract.
 func TestWriterContract(t *testing.T) {
+	if err := registerMetrics(nil); err != nil { // as New does: Skipped reads the default registry
+		t.Fatal(err)
+	}
 	st, failing := newMemStore(1), newMemStore(2)
 	failing.fail.Store(1000)
 	sinktest.WriterContract(t, sinktest.WriterSubject{

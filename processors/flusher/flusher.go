@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/topk-charts/topk"
+	"github.com/topk-charts/topk/internal/metrics"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/sink"
@@ -86,8 +87,10 @@ var (
 	})
 )
 
-func init() {
-	prometheus.MustRegister(daysWritten, rollupsWritten, rollupsSkipped, rowsWritten, coalesced, skipped, reads, inputs, requests,
+// registerMetrics registers the flusher's metrics on reg (nil: the
+// default registerer); again is a no-op.
+func registerMetrics(reg prometheus.Registerer) error {
+	return metrics.Register(reg, daysWritten, rollupsWritten, rollupsSkipped, rowsWritten, coalesced, skipped, reads, inputs, requests,
 		rounds, roundWait, cacheBytes)
 }
 
@@ -160,6 +163,9 @@ type Config struct {
 	Log *slog.Logger
 	// Sarama overrides the Kafka client settings (default kafka.NewSaramaConfig).
 	Sarama *sarama.Config
+	// Registerer takes the flusher's metrics and its sink's (registered
+	// by New); nil: prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
 }
 
 // Validate reports every problem at once.
@@ -234,6 +240,9 @@ func New(cfg Config, session *gocql.Session) (*Flusher, error) {
 	if session == nil {
 		return nil, errors.New("flusher: nil Cassandra session")
 	}
+	if err := registerMetrics(cfg.Registerer); err != nil {
+		return nil, fmt.Errorf("flusher: %w", err)
+	}
 	cfg = cfg.withDefaults()
 	f := newFlusher(cfg, cassandra.NewDayStore(session, cassandra.DayStoreConfig{Concurrency: cfg.Concurrency,
 		MaxRowsPerBatch: cfg.MaxRowsPerCQLBatch, OnRead: func(t string) { reads.WithLabelValues(t).Inc() }}))
@@ -262,6 +271,7 @@ func (f *Flusher) sinkConfig() sink.Config {
 		OutageLimit:   cfg.OutageLimit,
 		Log:           cfg.Log,
 		Sarama:        cfg.Sarama,
+		Registerer:    cfg.Registerer,
 	}
 }
 

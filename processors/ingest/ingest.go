@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -25,8 +26,6 @@ var records = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "topk_ingest_records_total",
 	Help: "Records read from user.listen.raw, by outcome (valid, dead_letter).",
 }, []string{"outcome"})
-
-func init() { prometheus.MustRegister(records) }
 
 // Config configures the ingest group.
 type Config struct {
@@ -73,6 +72,9 @@ func Graph(cfg Config) *goka.GroupGraph {
 // New builds the ingest processor. Records with no value reach the callback
 // (and the DLQ) instead of being dropped.
 func New(s processors.Settings, cfg Config, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+	if err := s.RegisterDeadLetters(records); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
 	o := append(s.Options(string(Group(cfg.Namespace)), ""), goka.WithNilHandling(goka.NilProcess))
 	return goka.NewProcessor(s.Brokers, Graph(cfg), append(o, opts...)...)
 }

@@ -15,6 +15,7 @@ import (
 	ldbiter "github.com/syndtr/goleveldb/leveldb/iterator"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
+	"github.com/topk-charts/topk/internal/metrics"
 )
 
 // offsetKey is where Goka's LevelDB storage keeps the table offset; the same
@@ -34,6 +35,10 @@ type Options struct {
 	// larger than this is written at once. Default
 	// DefaultMaxPendingBytes (TOPK_STORE_PENDING_BYTES).
 	MaxPendingBytes int
+	// Registerer takes topk_localstore_flushes_total and
+	// topk_localstore_pending_bytes (registered by Open); nil:
+	// prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
 }
 
 // DefaultMaxPendingBytes is Options.MaxPendingBytes unless set: 8 MiB,
@@ -72,8 +77,6 @@ var (
 		Help: "Bytes (keys and values) written to the local stores and not yet to LevelDB, all partitions together.",
 	})
 )
-
-func init() { prometheus.MustRegister(flushes, pendingBytes) }
 
 // Builder opens one LevelDB per topic partition under path.
 func Builder(path string, o Options) storage.Builder {
@@ -119,6 +122,9 @@ func New(db *leveldb.DB, o Options) *Store {
 
 // Open starts the background flusher.
 func (s *Store) Open() error {
+	if err := metrics.Register(s.opts.Registerer, flushes, pendingBytes); err != nil {
+		return fmt.Errorf("localstore: %w", err)
+	}
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(s.done)

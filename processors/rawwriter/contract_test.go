@@ -137,6 +137,9 @@ func (m *memStore) dump(prefix string) string {
 
 // The raw writer on the model store passes the sink writers' contract.
 func TestWriterContract(t *testing.T) {
+	if err := registerMetrics(nil); err != nil { // as New does: Skipped reads the default registry
+		t.Fatal(err)
+	}
 	st, failing, blocking := newMemStore(), newMemStore(), newMemStore()
 	failing.fail, blocking.block = true, true
 	cfg := Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxRowsPerCQLBatch: 2}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/topk-charts/topk/internal/metrics"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/sink"
 	"github.com/topk-charts/topk/store/cassandra"
@@ -45,7 +46,11 @@ var (
 	}, []string{"reason"})
 )
 
-func init() { prometheus.MustRegister(rowsWritten, cqlBatches, usersWritten, skipped) }
+// registerMetrics registers the raw writer's metrics on reg (nil: the
+// default registerer); again is a no-op.
+func registerMetrics(reg prometheus.Registerer) error {
+	return metrics.Register(reg, rowsWritten, cqlBatches, usersWritten, skipped)
+}
 
 // Config configures the raw writer.
 type Config struct {
@@ -76,6 +81,9 @@ type Config struct {
 	Log *slog.Logger
 	// Sarama overrides the Kafka client settings (default kafka.NewSaramaConfig).
 	Sarama *sarama.Config
+	// Registerer takes the raw writer's metrics and its sink's
+	// (registered by New); nil: prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
 }
 
 // Validate reports every problem at once.
@@ -170,6 +178,9 @@ func New(cfg Config, session *gocql.Session) (*Writer, error) {
 	if session == nil {
 		return nil, errors.New("rawwriter: nil Cassandra session")
 	}
+	if err := registerMetrics(cfg.Registerer); err != nil {
+		return nil, fmt.Errorf("rawwriter: %w", err)
+	}
 	w := newWriter(cfg, cassandra.NewRawStore(session))
 	s, err := sink.New(w.sinkConfig(), w)
 	if err != nil {
@@ -200,6 +211,7 @@ func (w *Writer) sinkConfig() sink.Config {
 		OutageLimit:   cfg.OutageLimit,
 		Log:           cfg.Log,
 		Sarama:        cfg.Sarama,
+		Registerer:    cfg.Registerer,
 	}
 }
 

@@ -1,9 +1,14 @@
 package sink
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
-// Metrics of every sink, labelled by Config.Name. Registered once on the
-// default registry, so several sinks (and tests building many) share them.
+	"github.com/topk-charts/topk/internal/metrics"
+)
+
+// Metrics of every sink, labelled by Config.Name. New registers them on
+// the sink's Config.Registerer, so several sinks (and tests building many)
+// share them.
 var (
 	messagesWritten = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_sink_messages_written_total",
@@ -58,7 +63,9 @@ var (
 	}, []string{"sink"})
 )
 
-func init() {
-	prometheus.MustRegister(messagesWritten, batchesWritten, writeFailures, retrying,
+// registerMetrics registers the sink metrics on reg (nil: the default
+// registerer); again is a no-op.
+func registerMetrics(reg prometheus.Registerer) error {
+	return metrics.Register(reg, messagesWritten, batchesWritten, writeFailures, retrying,
 		writeSeconds, batchSize, batchSizeBytes, batchBytes, coalesced, lag, oldestUnwritten, groupErrors)
 }

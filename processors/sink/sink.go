@@ -15,6 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/kafka"
 )
@@ -78,6 +79,10 @@ type Config struct {
 	// on autocommit of marked offsets (every second unless set) and sets
 	// ChannelBufferSize to ReadAhead when that is set.
 	Sarama *sarama.Config
+	// Registerer takes the topk_sink_* metrics (registered by New; every
+	// sink registering on it shares them, labelled by Name); nil:
+	// prometheus.DefaultRegisterer.
+	Registerer prometheus.Registerer
 }
 
 // orderedBuffer is what kafka.OrderedCommits may hold per claimed partition
@@ -196,6 +201,9 @@ func New(cfg Config, w Writer) (*Sink, error) {
 	}
 	if w == nil {
 		return nil, errors.New("sink: nil Writer")
+	}
+	if err := registerMetrics(cfg.Registerer); err != nil {
+		return nil, fmt.Errorf("sink %s: %w", cfg.Name, err)
 	}
 	cfg = cfg.withDefaults()
 	log := cfg.Log.With("sink", cfg.Name, "group", cfg.Group, "topic", cfg.Topic)
