@@ -8,10 +8,6 @@ import (
 	"github.com/topk-charts/topk/processors/aggregator"
 )
 
-func init() {
-	commands["view"] = command{"`topk view backfill`: copy the recent days from the aggregator table to the views' recent topic (once, after upgrading; aggregators stopped)", runView}
-}
-
 const viewUsage = `usage: topk view backfill [--dry-run]
 
 Copies the latest value of every user-day of the last TOPK_VIEW_DAYS days

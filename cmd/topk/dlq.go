@@ -16,10 +16,6 @@ import (
 	"github.com/topk-charts/topk/processors/rawwriter"
 )
 
-func init() {
-	commands["dlq"] = command{"dead letters: `topk dlq replay` re-injects them after a fix; `topk dlq quarantine` moves a stuck record aside", runDLQ}
-}
-
 const dlqUsage = `usage:
   topk dlq replay [--reason r] [--dry-run]
   topk dlq quarantine --group G --topic T --partition P --offset O [--note text] [--wait d] [--force] [--dry-run]`

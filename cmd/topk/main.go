@@ -20,15 +20,24 @@ type command struct {
 	run     func(ctx context.Context, env *Env, args []string) error
 }
 
+// commands is every subcommand, in one table.
 var commands = map[string]command{
-	"config":    {"print the resolved configuration (--shell, --markdown, --names)", runConfig},
-	"ping":      {"check that Kafka, Cassandra, Redis and PostgreSQL answer (--wait 90s)", runPing},
-	"topics":    {"create or reconcile the Kafka topics", runTopics},
-	"migrate":   {"apply the Cassandra and PostgreSQL schemas [cassandra|postgres]", runMigrate},
-	"api":       {"serve the HTTP api", runAPI},
-	"crawler":   {"run crawl tasks: fetch listens from providers into user.listen.raw", runCrawler},
-	"scheduler": {"restore every active user's crawl task from PostgreSQL (after a Redis flush)", runScheduler},
-	"enqueue":   {"crawl a user now (--user alice [--provider simulated] registers a missing one)", runEnqueue},
+	"config":     {"print the resolved configuration (--shell, --markdown, --names)", runConfig},
+	"ping":       {"check that Kafka, Cassandra, Redis and PostgreSQL answer (--wait 90s)", runPing},
+	"topics":     {"create or reconcile the Kafka topics", runTopics},
+	"migrate":    {"apply the Cassandra and PostgreSQL schemas [cassandra|postgres]", runMigrate},
+	"api":        {"serve the HTTP api", runAPI},
+	"crawler":    {"run crawl tasks: fetch listens from providers into user.listen.raw", runCrawler},
+	"scheduler":  {"restore every active user's crawl task from PostgreSQL (after a Redis flush)", runScheduler},
+	"enqueue":    {"crawl a user now (--user alice [--provider simulated] registers a missing one)", runEnqueue},
+	"view":       {"`topk view backfill`: copy the recent days from the aggregator table to the views' recent topic (once, after upgrading; aggregators stopped)", runView},
+	"dlq":        {"dead letters: `topk dlq replay` re-injects them after a fix; `topk dlq quarantine` moves a stuck record aside", runDLQ},
+	"ingest":     {"run the ingest group: user.listen.raw → user.listen.valid | user.listen.dlq", runIngest},
+	"aggregator": {"run the aggregator group: exact per-user/day counts in its Goka table", runAggregator},
+	"all":        {"run the pipeline, the api, the scheduler and a crawler in one process (a laptop)", runAll},
+	"seed":       {"register a simulated population: `topk seed --users 200` (make run does)", runSeed},
+	"raw-writer": {"run the raw writer: user.listen.valid → Cassandra raw listens", runRawWriter},
+	"flusher":    {"run the flusher: aggregator changelog → Cassandra day values and rollups", runFlusher},
 }
 
 func main() {

@@ -17,12 +17,6 @@ import (
 	"github.com/topk-charts/topk/processors/ingest"
 )
 
-func init() {
-	commands["ingest"] = command{"run the ingest group: user.listen.raw → user.listen.valid | user.listen.dlq", runIngest}
-	commands["aggregator"] = command{"run the aggregator group: exact per-user/day counts in its Goka table", runAggregator}
-	commands["all"] = command{"run the pipeline, the api, the scheduler and a crawler in one process (a laptop)", runAll}
-}
-
 // supervised runs a Goka processor under processors.Supervisor: rebuilt
 // and restarted in-process when it stops on an error (Kafka away), the
 // service exiting only past the outage limit.

@@ -8,10 +8,6 @@ import (
 	"github.com/topk-charts/topk/crawler"
 )
 
-func init() {
-	commands["seed"] = command{"register a simulated population: `topk seed --users 200` (make run does)", runSeed}
-}
-
 // runSeed registers users sim-0001 … sim-N with the simulated provider;
 // users already registered are left as they are, so running it again is
 // harmless. Their first crawls import their history; the scheduler keeps

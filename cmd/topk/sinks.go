@@ -16,11 +16,6 @@ import (
 	"github.com/topk-charts/topk/store/cassandra"
 )
 
-func init() {
-	commands["raw-writer"] = command{"run the raw writer: user.listen.valid → Cassandra raw listens", runRawWriter}
-	commands["flusher"] = command{"run the flusher: aggregator changelog → Cassandra day values and rollups", runFlusher}
-}
-
 // session connects to Cassandra, retrying with backoff until it answers,
 // ctx ends, or Cassandra has been down for longer than the outage limit
 // (an *outage.LimitError naming it): a writer started while Cassandra is

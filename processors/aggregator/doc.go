@@ -6,7 +6,11 @@
 // go to the DLQ.
 //
 // The table's changelog feeds the flusher (Cassandra day values and
-// rollups) and the api's view of recent days; both decode it with DayCodec.
+// rollups). The values of the recent days (Config.RecentDays, the api's
+// TOPK_VIEW_DAYS) are also emitted to user.day.recent (compact,delete),
+// which the api's views read, so a view's recovery reads the days it
+// serves, not all history; both decode DayCodec.
 //
-// Flow: user.listen.valid → aggregator → <group>-table → flusher, views.
+// Flow: user.listen.valid → aggregator → <group>-table → flusher;
+// → user.day.recent → views.
 package aggregator
