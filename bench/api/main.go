@@ -26,13 +26,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -46,14 +44,8 @@ import (
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/bench/benchkit"
 	"github.com/topk-charts/topk/charts"
-	"github.com/topk-charts/topk/config"
-	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors"
-	"github.com/topk-charts/topk/processors/aggregator"
-	"github.com/topk-charts/topk/processors/flusher"
-	"github.com/topk-charts/topk/processors/ingest"
-	"github.com/topk-charts/topk/processors/rawwriter"
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/redis"
 	"github.com/topk-charts/topk/views"
@@ -247,126 +239,6 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 	}
 	benchkit.Table(os.Stdout, []string{"target", "max req/s", "p99 there"}, rows)
 	return nil
-}
-
-// loadPipeline runs ingest, the aggregator, the raw writer and the flusher
-// until every stage has committed everything.
-func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir string) error {
-	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, StateDir: dir, Log: e.Log}
-	session, err := cassandra.Connect(ctx, cfg.Cassandra)
-	if err != nil {
-		return err
-	}
-	defer session.Close()
-	ip, err := ingest.New(set, ingest.Config{Namespace: cfg.Namespace})
-	if err != nil {
-		return err
-	}
-	acfg, err := aggregator.Setup(ctx, set, aggregator.Config{Namespace: cfg.Namespace})
-	if err != nil {
-		return err
-	}
-	ap, err := aggregator.New(set, acfg, dir)
-	if err != nil {
-		return err
-	}
-	rw, err := rawwriter.New(rawwriter.Config{Namespace: cfg.Namespace, Brokers: cfg.Kafka.Brokers, Log: e.Log}, session)
-	if err != nil {
-		return err
-	}
-	fl, err := flusher.New(flusher.Config{Namespace: cfg.Namespace, Brokers: cfg.Kafka.Brokers, Log: e.Log, FlushInterval: time.Second}, session)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	errs := make(chan error, 4)
-	for _, r := range []func(context.Context) error{ip.Run, ap.Run, rw.Run, fl.Run} {
-		go func() { errs <- r(ctx) }()
-	}
-	defer func() {
-		cancel()
-		for range 4 {
-			<-errs
-		}
-	}()
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Minute)
-	defer wcancel()
-	for _, gt := range [][2]string{
-		{string(ingest.Group(cfg.Namespace)), string(e.Topics.Raw)},
-		{string(aggregator.Group(cfg.Namespace)), string(e.Topics.Valid)},
-		{rawwriter.Group(cfg.Namespace), string(e.Topics.Valid)},
-		{flusher.Group(cfg.Namespace), string(aggregator.Table(cfg.Namespace))},
-	} {
-		bar := benchkit.Bar(-1, "waiting for "+gt[0])
-		err := kafka.WaitCaughtUp(wctx, e.Client, e.Admin, gt[0], gt[1], func(lag int64) { _ = bar.Set64(lag) })
-		_ = bar.Finish()
-		if err != nil {
-			select {
-			case perr := <-errs:
-				return fmt.Errorf("%s: %w (a processor stopped: %v)", gt[0], err, perr)
-			default:
-			}
-			return fmt.Errorf("%s: %w", gt[0], err)
-		}
-	}
-	return nil
-}
-
-// gen makes the listens: the heavy user's first (every track once, then
-// Zipf-distributed), then the other users'.
-type gen struct {
-	r                    *rand.Rand
-	now                  time.Time
-	users, heavy, tracks int
-	i                    int
-	zipf                 *rand.Zipf
-	heavySecs            []int64
-	perUser              int
-}
-
-func newGen(now time.Time, users, heavy, tracks int) *gen {
-	r := rand.New(rand.NewPCG(7, 11))
-	g := &gen{r: r, now: now, users: users, heavy: heavy, tracks: tracks, zipf: rand.NewZipf(r, 1.05, 10, uint64(tracks-1)), perUser: 50}
-	// Distinct seconds over three years for the heavy user.
-	span := int64(3 * 365 * 24 * 3600)
-	seen := map[int64]bool{}
-	for len(g.heavySecs) < heavy {
-		s := r.Int64N(span)
-		if !seen[s] {
-			seen[s] = true
-			g.heavySecs = append(g.heavySecs, s)
-		}
-	}
-	slices.Sort(g.heavySecs)
-	return g
-}
-
-func (g *gen) total() int { return g.heavy + g.users*g.perUser }
-
-func (g *gen) next() (string, []byte) {
-	defer func() { g.i++ }()
-	if g.i < g.heavy {
-		t := g.i
-		if t >= g.tracks {
-			t = int(g.zipf.Uint64())
-		}
-		at := g.now.Add(-time.Duration(g.heavySecs[len(g.heavySecs)-1-g.i]) * time.Second)
-		return heavyUser, listenJSON(heavyUser, at, t%1500, t, t/12)
-	}
-	u := (g.i - g.heavy) / g.perUser
-	user := "user-" + strconv.Itoa(u)
-	span := 45 * 24 * time.Hour
-	if g.r.IntN(4) == 0 {
-		span = 2 * 365 * 24 * time.Hour
-	}
-	at := g.now.Add(-time.Duration(g.r.Int64N(int64(span)))).Truncate(time.Second)
-	t := int(g.zipf.Uint64())
-	return user, listenJSON(user, at, t%1500, t, t/12)
-}
-
-func listenJSON(user string, at time.Time, artist, track, album int) []byte {
-	return []byte(`{"user_id":"` + user + `","played_at":"` + at.Format(time.RFC3339) + `","artist_name":"Artist ` + strconv.Itoa(artist) +
-		`","track_name":"Track ` + strconv.Itoa(track) + `","album_name":"Album ` + strconv.Itoa(album) + `"}`)
 }
 
 type result struct {

@@ -58,7 +58,7 @@
 // whose total is the final one has every day at its final state); if it is
 // not, nothing needs it.
 //
-// # Where a recompute takes its inputs (rollup.go)
+// # Where a recompute takes its inputs (roller.go, rollup.go)
 //
 // Reading every day of a month back for every flush that touches it made a
 // catch-up mostly reads (35 CQL reads per user-day flushed), so:
@@ -115,10 +115,11 @@
 //
 // # Files
 //
-// flusher.go is the sink's Writer (coalesce, the day writes), rollup.go
-// the rounds and the recompute, cache.go the cache (rows encoded with the
-// item codec of package topk, after an entity code each). store.go is the
-// port: the store interface of the four requests the flusher makes,
+// flusher.go is the Config, the metrics, New and Run, write.go the sink's
+// Writer (coalesce, the day writes), roller.go the rounds, rollup.go the
+// recompute, cache.go the cache (rows encoded with the item codec of
+// package topk, after an entity code each). store.go is the port: the
+// store interface of the four requests the flusher makes,
 // implemented by cassandra.DayStore (which holds the CQL: USING TIMESTAMP,
 // WRITETIME, the batch splitting in row order, the requests in flight
 // bounded by Config.Concurrency) and, in the unit tests, by a model with
