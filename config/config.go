@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -16,6 +14,8 @@ import (
 // Config holds every address, port, name and credential topk uses.
 // Load fills it from the environment; the table in vars.go is the single
 // list of variables, their defaults and their meaning.
+// The clients (store/*, kafka) do not import this package:
+// internal/wiring turns its sections into their own Configs.
 type Config struct {
 	RuntimeDir string
 	MavenRepo  string
@@ -126,18 +126,6 @@ type Postgres struct {
 	SSLMode  string
 }
 
-// URL is the connection string pgx takes.
-func (p Postgres) URL() string {
-	return p.URLFor(p.Database)
-}
-
-// URLFor is the connection string to another database on the same server.
-func (p Postgres) URLFor(database string) string {
-	u := fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=%s",
-		urlEscape(p.User), urlEscape(p.Password), net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), database, p.SSLMode)
-	return u
-}
-
 // API is the public HTTP server.
 type API struct {
 	Addr       string
@@ -148,23 +136,17 @@ type API struct {
 type Charts struct {
 	ViewDays     int
 	ViewMaxMB    int
-	CacheTTL     string // a Go duration; 0s disables the cache
+	CacheTTL     time.Duration // 0 disables the cache
 	CacheLocalMB int
-	AccessLog    int
+	AccessLog    bool
 }
 
-// TTL is CacheTTL parsed (validated by Load).
-func (c Charts) TTL() time.Duration {
-	d, _ := time.ParseDuration(c.CacheTTL)
-	return d
-}
-
-func (c Charts) validate(add func(format string, args ...any)) {
+func (c Charts) validate(add addFunc, r read) {
 	if c.ViewDays < 1 || c.ViewDays > 3660 {
 		add("TOPK_VIEW_DAYS: %d is not within 1…3660", c.ViewDays)
 	}
-	if d, err := time.ParseDuration(c.CacheTTL); err != nil || d < 0 {
-		add("TOPK_CACHE_TTL: %q is not a duration ≥ 0 (e.g. 30s)", c.CacheTTL)
+	if s, bad := r.duration("TOPK_CACHE_TTL", c.CacheTTL); bad || c.CacheTTL < 0 {
+		add("TOPK_CACHE_TTL: %q is not a duration ≥ 0 (e.g. 30s)", s)
 	}
 	if c.ViewMaxMB < 1 {
 		add("TOPK_VIEW_MAX_MB: must be at least 1")
@@ -172,53 +154,46 @@ func (c Charts) validate(add func(format string, args ...any)) {
 	if c.CacheLocalMB < 0 {
 		add("TOPK_CACHE_LOCAL_MB: must not be negative")
 	}
-	if c.AccessLog != 0 && c.AccessLog != 1 {
-		add("TOPK_API_ACCESS_LOG: %d is neither 0 nor 1", c.AccessLog)
-	}
+	r.flag(add, "TOPK_API_ACCESS_LOG")
 }
 
 // Crawler is the control plane and the crawler: token key, Asynq retries,
-// providers. Durations are Go durations ("30s", "24h").
+// providers.
 type Crawler struct {
 	TokenKey            string
-	DevMode             int
+	DevMode             bool
 	Concurrency         int
 	MaxRetry            int
-	RetryBase           string
-	ReconcileEvery      string
+	RetryBase           time.Duration
+	ReconcileEvery      time.Duration
 	LastfmURL           string
 	LastfmAPIKey        string
 	LastfmRate          int
-	LastfmInterval      string
+	LastfmInterval      time.Duration
 	SpotifyAPIURL       string
 	SpotifyTokenURL     string
 	SpotifyClientID     string
 	SpotifyClientSecret string
-	SpotifyInterval     string
-	SimulatedInterval   string
-	SimulatedHistory    string
+	SpotifyInterval     time.Duration
+	SimulatedInterval   time.Duration
+	SimulatedHistory    time.Duration
 	SimulatedSeed       int
 }
 
-// Duration parses one of the crawler's duration settings (validated by Load).
-func (c Crawler) Duration(s string) time.Duration {
-	d, _ := time.ParseDuration(s)
-	return d
-}
-
-func (c Crawler) validate(add func(format string, args ...any)) {
-	for _, d := range []struct{ name, v string }{
+func (c Crawler) validate(add addFunc, r read) {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
 		{"TOPK_CRAWLER_RETRY_BASE", c.RetryBase}, {"TOPK_SCHEDULER_RECONCILE", c.ReconcileEvery},
 		{"TOPK_LASTFM_INTERVAL", c.LastfmInterval}, {"TOPK_SPOTIFY_INTERVAL", c.SpotifyInterval},
 		{"TOPK_SIMULATED_INTERVAL", c.SimulatedInterval}, {"TOPK_SIMULATED_HISTORY", c.SimulatedHistory},
 	} {
-		if v, err := time.ParseDuration(d.v); err != nil || v <= 0 {
-			add("%s: %q is not a positive duration (e.g. 30s, 24h)", d.name, d.v)
+		if s, bad := r.duration(d.name, d.v); bad || d.v <= 0 {
+			add("%s: %q is not a positive duration (e.g. 30s, 24h)", d.name, s)
 		}
 	}
-	if c.DevMode != 0 && c.DevMode != 1 {
-		add("TOPK_DEV_MODE: %d is neither 0 nor 1", c.DevMode)
-	}
+	r.flag(add, "TOPK_DEV_MODE")
 	if c.Concurrency < 1 {
 		add("TOPK_CRAWLER_CONCURRENCY: must be at least 1")
 	}
@@ -251,8 +226,41 @@ type Ops struct {
 var identRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
 var namespaceRe = regexp.MustCompile(`^([a-z][a-z0-9_]{0,30})?$`)
 
+type addFunc func(format string, args ...any)
+
+// read is what Load read, for validate's messages: the text of each
+// variable (defaults included), and the values set could not store (a
+// duration that does not parse, a boolean other than 0 and 1), as a
+// message shows them. Validate, on a Config built in code, has neither.
+type read struct {
+	text, invalid map[string]string
+}
+
+// duration is how a message quotes the duration setting name: as written
+// when Load read it, else d in Go's notation; bad when it did not parse.
+func (r read) duration(name string, d time.Duration) (s string, bad bool) {
+	_, bad = r.invalid[name]
+	if s, ok := r.text[name]; ok {
+		return s, bad
+	}
+	return formatDuration(d), bad
+}
+
+// flag reports a boolean setting Load read as an integer other than 0 and
+// 1 (a bool field holds no other value).
+func (r read) flag(add addFunc, name string) {
+	if s, bad := r.invalid[name]; bad {
+		add("%s: %s is neither 0 nor 1", name, s)
+	}
+}
+
 // Validate reports every problem at once.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(read{}) }
+
+// validate is Validate, also reporting the values Load read but could not
+// store, each where its variable is checked, and quoting durations as
+// written.
+func (c Config) validate(r read) error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(c.Kafka.Brokers) == 0 {
@@ -326,8 +334,8 @@ func (c Config) Validate() error {
 		add("TOPK_MAX_STATE_BYTES: %d is over TOPK_KAFKA_MAX_MESSAGE_BYTES (%d) minus %d bytes of headroom for the record's key and headers: at most %d, or raise TOPK_KAFKA_MAX_MESSAGE_BYTES",
 			s, m, StateHeadroomBytes, m-StateHeadroomBytes)
 	}
-	c.Crawler.validate(add)
-	c.Charts.validate(add)
+	c.Crawler.validate(add, r)
+	c.Charts.validate(add, r)
 	switch c.LogFormat {
 	case "text", "json":
 	default:
@@ -337,26 +345,34 @@ func (c Config) Validate() error {
 }
 
 // Load reads the environment (through getenv, os.Getenv when nil),
-// applies defaults and validates.
+// applies defaults, parses each value into its field's type (durations:
+// Go durations such as "30s"; booleans: 0 or 1) and validates.
 func Load(getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	var c Config
 	var errs []error
+	r := read{text: map[string]string{}, invalid: map[string]string{}}
 	for _, v := range Vars {
 		raw := getenv(v.Name)
 		if raw == "" {
 			raw = v.Default(&c)
 		}
-		if err := v.set(&c, raw); err != nil {
+		r.text[v.Name] = raw
+		var iv invalidValue
+		switch err := v.set(&c, raw); {
+		case err == nil:
+		case errors.As(err, &iv):
+			r.invalid[v.Name] = iv.shown
+		default:
 			errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, raw, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
-	return c, c.Validate()
+	return c, c.validate(r)
 }
 
 // Shell renders the resolved configuration as `export NAME='value'` lines,
@@ -382,10 +398,6 @@ func Names() []string {
 
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-func urlEscape(s string) string {
-	return strings.NewReplacer("%", "%25", "@", "%40", ":", "%3A", "/", "%2F", "?", "%3F", "#", "%23").Replace(s)
 }
 
 // Environ renders c as TOPK_* environment entries, for starting a topk

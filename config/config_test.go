@@ -4,10 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -21,7 +23,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("brokers %q", got)
 	}
 	if c.Kafka.ValidPartitions != 16 || c.Cassandra.Keyspace != "topk" || c.Redis.Addr != "127.0.0.1:6379" ||
-		c.Postgres.URL() != "postgres://topk:topk@127.0.0.1:5432/topk?sslmode=disable" || c.API.Addr != "127.0.0.1:8080" ||
+		c.Postgres != (Postgres{Host: "127.0.0.1", Port: 5432, User: "topk", Password: "topk", Database: "topk", SSLMode: "disable"}) || c.API.Addr != "127.0.0.1:8080" ||
 		c.Ops.Aggregator != 9103 || c.Cassandra.Port != 9042 {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
@@ -77,10 +79,84 @@ func TestShellRoundTrip(t *testing.T) {
 	}
 }
 
-func TestPostgresURLEscapes(t *testing.T) {
-	p := Postgres{Host: "h", Port: 1, User: "u@x", Password: "p:/@?#%", Database: "d", SSLMode: "disable"}
-	if got, want := p.URL(), "postgres://u%40x:p%3A%2F%40%3F%23%25@h:1/d?sslmode=disable"; got != want {
-		t.Fatalf("got %s, want %s", got, want)
+// Durations and booleans are typed fields, read once by Load.
+func TestTypedSettings(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Charts.CacheTTL != 30*time.Second || !c.Charts.AccessLog || c.Crawler.DevMode ||
+		c.Crawler.RetryBase != 30*time.Second || c.Crawler.ReconcileEvery != time.Minute ||
+		c.Crawler.LastfmInterval != 24*time.Hour || c.Crawler.SpotifyInterval != 30*time.Minute ||
+		c.Crawler.SimulatedInterval != time.Minute || c.Crawler.SimulatedHistory != 720*time.Hour {
+		t.Errorf("defaults: charts %+v, crawler %+v", c.Charts, c.Crawler)
+	}
+	c, err = Load(env(map[string]string{"TOPK_CACHE_TTL": "0s", "TOPK_API_ACCESS_LOG": "0", "TOPK_DEV_MODE": " 1 ",
+		"TOPK_SIMULATED_HISTORY": "90m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Charts.CacheTTL != 0 || c.Charts.AccessLog || !c.Crawler.DevMode || c.Crawler.SimulatedHistory != 90*time.Minute {
+		t.Errorf("overrides: charts %+v, crawler %+v", c.Charts, c.Crawler)
+	}
+	for _, v := range []string{"true", "false"} {
+		if c, err := Load(env(map[string]string{"TOPK_DEV_MODE": v})); err != nil || c.Crawler.DevMode != (v == "true") {
+			t.Errorf("TOPK_DEV_MODE=%s: %v, %v", v, c.Crawler.DevMode, err)
+		}
+	}
+	for _, tc := range []struct{ name, val, want string }{
+		{"TOPK_CACHE_TTL", "soon", `TOPK_CACHE_TTL: "soon" is not a duration ≥ 0 (e.g. 30s)`},
+		{"TOPK_CACHE_TTL", "-5s", `TOPK_CACHE_TTL: "-5s" is not a duration ≥ 0 (e.g. 30s)`},
+		{"TOPK_CRAWLER_RETRY_BASE", "0s", `TOPK_CRAWLER_RETRY_BASE: "0s" is not a positive duration (e.g. 30s, 24h)`},
+		{"TOPK_CRAWLER_RETRY_BASE", "0", `TOPK_CRAWLER_RETRY_BASE: "0" is not a positive duration (e.g. 30s, 24h)`},
+		{"TOPK_SPOTIFY_INTERVAL", "-60s", `TOPK_SPOTIFY_INTERVAL: "-60s" is not a positive duration (e.g. 30s, 24h)`},
+		{"TOPK_SCHEDULER_RECONCILE", "1 m", `TOPK_SCHEDULER_RECONCILE: "1 m" is not a positive duration (e.g. 30s, 24h)`},
+		{"TOPK_SIMULATED_HISTORY", "-1h", `TOPK_SIMULATED_HISTORY: "-1h" is not a positive duration (e.g. 30s, 24h)`},
+		{"TOPK_DEV_MODE", "2", "TOPK_DEV_MODE: 2 is neither 0 nor 1"},
+		{"TOPK_API_ACCESS_LOG", "-1", "TOPK_API_ACCESS_LOG: -1 is neither 0 nor 1"},
+		{"TOPK_API_ACCESS_LOG", "yes", `TOPK_API_ACCESS_LOG="yes": not an integer`},
+	} {
+		_, err := Load(env(map[string]string{tc.name: tc.val}))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s=%s: error %v, want %s", tc.name, tc.val, err, tc.want)
+		}
+	}
+	// Validate checks a configuration built in code too.
+	c, _ = Load(env(nil))
+	c.Crawler.RetryBase = -time.Minute
+	if err := c.Validate(); err == nil || err.Error() != `TOPK_CRAWLER_RETRY_BASE: "-1m" is not a positive duration (e.g. 30s, 24h)` {
+		t.Errorf("negative retry base: %v", err)
+	}
+}
+
+// The shell form prints durations as the table writes them and booleans as
+// 0 or 1, and Load reads them back to the same values.
+func TestShellTypedValues(t *testing.T) {
+	c, err := Load(env(map[string]string{"TOPK_CACHE_TTL": "90s", "TOPK_DEV_MODE": "true", "TOPK_LASTFM_INTERVAL": "1h30m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := c.Shell()
+	for _, line := range []string{"export TOPK_CACHE_TTL='1m30s'", "export TOPK_DEV_MODE='1'", "export TOPK_API_ACCESS_LOG='1'",
+		"export TOPK_LASTFM_INTERVAL='1h30m'", "export TOPK_SIMULATED_HISTORY='720h'", "export TOPK_SCHEDULER_RECONCILE='1m'"} {
+		if !strings.Contains(sh, line+"\n") {
+			t.Errorf("shell form lacks %s", line)
+		}
+	}
+	back := map[string]string{}
+	for _, kv := range c.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		back[k] = v
+	}
+	again, err := Load(env(back))
+	if err != nil || !reflect.DeepEqual(again, c) {
+		t.Fatalf("Environ round trip: %v\n%+v\n%+v", err, again, c)
+	}
+	for d, want := range map[time.Duration]string{0: "0s", time.Hour: "1h", 90 * time.Second: "1m30s", time.Hour + time.Second: "1h0m1s",
+		1500 * time.Millisecond: "1.5s", -time.Minute: "-1m", 10 * time.Minute: "10m"} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
 

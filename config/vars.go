@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Var is one environment variable: its name, default and meaning.
@@ -14,7 +15,8 @@ type Var struct {
 	Doc  string
 	// Default may use variables earlier in Vars (a broker address from a port).
 	Default func(c *Config) string
-	// Field points at the Config field the variable fills (*string, *int or *[]string).
+	// Field points at the Config field the variable fills (*string, *int,
+	// *bool, *time.Duration or *[]string).
 	Field func(c *Config) any
 }
 
@@ -117,6 +119,14 @@ var Vars = []Var{
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 
+// invalidValue is a value set read but cannot store: a duration that does
+// not parse, an integer other than 0 and 1 for a boolean. Load hands it to
+// validate, which reports it where it checks the variable, in the words it
+// uses for a value out of range; shown is the value as the message quotes it.
+type invalidValue struct{ shown string }
+
+func (e invalidValue) Error() string { return "invalid value " + e.shown }
+
 func (v Var) set(c *Config, raw string) error {
 	switch p := v.Field(c).(type) {
 	case *string:
@@ -127,6 +137,26 @@ func (v Var) set(c *Config, raw string) error {
 			return fmt.Errorf("not an integer")
 		}
 		*p = n
+	case *bool:
+		s := strings.TrimSpace(raw)
+		if n, err := strconv.Atoi(s); err == nil {
+			if n != 0 && n != 1 {
+				return invalidValue{strconv.Itoa(n)}
+			}
+			*p = n == 1
+			return nil
+		}
+		b, err := strconv.ParseBool(s) // true, false
+		if err != nil {
+			return fmt.Errorf("not an integer")
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return invalidValue{raw}
+		}
+		*p = d
 	case *[]string:
 		*p = nil
 		for _, s := range strings.Split(raw, ",") {
@@ -146,10 +176,32 @@ func (v Var) get(c *Config) string {
 		return *p
 	case *int:
 		return strconv.Itoa(*p)
+	case *bool:
+		if *p {
+			return "1"
+		}
+		return "0"
+	case *time.Duration:
+		return formatDuration(*p)
 	case *[]string:
 		return strings.Join(*p, ",")
 	}
 	panic(fmt.Sprintf("config: %s points at an unsupported field type", v.Name))
+}
+
+// formatDuration is d in Go's notation without the zero minutes and
+// seconds time.Duration.String adds ("24h", "1m", "1h30m", "30s", "0s"), so
+// the defaults print as the table writes them. time.ParseDuration reads it
+// back to d.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }
 
 // Markdown renders the variable table for the README.

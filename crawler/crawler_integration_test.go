@@ -27,6 +27,7 @@ import (
 	"github.com/topk-charts/topk/crawler/provider/spotify"
 	"github.com/topk-charts/topk/crawler/tokens"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/store/postgres"
@@ -50,13 +51,13 @@ type env struct {
 func setup(t *testing.T, providers map[string]crawler.ProviderEntry) *env {
 	t.Helper()
 	cfg := testenv.Config(t)
-	pool := postgrestest.Migrated(t, cfg)
+	pool := postgrestest.Migrated(t, wiring.Postgres(cfg.Postgres))
 	admin, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	topics := listen.NewTopics(cfg.Namespace)
-	if err := kafka.EnsureTopics(t.Context(), admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, topics), testenv.Logger(t)); err != nil {
+	if err := kafka.EnsureTopics(t.Context(), admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(wiring.Kafka(cfg.Kafka), topics), testenv.Logger(t)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -70,7 +71,7 @@ func setup(t *testing.T, providers map[string]crawler.ProviderEntry) *env {
 		t.Fatal(err)
 	}
 	e := &env{cfg: cfg, pool: pool, store: postgres.NewStore(pool, cipher), topics: topics}
-	ro := redis.Options(cfg.Redis)
+	ro := redis.Options(wiring.Redis(cfg.Redis))
 	e.redis = asynq.RedisClientOpt{Addr: ro.Addr, Password: ro.Password, DB: ro.DB}
 	e.client = asynq.NewClient(e.redis)
 	e.insp = asynq.NewInspector(e.redis)
@@ -85,7 +86,7 @@ func setup(t *testing.T, providers map[string]crawler.ProviderEntry) *env {
 		e.insp.Close()
 		e.client.Close()
 	})
-	rdb := redis.New(e.cfg.Redis)
+	rdb := redis.New(wiring.Redis(e.cfg.Redis))
 	t.Cleanup(func() { rdb.Close() })
 	e.control, err = crawler.NewControl(e.ccfg, e.store, rdb, e.client, e.insp, nil, testenv.Logger(t))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 )
@@ -36,7 +37,7 @@ func ensureTopics(t *testing.T, cfg config.Config) listen.Topics {
 	t.Helper()
 	a := admin(t, cfg)
 	topics := listen.NewTopics(cfg.Namespace)
-	specs := kafka.ListenTopics(cfg.Kafka, topics)
+	specs := kafka.ListenTopics(wiring.Kafka(cfg.Kafka), topics)
 	if err := kafka.EnsureTopics(t.Context(), a, int16(cfg.Kafka.ReplicationFactor), specs, testenv.Logger(t)); err != nil {
 		t.Fatalf("ensure topics: %v", err)
 	}
@@ -53,7 +54,7 @@ func TestIntegrationEnsureTopicsIsIdempotentAndConfigures(t *testing.T) {
 	topics := ensureTopics(t, cfg)
 	a := admin(t, cfg)
 	// A second run changes nothing and fails nothing.
-	specs := kafka.ListenTopics(cfg.Kafka, topics)
+	specs := kafka.ListenTopics(wiring.Kafka(cfg.Kafka), topics)
 	if err := kafka.EnsureTopics(t.Context(), a, 1, specs, testenv.Logger(t)); err != nil {
 		t.Fatalf("second ensure: %v", err)
 	}
@@ -86,7 +87,7 @@ func TestIntegrationEnsureTopicsIsIdempotentAndConfigures(t *testing.T) {
 		}
 	}
 	// Re-running with another max.message.bytes reconciles existing topics.
-	bigger := cfg.Kafka
+	bigger := wiring.Kafka(cfg.Kafka)
 	bigger.MaxMessageBytes = 2 << 20
 	if err := kafka.EnsureTopics(t.Context(), a, 1, kafka.ListenTopics(bigger, topics), testenv.Logger(t)); err != nil {
 		t.Fatalf("ensure with max.message.bytes %d: %v", bigger.MaxMessageBytes, err)
@@ -101,7 +102,7 @@ func TestIntegrationEnsureTopicsIsIdempotentAndConfigures(t *testing.T) {
 		}
 	}
 	// The valid topic's partition count is fixed forever: another count is an error.
-	bad := kafka.ListenTopics(config.Kafka{ValidPartitions: cfg.Kafka.ValidPartitions * 2, RawPartitions: cfg.Kafka.RawPartitions, MinInsyncReplicas: 1}, topics)
+	bad := kafka.ListenTopics(kafka.Config{ValidPartitions: cfg.Kafka.ValidPartitions * 2, RawPartitions: cfg.Kafka.RawPartitions, MinInsyncReplicas: 1}, topics)
 	err = kafka.EnsureTopics(t.Context(), a, 1, bad, testenv.Logger(t))
 	if err == nil || !strings.Contains(err.Error(), "fixed forever") {
 		t.Fatalf("ensure with another partition count of %s: got %v, want a fixed-partitions error", topics.Valid, err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/listen"
 )
 
@@ -29,8 +28,26 @@ const day = 24 * time.Hour
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
+// Config is the topic layout ListenTopics builds: partition counts,
+// min.insync.replicas and max.message.bytes. The brokers, the replication
+// factor (EnsureTopics takes it) and the local broker's server settings are
+// not part of it. cmd/ fills it from config.Kafka (internal/wiring).
+type Config struct {
+	// ValidPartitions is N of user.listen.valid and of the aggregator's
+	// table: fixed forever, a power of two.
+	ValidPartitions int
+	// RawPartitions is the partition count of user.listen.raw and
+	// user.listen.dlq.
+	RawPartitions int
+	// MinInsyncReplicas is set on every topic ListenTopics lays out.
+	MinInsyncReplicas int
+	// MaxMessageBytes is max.message.bytes of the raw and valid topics (0:
+	// DefaultMaxMessageBytes); the DLQ allows DeadLetterHeadroom more.
+	MaxMessageBytes int
+}
+
 // DefaultMaxMessageBytes is the default of TOPK_KAFKA_MAX_MESSAGE_BYTES
-// (config.Kafka.MaxMessageBytes), used where none is given (0).
+// (Config.MaxMessageBytes), used where none is given (0).
 const DefaultMaxMessageBytes = 1 << 20
 
 // DeadLetterHeadroom is how much larger than MaxMessageBytes a dead letter
@@ -60,7 +77,7 @@ func messageBytes(n int) int {
 // ListenTopics is the layout of DESIGN.md's topic table. Raw and valid get
 // max.message.bytes = k.MaxMessageBytes (0: DefaultMaxMessageBytes), the
 // DLQ that plus DeadLetterHeadroom.
-func ListenTopics(k config.Kafka, t listen.Topics) []TopicSpec {
+func ListenTopics(k Config, t listen.Topics) []TopicSpec {
 	minISR := strconv.Itoa(k.MinInsyncReplicas)
 	maxMsg := strconv.Itoa(messageBytes(k.MaxMessageBytes))
 	return []TopicSpec{

@@ -4,18 +4,10 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/listen"
 )
 
-func TestDefaultMaxMessageBytesIsConfigDefault(t *testing.T) {
-	c, err := config.Load(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Kafka.MaxMessageBytes != DefaultMaxMessageBytes {
-		t.Fatalf("TOPK_KAFKA_MAX_MESSAGE_BYTES defaults to %d, kafka.DefaultMaxMessageBytes is %d", c.Kafka.MaxMessageBytes, DefaultMaxMessageBytes)
-	}
+func TestDeadLetterHeadroom(t *testing.T) {
 	if DeadLetterHeadroom != 65536 || ProducerMaxMessageBytes(1<<20) != 1<<20+65536 || ProducerMaxMessageBytes(0) != DefaultMaxMessageBytes+65536 {
 		t.Fatalf("headroom %d, producer limit %d / %d", DeadLetterHeadroom, ProducerMaxMessageBytes(1<<20), ProducerMaxMessageBytes(0))
 	}
@@ -24,7 +16,7 @@ func TestDefaultMaxMessageBytesIsConfigDefault(t *testing.T) {
 func TestListenTopicsMaxMessageBytes(t *testing.T) {
 	topics := listen.NewTopics("ns")
 	for _, tc := range []struct{ configured, want int }{{0, 1 << 20}, {1 << 20, 1 << 20}, {3 << 20, 3 << 20}, {100000, 100000}} {
-		k := config.Kafka{ValidPartitions: 16, RawPartitions: 8, MinInsyncReplicas: 2, MaxMessageBytes: tc.configured}
+		k := Config{ValidPartitions: 16, RawPartitions: 8, MinInsyncReplicas: 2, MaxMessageBytes: tc.configured}
 		specs := ListenTopics(k, topics)
 		if len(specs) != 3 {
 			t.Fatalf("%d specs", len(specs))

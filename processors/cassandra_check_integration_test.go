@@ -12,6 +12,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/aggregator"
@@ -23,7 +24,7 @@ import (
 // keyspace migrates the test's keyspace and opens a session on it.
 func (s *stack) keyspace(t *testing.T) *gocql.Session {
 	testenv.Keyspace(t, s.cfg)
-	session, err := cassandra.Connect(t.Context(), s.cfg.Cassandra)
+	session, err := cassandra.Connect(t.Context(), wiring.Cassandra(s.cfg.Cassandra))
 	if err != nil {
 		t.Fatal(err)
 	}

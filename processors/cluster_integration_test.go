@@ -203,7 +203,7 @@ func TestClusterChaosCassandraNode(t *testing.T) {
 	c := newChaos(t, chaosOptions{external: true})
 	ac := c.cfg
 	ac.API.Addr = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	ac.Charts.CacheTTL = "0s"
+	ac.Charts.CacheTTL = 0
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	ac.Crawler.TokenKey = base64.StdEncoding.EncodeToString(key)

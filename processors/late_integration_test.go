@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/store/cassandra"
 )
@@ -123,7 +124,7 @@ func waitCassandra(t *testing.T, s *stack) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := cassandra.Ping(ctx, s.cfg.Cassandra)
+		_, err := cassandra.Ping(ctx, wiring.Cassandra(s.cfg.Cassandra))
 		cancel()
 		if err == nil {
 			return

@@ -8,6 +8,8 @@
 //     crawler.RunStore); no other package of the services writes SQL.
 //   - store/redis: Asynq's broker and the answer cache.
 //
-// Each connects from config.Config, checks health with a real round trip,
-// and applies its schema where it has one.
+// Each owns the Config of its client (filled from package config by
+// internal/wiring, in cmd/ and the tests' and benchmarks' set-up: no store
+// imports config), connects from it, checks health with a real round
+// trip, and applies its schema where it has one.
 package store

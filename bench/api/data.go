@@ -15,6 +15,7 @@ import (
 
 	"github.com/topk-charts/topk/bench/benchkit"
 	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
@@ -28,7 +29,7 @@ import (
 // until every stage has committed everything.
 func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir string) error {
 	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, StateDir: dir, Log: e.Log}
-	session, err := cassandra.Connect(ctx, cfg.Cassandra)
+	session, err := cassandra.Connect(ctx, wiring.Cassandra(cfg.Cassandra))
 	if err != nil {
 		return err
 	}

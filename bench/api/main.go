@@ -44,6 +44,7 @@ import (
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/bench/benchkit"
 	"github.com/topk-charts/topk/charts"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/store/cassandra"
@@ -78,7 +79,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 	var once sync.Once
 	cleanup := func() {
 		once.Do(func() {
-			_ = cassandra.DropKeyspace(context.Background(), cfg.Cassandra, cfg.Cassandra.Keyspace)
+			_ = cassandra.DropKeyspace(context.Background(), wiring.Cassandra(cfg.Cassandra), cfg.Cassandra.Keyspace)
 			e.Close()
 		})
 	}
@@ -97,7 +98,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
-	if err := cassandra.Migrate(ctx, cfg.Cassandra, e.Log); err != nil {
+	if err := cassandra.Migrate(ctx, wiring.Cassandra(cfg.Cassandra), e.Log); err != nil {
 		return err
 	}
 
@@ -123,9 +124,9 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 	if err != nil {
 		return err
 	}
-	reader := cassandra.NewReader(cfg.Cassandra)
+	reader := cassandra.NewReader(wiring.Cassandra(cfg.Cassandra))
 	defer reader.Close()
-	ro := redis.Options(cfg.Redis)
+	ro := redis.Options(wiring.Redis(cfg.Redis))
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 	rc := goredis.NewClient(ro)
 	defer rc.Close()
@@ -163,7 +164,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 		srv.MountCharts(svc)
 		return serve(srv.Echo())
 	}
-	cachedURL, err := newAPI(cfg.Charts.TTL())
+	cachedURL, err := newAPI(cfg.Charts.CacheTTL)
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 	fmt.Printf("\nbench-api: %d req/s for %v each; heavy user %d listens / %d tracks over three years, %d other users\n",
 		rate, dur, heavyN, tracks, users)
 	fmt.Printf("data through the real pipeline; view R = %d days; cache TTL %v (Redis + in process); %d CPUs shared by load and servers\n\n",
-		cfg.Charts.ViewDays, cfg.Charts.TTL(), runtime.GOMAXPROCS(0))
+		cfg.Charts.ViewDays, cfg.Charts.CacheTTL, runtime.GOMAXPROCS(0))
 	results := make([]result, len(targets))
 	for i, t := range targets {
 		attack(t.targets, rate, 2*time.Second) // warm up: caches, connections

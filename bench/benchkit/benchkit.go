@@ -26,6 +26,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
@@ -61,7 +62,7 @@ func Setup(ctx context.Context, name string) (*Env, error) {
 	if e.Admin, err = sarama.NewClusterAdminFromClient(e.Client); err != nil {
 		return nil, err
 	}
-	if err := kafka.EnsureTopics(ctx, e.Admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, e.Topics), e.Log); err != nil {
+	if err := kafka.EnsureTopics(ctx, e.Admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(wiring.Kafka(cfg.Kafka), e.Topics), e.Log); err != nil {
 		return nil, err
 	}
 	return e, nil

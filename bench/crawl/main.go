@@ -31,6 +31,7 @@ import (
 	"github.com/topk-charts/topk/crawler/provider/lastfm"
 	"github.com/topk-charts/topk/crawler/provider/simulated"
 	"github.com/topk-charts/topk/crawler/tokens"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
@@ -65,11 +66,11 @@ func run(users int, history time.Duration, concurrency int) error {
 
 	// A database and an Asynq queue of the run's own.
 	cfg.Postgres.Database = "topk_" + cfg.Namespace
-	if err := postgres.CreateDatabase(ctx, cfg.Postgres, cfg.Postgres.Database); err != nil {
+	if err := postgres.CreateDatabase(ctx, wiring.Postgres(cfg.Postgres), cfg.Postgres.Database); err != nil {
 		return err
 	}
-	defer postgres.DropDatabase(context.WithoutCancel(ctx), cfg.Postgres, cfg.Postgres.Database) //nolint:errcheck
-	pool, err := postgres.Connect(ctx, cfg.Postgres)
+	defer postgres.DropDatabase(context.WithoutCancel(ctx), wiring.Postgres(cfg.Postgres), cfg.Postgres.Database) //nolint:errcheck
+	pool, err := postgres.Connect(ctx, wiring.Postgres(cfg.Postgres))
 	if err != nil {
 		return err
 	}
@@ -77,9 +78,9 @@ func run(users int, history time.Duration, concurrency int) error {
 	if err := postgres.Migrate(ctx, pool, log); err != nil {
 		return err
 	}
-	ro := redis.Options(cfg.Redis)
+	ro := redis.Options(wiring.Redis(cfg.Redis))
 	redisOpt := asynq.RedisClientOpt{Addr: ro.Addr, Password: ro.Password, DB: ro.DB}
-	client, insp, rdb := asynq.NewClient(redisOpt), asynq.NewInspector(redisOpt), redis.New(cfg.Redis)
+	client, insp, rdb := asynq.NewClient(redisOpt), asynq.NewInspector(redisOpt), redis.New(wiring.Redis(cfg.Redis))
 	defer rdb.Close()
 	defer client.Close()
 	defer insp.Close()
@@ -204,7 +205,7 @@ func run(users int, history time.Duration, concurrency int) error {
 	}
 	bareTopic := string(listen.NewTopics(cfg.Namespace + "_bare").Raw)
 	if err := kafka.EnsureTopics(ctx, e.Admin, int16(cfg.Kafka.ReplicationFactor),
-		kafka.ListenTopics(cfg.Kafka, listen.NewTopics(cfg.Namespace+"_bare"))[:1], log); err != nil {
+		kafka.ListenTopics(wiring.Kafka(cfg.Kafka), listen.NewTopics(cfg.Namespace+"_bare"))[:1], log); err != nil {
 		return err
 	}
 	defer kafka.DeleteTopics(e.Admin, bareTopic) //nolint:errcheck

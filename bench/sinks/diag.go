@@ -13,6 +13,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/flusher"
@@ -172,7 +173,7 @@ func (b *bench) diagnoseFlusher(ctx context.Context) (profile, error) {
 	if err := e.Admin.DeleteConsumerGroup(group); err != nil {
 		return profile{}, fmt.Errorf("resetting %s: %w", group, err)
 	}
-	cfg := e.Config.Cassandra
+	cfg := wiring.Cassandra(e.Config.Cassandra)
 	cfg.Keyspace = b.diagKS
 	if err := cassandra.Migrate(ctx, cfg, e.Log); err != nil {
 		return profile{}, err

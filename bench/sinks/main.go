@@ -78,6 +78,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/topk-charts/topk/bench/benchkit"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/flusher"
@@ -187,7 +188,7 @@ func run(o options) error {
 		once.Do(func() {
 			b.stopAll()
 			for _, ks := range []string{e.Config.Cassandra.Keyspace, b.refKS, b.diagKS} {
-				if err := cassandra.DropKeyspace(context.Background(), e.Config.Cassandra, ks); err != nil {
+				if err := cassandra.DropKeyspace(context.Background(), wiring.Cassandra(e.Config.Cassandra), ks); err != nil {
 					fmt.Fprintf(os.Stderr, "bench-sinks: dropping keyspace %s: %v\n", ks, err)
 				}
 			}
@@ -207,9 +208,9 @@ func run(o options) error {
 	b.cassPID = cassandraPID(e)
 
 	ctx := context.Background()
-	refCfg := e.Config.Cassandra
+	refCfg := wiring.Cassandra(e.Config.Cassandra)
 	refCfg.Keyspace = b.refKS
-	if err := cassandra.Migrate(ctx, e.Config.Cassandra, e.Log); err != nil {
+	if err := cassandra.Migrate(ctx, wiring.Cassandra(e.Config.Cassandra), e.Log); err != nil {
 		return err
 	}
 	if err := cassandra.Migrate(ctx, refCfg, e.Log); err != nil {

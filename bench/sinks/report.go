@@ -14,6 +14,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/topk-charts/topk/bench/benchkit"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/store/cassandra"
 )
 
@@ -28,7 +29,7 @@ func (b *bench) check(ctx context.Context, ds *dataset) (*verification, error) {
 	got := map[string]tables{}
 	for _, ks := range []string{b.e.Config.Cassandra.Keyspace, b.refKS} {
 		fmt.Fprintf(os.Stderr, "bench-sinks: scanning %s …\n", ks)
-		cfg := b.e.Config.Cassandra
+		cfg := wiring.Cassandra(b.e.Config.Cassandra)
 		cfg.Keyspace = ks
 		cl := cassandra.NewCluster(cfg)
 		cl.Keyspace = ks

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/postgres"
@@ -41,15 +42,15 @@ var pingers = map[string]func(ctx context.Context, c config.Config) (string, err
 		return fmt.Sprintf("%d broker(s) at %s", n, strings.Join(c.Kafka.Brokers, ",")), err
 	},
 	"cassandra": func(ctx context.Context, c config.Config) (string, error) {
-		v, err := cassandra.Ping(ctx, c.Cassandra)
+		v, err := cassandra.Ping(ctx, wiring.Cassandra(c.Cassandra))
 		return fmt.Sprintf("Cassandra %s at %s:%d", v, strings.Join(c.Cassandra.Hosts, ","), c.Cassandra.Port), err
 	},
 	"redis": func(ctx context.Context, c config.Config) (string, error) {
-		v, err := redis.Ping(ctx, c.Redis)
+		v, err := redis.Ping(ctx, wiring.Redis(c.Redis))
 		return fmt.Sprintf("Redis %s at %s", v, c.Redis.Addr), err
 	},
 	"postgres": func(ctx context.Context, c config.Config) (string, error) {
-		v, err := postgres.Ping(ctx, c.Postgres)
+		v, err := postgres.Ping(ctx, wiring.Postgres(c.Postgres))
 		return fmt.Sprintf("PostgreSQL %s at %s:%d/%s", v, c.Postgres.Host, c.Postgres.Port, c.Postgres.Database), err
 	},
 }
@@ -116,12 +117,12 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 	for _, t := range targets {
 		switch t {
 		case "cassandra":
-			if err := cassandra.Migrate(ctx, env.Config.Cassandra, log); err != nil {
+			if err := cassandra.Migrate(ctx, wiring.Cassandra(env.Config.Cassandra), log); err != nil {
 				return fmt.Errorf("cassandra: %w", err)
 			}
 			log.Info("cassandra schema up to date", "keyspace", env.Config.Cassandra.Keyspace)
 		case "postgres":
-			pool, err := postgres.Connect(ctx, env.Config.Postgres)
+			pool, err := postgres.Connect(ctx, wiring.Postgres(env.Config.Postgres))
 			if err != nil {
 				return err
 			}

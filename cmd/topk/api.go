@@ -10,6 +10,7 @@ import (
 
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/charts"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors/aggregator"
@@ -74,7 +75,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	c := env.Config
 	log := logWith(env.Log, "api")
 	vc := views.Config{Namespace: c.Namespace, Days: c.Charts.ViewDays, Log: log, OutageLimit: outageLimit(env), MaxBytes: int64(c.Charts.ViewMaxMB) << 20}
-	ac := api.Config{Addr: c.API.Addr, AccessLog: c.Charts.AccessLog == 1}
+	ac := api.Config{Addr: c.API.Addr, AccessLog: c.Charts.AccessLog}
 	if reg != nil {
 		vc.Registerer, ac.Registerer, ac.Gatherer = reg, reg, reg
 	}
@@ -82,8 +83,8 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	reader := cassandra.NewReader(c.Cassandra)
-	ro := redis.Options(c.Redis)
+	reader := cassandra.NewReader(wiring.Cassandra(c.Cassandra))
+	ro := redis.Options(wiring.Redis(c.Redis))
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 	ro.MaxRetries = -1
 	rc := goredis.NewClient(ro)
@@ -122,7 +123,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		View:            view,
 		Store:           reader,
 		Cache:           charts.RedisCache{Client: rc},
-		CacheTTL:        c.Charts.TTL(),
+		CacheTTL:        c.Charts.CacheTTL,
 		LocalCacheBytes: localBytes,
 		CachePrefix:     c.Cassandra.Keyspace + ":",
 		Lag:             lag,

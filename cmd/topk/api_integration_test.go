@@ -23,6 +23,7 @@ import (
 
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
@@ -193,7 +194,7 @@ func (g *apiGen) listen(user string, span time.Duration) listen.Listen {
 // this process until the test ends.
 func runPipeline(t *testing.T, cfg config.Config) {
 	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: 1, StateDir: t.TempDir(), Log: testenv.Logger(t)}
-	session, err := cassandra.Connect(t.Context(), cfg.Cassandra)
+	session, err := cassandra.Connect(t.Context(), wiring.Cassandra(cfg.Cassandra))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +385,7 @@ func (a *apiUnderTest) status(path string, auth ...string) int {
 func TestIntegrationAPI(t *testing.T) {
 	cfg := testenv.Config(t)
 	cfg.API.AdminToken = "tok-api"
-	cfg.Charts.CacheTTL = "30s"
+	cfg.Charts.CacheTTL = 30 * time.Second
 	topics := testenv.Topics(t, cfg)
 	testenv.Keyspace(t, cfg)
 
@@ -801,7 +802,7 @@ func TestIntegrationAPICassandraLag(t *testing.T) {
 	t.Logf("without a flusher: %s s, then %s s", l1.field, l2.field)
 
 	// A flusher catches up: 0, not stale.
-	session, err := cassandra.Connect(t.Context(), cfg.Cassandra)
+	session, err := cassandra.Connect(t.Context(), wiring.Cassandra(cfg.Cassandra))
 	if err != nil {
 		t.Fatal(err)
 	}

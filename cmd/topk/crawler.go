@@ -24,6 +24,7 @@ import (
 	"github.com/topk-charts/topk/crawler/provider/spotify"
 	"github.com/topk-charts/topk/crawler/tokens"
 	"github.com/topk-charts/topk/internal/outage"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/store/postgres"
@@ -62,11 +63,11 @@ func providers(c config.Crawler) (map[string]crawler.ProviderEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	pop := simulated.New(simulated.Config{Seed: uint64(c.SimulatedSeed), History: c.Duration(c.SimulatedHistory)})
+	pop := simulated.New(simulated.Config{Seed: uint64(c.SimulatedSeed), History: c.SimulatedHistory})
 	return map[string]crawler.ProviderEntry{
-		"lastfm":    {Provider: lf, Interval: c.Duration(c.LastfmInterval)},
-		"spotify":   {Provider: sp, Interval: c.Duration(c.SpotifyInterval)},
-		"simulated": {Provider: &simulated.Provider{Population: pop}, Interval: c.Duration(c.SimulatedInterval)},
+		"lastfm":    {Provider: lf, Interval: c.LastfmInterval},
+		"spotify":   {Provider: sp, Interval: c.SpotifyInterval},
+		"simulated": {Provider: &simulated.Provider{Population: pop}, Interval: c.SimulatedInterval},
 	}, nil
 }
 
@@ -79,7 +80,7 @@ func providers(c config.Crawler) (map[string]crawler.ProviderEntry, error) {
 // ops listener serves the default registry.
 func openControlPlane(ctx context.Context, env *Env, reg prometheus.Registerer, log *slog.Logger) (*controlPlane, error) {
 	c := env.Config
-	key, err := tokens.LoadKey(c.Crawler.TokenKey, c.Crawler.DevMode == 1, filepath.Join(c.RuntimeDir, "dev-token.key"), log)
+	key, err := tokens.LoadKey(c.Crawler.TokenKey, c.Crawler.DevMode, filepath.Join(c.RuntimeDir, "dev-token.key"), log)
 	if err != nil {
 		return nil, err
 	}
@@ -91,21 +92,21 @@ func openControlPlane(ctx context.Context, env *Env, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, err
 	}
-	pool, err := postgres.Open(ctx, c.Postgres)
+	pool, err := postgres.Open(ctx, wiring.Postgres(c.Postgres))
 	if err != nil {
 		return nil, err
 	}
-	ro := redis.Options(c.Redis)
+	ro := redis.Options(wiring.Redis(c.Redis))
 	cp := &controlPlane{
 		cfg: crawler.Config{
 			Queue: crawler.Queue(c.Namespace), MaxRetry: c.Crawler.MaxRetry,
-			RetryBase: c.Crawler.Duration(c.Crawler.RetryBase), Providers: provs,
+			RetryBase: c.Crawler.RetryBase, Providers: provs,
 			OutageLimit: outageLimit(env),
 		},
 		pool:  pool,
 		store: postgres.NewStore(pool, cipher),
 		redis: asynq.RedisClientOpt{Addr: ro.Addr, Password: ro.Password, DB: ro.DB},
-		rdb:   redis.New(c.Redis),
+		rdb:   redis.New(wiring.Redis(c.Redis)),
 	}
 	cp.client = asynq.NewClient(cp.redis)
 	cp.insp = asynq.NewInspector(cp.redis)
@@ -208,7 +209,7 @@ func runCrawlWorker(ctx context.Context, env *Env, cp *controlPlane, concurrency
 // runScheduler keeps Redis in line with PostgreSQL: `topk scheduler`.
 func runScheduler(ctx context.Context, env *Env, args []string) error {
 	fs := flags(env, "scheduler")
-	every := fs.Duration("every", env.Config.Crawler.Duration(env.Config.Crawler.ReconcileEvery), "reconcile interval (TOPK_SCHEDULER_RECONCILE)")
+	every := fs.Duration("every", env.Config.Crawler.ReconcileEvery, "reconcile interval (TOPK_SCHEDULER_RECONCILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -255,7 +256,7 @@ func addControlPlane(ctx context.Context, env *Env, s *service) error {
 		return err
 	}
 	s.closers = append(s.closers, cp.Close)
-	if err := addScheduler(env, s, cp, env.Config.Crawler.Duration(env.Config.Crawler.ReconcileEvery)); err != nil {
+	if err := addScheduler(env, s, cp, env.Config.Crawler.ReconcileEvery); err != nil {
 		return err
 	}
 	return addCrawler(env, s, cp, env.Config.Crawler.Concurrency)

@@ -24,6 +24,7 @@ import (
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/crawler"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
@@ -67,7 +68,7 @@ func crawlerEnv(t *testing.T) (ns string, db string) {
 			_ = kafka.DeleteTopics(a, string(tp.Raw), string(tp.Valid), string(tp.DLQ))
 			a.Close()
 		}
-		ro := redis.Options(cfg.Redis)
+		ro := redis.Options(wiring.Redis(cfg.Redis))
 		insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: ro.Addr, Password: ro.Password, DB: ro.DB})
 		_ = insp.DeleteQueue(crawler.Queue(cfg.Namespace), true)
 		insp.Close()
@@ -140,7 +141,7 @@ func TestIntegrationCrawlerSchedulerEnqueueCommands(t *testing.T) {
 
 	cfg := testenv.Config(t)
 	cfg.Postgres.Database = "topk_" + ns
-	pool, err := postgres.Connect(context.Background(), cfg.Postgres)
+	pool, err := postgres.Connect(context.Background(), wiring.Postgres(cfg.Postgres))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func TestIntegrationCrawlerSchedulerEnqueueCommands(t *testing.T) {
 	}
 
 	// Flush the queue; the scheduler restores ivan's next run.
-	ro := redis.Options(cfg.Redis)
+	ro := redis.Options(wiring.Redis(cfg.Redis))
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: ro.Addr, Password: ro.Password, DB: ro.DB})
 	defer insp.Close()
 	stopCrawler()

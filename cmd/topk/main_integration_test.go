@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/store/cassandra"
@@ -26,7 +27,7 @@ func TestIntegrationTopicsAndMigrate(t *testing.T) {
 	t.Setenv("TOPK_POSTGRES_DB", cfg.Postgres.Database)
 	testenv.Database(t, cfg)
 	t.Cleanup(func() {
-		if err := cassandra.DropKeyspace(context.Background(), cfg.Cassandra, cfg.Cassandra.Keyspace); err != nil {
+		if err := cassandra.DropKeyspace(context.Background(), wiring.Cassandra(cfg.Cassandra), cfg.Cassandra.Keyspace); err != nil {
 			t.Error(err)
 		}
 		a, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
@@ -57,7 +58,7 @@ func TestIntegrationTopicsAndMigrate(t *testing.T) {
 		run("topics")
 		run("migrate")
 	}
-	pool, err := postgres.Connect(context.Background(), cfg.Postgres)
+	pool, err := postgres.Connect(context.Background(), wiring.Postgres(cfg.Postgres))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestIntegrationTopicsAndMigrate(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		t.Fatalf("migrated users table: %v", err)
 	}
-	s, err := cassandra.Connect(t.Context(), cfg.Cassandra)
+	s, err := cassandra.Connect(t.Context(), wiring.Cassandra(cfg.Cassandra))
 	if err != nil {
 		t.Fatal(err)
 	}

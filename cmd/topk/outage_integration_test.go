@@ -18,6 +18,7 @@ import (
 
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/sink/sinktest"
@@ -170,7 +171,7 @@ func countLines(out, s string) int { return strings.Count(out, s) }
 // token key in a directory of the test's.
 func apiConfig(t *testing.T, cfg config.Config) config.Config {
 	cfg.API.Addr = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	cfg.Crawler.DevMode = 1
+	cfg.Crawler.DevMode = true
 	cfg.RuntimeDir = t.TempDir()
 	cfg.LogLevel = "info"
 	return cfg
@@ -299,7 +300,7 @@ func TestIntegrationOutageRawWriter(t *testing.T) {
 	base := testenv.Config(t)
 	topics := testenv.Topics(t, base)
 	testenv.Keyspace(t, base)
-	direct, err := cassandra.Connect(t.Context(), base.Cassandra)
+	direct, err := cassandra.Connect(t.Context(), wiring.Cassandra(base.Cassandra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
@@ -138,7 +139,7 @@ func ensureTopics(ctx context.Context, env *Env) error {
 	}
 	defer admin.Close()
 	t := listen.NewTopics(c.Namespace)
-	specs := append(kafka.ListenTopics(c.Kafka, t),
+	specs := append(kafka.ListenTopics(wiring.Kafka(c.Kafka), t),
 		kafka.RecentTopic(string(t.Recent), int32(c.Kafka.ValidPartitions), c.Kafka.MinInsyncReplicas, c.Charts.ViewDays).WithMaxMessageBytes(c.Kafka.MaxMessageBytes))
 	return kafka.EnsureTopics(ctx, admin, int16(c.Kafka.ReplicationFactor), specs, logWith(env.Log, "topics"))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/topk-charts/topk/internal/outage"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/rawwriter"
@@ -24,7 +25,7 @@ func session(ctx context.Context, env *Env, tr *outage.Tracker) (*gocql.Session,
 	var s *gocql.Session
 	err := waitFor(ctx, tr, func(ctx context.Context) error {
 		var err error
-		s, err = cassandra.Connect(ctx, env.Config.Cassandra)
+		s, err = cassandra.Connect(ctx, wiring.Cassandra(env.Config.Cassandra))
 		return err
 	})
 	return s, err

@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
@@ -60,11 +61,11 @@ func Context(t testing.TB, d time.Duration) context.Context {
 func Keyspace(t testing.TB, cfg config.Config) {
 	t.Helper()
 	ctx := Context(t, 2*time.Minute)
-	if err := cassandra.Migrate(ctx, cfg.Cassandra, Logger(t)); err != nil {
+	if err := cassandra.Migrate(ctx, wiring.Cassandra(cfg.Cassandra), Logger(t)); err != nil {
 		t.Fatalf("migrate keyspace %s: %v", cfg.Cassandra.Keyspace, err)
 	}
 	t.Cleanup(func() {
-		if err := cassandra.DropKeyspace(context.Background(), cfg.Cassandra, cfg.Cassandra.Keyspace); err != nil {
+		if err := cassandra.DropKeyspace(context.Background(), wiring.Cassandra(cfg.Cassandra), cfg.Cassandra.Keyspace); err != nil {
 			t.Errorf("drop keyspace %s: %v", cfg.Cassandra.Keyspace, err)
 		}
 	})
@@ -74,11 +75,11 @@ func Keyspace(t testing.TB, cfg config.Config) {
 func Database(t testing.TB, cfg config.Config) {
 	t.Helper()
 	ctx := Context(t, time.Minute)
-	if err := postgres.CreateDatabase(ctx, cfg.Postgres, cfg.Postgres.Database); err != nil {
+	if err := postgres.CreateDatabase(ctx, wiring.Postgres(cfg.Postgres), cfg.Postgres.Database); err != nil {
 		t.Fatalf("create database %s: %v", cfg.Postgres.Database, err)
 	}
 	t.Cleanup(func() {
-		if err := postgres.DropDatabase(context.Background(), cfg.Postgres, cfg.Postgres.Database); err != nil {
+		if err := postgres.DropDatabase(context.Background(), wiring.Postgres(cfg.Postgres), cfg.Postgres.Database); err != nil {
 			t.Errorf("drop database %s: %v", cfg.Postgres.Database, err)
 		}
 	})
@@ -93,7 +94,7 @@ func Topics(t testing.TB, cfg config.Config) listen.Topics {
 		t.Fatalf("kafka admin: %v", err)
 	}
 	topics := listen.NewTopics(cfg.Namespace)
-	err = kafka.EnsureTopics(t.Context(), admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(cfg.Kafka, topics), Logger(t))
+	err = kafka.EnsureTopics(t.Context(), admin, int16(cfg.Kafka.ReplicationFactor), kafka.ListenTopics(wiring.Kafka(cfg.Kafka), topics), Logger(t))
 	admin.Close()
 	if err != nil {
 		t.Fatalf("topics: %v", err)

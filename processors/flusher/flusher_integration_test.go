@@ -22,6 +22,7 @@ import (
 	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/aggregator"
@@ -84,7 +85,7 @@ func newEmptyWorld(t *testing.T, parts int32, observe *cqlCounter) *world {
 	sinktest.Topic(t, cfg, kafka.TopicSpec{Name: w.topic, Partitions: parts,
 		Config: map[string]string{"cleanup.policy": "compact"}}, flusher.Group(cfg.Namespace))
 	w.prod = sinktest.Producer(t, cfg, false)
-	cl := cassandra.NewCluster(cfg.Cassandra)
+	cl := cassandra.NewCluster(wiring.Cassandra(cfg.Cassandra))
 	cl.Keyspace = cfg.Cassandra.Keyspace
 	if observe != nil {
 		cl.QueryObserver, cl.BatchObserver = observe, observe

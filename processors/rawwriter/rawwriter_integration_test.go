@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors/rawwriter"
@@ -29,7 +30,7 @@ func TestIntegrationRawWriterWritesDistinctListens(t *testing.T) {
 	testenv.Keyspace(t, cfg)
 	topics := listen.NewTopics(cfg.Namespace)
 	var validSpec kafka.TopicSpec
-	for _, s := range kafka.ListenTopics(cfg.Kafka, topics) {
+	for _, s := range kafka.ListenTopics(wiring.Kafka(cfg.Kafka), topics) {
 		if s.Name == string(topics.Valid) {
 			validSpec = s
 		}
@@ -95,7 +96,7 @@ func TestIntegrationRawWriterWritesDistinctListens(t *testing.T) {
 	t.Logf("produced %d records: %d distinct listens in %d (user, day) partitions, duplicates and 4 bad records", len(msgs), distinct, len(want))
 	skipped0 := sinktest.Metric(t, "topk_raw_writer_skipped_total")
 
-	session, err := cassandra.Connect(t.Context(), cfg.Cassandra)
+	session, err := cassandra.Connect(t.Context(), wiring.Cassandra(cfg.Cassandra))
 	if err != nil {
 		t.Fatal(err)
 	}

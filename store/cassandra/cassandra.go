@@ -16,7 +16,6 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/schemas"
 )
 
@@ -41,8 +40,23 @@ func (l gocqlLogger) Println(v ...any) {
 	l.log.Debug(strings.TrimSpace(fmt.Sprintln(v...)), "component", "gocql")
 }
 
+// Config is what the client needs: contact points and CQL port, the
+// keyspace and the replication factor the schema creates it with, and the
+// credentials (empty Username: no authentication). The local stack's
+// server settings (heap, storage and JMX ports) are not the client's: they
+// stay in package config. cmd/ fills it from config.Cassandra
+// (internal/wiring).
+type Config struct {
+	Hosts             []string
+	Port              int
+	Keyspace          string
+	ReplicationFactor int
+	Username          string
+	Password          string
+}
+
 // NewCluster returns the gocql cluster settings of topk, without a keyspace.
-func NewCluster(c config.Cassandra) *gocql.ClusterConfig {
+func NewCluster(c Config) *gocql.ClusterConfig {
 	cl := gocql.NewCluster(c.Hosts...)
 	if log := gocqlLog.Load(); log != nil {
 		cl.Logger = gocqlLogger{log}
@@ -62,7 +76,7 @@ func NewCluster(c config.Cassandra) *gocql.ClusterConfig {
 // Connect opens a session on the configured keyspace. gocql's session
 // creation takes no context: Connect returns when ctx ends, and a session
 // that opens after that is closed.
-func Connect(ctx context.Context, c config.Cassandra) (*gocql.Session, error) {
+func Connect(ctx context.Context, c Config) (*gocql.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cassandra %v keyspace %s: %w", c.Hosts, c.Keyspace, err)
 	}
@@ -94,7 +108,7 @@ func Connect(ctx context.Context, c config.Cassandra) (*gocql.Session, error) {
 }
 
 // Ping runs a real CQL query and returns the server's release version.
-func Ping(ctx context.Context, c config.Cassandra) (string, error) {
+func Ping(ctx context.Context, c Config) (string, error) {
 	cl := NewCluster(c)
 	cl.DisableInitialHostLookup = true
 	cl.NumConns = 1
@@ -117,7 +131,7 @@ const keyspaceFile = "cassandra/000_keyspace.cql"
 // runs every time (IF NOT EXISTS); every other file runs once and is
 // recorded with its checksum in <keyspace>.schema_migrations. A recorded
 // file whose content changed is an error: write a new file instead.
-func Migrate(ctx context.Context, c config.Cassandra, log *slog.Logger) error {
+func Migrate(ctx context.Context, c Config, log *slog.Logger) error {
 	cl := NewCluster(c)
 	cl.Timeout = 30 * time.Second // schema changes wait for agreement
 	s, err := cl.CreateSession()
@@ -184,7 +198,7 @@ func Migrate(ctx context.Context, c config.Cassandra, log *slog.Logger) error {
 }
 
 // DropKeyspace removes a keyspace (tests drop their own).
-func DropKeyspace(ctx context.Context, c config.Cassandra, keyspace string) error {
+func DropKeyspace(ctx context.Context, c Config, keyspace string) error {
 	cl := NewCluster(c)
 	cl.Timeout = 30 * time.Second
 	s, err := cl.CreateSession()
@@ -196,8 +210,8 @@ func DropKeyspace(ctx context.Context, c config.Cassandra, keyspace string) erro
 }
 
 // render fills a schema file's template (keyspace, replication factor: both
-// validated by config) and splits it into statements.
-func render(name string, c config.Cassandra) ([]string, string, error) {
+// validated by package config) and splits it into statements.
+func render(name string, c Config) ([]string, string, error) {
 	raw, err := fs.ReadFile(schemas.Cassandra, name)
 	if err != nil {
 		return nil, "", err

@@ -10,6 +10,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/schemas"
 	"github.com/topk-charts/topk/store/cassandra"
 )
@@ -20,10 +21,10 @@ func TestIntegrationMigrateWriteRead(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
 	ctx := testenv.Context(t, time.Minute)
-	if err := cassandra.Migrate(ctx, cfg.Cassandra, testenv.Logger(t)); err != nil {
+	if err := cassandra.Migrate(ctx, wiring.Cassandra(cfg.Cassandra), testenv.Logger(t)); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
-	s, err := cassandra.Connect(t.Context(), cfg.Cassandra)
+	s, err := cassandra.Connect(t.Context(), wiring.Cassandra(cfg.Cassandra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/schemas"
 )
 
@@ -20,7 +19,7 @@ func TestSplitStatements(t *testing.T) {
 }
 
 func TestRenderEverySchemaFile(t *testing.T) {
-	c := config.Cassandra{Keyspace: "topk_x", ReplicationFactor: 3}
+	c := Config{Keyspace: "topk_x", ReplicationFactor: 3}
 	files, err := fs.Glob(schemas.Cassandra, "cassandra/*.cql")
 	if err != nil || len(files) < 3 {
 		t.Fatalf("schema files %v: %v", files, err)

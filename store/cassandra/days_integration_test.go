@@ -10,6 +10,7 @@ import (
 
 	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/store/cassandra"
 )
 
@@ -22,7 +23,7 @@ func TestIntegrationDayStore(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
 	ctx := testenv.Context(t, time.Minute)
-	s, err := cassandra.Connect(t.Context(), cfg.Cassandra)
+	s, err := cassandra.Connect(t.Context(), wiring.Cassandra(cfg.Cassandra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/topk-charts/topk"
-	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/listen"
 )
 
@@ -28,7 +27,7 @@ var ErrUnavailable = fmt.Errorf("cassandra %w", topk.ErrUnavailable)
 // RetryEvery), so the api starts and serves the view while Cassandra is
 // down.
 type Reader struct {
-	cfg        config.Cassandra
+	cfg        Config
 	retryEvery time.Duration
 
 	mu         sync.Mutex
@@ -39,7 +38,7 @@ type Reader struct {
 }
 
 // NewReader returns a reader of c's keyspace; it connects on first use.
-func NewReader(c config.Cassandra) *Reader {
+func NewReader(c Config) *Reader {
 	return &Reader{cfg: c, retryEvery: 2 * time.Second}
 }
 

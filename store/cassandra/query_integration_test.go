@@ -12,8 +12,8 @@ import (
 	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/charts"
 	"github.com/topk-charts/topk/charts/chartstest"
-	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/store/cassandra"
 )
 
@@ -26,7 +26,7 @@ func TestIntegrationReader(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
 	ctx := testenv.Context(t, time.Minute)
-	exec := execer(t, ctx, cfg.Cassandra)
+	exec := execer(t, ctx, wiring.Cassandra(cfg.Cassandra))
 	d := func(s string) time.Time { x, _ := time.Parse("2006-01-02", s); return x }
 	for _, day := range []string{"2025-12-30", "2026-01-02", "2026-01-05"} {
 		exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, "ann", d(day), int64(3))
@@ -46,7 +46,7 @@ func TestIntegrationReader(t *testing.T) {
 		exec(cassandra.InsertKnownUser, cassandra.KnownUserArgs(u)...)
 	}
 
-	r := cassandra.NewReader(cfg.Cassandra)
+	r := cassandra.NewReader(wiring.Cassandra(cfg.Cassandra))
 	defer r.Close()
 	if err := r.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestIntegrationReader(t *testing.T) {
 		}
 	}
 
-	bad := cfg.Cassandra
+	bad := wiring.Cassandra(cfg.Cassandra)
 	bad.Port = 1
 	down := cassandra.NewReader(bad)
 	defer down.Close()
@@ -115,7 +115,7 @@ func TestIntegrationReaderContract(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
 	chartstest.StoreSuite(t, func(t *testing.T, d *chartstest.Data) charts.Store {
-		exec := execer(t, testenv.Context(t, time.Minute), cfg.Cassandra)
+		exec := execer(t, testenv.Context(t, time.Minute), wiring.Cassandra(cfg.Cassandra))
 		for _, x := range d.Days {
 			exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, x.User, x.Day, x.Plays)
 		}
@@ -140,7 +140,7 @@ func TestIntegrationReaderContract(t *testing.T) {
 		for _, u := range d.Users {
 			exec(cassandra.InsertKnownUser, cassandra.KnownUserArgs(u)...)
 		}
-		r := cassandra.NewReader(cfg.Cassandra)
+		r := cassandra.NewReader(wiring.Cassandra(cfg.Cassandra))
 		t.Cleanup(r.Close)
 		return r
 	})
@@ -148,7 +148,7 @@ func TestIntegrationReaderContract(t *testing.T) {
 
 // execer runs statements on a session of its own, closed when the test
 // ends; a failing one fails the test.
-func execer(t *testing.T, ctx context.Context, c config.Cassandra) func(q string, args ...any) {
+func execer(t *testing.T, ctx context.Context, c cassandra.Config) func(q string, args ...any) {
 	t.Helper()
 	s, err := cassandra.Connect(ctx, c)
 	if err != nil {

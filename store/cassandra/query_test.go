@@ -3,12 +3,10 @@ package cassandra
 import (
 	"strings"
 	"testing"
-
-	"github.com/topk-charts/topk/config"
 )
 
 func TestUsersByPrefixSchema(t *testing.T) {
-	stmts, _, err := render("cassandra/003_users_by_prefix.cql", config.Cassandra{Keyspace: "topk_x", ReplicationFactor: 1})
+	stmts, _, err := render("cassandra/003_users_by_prefix.cql", Config{Keyspace: "topk_x", ReplicationFactor: 1})
 	if err != nil || len(stmts) != 1 || !strings.Contains(stmts[0], "topk_x.users_by_prefix") {
 		t.Fatalf("%v %q", err, stmts)
 	}

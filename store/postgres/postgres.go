@@ -8,21 +8,49 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/schemas"
 )
+
+// Config is what the client needs: server, role, password, database and
+// sslmode. cmd/ fills it from config.Postgres (internal/wiring).
+type Config struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	Database string
+	SSLMode  string
+}
+
+// URL is the connection string pgx takes.
+func (c Config) URL() string {
+	return c.URLFor(c.Database)
+}
+
+// URLFor is the connection string to another database on the same server.
+func (c Config) URLFor(database string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=%s",
+		urlEscape(c.User), urlEscape(c.Password), net.JoinHostPort(c.Host, strconv.Itoa(c.Port)), database, c.SSLMode)
+}
+
+func urlEscape(s string) string {
+	return strings.NewReplacer("%", "%25", "@", "%40", ":", "%3A", "/", "%2F", "?", "%3F", "#", "%23").Replace(s)
+}
 
 // Open opens a pool on the configured database without connecting: its
 // connections are made on first use, so a service can start while
 // PostgreSQL is down (and wait for it, see Connect for one that must
 // answer now).
-func Open(ctx context.Context, c config.Postgres) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, c Config) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.New(ctx, c.URL())
 	if err != nil {
 		return nil, fmt.Errorf("postgres %s:%d/%s: %w", c.Host, c.Port, c.Database, err)
@@ -31,7 +59,7 @@ func Open(ctx context.Context, c config.Postgres) (*pgxpool.Pool, error) {
 }
 
 // Connect opens a pool on the configured database and checks it answers.
-func Connect(ctx context.Context, c config.Postgres) (*pgxpool.Pool, error) {
+func Connect(ctx context.Context, c Config) (*pgxpool.Pool, error) {
 	pool, err := Open(ctx, c)
 	if err != nil {
 		return nil, err
@@ -44,7 +72,7 @@ func Connect(ctx context.Context, c config.Postgres) (*pgxpool.Pool, error) {
 }
 
 // Ping runs a query and returns the server version.
-func Ping(ctx context.Context, c config.Postgres) (string, error) {
+func Ping(ctx context.Context, c Config) (string, error) {
 	conn, err := pgx.Connect(ctx, c.URL())
 	if err != nil {
 		return "", fmt.Errorf("postgres %s:%d/%s: %w", c.Host, c.Port, c.Database, err)
@@ -60,7 +88,7 @@ func Ping(ctx context.Context, c config.Postgres) (string, error) {
 // CreateDatabase creates database name owned by the configured role if it
 // does not exist (the role needs CREATEDB, which the local stack grants).
 // The name must be a validated identifier: it cannot be a bind parameter.
-func CreateDatabase(ctx context.Context, c config.Postgres, name string) error {
+func CreateDatabase(ctx context.Context, c Config, name string) error {
 	conn, err := pgx.Connect(ctx, c.URLFor("postgres"))
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
@@ -75,7 +103,7 @@ func CreateDatabase(ctx context.Context, c config.Postgres, name string) error {
 }
 
 // DropDatabase drops database name (tests drop their own).
-func DropDatabase(ctx context.Context, c config.Postgres, name string) error {
+func DropDatabase(ctx context.Context, c Config, name string) error {
 	conn, err := pgx.Connect(ctx, c.URLFor("postgres"))
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)

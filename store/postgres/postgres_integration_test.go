@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/store/postgres"
 	"github.com/topk-charts/topk/store/postgres/postgrestest"
 )
 
 func TestIntegrationMigrateRoundTrip(t *testing.T) {
-	pool := postgrestest.Migrated(t, testenv.Config(t))
+	pool := postgrestest.Migrated(t, wiring.Postgres(testenv.Config(t).Postgres))
 	ctx := testenv.Context(t, time.Minute)
 	for range 2 { // re-running is harmless
 		if err := postgres.Migrate(ctx, pool, testenv.Logger(t)); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/topk-charts/topk/crawler/provider"
 	"github.com/topk-charts/topk/crawler/tokens"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/store/postgres"
 	"github.com/topk-charts/topk/store/postgres/postgrestest"
 )
@@ -23,7 +24,7 @@ import (
 // newStore is a Store on a migrated database of the test's own.
 func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool, context.Context) {
 	t.Helper()
-	pool := postgrestest.Migrated(t, testenv.Config(t))
+	pool := postgrestest.Migrated(t, wiring.Postgres(testenv.Config(t).Postgres))
 	cipher, err := tokens.New(bytes.Repeat([]byte{7}, tokens.KeySize))
 	if err != nil {
 		t.Fatal(err)

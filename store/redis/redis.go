@@ -8,13 +8,19 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/topk-charts/topk/config"
 )
+
+// Config is what the client needs: address, password (empty: none) and
+// database number. cmd/ fills it from config.Redis (internal/wiring).
+type Config struct {
+	Addr     string
+	Password string
+	DB       int
+}
 
 // Options are the go-redis options of topk; Asynq takes the same address,
 // password and database.
-func Options(c config.Redis) *goredis.Options {
+func Options(c Config) *goredis.Options {
 	return &goredis.Options{
 		Addr:         c.Addr,
 		Password:     c.Password,
@@ -26,10 +32,10 @@ func Options(c config.Redis) *goredis.Options {
 }
 
 // New returns a client; it connects lazily.
-func New(c config.Redis) *goredis.Client { return goredis.NewClient(Options(c)) }
+func New(c Config) *goredis.Client { return goredis.NewClient(Options(c)) }
 
 // Ping sends PING and returns the server version from INFO.
-func Ping(ctx context.Context, c config.Redis) (string, error) {
+func Ping(ctx context.Context, c Config) (string, error) {
 	cl := New(c)
 	defer cl.Close()
 	info, err := cl.Info(ctx, "server").Result()

@@ -7,20 +7,21 @@ import (
 	"time"
 
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/store/redis"
 )
 
 func TestIntegrationRoundTrip(t *testing.T) {
 	cfg := testenv.Config(t)
 	ctx := testenv.Context(t, 30*time.Second)
-	v, err := redis.Ping(ctx, cfg.Redis)
+	v, err := redis.Ping(ctx, wiring.Redis(cfg.Redis))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v == "" || v == "unknown" {
 		t.Fatalf("server version %q", v)
 	}
-	c := redis.New(cfg.Redis)
+	c := redis.New(wiring.Redis(cfg.Redis))
 	defer c.Close()
 	key := cfg.Namespace + ":roundtrip"
 	t.Cleanup(func() { c.Del(ctx, key) })

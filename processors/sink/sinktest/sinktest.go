@@ -19,6 +19,7 @@ import (
 
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/store/cassandra"
 )
@@ -157,7 +158,7 @@ func Cassandra(t testing.TB, cfg config.Config, open func(*gocql.Session) (Write
 	var closed *gocql.Session
 	for _, s := range []**gocql.Session{&session, &closed} {
 		var err error
-		if *s, err = cassandra.Connect(t.Context(), cfg.Cassandra); err != nil {
+		if *s, err = cassandra.Connect(t.Context(), wiring.Cassandra(cfg.Cassandra)); err != nil {
 			t.Fatal(err)
 		}
 	}

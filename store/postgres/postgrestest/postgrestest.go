@@ -5,24 +5,32 @@
 package postgrestest
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/store/postgres"
 )
 
-// Migrated creates cfg's database for the test (dropped when it ends, see
-// testenv.Database), connects and applies the migrations; the pool closes
-// when the test ends.
-func Migrated(t testing.TB, cfg config.Config) *pgxpool.Pool {
+// Migrated creates c's database for the test (dropped when it ends, as
+// testenv.Database does), connects and applies the migrations; the pool
+// closes when the test ends. Tests pass wiring.Postgres(cfg.Postgres) of a
+// testenv.Config, whose database name is the test's own.
+func Migrated(t testing.TB, c postgres.Config) *pgxpool.Pool {
 	t.Helper()
-	testenv.Database(t, cfg)
 	ctx := testenv.Context(t, time.Minute)
-	pool, err := postgres.Connect(ctx, cfg.Postgres)
+	if err := postgres.CreateDatabase(ctx, c, c.Database); err != nil {
+		t.Fatalf("create database %s: %v", c.Database, err)
+	}
+	t.Cleanup(func() {
+		if err := postgres.DropDatabase(context.Background(), c, c.Database); err != nil {
+			t.Errorf("drop database %s: %v", c.Database, err)
+		}
+	})
+	pool, err := postgres.Connect(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
