@@ -1,7 +1,3 @@
-// Package metrics registers a component's Prometheus collectors on the
-// Registerer its Config names, so that importing a package registers
-// nothing and tests and benchmarks can give each run a registry of its
-// own. It sits beside every stage of the flow and knows none of them.
 package metrics
 
 import (

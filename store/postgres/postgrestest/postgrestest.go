@@ -1,7 +1,3 @@
-// Package postgrestest gives integration tests a migrated PostgreSQL
-// database of their own.
-//
-// Flow: integration tests → postgrestest → store/postgres → PostgreSQL.
 package postgrestest
 
 import (
