@@ -74,13 +74,19 @@ func Keyspace(t testing.TB, cfg config.Config) {
 // Database creates cfg's database and drops it when the test ends.
 func Database(t testing.TB, cfg config.Config) {
 	t.Helper()
+	PostgresDatabase(t, wiring.Postgres(cfg.Postgres))
+}
+
+// PostgresDatabase creates c's database, dropped when the test ends.
+func PostgresDatabase(t testing.TB, c postgres.Config) {
+	t.Helper()
 	ctx := Context(t, time.Minute)
-	if err := postgres.CreateDatabase(ctx, wiring.Postgres(cfg.Postgres), cfg.Postgres.Database); err != nil {
-		t.Fatalf("create database %s: %v", cfg.Postgres.Database, err)
+	if err := postgres.CreateDatabase(ctx, c, c.Database); err != nil {
+		t.Fatalf("create database %s: %v", c.Database, err)
 	}
 	t.Cleanup(func() {
-		if err := postgres.DropDatabase(context.Background(), wiring.Postgres(cfg.Postgres), cfg.Postgres.Database); err != nil {
-			t.Errorf("drop database %s: %v", cfg.Postgres.Database, err)
+		if err := postgres.DropDatabase(context.Background(), c, c.Database); err != nil {
+			t.Errorf("drop database %s: %v", c.Database, err)
 		}
 	})
 }

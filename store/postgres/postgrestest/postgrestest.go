@@ -1,7 +1,6 @@
 package postgrestest
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -11,21 +10,14 @@ import (
 	"github.com/topk-charts/topk/store/postgres"
 )
 
-// Migrated creates c's database for the test (dropped when it ends, as
-// testenv.Database does), connects and applies the migrations; the pool
+// Migrated creates c's database for the test (dropped when it ends,
+// testenv.PostgresDatabase), connects and applies the migrations; the pool
 // closes when the test ends. Tests pass wiring.Postgres(cfg.Postgres) of a
 // testenv.Config, whose database name is the test's own.
 func Migrated(t testing.TB, c postgres.Config) *pgxpool.Pool {
 	t.Helper()
+	testenv.PostgresDatabase(t, c)
 	ctx := testenv.Context(t, time.Minute)
-	if err := postgres.CreateDatabase(ctx, c, c.Database); err != nil {
-		t.Fatalf("create database %s: %v", c.Database, err)
-	}
-	t.Cleanup(func() {
-		if err := postgres.DropDatabase(context.Background(), c, c.Database); err != nil {
-			t.Errorf("drop database %s: %v", c.Database, err)
-		}
-	})
 	pool, err := postgres.Connect(ctx, c)
 	if err != nil {
 		t.Fatal(err)
