@@ -67,8 +67,10 @@ type Pipeline struct {
 	MaxNameChars int
 	// MaxStateBytes limits an encoded aggregator user-day state; at most
 	// Kafka.MaxMessageBytes - StateHeadroomBytes.
-	MaxStateBytes   int
-	FlushIntervalMS int
+	MaxStateBytes int
+	// FlushInterval is how often the flusher writes changed user-days
+	// (TOPK_FLUSH_INTERVAL_MS, whole milliseconds).
+	FlushInterval time.Duration
 	// SinkBatchBytes bounds the record values of one sink batch (raw
 	// writer, flusher) per claimed partition.
 	SinkBatchBytes int
@@ -80,9 +82,10 @@ type Pipeline struct {
 	// StorePendingBytes bounds the values the aggregator's local store
 	// keeps in memory between LevelDB writes, per partition.
 	StorePendingBytes int
-	// OutageLimitMS is how long a service rides out an unreachable Kafka,
-	// Cassandra, PostgreSQL or Redis before it exits non-zero.
-	OutageLimitMS int
+	// OutageLimit is how long a service rides out an unreachable Kafka,
+	// Cassandra, PostgreSQL or Redis before it exits non-zero
+	// (TOPK_OUTAGE_LIMIT_MS, whole milliseconds).
+	OutageLimit time.Duration
 }
 
 // StateHeadroomBytes is the room a table record keeps beside the state
@@ -312,15 +315,20 @@ func (c Config) validate(r read) error {
 	if c.Pipeline.AggregatorCacheMB < 0 {
 		add("TOPK_AGGREGATOR_CACHE_MB: must not be negative (0: no cache)")
 	}
-	if c.Pipeline.FlushIntervalMS < 1 {
-		add("TOPK_FLUSH_INTERVAL_MS: must be at least 1")
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"TOPK_FLUSH_INTERVAL_MS", c.Pipeline.FlushInterval}, {"TOPK_OUTAGE_LIMIT_MS", c.Pipeline.OutageLimit}} {
+		if d.v < time.Millisecond {
+			add("%s: must be at least 1", d.name)
+		}
 	}
 	for _, v := range []struct {
 		name string
 		v    int
 	}{
 		{"TOPK_MAX_NAME_CHARS", c.Pipeline.MaxNameChars}, {"TOPK_MAX_STATE_BYTES", c.Pipeline.MaxStateBytes},
-		{"TOPK_KAFKA_MAX_MESSAGE_BYTES", c.Kafka.MaxMessageBytes}, {"TOPK_OUTAGE_LIMIT_MS", c.Pipeline.OutageLimitMS},
+		{"TOPK_KAFKA_MAX_MESSAGE_BYTES", c.Kafka.MaxMessageBytes},
 		{"TOPK_SINK_BATCH_BYTES", c.Pipeline.SinkBatchBytes}, {"TOPK_STORE_PENDING_BYTES", c.Pipeline.StorePendingBytes},
 	} {
 		if v.v < 1 {

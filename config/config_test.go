@@ -88,16 +88,18 @@ func TestTypedSettings(t *testing.T) {
 	if c.Charts.CacheTTL != 30*time.Second || !c.Charts.AccessLog || c.Crawler.DevMode ||
 		c.Crawler.RetryBase != 30*time.Second || c.Crawler.ReconcileEvery != time.Minute ||
 		c.Crawler.LastfmInterval != 24*time.Hour || c.Crawler.SpotifyInterval != 30*time.Minute ||
-		c.Crawler.SimulatedInterval != time.Minute || c.Crawler.SimulatedHistory != 720*time.Hour {
-		t.Errorf("defaults: charts %+v, crawler %+v", c.Charts, c.Crawler)
+		c.Crawler.SimulatedInterval != time.Minute || c.Crawler.SimulatedHistory != 720*time.Hour ||
+		c.Pipeline.FlushInterval != time.Second || c.Pipeline.OutageLimit != 5*time.Minute {
+		t.Errorf("defaults: charts %+v, crawler %+v, pipeline %+v", c.Charts, c.Crawler, c.Pipeline)
 	}
 	c, err = Load(env(map[string]string{"TOPK_CACHE_TTL": "0s", "TOPK_API_ACCESS_LOG": "0", "TOPK_DEV_MODE": " 1 ",
-		"TOPK_SIMULATED_HISTORY": "90m"}))
+		"TOPK_SIMULATED_HISTORY": "90m", "TOPK_FLUSH_INTERVAL_MS": "250", "TOPK_OUTAGE_LIMIT_MS": " 1500 "}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Charts.CacheTTL != 0 || c.Charts.AccessLog || !c.Crawler.DevMode || c.Crawler.SimulatedHistory != 90*time.Minute {
-		t.Errorf("overrides: charts %+v, crawler %+v", c.Charts, c.Crawler)
+	if c.Charts.CacheTTL != 0 || c.Charts.AccessLog || !c.Crawler.DevMode || c.Crawler.SimulatedHistory != 90*time.Minute ||
+		c.Pipeline.FlushInterval != 250*time.Millisecond || c.Pipeline.OutageLimit != 1500*time.Millisecond {
+		t.Errorf("overrides: charts %+v, crawler %+v, pipeline %+v", c.Charts, c.Crawler, c.Pipeline)
 	}
 	for _, v := range []string{"true", "false"} {
 		if c, err := Load(env(map[string]string{"TOPK_DEV_MODE": v})); err != nil || c.Crawler.DevMode != (v == "true") {
@@ -115,6 +117,11 @@ func TestTypedSettings(t *testing.T) {
 		{"TOPK_DEV_MODE", "2", "TOPK_DEV_MODE: 2 is neither 0 nor 1"},
 		{"TOPK_API_ACCESS_LOG", "-1", "TOPK_API_ACCESS_LOG: -1 is neither 0 nor 1"},
 		{"TOPK_API_ACCESS_LOG", "yes", `TOPK_API_ACCESS_LOG="yes": not an integer`},
+		// Millisecond settings keep their integer syntax.
+		{"TOPK_FLUSH_INTERVAL_MS", "1s", `TOPK_FLUSH_INTERVAL_MS="1s": not an integer`},
+		{"TOPK_FLUSH_INTERVAL_MS", "0", "TOPK_FLUSH_INTERVAL_MS: must be at least 1"},
+		{"TOPK_OUTAGE_LIMIT_MS", "-5", "TOPK_OUTAGE_LIMIT_MS: must be at least 1"},
+		{"TOPK_OUTAGE_LIMIT_MS", "99999999999999999", `TOPK_OUTAGE_LIMIT_MS="99999999999999999": not an integer`},
 	} {
 		_, err := Load(env(map[string]string{tc.name: tc.val}))
 		if err == nil || err.Error() != tc.want {
@@ -138,7 +145,7 @@ func TestShellTypedValues(t *testing.T) {
 	}
 	sh := c.Shell()
 	for _, line := range []string{"export TOPK_CACHE_TTL='1m30s'", "export TOPK_DEV_MODE='1'", "export TOPK_API_ACCESS_LOG='1'",
-		"export TOPK_LASTFM_INTERVAL='1h30m'", "export TOPK_SIMULATED_HISTORY='720h'", "export TOPK_SCHEDULER_RECONCILE='1m'"} {
+		"export TOPK_LASTFM_INTERVAL='1h30m'", "export TOPK_SIMULATED_HISTORY='720h'", "export TOPK_SCHEDULER_RECONCILE='1m'", "export TOPK_FLUSH_INTERVAL_MS='1000'", "export TOPK_OUTAGE_LIMIT_MS='300000'"} {
 		if !strings.Contains(sh, line+"\n") {
 			t.Errorf("shell form lacks %s", line)
 		}
@@ -213,8 +220,8 @@ func TestInputLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Pipeline.MaxNameChars != 512 || c.Pipeline.MaxStateBytes != 512<<10 || c.Kafka.MaxMessageBytes != 1<<20 || c.Pipeline.OutageLimitMS != 300000 {
-		t.Errorf("defaults: names %d, state %d, message %d, outage %d", c.Pipeline.MaxNameChars, c.Pipeline.MaxStateBytes, c.Kafka.MaxMessageBytes, c.Pipeline.OutageLimitMS)
+	if c.Pipeline.MaxNameChars != 512 || c.Pipeline.MaxStateBytes != 512<<10 || c.Kafka.MaxMessageBytes != 1<<20 || c.Pipeline.OutageLimit != 5*time.Minute {
+		t.Errorf("defaults: names %d, state %d, message %d, outage %v", c.Pipeline.MaxNameChars, c.Pipeline.MaxStateBytes, c.Kafka.MaxMessageBytes, c.Pipeline.OutageLimit)
 	}
 	for _, name := range []string{"TOPK_MAX_NAME_CHARS", "TOPK_MAX_STATE_BYTES", "TOPK_KAFKA_MAX_MESSAGE_BYTES", "TOPK_OUTAGE_LIMIT_MS"} {
 		for _, val := range []string{"0", "-1"} {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -16,11 +17,16 @@ type Var struct {
 	// Default may use variables earlier in Vars (a broker address from a port).
 	Default func(c *Config) string
 	// Field points at the Config field the variable fills (*string, *int,
-	// *bool, *time.Duration or *[]string).
+	// *bool, *time.Duration, millis or *[]string).
 	Field func(c *Config) any
 }
 
 func fixed(s string) func(*Config) string { return func(*Config) string { return s } }
+
+// millis is a time.Duration field whose variable is written in whole
+// milliseconds (TOPK_FLUSH_INTERVAL_MS=1000): the variable keeps the
+// syntax it always had, the field its type.
+type millis struct{ d *time.Duration }
 
 // Vars is the one list of variables topk reads, in dependency order.
 // The README's configuration table is generated from it (`topk config --markdown`).
@@ -45,12 +51,12 @@ var Vars = []Var{
 	{"TOPK_MAX_PLAYS_PER_DAY", "Plays counted per user-day; the excess goes to the DLQ", fixed("2000"), func(c *Config) any { return &c.Pipeline.MaxPlaysPerDay }},
 	{"TOPK_MAX_NAME_CHARS", "Most characters (Unicode code points, after trimming and collapsing whitespace) of artist_name, track_name and album_name; a longer name goes to the DLQ (name_too_long)", fixed("512"), func(c *Config) any { return &c.Pipeline.MaxNameChars }},
 	{"TOPK_MAX_STATE_BYTES", "Most bytes of an encoded aggregator user-day state; a listen that would pass it goes to the DLQ (state_size). At most TOPK_KAFKA_MAX_MESSAGE_BYTES minus 65536", fixed("524288"), func(c *Config) any { return &c.Pipeline.MaxStateBytes }},
-	{"TOPK_OUTAGE_LIMIT_MS", "How long a service rides out an unreachable Kafka, Cassandra, PostgreSQL or Redis before it exits non-zero with the reason", fixed("300000"), func(c *Config) any { return &c.Pipeline.OutageLimitMS }},
+	{"TOPK_OUTAGE_LIMIT_MS", "How long a service rides out an unreachable Kafka, Cassandra, PostgreSQL or Redis before it exits non-zero with the reason", fixed("300000"), func(c *Config) any { return millis{&c.Pipeline.OutageLimit} }},
 	{"TOPK_SINK_BATCH_BYTES", "Most bytes of keys and values in one batch of the raw writer (records read) or the flusher (user-day states kept to write), per claimed partition; a batch is written when it reaches this or its record count", fixed("4194304"), func(c *Config) any { return &c.Pipeline.SinkBatchBytes }},
 	{"TOPK_FLUSH_CACHE_MB", "Memory of the flusher's cache of day states and month rollups (per process)", fixed("64"), func(c *Config) any { return &c.Pipeline.FlushCacheMB }},
 	{"TOPK_AGGREGATOR_CACHE_MB", "Memory of the aggregator's cache of decoded user-day states it wrote last (per process; 0: none), so a listen of a hot user-day skips reading and decoding its state", fixed("64"), func(c *Config) any { return &c.Pipeline.AggregatorCacheMB }},
 	{"TOPK_STORE_PENDING_BYTES", "Most bytes of keys and values the aggregator's local store holds in memory before writing them to LevelDB (per partition)", fixed("8388608"), func(c *Config) any { return &c.Pipeline.StorePendingBytes }},
-	{"TOPK_FLUSH_INTERVAL_MS", "How often the flusher writes changed user-days to Cassandra", fixed("1000"), func(c *Config) any { return &c.Pipeline.FlushIntervalMS }},
+	{"TOPK_FLUSH_INTERVAL_MS", "How often the flusher writes changed user-days to Cassandra", fixed("1000"), func(c *Config) any { return millis{&c.Pipeline.FlushInterval} }},
 
 	{"TOPK_CASSANDRA_PORT", "Cassandra CQL port", fixed("9042"), func(c *Config) any { return &c.Cassandra.Port }},
 	{"TOPK_CASSANDRA_STORAGE_PORT", "Local Cassandra inter-node port", fixed("7000"), func(c *Config) any { return &c.Cassandra.StoragePort }},
@@ -157,6 +163,12 @@ func (v Var) set(c *Config, raw string) error {
 			return invalidValue{raw}
 		}
 		*p = d
+	case millis:
+		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if err != nil || n > int64(math.MaxInt64/time.Millisecond) || n < int64(math.MinInt64/time.Millisecond) {
+			return fmt.Errorf("not an integer")
+		}
+		*p.d = time.Duration(n) * time.Millisecond
 	case *[]string:
 		*p = nil
 		for _, s := range strings.Split(raw, ",") {
@@ -183,6 +195,8 @@ func (v Var) get(c *Config) string {
 		return "0"
 	case *time.Duration:
 		return formatDuration(*p)
+	case millis:
+		return strconv.FormatInt(p.d.Milliseconds(), 10)
 	case *[]string:
 		return strings.Join(*p, ",")
 	}

@@ -412,7 +412,7 @@ func newChaos(t *testing.T, o chaosOptions) *chaos {
 	c.s = newStackOn(t, cfg)
 	c.session = c.s.keyspace(t)
 	cfg.Pipeline.StateDir = t.TempDir()
-	cfg.Pipeline.FlushIntervalMS = 200
+	cfg.Pipeline.FlushInterval = 200 * time.Millisecond
 	cfg.LogLevel = "warn"
 	c.cfg = cfg
 	c.mainProducer, c.manualProducer, c.loadProducer = c.newProducer(false), c.newProducer(true), c.newProducer(false)

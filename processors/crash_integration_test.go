@@ -25,7 +25,7 @@ func TestIntegrationCrashExact(t *testing.T) {
 	session := s.keyspace(t)
 	cfg := s.cfg
 	cfg.Pipeline.StateDir = t.TempDir()
-	cfg.Pipeline.FlushIntervalMS = 200
+	cfg.Pipeline.FlushInterval = 200 * time.Millisecond
 	cfg.Ops.Ingest, cfg.Ops.Aggregator = testenv.FreePort(t), testenv.FreePort(t)
 	cfg.Ops.RawWriter, cfg.Ops.Flusher = testenv.FreePort(t), testenv.FreePort(t)
 	cfg.LogLevel = "warn"

@@ -197,7 +197,7 @@ func (b *bench) diagnoseFlusher(ctx context.Context) (profile, error) {
 		log = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	f, err := flusher.New(flusher.Config{Namespace: ns, Brokers: e.Config.Kafka.Brokers,
-		FlushInterval: time.Duration(e.Config.Pipeline.FlushIntervalMS) * time.Millisecond,
+		FlushInterval: e.Config.Pipeline.FlushInterval,
 		Log:           log}, s)
 	if err != nil {
 		return profile{}, err

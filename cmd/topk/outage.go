@@ -23,7 +23,7 @@ var setupBackoff = sink.Backoff{Min: 500 * time.Millisecond, Max: 15 * time.Seco
 // outageLimit is TOPK_OUTAGE_LIMIT_MS: how long a server may be down
 // before the service exits non-zero.
 func outageLimit(env *Env) time.Duration {
-	return time.Duration(env.Config.Pipeline.OutageLimitMS) * time.Millisecond
+	return env.Config.Pipeline.OutageLimit
 }
 
 // tracker follows one server ("kafka", "cassandra", "postgres", "redis")

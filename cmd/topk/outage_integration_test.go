@@ -190,7 +190,7 @@ func TestIntegrationOutageAPI(t *testing.T) {
 		px := newProxy(t, base.Kafka.Brokers[0])
 		cfg := apiConfig(t, base)
 		cfg.Kafka.Brokers = []string{px.addr()} // closed until px.open
-		cfg.Pipeline.OutageLimitMS = 60_000
+		cfg.Pipeline.OutageLimit = 60_000 * time.Millisecond
 		p := testenv.Start(t, cfg, "api")
 		url := "http://" + cfg.API.Addr
 		waitHTTP(t, p, url+"/healthz", 200, "", 30*time.Second)
@@ -222,7 +222,7 @@ func TestIntegrationOutageAPI(t *testing.T) {
 	t.Run("kafka away past the limit", func(t *testing.T) {
 		cfg := apiConfig(t, base)
 		cfg.Kafka.Brokers = []string{"127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}
-		cfg.Pipeline.OutageLimitMS = 8000
+		cfg.Pipeline.OutageLimit = 8000 * time.Millisecond
 		start := time.Now()
 		p := testenv.Start(t, cfg, "api")
 		url := "http://" + cfg.API.Addr
@@ -248,7 +248,7 @@ func TestIntegrationOutageAPIBrokerRestart(t *testing.T) {
 	testenv.Topics(t, cfg)
 	testenv.Keyspace(t, cfg)
 	cfg = apiConfig(t, cfg)
-	cfg.Pipeline.OutageLimitMS = 180_000
+	cfg.Pipeline.OutageLimit = 180_000 * time.Millisecond
 	p := testenv.Start(t, cfg, "api")
 	url := "http://" + cfg.API.Addr
 	waitHTTP(t, p, url+"/readyz", 200, "", 60*time.Second)
@@ -343,7 +343,7 @@ func TestIntegrationOutageRawWriter(t *testing.T) {
 		cfg := base
 		cfg.Cassandra.Hosts, cfg.Cassandra.Port = []string{"127.0.0.1"}, px.port
 		cfg.Ops.RawWriter = testenv.FreePort(t)
-		cfg.Pipeline.OutageLimitMS = 30_000
+		cfg.Pipeline.OutageLimit = 30_000 * time.Millisecond
 		cfg.LogLevel = "info"
 		ops := "http://127.0.0.1:" + strconv.Itoa(cfg.Ops.RawWriter)
 		p := testenv.Start(t, cfg, "raw-writer")
@@ -391,7 +391,7 @@ func TestIntegrationOutageRawWriter(t *testing.T) {
 		cfg := base
 		cfg.Cassandra.Port = testenv.FreePort(t)
 		cfg.Ops.RawWriter = testenv.FreePort(t)
-		cfg.Pipeline.OutageLimitMS = 8000
+		cfg.Pipeline.OutageLimit = 8000 * time.Millisecond
 		cfg.LogLevel = "info"
 		ops := "http://127.0.0.1:" + strconv.Itoa(cfg.Ops.RawWriter)
 		start := time.Now()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/gocql/gocql"
 
@@ -100,7 +99,7 @@ func addFlusher(_ context.Context, env *Env, s *service) error {
 	addCassandraSink(env, s, "flusher", func(sess *gocql.Session) (cassandraSink, error) {
 		f, err := flusher.New(flusher.Config{
 			Namespace: c.Namespace, Brokers: c.Kafka.Brokers, Log: logWith(env.Log, "flusher"),
-			FlushInterval: time.Duration(c.Pipeline.FlushIntervalMS) * time.Millisecond,
+			FlushInterval: c.Pipeline.FlushInterval,
 			MaxBatchBytes: c.Pipeline.SinkBatchBytes,
 			CacheBytes:    cacheBytes(c.Pipeline.FlushCacheMB),
 			OutageLimit:   outageLimit(env),
