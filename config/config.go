@@ -164,6 +164,7 @@ func (c Charts) validate(add addFunc, r read) {
 // providers.
 type Crawler struct {
 	TokenKey            string
+	TokenKeyPrevious    string
 	DevMode             bool
 	Concurrency         int
 	MaxRetry            int

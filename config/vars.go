@@ -89,6 +89,7 @@ var Vars = []Var{
 	{"TOPK_API_ACCESS_LOG", "1: log every api request at info level; 0: at debug level", fixed("1"), func(c *Config) any { return &c.Charts.AccessLog }},
 	{"TOPK_ADMIN_TOKEN", "Bearer token of the admin endpoints and password of the browser UIs", fixed(""), func(c *Config) any { return &c.API.AdminToken }},
 	{"TOPK_TOKEN_KEY", "AES-256-GCM key of provider tokens at rest: 32 bytes, base64 or hex (`openssl rand -base64 32`); services refuse to start without it unless TOPK_DEV_MODE=1", fixed(""), func(c *Config) any { return &c.Crawler.TokenKey }},
+	{"TOPK_TOKEN_KEY_PREVIOUS", "Earlier token keys, comma separated: tokens sealed with them still open, and `topk rekey` re-seals them with TOPK_TOKEN_KEY (key rotation, docs/SECURITY.md)", fixed(""), func(c *Config) any { return &c.Crawler.TokenKeyPrevious }},
 	{"TOPK_DEV_MODE", "1: without TOPK_TOKEN_KEY, generate a development key in TOPK_RUNTIME_DIR/dev-token.key and log that (never in production)", fixed("0"), func(c *Config) any { return &c.Crawler.DevMode }},
 	{"TOPK_CRAWLER_CONCURRENCY", "Crawls one `topk crawler` runs at once", fixed("10"), func(c *Config) any { return &c.Crawler.Concurrency }},
 	{"TOPK_CRAWLER_MAX_RETRY", "Retries of a failing crawl before its task is archived (Asynq's dead-letter queue)", fixed("8"), func(c *Config) any { return &c.Crawler.MaxRetry }},

@@ -84,7 +84,11 @@ func openControlPlane(ctx context.Context, env *Env, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, err
 	}
-	cipher, err := tokens.New(key)
+	previous, err := tokens.ParseKeys(c.Crawler.TokenKeyPrevious)
+	if err != nil {
+		return nil, err
+	}
+	cipher, err := tokens.New(key, previous...)
 	if err != nil {
 		return nil, err
 	}

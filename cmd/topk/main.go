@@ -38,6 +38,7 @@ var commands = map[string]command{
 	"seed":       {"register a simulated population: `topk seed --users 200` (make run does)", runSeed},
 	"raw-writer": {"run the raw writer: user.listen.valid → Cassandra raw listens", runRawWriter},
 	"flusher":    {"run the flusher: aggregator changelog → Cassandra day values and rollups", runFlusher},
+	"rekey":      {"re-seal every stored provider token with TOPK_TOKEN_KEY (key rotation; old keys in TOPK_TOKEN_KEY_PREVIOUS)", runRekey},
 }
 
 func main() {

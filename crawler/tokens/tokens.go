@@ -26,12 +26,36 @@ var ErrNoKey = errors.New("TOPK_TOKEN_KEY is not set: provider tokens are encryp
 	"(generate one with `openssl rand -base64 32`), or set TOPK_DEV_MODE=1 to generate a local development key")
 
 // Cipher seals and opens tokens. It is safe for concurrent use.
+//
+// It seals with one key and opens with that key or any previous one
+// (TOPK_TOKEN_KEY_PREVIOUS), which is how the key is rotated: services run
+// with the new key and the old ones as previous, `topk tokens rekey`
+// re-seals every stored token with the new key, then the previous keys are
+// removed (docs/SECURITY.md).
 type Cipher struct {
-	aead cipher.AEAD
+	aead     cipher.AEAD
+	previous []cipher.AEAD
 }
 
-// New returns a Cipher for a 32-byte key.
-func New(key []byte) (*Cipher, error) {
+// New returns a Cipher sealing with key (32 bytes) and opening with key or
+// any of previous.
+func New(key []byte, previous ...[]byte) (*Cipher, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cipher{aead: aead}
+	for i, k := range previous {
+		a, err := newAEAD(k)
+		if err != nil {
+			return nil, fmt.Errorf("previous token key %d: %w", i+1, err)
+		}
+		c.previous = append(c.previous, a)
+	}
+	return c, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("token key has %d bytes, want %d (AES-256)", len(key), KeySize)
 	}
@@ -39,11 +63,7 @@ func New(key []byte) (*Cipher, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &Cipher{aead: aead}, nil
+	return cipher.NewGCM(block)
 }
 
 // Seal encrypts plaintext. binding (e.g. "alice/spotify/refresh") is
@@ -58,20 +78,29 @@ func (c *Cipher) Seal(plaintext, binding string) []byte {
 	return c.aead.Seal(out, nonce, []byte(plaintext), []byte(binding))
 }
 
-// Open decrypts a value made by Seal with the same binding.
+// Open decrypts a value made by Seal with the same binding, with the key
+// or a previous one.
 func (c *Cipher) Open(sealed []byte, binding string) (string, error) {
+	pt, _, err := c.OpenCurrent(sealed, binding)
+	return pt, err
+}
+
+// OpenCurrent is Open that also reports whether the value was sealed with
+// the current key (false: a previous key opened it, so it needs re-sealing).
+func (c *Cipher) OpenCurrent(sealed []byte, binding string) (plaintext string, current bool, err error) {
 	ns := c.aead.NonceSize()
 	if len(sealed) < 1+ns+c.aead.Overhead() {
-		return "", errors.New("sealed token too short")
+		return "", false, errors.New("sealed token too short")
 	}
 	if sealed[0] != version {
-		return "", fmt.Errorf("sealed token has unknown format version %d", sealed[0])
+		return "", false, fmt.Errorf("sealed token has unknown format version %d", sealed[0])
 	}
-	pt, err := c.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(binding))
-	if err != nil {
-		return "", errors.New("sealed token does not open with this key (wrong TOPK_TOKEN_KEY, or tampered)")
+	for i, a := range append([]cipher.AEAD{c.aead}, c.previous...) {
+		if pt, err := a.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(binding)); err == nil {
+			return string(pt), i == 0, nil
+		}
 	}
-	return string(pt), nil
+	return "", false, errors.New("sealed token does not open with this key (wrong TOPK_TOKEN_KEY or TOPK_TOKEN_KEY_PREVIOUS, or tampered)")
 }
 
 // ParseKey reads a 32-byte key written as standard or URL-safe base64 or as
@@ -86,12 +115,29 @@ func ParseKey(s string) ([]byte, error) {
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil {
 			if len(b) != KeySize {
-				return nil, fmt.Errorf("TOPK_TOKEN_KEY decodes to %d bytes, want %d", len(b), KeySize)
+				return nil, fmt.Errorf("key decodes to %d bytes, want %d", len(b), KeySize)
 			}
 			return b, nil
 		}
 	}
-	return nil, errors.New("TOPK_TOKEN_KEY is neither base64 nor 64 hex digits")
+	return nil, errors.New("key is neither base64 nor 64 hex digits")
+}
+
+// ParseKeys reads TOPK_TOKEN_KEY_PREVIOUS: keys as ParseKey reads them,
+// separated by commas; empty: none.
+func ParseKeys(s string) ([][]byte, error) {
+	var keys [][]byte
+	for i, k := range strings.Split(s, ",") {
+		if strings.TrimSpace(k) == "" {
+			continue
+		}
+		b, err := ParseKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("TOPK_TOKEN_KEY_PREVIOUS, key %d: %w", i+1, err)
+		}
+		keys = append(keys, b)
+	}
+	return keys, nil
 }
 
 // LoadKey returns the key of value (TOPK_TOKEN_KEY). When value is empty and
@@ -100,7 +146,11 @@ func ParseKey(s string) ([]byte, error) {
 // false it returns ErrNoKey: a service never runs with tokens it cannot keep.
 func LoadKey(value string, dev bool, devFile string, log *slog.Logger) ([]byte, error) {
 	if value != "" {
-		return ParseKey(value)
+		k, err := ParseKey(value)
+		if err != nil {
+			return nil, fmt.Errorf("TOPK_TOKEN_KEY: %w", err)
+		}
+		return k, nil
 	}
 	if !dev {
 		return nil, ErrNoKey

@@ -111,3 +111,47 @@ func TestLoadKeyDevModeGeneratesOnceAndLogs(t *testing.T) {
 		t.Fatalf("explicit key ignored: %v", err)
 	}
 }
+
+// Rotation: a cipher with a new key and the old one as previous opens
+// both, seals only with the new key, and says which key opened a value.
+func TestPreviousKeysOpen(t *testing.T) {
+	oldKey, newKey, otherKey := bytes.Repeat([]byte{7}, KeySize), bytes.Repeat([]byte{9}, KeySize), bytes.Repeat([]byte{5}, KeySize)
+	old, _ := New(oldKey)
+	sealedOld := old.Seal("refresh-1", "alice/refresh")
+	rot, err := New(newKey, otherKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, current, err := rot.OpenCurrent(sealedOld, "alice/refresh"); err != nil || pt != "refresh-1" || current {
+		t.Fatalf("old value: %q current=%v %v", pt, current, err)
+	}
+	sealedNew := rot.Seal("refresh-2", "alice/refresh")
+	if pt, current, err := rot.OpenCurrent(sealedNew, "alice/refresh"); err != nil || pt != "refresh-2" || !current {
+		t.Fatalf("new value: %q current=%v %v", pt, current, err)
+	}
+	if _, err := old.Open(sealedNew, "alice/refresh"); err == nil {
+		t.Fatal("a value sealed after rotation opens with the old key alone")
+	}
+	onlyNew, _ := New(newKey)
+	if _, err := onlyNew.Open(sealedOld, "alice/refresh"); err == nil || !strings.Contains(err.Error(), "TOPK_TOKEN_KEY_PREVIOUS") {
+		t.Fatalf("old value without the previous key: %v", err)
+	}
+	if _, err := New(newKey, []byte("short")); err == nil || !strings.Contains(err.Error(), "previous token key 1") {
+		t.Fatalf("bad previous key: %v", err)
+	}
+}
+
+func TestParseKeys(t *testing.T) {
+	a := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, KeySize))
+	b := strings.Repeat("ab", KeySize)
+	keys, err := ParseKeys(" " + a + " ,, " + b + ",")
+	if err != nil || len(keys) != 2 || keys[0][0] != 1 || keys[1][0] != 0xab {
+		t.Fatalf("ParseKeys: %v %v", keys, err)
+	}
+	if keys, err := ParseKeys(""); err != nil || keys != nil {
+		t.Fatalf("empty: %v %v", keys, err)
+	}
+	if _, err := ParseKeys(a + ",nope!"); err == nil || err.Error() != "TOPK_TOKEN_KEY_PREVIOUS, key 2: key is neither base64 nor 64 hex digits" {
+		t.Fatalf("bad second key: %v", err)
+	}
+}

@@ -219,3 +219,63 @@ func TestIntegrationStoreTokensSealedAndActiveSchedules(t *testing.T) {
 		t.Fatalf("ActiveSchedules does not return fn's error: %v", err)
 	}
 }
+
+// Key rotation: tokens sealed with the old key are re-sealed with the new
+// one (Rekey), after which the new key alone opens them; a row no key
+// opens is reported and left alone; a row a refresh rewrote meanwhile is
+// not overwritten; a second run re-seals nothing.
+func TestIntegrationStoreRekey(t *testing.T) {
+	pool := postgrestest.Migrated(t, wiring.Postgres(testenv.Config(t).Postgres))
+	ctx := testenv.Context(t, time.Minute)
+	oldKey, newKey, strayKey := bytes.Repeat([]byte{7}, tokens.KeySize), bytes.Repeat([]byte{9}, tokens.KeySize), bytes.Repeat([]byte{3}, tokens.KeySize)
+	store := func(key []byte, previous ...[]byte) *postgres.Store {
+		c, err := tokens.New(key, previous...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return postgres.NewStore(pool, c)
+	}
+	old := store(oldKey)
+	for _, u := range []crawler.NewUser{
+		newUser("a-both", "spotify", provider.Tokens{Access: "acc-a", Refresh: "ref-a"}),
+		newUser("b-refresh", "spotify", provider.Tokens{Refresh: "ref-b"}),
+		newUser("c-raced", "spotify", provider.Tokens{Access: "acc-c", Refresh: "ref-c"}),
+		newUser("d-none", "simulated", provider.Tokens{}),
+	} {
+		if err := old.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store(strayKey).CreateUser(ctx, newUser("e-stray", "spotify", provider.Tokens{Refresh: "ref-e"})); err != nil {
+		t.Fatal(err)
+	}
+	rotating, onlyNew := store(newKey, oldKey), store(newKey)
+	var progress []int
+	r, err := rotating.Rekey(ctx, func(done, total int) {
+		if total != 5 {
+			t.Errorf("progress total %d, want 5", total)
+		}
+		progress = append(progress, done)
+		if done == 2 { // a crawl refreshes c-raced's tokens between Rekey's read and its write
+			if err := onlyNew.SaveTokens(ctx, "c-raced", provider.Tokens{Access: "acc-c2", Refresh: "ref-c2"}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if err != nil || r.Accounts != 5 || r.Resealed != 2 || r.Changed != 1 || r.Current != 1 || len(r.Unreadable) != 1 || r.Unreadable[0] != "e-stray" {
+		t.Fatalf("rekey: %+v %v", r, err)
+	}
+	if len(progress) != 5 || progress[4] != 5 {
+		t.Errorf("progress calls %v", progress)
+	}
+	for user, want := range map[string]provider.Tokens{"a-both": {Access: "acc-a", Refresh: "ref-a"}, "b-refresh": {Refresh: "ref-b"},
+		"c-raced": {Access: "acc-c2", Refresh: "ref-c2"}} {
+		c, ok, err := onlyNew.Claim(ctx, user, slot, "t-"+user, 0, time.Hour)
+		if err != nil || !ok || c.Tokens.Access != want.Access || c.Tokens.Refresh != want.Refresh {
+			t.Errorf("%s with the new key alone: %+v %v %v", user, c.Tokens, ok, err)
+		}
+	}
+	if r, err := rotating.Rekey(ctx, nil); err != nil || r.Resealed != 0 || r.Changed != 0 || r.Current != 4 || len(r.Unreadable) != 1 {
+		t.Fatalf("second rekey: %+v %v", r, err)
+	}
+}
