@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/topk-charts/topk/internal/testenv"
@@ -121,5 +123,79 @@ func TestIntegrationChartsPageInBrowser(t *testing.T) {
 		if names[i] != it.Name || plays[i] != strconv.Itoa(it.Plays) {
 			t.Errorf("bar %d: page %q %s plays, api %q %d plays", i+1, names[i], plays[i], it.Name, it.Plays)
 		}
+	}
+	checkActivityChart(t, ctx, a)
+}
+
+// checkActivityChart: the plays-per-day chart of the 30d range has a bar
+// per day of the range (empty days included) with the API's plays, a
+// date axis from the range's first to its last day, and hovering a bar
+// (a real mouse move) shows its date and plays.
+func checkActivityChart(t *testing.T, ctx context.Context, a *apiUnderTest) {
+	t.Helper()
+	code, body := a.get("/v1/users/browser-user/activity?range=30d")
+	if code != 200 {
+		t.Fatalf("activity: %d %s", code, body)
+	}
+	var act struct {
+		Range struct{ From, To string } `json:"range"`
+		Plays int                       `json:"plays"`
+		Days  []struct {
+			Day   string `json:"day"`
+			Plays int    `json:"plays"`
+		} `json:"days"`
+	}
+	if err := json.Unmarshal([]byte(body), &act); err != nil || len(act.Days) == 0 {
+		t.Fatalf("activity answer %s: %v", body, err)
+	}
+	from, err1 := time.Parse(time.DateOnly, act.Range.From)
+	to, err2 := time.Parse(time.DateOnly, act.Range.To)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("activity range %+v", act.Range)
+	}
+	type slot struct {
+		Day   string `json:"day"`
+		Plays string `json:"plays"`
+	}
+	slots, err := chromedp.Run(ctx, chromedp.Evaluate[[]slot](`[...document.querySelectorAll("#days .slot")].map(s => ({day: s.dataset.day, plays: s.dataset.plays}))`))
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	wantDays := int(to.Sub(from).Hours()/24) + 1
+	if len(slots) != wantDays {
+		t.Fatalf("activity chart has %d bars, the range %s..%s has %d days", len(slots), act.Range.From, act.Range.To, wantDays)
+	}
+	byDay := map[string]int{}
+	for _, d := range act.Days {
+		byDay[d.Day] = d.Plays
+	}
+	best := 0
+	for i, s := range slots {
+		if want := from.AddDate(0, 0, i).Format(time.DateOnly); s.Day != want || s.Plays != strconv.Itoa(byDay[want]) {
+			t.Errorf("bar %d: page %s %s plays, want %s %d plays", i, s.Day, s.Plays, want, byDay[want])
+		}
+		if n, _ := strconv.Atoi(s.Plays); n > byDay[slots[best].Day] {
+			best = i
+		}
+	}
+	axis, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#axis span")].map(s => s.textContent)`))
+	if err != nil || len(axis) < 2 || axis[0] != act.Range.From || axis[len(axis)-1] != act.Range.To {
+		t.Fatalf("date axis %v (%v), want %s … %s", axis, err, act.Range.From, act.Range.To)
+	}
+	type point struct{ X, Y float64 }
+	at, err := chromedp.Run(ctx, chromedp.Evaluate[point](fmt.Sprintf(`(() => { const r = document.querySelectorAll("#days .slot")[%d].getBoundingClientRect();
+		return {x: r.left + r.width / 2, y: r.bottom - 2}; })()`, best)))
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, at.X, at.Y), chromedp.WaitVisible("#tip.on")); err != nil {
+		t.Fatalf("hover: %v", err)
+	}
+	tip, err := chromedp.Run(ctx, chromedp.Text("#tip"))
+	if err != nil {
+		t.Fatalf("hover: %v", err)
+	}
+	if want := fmt.Sprintf("%s · %d plays", slots[best].Day, byDay[slots[best].Day]); tip != want {
+		t.Fatalf("hover on %s shows %q, want %q", slots[best].Day, tip, want)
 	}
 }
