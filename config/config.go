@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -131,8 +133,60 @@ type Postgres struct {
 
 // API is the public HTTP server.
 type API struct {
-	Addr       string
+	Addr string
+	// AdminToken is the admin endpoints' Bearer token and the browser UIs'
+	// password; empty disables them (every admin request is refused).
 	AdminToken string
+}
+
+// DevAdminToken is `make run`'s admin password (the Makefile's RUN_ENV):
+// a value anyone can read, accepted only on a loopback api address.
+const DevAdminToken = "topk-dev"
+
+// MinAdminTokenBytes is the shortest admin token accepted when the api
+// listens on an address other than loopback.
+const MinAdminTokenBytes = 16
+
+// GenerateAdminToken is the one-liner the messages suggest for
+// TOPK_ADMIN_TOKEN (64 hex digits: no character a header or a .env file
+// would mangle).
+const GenerateAdminToken = "openssl rand -hex 32"
+
+// validate checks TOPK_API_ADDR and refuses a guessable admin token on an
+// api others can reach: the development password, or one shorter than
+// MinAdminTokenBytes, unless the api binds to 127.0.0.0/8, ::1 or
+// localhost. An empty token stays allowed: it disables the admin routes.
+func (a API) validate(add addFunc) {
+	host, _, err := net.SplitHostPort(a.Addr)
+	if err != nil {
+		add("TOPK_API_ADDR: %q is not host:port (e.g. 127.0.0.1:8080)", a.Addr)
+		return
+	}
+	if a.AdminToken == "" || IsLoopback(host) {
+		return
+	}
+	why := ""
+	switch {
+	case a.AdminToken == DevAdminToken:
+		why = fmt.Sprintf("is the development password %q, which anyone can read", DevAdminToken)
+	case len(a.AdminToken) < MinAdminTokenBytes:
+		why = fmt.Sprintf("has %d bytes, fewer than %d", len(a.AdminToken), MinAdminTokenBytes)
+	default:
+		return
+	}
+	add("TOPK_ADMIN_TOKEN: refused because the api listens on %s, not a loopback address (TOPK_API_ADDR), and the token %s; set a random one of at least %d bytes: export TOPK_ADMIN_TOKEN=$(%s)",
+		a.Addr, why, MinAdminTokenBytes, GenerateAdminToken)
+}
+
+// IsLoopback reports whether host (of a listen address) is a loopback
+// address: localhost, 127.0.0.0/8 or ::1. An empty host means every
+// interface, so it is not.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // Charts tunes the api's reads: the view's window and the answer cache.
@@ -343,6 +397,7 @@ func (c Config) validate(r read) error {
 		add("TOPK_MAX_STATE_BYTES: %d is over TOPK_KAFKA_MAX_MESSAGE_BYTES (%d) minus %d bytes of headroom for the record's key and headers: at most %d, or raise TOPK_KAFKA_MAX_MESSAGE_BYTES",
 			s, m, StateHeadroomBytes, m-StateHeadroomBytes)
 	}
+	c.API.validate(add)
 	c.Crawler.validate(add, r)
 	c.Charts.validate(add, r)
 	switch c.LogFormat {

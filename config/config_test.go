@@ -186,14 +186,7 @@ func TestReadmeTableIsCurrent(t *testing.T) {
 // docker-compose.yml is valid (checked by Debian's docker-compose without an
 // engine) and sets only variables this package reads.
 func TestComposeFile(t *testing.T) {
-	bin, err := exec.LookPath("docker-compose")
-	if err != nil {
-		t.Fatal("docker-compose not installed (apt-get install docker-compose; .ci/run installs it)")
-	}
-	cmd := exec.Command(bin, "-f", "docker-compose.yml", "config")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "TOPK_RUNTIME_DIR=/tmp/topk-compose-check")
-	out, err := cmd.CombinedOutput()
+	out, err := composeConfig(t, "docker-compose.yml", composeSecrets)
 	if err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
 	}
@@ -202,7 +195,7 @@ func TestComposeFile(t *testing.T) {
 		known[n] = true
 	}
 	seen := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^\s+(TOPK_[A-Z0-9_]+):`).FindAllStringSubmatch(string(out), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\s+(TOPK_[A-Z0-9_]+):`).FindAllStringSubmatch(out, -1) {
 		seen[m[1]] = true
 		if !known[m[1]] {
 			t.Errorf("docker-compose.yml sets %s, which package config does not read", m[1])
@@ -253,5 +246,97 @@ func TestInputLimits(t *testing.T) {
 	}
 	if _, err := Load(env(map[string]string{"TOPK_KAFKA_MAX_MESSAGE_BYTES": "2147483647"})); err == nil || !strings.Contains(err.Error(), "32-bit") {
 		t.Errorf("max message bytes beyond Kafka's int32 with the DLQ headroom: %v", err)
+	}
+}
+
+// The admin-token rule: on an api others can reach, the development
+// password and tokens shorter than 16 bytes are refused, with a message
+// naming TOPK_ADMIN_TOKEN, the address, the reason and the one-liner, but
+// never the token; on a loopback address (127.0.0.0/8, ::1, localhost)
+// any token goes; an empty token (admin routes disabled) always goes.
+func TestAdminTokenRule(t *testing.T) {
+	long := strings.Repeat("k", MinAdminTokenBytes)
+	for _, tc := range []struct {
+		addr, token string
+		ok          bool
+	}{
+		{"127.0.0.1:8080", DevAdminToken, true},
+		{"127.0.0.2:8080", "short", true},
+		{"[::1]:8080", DevAdminToken, true},
+		{"[::ffff:127.0.0.1]:8080", "short", true},
+		{"localhost:8080", DevAdminToken, true},
+		{"LocalHost:0", "short", true},
+		{"0.0.0.0:8080", DevAdminToken, false},
+		{"0.0.0.0:8080", "short", false},
+		{":8080", DevAdminToken, false}, // every interface
+		{"[::]:8080", "short", false},
+		{"192.168.1.20:8080", long[1:], false}, // 15 bytes
+		{"192.168.1.20:8080", long, true},      // 16 bytes
+		{"[fe80::1%eth0]:8080", "short", false},
+		{"api.example.com:8080", "short", false}, // a name may resolve anywhere
+		{"localhost.example.com:8080", "short", false},
+		{"0.0.0.0:8080", "ééééééééé", true}, // 9 characters, 18 bytes
+		{"0.0.0.0:8080", "", true},          // admin disabled
+		{"10.0.0.5:8080", "", true},
+	} {
+		_, err := Load(env(map[string]string{"TOPK_API_ADDR": tc.addr, "TOPK_ADMIN_TOKEN": tc.token}))
+		if tc.ok {
+			if err != nil {
+				t.Errorf("%s, token of %d bytes: %v", tc.addr, len(tc.token), err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s, token %q: accepted", tc.addr, tc.token)
+			continue
+		}
+		msg := err.Error()
+		for _, want := range []string{"TOPK_ADMIN_TOKEN: ", tc.addr, "not a loopback address", "at least 16 bytes", "export TOPK_ADMIN_TOKEN=$(openssl rand -hex 32)"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s, token %q: %q lacks %q", tc.addr, tc.token, msg, want)
+			}
+		}
+		switch {
+		case tc.token == DevAdminToken && !strings.Contains(msg, `development password "topk-dev"`):
+			t.Errorf("%s: %q does not say it is the development password", tc.addr, msg)
+		case tc.token != DevAdminToken && (strings.Contains(msg, tc.token) || !strings.Contains(msg, "fewer than 16")):
+			t.Errorf("%s: %q should give the length, not the token", tc.addr, msg)
+		}
+	}
+	for _, addr := range []string{"8080", "127.0.0.1", ""} {
+		_, err := Load(env(map[string]string{"TOPK_API_ADDR": addr}))
+		if addr == "" {
+			if err != nil { // unset: the default
+				t.Errorf("default address: %v", err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "TOPK_API_ADDR: ") {
+			t.Errorf("TOPK_API_ADDR=%s: %v", addr, err)
+		}
+	}
+	// Validate checks a configuration built in code too.
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.API.Addr, c.API.AdminToken = "0.0.0.0:8080", DevAdminToken
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "TOPK_ADMIN_TOKEN") {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+// make run's default admin password is DevAdminToken, which its default
+// api address accepts and any other address refuses.
+func TestMakeRunAdminPassword(t *testing.T) {
+	m := regexp.MustCompile(`TOPK_ADMIN_TOKEN=\$\$\{TOPK_ADMIN_TOKEN:-([^}]*)\}`).FindStringSubmatch(repoFile(t, "Makefile"))
+	if m == nil || m[1] != DevAdminToken {
+		t.Fatalf("Makefile's RUN_ENV: %v, want TOPK_ADMIN_TOKEN defaulting to %q", m, DevAdminToken)
+	}
+	if _, err := Load(env(map[string]string{"TOPK_ADMIN_TOKEN": m[1], "TOPK_DEV_MODE": "1"})); err != nil {
+		t.Errorf("make run's settings on the default address: %v", err)
+	}
+	if _, err := Load(env(map[string]string{"TOPK_ADMIN_TOKEN": m[1], "TOPK_API_ADDR": "0.0.0.0:8080"})); err == nil {
+		t.Error("make run's password accepted on 0.0.0.0")
 	}
 }

@@ -87,7 +87,7 @@ var Vars = []Var{
 	{"TOPK_CACHE_TTL", "How long the api reuses a Cassandra answer (in process and in Redis; 0s: no caching)", fixed("30s"), func(c *Config) any { return &c.Charts.CacheTTL }},
 	{"TOPK_CACHE_LOCAL_MB", "Memory for decoded Cassandra answers in one api process", fixed("64"), func(c *Config) any { return &c.Charts.CacheLocalMB }},
 	{"TOPK_API_ACCESS_LOG", "1: log every api request at info level; 0: at debug level", fixed("1"), func(c *Config) any { return &c.Charts.AccessLog }},
-	{"TOPK_ADMIN_TOKEN", "Bearer token of the admin endpoints and password of the browser UIs", fixed(""), func(c *Config) any { return &c.API.AdminToken }},
+	{"TOPK_ADMIN_TOKEN", "Bearer token of the admin endpoints and password of the browser UIs (empty: they refuse every request). Unless TOPK_API_ADDR is a loopback address, at least 16 bytes and not `make run`'s topk-dev (`openssl rand -hex 32`)", fixed(""), func(c *Config) any { return &c.API.AdminToken }},
 	{"TOPK_TOKEN_KEY", "AES-256-GCM key of provider tokens at rest: 32 bytes, base64 or hex (`openssl rand -base64 32`); services refuse to start without it unless TOPK_DEV_MODE=1", fixed(""), func(c *Config) any { return &c.Crawler.TokenKey }},
 	{"TOPK_TOKEN_KEY_PREVIOUS", "Earlier token keys, comma separated: tokens sealed with them still open, and `topk rekey` re-seals them with TOPK_TOKEN_KEY (key rotation, docs/SECURITY.md)", fixed(""), func(c *Config) any { return &c.Crawler.TokenKeyPrevious }},
 	{"TOPK_DEV_MODE", "1: without TOPK_TOKEN_KEY, generate a development key in TOPK_RUNTIME_DIR/dev-token.key and log that (never in production)", fixed("0"), func(c *Config) any { return &c.Crawler.DevMode }},

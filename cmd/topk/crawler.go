@@ -318,7 +318,7 @@ func mountAdmin(ctx context.Context, env *Env, srv *api.Server) (func(), error) 
 	mon := asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: cp.redis})
 	srv.MountAdmin(api.AdminConfig{Token: env.Config.API.AdminToken, Control: ctl, Monitor: mon})
 	if env.Config.API.AdminToken == "" {
-		log.Warn("TOPK_ADMIN_TOKEN is not set: the admin endpoints and /asynq/ refuse every request")
+		log.Warn("TOPK_ADMIN_TOKEN is not set: the admin endpoints, /goka/ and /asynq/ refuse every request; to use them, set a random token: export TOPK_ADMIN_TOKEN=$(" + config.GenerateAdminToken + ")")
 	}
 	return func() { mon.Close(); cp.Close() }, nil
 }
