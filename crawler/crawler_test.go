@@ -214,6 +214,10 @@ func TestTaskPayloadIsUserAndSlotOnly(t *testing.T) {
 	}
 }
 
+// SyncBuffer is syncBuffer (outage_test.go) for the integration tests,
+// which are package crawler_test.
+type SyncBuffer = syncBuffer
+
 // keyed fails the way a provider with a key in its URLs fails on the wire.
 type keyed struct{}
 
