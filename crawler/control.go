@@ -220,6 +220,9 @@ func (c *Control) Get(ctx context.Context, user string) (UserStatus, error) {
 	if st.Runs, err = c.store.Runs(ctx, user, 20); err != nil {
 		return st, err
 	}
+	for i := range st.Runs {
+		st.Runs[i].Error = provider.RedactText(st.Runs[i].Error)
+	}
 	return st, nil
 }
 
@@ -237,6 +240,10 @@ func (c *Control) List(ctx context.Context, prefix, after string, limit int) ([]
 }
 
 func (c *Control) status(ctx context.Context, sc Schedule) UserStatus {
+	// Errors are redacted when written; again here for those a crawler
+	// older than the redaction wrote after the migration that scrubbed
+	// the rows (0003).
+	sc.LastError = provider.RedactText(sc.LastError)
 	st := UserStatus{
 		UserID: sc.UserID, DisplayName: sc.DisplayName, Provider: sc.Provider, ExternalID: sc.ExternalID,
 		HasTokens: sc.HasTokens, CreatedAt: sc.UserCreatedAt, Schedule: sc,
@@ -262,7 +269,9 @@ func (c *Control) task(ctx context.Context, id string) *TaskStatus {
 		}
 		return &TaskStatus{ID: id, State: state}
 	}
-	ts := &TaskStatus{ID: id, State: info.State.String(), Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr}
+	// Asynq keeps the error the worker returned (redacted), or one an
+	// older crawler returned: redacted again by name.
+	ts := &TaskStatus{ID: id, State: info.State.String(), Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: provider.RedactText(info.LastErr)}
 	if !info.NextProcessAt.IsZero() {
 		t := info.NextProcessAt.UTC()
 		ts.NextProcessAt = &t
@@ -342,7 +351,7 @@ func (c *Control) Reconcile(ctx context.Context) (int, error) {
 		case info.State == asynq.TaskStateArchived:
 			interval := time.Duration(sc.Interval)
 			next := slotOf(c.cfg.Now().Add(interval))
-			moved, err := c.store.MarkArchived(ctx, sc.UserID, sc.NextRunAt, id, info.LastErr, next)
+			moved, err := c.store.MarkArchived(ctx, sc.UserID, sc.NextRunAt, id, provider.RedactText(info.LastErr), next)
 			if err != nil {
 				return err
 			}

@@ -5,11 +5,16 @@ package crawler_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +28,7 @@ import (
 	"github.com/topk-charts/topk/crawler"
 	"github.com/topk-charts/topk/crawler/provider"
 	"github.com/topk-charts/topk/crawler/provider/lastfm"
+	"github.com/topk-charts/topk/crawler/provider/providertest"
 	"github.com/topk-charts/topk/crawler/provider/simulated"
 	"github.com/topk-charts/topk/crawler/provider/spotify"
 	"github.com/topk-charts/topk/crawler/tokens"
@@ -46,6 +52,8 @@ type env struct {
 	insp    *asynq.Inspector
 	ccfg    crawler.Config
 	control *crawler.Control
+	// workerLog is the crawler's logger; default testenv.Logger.
+	workerLog *slog.Logger
 }
 
 func setup(t *testing.T, providers map[string]crawler.ProviderEntry) *env {
@@ -102,7 +110,11 @@ func (e *env) runWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := crawler.NewWorker(e.ccfg, e.store, pub, e.client, nil, testenv.Logger(t))
+	log := e.workerLog
+	if log == nil {
+		log = testenv.Logger(t)
+	}
+	w, err := crawler.NewWorker(e.ccfg, e.store, pub, e.client, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +123,7 @@ func (e *env) runWorker(t *testing.T) {
 	go func() {
 		done <- crawler.NewServer(e.redis, crawler.ServerConfig{
 			Concurrency: 4, DelayedTaskCheck: 100 * time.Millisecond, TaskCheck: 100 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
-		}, w, testenv.Logger(t)).Run(ctx)
+		}, w, log).Run(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -576,5 +588,181 @@ func TestIntegrationOneCrawlPerUserAndDeleteMidCrawl(t *testing.T) {
 	// published before the cursor update that failed); the third never is.
 	if msgs := consume(t, e.cfg, string(e.topics.Raw)); len(msgs) != 2 {
 		t.Fatalf("%d records, want 2: the crawl did not stop at the deletion", len(msgs))
+	}
+}
+
+// Secrets never leave the crawl. Carol's Last.fm client, with a
+// recognisable API key, points at a closed port: its transport error
+// repeats the whole URL, key included. Dave's and Erin's Spotify API
+// answers 503 echoing the Bearer token bare (Erin's is one the crawl
+// refreshed); Frank's token endpoint answers 500 echoing his refresh token
+// and the client's basic credentials. After three attempts each: the
+// errors Asynq keeps (and every key of the queue in Redis), the log
+// lines, schedules and crawl_runs in PostgreSQL and the control plane's
+// status hold none of those secrets, and do hold REDACTED with the host
+// and the kind of failure.
+func TestIntegrationSecretsNeverLeaveTheCrawl(t *testing.T) {
+	addr := providertest.ClosedAddr(t)
+	key := "lastfm-key-" + strings.Repeat("4f", 16)
+	lf, err := lastfm.New(lastfm.Config{BaseURL: "http://" + addr + "/2.0/", APIKey: key, RequestsPerSecond: -1, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientID, clientSecret := "topk-client-id", "spotify-client-secret-0815"
+	basic := base64.StdEncoding.EncodeToString([]byte(clientID + ":" + clientSecret))
+	echo := &echoingSpotify{fresh: "BQ-fresh-access-for-erin-4711", failRefresh: "AQ-refresh-frank-0042"}
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+	sp, err := spotify.New(spotify.Config{APIURL: srv.URL + "/v1", TokenURL: srv.URL + "/api/token",
+		ClientID: clientID, ClientSecret: clientSecret, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := setup(t, map[string]crawler.ProviderEntry{"lastfm": {Provider: lf, Interval: time.Hour}, "spotify": {Provider: sp, Interval: time.Hour}})
+	logs := &crawler.SyncBuffer{}
+	e.workerLog = slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testenvWriter()), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx := testenv.Context(t, 2*time.Minute)
+	regs := []crawler.Registration{
+		{UserID: "carol", Provider: "lastfm", ExternalID: "carol-lastfm"},
+		{UserID: "dave", Provider: "spotify", AccessToken: "BQ-access-dave-0123456789", RefreshToken: "AQ-refresh-dave-0123456789"},
+		{UserID: "erin", Provider: "spotify", RefreshToken: "AQ-refresh-erin-0123456789"},
+		{UserID: "frank", Provider: "spotify", RefreshToken: echo.failRefresh},
+	}
+	secrets := []string{key, clientSecret, basic, echo.fresh}
+	for _, r := range regs {
+		if _, err := e.control.Register(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, r.AccessToken, r.RefreshToken)
+	}
+	secrets = slices.DeleteFunc(secrets, func(s string) bool { return s == "" })
+	e.runWorker(t)
+
+	// What each user's failure must still say.
+	want := map[string][]string{
+		"carol": {"api_key=REDACTED", addr, "/2.0/", "user=carol-lastfm", "connection refused"},
+		"dave":  {"spotify: HTTP 503", "token REDACTED rejected"},
+		"erin":  {"spotify: HTTP 503", "token REDACTED rejected"},
+		"frank": {"spotify token refresh: HTTP 500", `"refresh_token":"REDACTED"`, "Basic REDACTED"},
+	}
+	leaks := func(where, text string, diag ...string) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s holds the secret %q: %s", where, s, text)
+			}
+		}
+		for _, d := range diag {
+			if !strings.Contains(text, d) {
+				t.Errorf("%s lacks %q: %s", where, d, text)
+			}
+		}
+	}
+	for user, diag := range want {
+		st := e.awaitStatus(t, user, "failed", 3)
+		if st.Archived == nil || st.Archived.State != "archived" {
+			t.Fatalf("%s: archived task %+v", user, st.Archived)
+		}
+		// Asynq's copy of the error, as the inspector (and asynqmon) reads it.
+		info, err := e.insp.GetTaskInfo(e.ccfg.Queue, st.Archived.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaks(user+": Asynq's last error", info.LastErr, diag...)
+		leaks(user+": Asynq's payload", string(info.Payload))
+		// PostgreSQL, read with SQL.
+		var last, runs string
+		if err := e.pool.QueryRow(ctx, `SELECT s.last_error, string_agg(r.error, ' | ') FROM schedules s JOIN crawl_runs r USING (user_id)
+			WHERE user_id = $1 GROUP BY s.last_error`, user).Scan(&last, &runs); err != nil {
+			t.Fatal(err)
+		}
+		leaks(user+": schedules.last_error", last, diag...)
+		leaks(user+": crawl_runs.error", runs, diag...)
+		// The status the admin api returns.
+		st, err = e.control.Get(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(st)
+		leaks(user+": status", strings.ReplaceAll(string(b), `\"`, `"`), append(diag[:len(diag):len(diag)], `"last_error"`)...)
+	}
+	if echo.refreshed() == 0 {
+		t.Fatal("erin's token was never refreshed: the refreshed-token path was not exercised")
+	}
+	leaks("the crawler's log", logs.String(), "api_key=REDACTED", "token REDACTED rejected", `\"refresh_token\":\"REDACTED\"`, "crawl failed for good")
+	// Every key of the queue in Redis: pending, scheduled, archived tasks
+	// with their messages and errors.
+	rdb := redis.New(wiring.Redis(e.cfg.Redis))
+	defer rdb.Close()
+	var dump strings.Builder
+	iter := rdb.Scan(ctx, 0, "asynq:{"+e.ccfg.Queue+"}:*", 100).Iterator()
+	keys := 0
+	for iter.Next(ctx) {
+		keys++
+		k := iter.Val()
+		switch typ := rdb.Type(ctx, k).Val(); typ {
+		case "hash":
+			fmt.Fprint(&dump, rdb.HGetAll(ctx, k).Val())
+		case "zset":
+			fmt.Fprint(&dump, rdb.ZRange(ctx, k, 0, -1).Val())
+		case "list":
+			fmt.Fprint(&dump, rdb.LRange(ctx, k, 0, -1).Val())
+		case "set":
+			fmt.Fprint(&dump, rdb.SMembers(ctx, k).Val())
+		case "string":
+			fmt.Fprint(&dump, rdb.Get(ctx, k).Val())
+		default:
+			t.Fatalf("key %s of type %s", k, typ)
+		}
+	}
+	if err := iter.Err(); err != nil || keys == 0 {
+		t.Fatalf("scanned %d keys: %v", keys, err)
+	}
+	leaks("the queue's keys in Redis", dump.String(), "api_key=REDACTED")
+}
+
+// testenvWriter is where testenv.Logger writes: stderr with -v.
+func testenvWriter() io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+// echoingSpotify is a careless Spotify: the API answers 503 with the
+// Bearer token in the message; the token endpoint refreshes every token
+// to fresh, except failRefresh, for which it answers 500 echoing the form
+// and the Authorization header.
+type echoingSpotify struct {
+	fresh, failRefresh string
+	mu                 sync.Mutex
+	refreshes          int
+}
+
+func (s *echoingSpotify) refreshed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes
+}
+
+func (s *echoingSpotify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/api/token":
+		_ = r.ParseForm()
+		if rt := r.Form.Get("refresh_token"); rt == s.failRefresh {
+			w.WriteHeader(500)
+			fmt.Fprintf(w, `{"error":"server_error","refresh_token":%q,"seen":%q}`, rt, r.Header.Get("Authorization"))
+			return
+		}
+		s.mu.Lock()
+		s.refreshes++
+		s.mu.Unlock()
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, s.fresh)
+	case "/v1/me/player/recently-played":
+		w.WriteHeader(503)
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		fmt.Fprintf(w, `{"error":{"status":503,"message":"token %s rejected"}}`, token)
+	default:
+		w.WriteHeader(404)
 	}
 }

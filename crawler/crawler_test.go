@@ -203,3 +203,53 @@ func TestErrorsWrapTheDomainErrors(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// A task's payload is the user and the slot, nothing else: tokens are
+// read from PostgreSQL when the crawl claims its user, so Redis and
+// asynqmon never hold one.
+func TestTaskPayloadIsUserAndSlotOnly(t *testing.T) {
+	task, _ := newTask("alice", time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC), "crawl", 3, time.Minute)
+	if got := string(task.Payload()); got != `{"user":"alice","slot":1795856400}` {
+		t.Fatalf("payload %s", got)
+	}
+}
+
+// SyncBuffer is syncBuffer (outage_test.go) for the integration tests,
+// which are package crawler_test.
+type SyncBuffer = syncBuffer
+
+// keyed fails the way a provider with a key in its URLs fails on the wire.
+type keyed struct{}
+
+func (keyed) Secrets() []string { return []string{"key-0123456789abcdef"} }
+
+func (keyed) Crawl(context.Context, provider.Account, int64, func(context.Context, provider.Page) error) (provider.Result, error) {
+	return provider.Result{}, errors.New(`Get "http://127.0.0.1:1/2.0/?api_key=key-0123456789abcdef&user=rj": connection refused; key key-0123456789abcdef`)
+}
+
+// The worker wraps every provider in provider.Redacting: the error it
+// returns to Asynq, the outcome it records and its log line hold no key;
+// the caller's provider map is left as it was.
+func TestWorkerRedactsProviderErrors(t *testing.T) {
+	var logs strings.Builder
+	provs := map[string]ProviderEntry{"simulated": {Provider: keyed{}, Interval: time.Hour}}
+	runs := &fakeRuns{claimOK: true}
+	w, err := NewWorker(Config{Providers: provs}, runs, &countingPublisher{}, nil, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := provs["simulated"].Provider.(keyed); !ok {
+		t.Fatal("NewWorker changed the caller's map")
+	}
+	task, _ := newTask("alice", time.Now(), "crawl", 3, time.Minute)
+	err = w.ProcessTask(context.Background(), task)
+	if err == nil || len(runs.finishes) != 1 {
+		t.Fatalf("ProcessTask = %v, finishes %+v", err, runs.finishes)
+	}
+	want := `Get "http://127.0.0.1:1/2.0/?api_key=REDACTED&user=rj": connection refused; key REDACTED`
+	for what, text := range map[string]string{"returned error": err.Error(), "recorded error": runs.finishes[0].Err, "log": logs.String()} {
+		if strings.Contains(text, "0123456789abcdef") || !strings.Contains(strings.ReplaceAll(text, `\"`, `"`), want) {
+			t.Errorf("%s: %s", what, text)
+		}
+	}
+}

@@ -16,6 +16,20 @@
 // (ErrNotFound, which is also topk.ErrNotFound; ErrExists; ErrBusy) in
 // errors.go.
 //
+// Secrets never leave a crawl: NewWorker wraps every provider in
+// provider.Redacting, so each error a crawl ends with passes through
+// provider.Redact before the worker logs it, records it in PostgreSQL
+// (schedules.last_error, crawl_runs.error) or returns it to Asynq (which
+// keeps it with the task, shown by asynqmon and the admin api). Redact
+// replaces with REDACTED the secrets known during the crawl (the
+// provider's API key or client secret, the account's tokens, tokens
+// refreshed on the way) and, by name, any api_key=/token=/…
+// parameter, "access_token"-like JSON field, Authorization header or
+// Bearer token. Control redacts by name again what it reads back (errors
+// Asynq kept, rows an older crawler wrote); migration 0003 scrubbed the
+// rows stored before. A task's payload is the user id and the slot only:
+// tokens are read from PostgreSQL when the crawl claims its user.
+//
 // The long-running parts are components: a constructor that does no I/O
 // and Run(ctx) error until ctx ends. Server (server.go) runs the Worker on
 // the Asynq queue (`topk crawler`); Reconciler (reconciler.go) runs

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,20 +15,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/topk-charts/topk/crawler/provider"
+	"github.com/topk-charts/topk/crawler/provider/providertest"
 	"github.com/topk-charts/topk/internal/outage"
 )
-
-// closedAddr is a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 type quickBackoff struct{}
 
@@ -99,7 +87,7 @@ func TestReconcilerRetriesUntilTheStoresAnswer(t *testing.T) {
 // Redis away for longer than the outage limit: the scheduler's reconciler
 // gives up with an error naming the stores and the last error.
 func TestReconcilerGivesUpPastTheOutageLimit(t *testing.T) {
-	rdb := goredis.NewClient(&goredis.Options{Addr: closedAddr(t), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	rdb := goredis.NewClient(&goredis.Options{Addr: providertest.ClosedAddr(t), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
 	c, err := NewControl(Config{
 		Providers:   map[string]ProviderEntry{"simulated": {Interval: time.Minute}},
@@ -143,7 +131,7 @@ func TestServerGivesUpWhenRedisStaysAway(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(buf, nil))
 	done := make(chan error, 1)
 	go func() {
-		done <- NewServer(asynq.RedisClientOpt{Addr: closedAddr(t), DialTimeout: 100 * time.Millisecond},
+		done <- NewServer(asynq.RedisClientOpt{Addr: providertest.ClosedAddr(t), DialTimeout: 100 * time.Millisecond},
 			ServerConfig{Concurrency: 1, HealthCheck: 50 * time.Millisecond, OutageLimit: 400 * time.Millisecond, ShutdownTimeout: time.Second}, w, log).Run(context.Background())
 	}()
 	select {

@@ -142,11 +142,18 @@ func NewWorker(cfg Config, store RunStore, pub Publisher, client *asynq.Client, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Every provider error leaves the crawl through provider.Redacting, so
+	// no key or token reaches a log line, PostgreSQL, Asynq or the api.
+	// (A copy: the caller's map is shared with its Control.)
+	provs := make(map[string]ProviderEntry, len(cfg.Providers))
 	for name, p := range cfg.Providers {
 		if p.Provider == nil {
 			return nil, fmt.Errorf("crawler: provider %s has no implementation", name)
 		}
+		p.Provider = provider.Redacting(p.Provider)
+		provs[name] = p
 	}
+	cfg.Providers = provs
 	if m == nil {
 		m, _ = NewMetrics(nil)
 	}

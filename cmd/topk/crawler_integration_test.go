@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -211,37 +212,7 @@ func TestIntegrationCrawlerSchedulerEnqueueCommands(t *testing.T) {
 func TestIntegrationAdminAPIAndAsynqmon(t *testing.T) {
 	ns, _ := crawlerEnv(t)
 	t.Setenv("TOPK_ADMIN_TOKEN", "tok-123")
-	env, err := LoadEnv(io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.Log = testenv.Logger(t)
-	reg := prometheus.NewRegistry()
-	srv, err := api.New(api.Config{Checker: &ops.Checker{}, Registerer: reg, Gatherer: reg}, env.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeAdmin, err := mountAdmin(context.Background(), env, srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeAdmin()
-	hs := httptest.NewServer(srv.Echo())
-	defer hs.Close()
-	req := func(method, path, auth, body string) (int, string) {
-		r, _ := http.NewRequest(method, hs.URL+path, strings.NewReader(body))
-		if auth != "" {
-			r.Header.Set("Authorization", auth)
-		}
-		r.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	base, req := adminAPI(t)
 	if code, body := req("POST", "/v1/users", "", `{"user_id":"judy","provider":"simulated"}`); code != 401 {
 		t.Fatalf("without token: %d %s", code, body)
 	}
@@ -256,7 +227,7 @@ func TestIntegrationAdminAPIAndAsynqmon(t *testing.T) {
 		t.Fatalf("bad id: %d %s", code, body)
 	}
 	// asynqmon: the UI and its API, behind basic auth.
-	r, _ := http.NewRequest("GET", hs.URL+"/asynq/api/queues", nil)
+	r, _ := http.NewRequest("GET", base+"/asynq/api/queues", nil)
 	resp, err := http.DefaultClient.Do(r)
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +246,7 @@ func TestIntegrationAdminAPIAndAsynqmon(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), crawler.Queue(ns)) {
 		t.Fatalf("asynqmon queues: %d %s", resp.StatusCode, b)
 	}
-	r, _ = http.NewRequest("GET", hs.URL+"/asynq/", nil)
+	r, _ = http.NewRequest("GET", base+"/asynq/", nil)
 	r.SetBasicAuth("admin", "tok-123")
 	resp, err = http.DefaultClient.Do(r)
 	if err != nil {
@@ -285,6 +256,106 @@ func TestIntegrationAdminAPIAndAsynqmon(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(string(b)), "<html") {
 		t.Fatalf("asynqmon ui: %d %.200s", resp.StatusCode, b)
+	}
+}
+
+// The Last.fm key never leaves the crawler: `topk crawler` crawls a
+// Last.fm user against a closed port with a recognisable TOPK_LASTFM_API_KEY;
+// after the first failed attempt, the admin api's answers for that user
+// (get and list), asynqmon's view of the retrying task and the crawler's
+// own log hold the host, the failure and api_key=REDACTED, never the key.
+func TestIntegrationAdminAPIShowsNoProviderKey(t *testing.T) {
+	ns, _ := crawlerEnv(t)
+	key := "lastfm-key-" + strings.Repeat("c0ffee", 5)
+	addr := "127.0.0.1:" + strconv.Itoa(closedPort(t))
+	token := "admin-token-0123456789"
+	t.Setenv("TOPK_ADMIN_TOKEN", token)
+	t.Setenv("TOPK_LASTFM_URL", "http://"+addr+"/2.0/")
+	t.Setenv("TOPK_LASTFM_API_KEY", key)
+	t.Setenv("TOPK_LASTFM_RATE", "-1")
+	t.Setenv("TOPK_CRAWLER_RETRY_BASE", "1h") // one attempt while the test looks
+	t.Setenv("TOPK_OPS_PORT_CRAWLER", strconv.Itoa(freePort(t)))
+	_, req := adminAPI(t)
+	bearer := "Bearer " + token
+	if code, body := req("POST", "/v1/users", bearer, `{"user_id":"kim","provider":"lastfm","external_id":"kim-lastfm"}`); code != 201 {
+		t.Fatalf("register: %d %s", code, body)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, []string{"crawler"}, io.Discard, logs) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("topk crawler exit %d: %s", code, logs.String())
+		}
+	}()
+	// Last.fm's client tries each page 4 times over 14 s before the attempt fails.
+	var body string
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(body, `"last_status":"retrying"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempt: %s\n%s", body, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+		_, body = req("GET", "/v1/admin/users/kim", bearer, "")
+	}
+	_, list := req("GET", "/v1/admin/users?prefix=kim", bearer, "")
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(api.AdminUser+":"+token))
+	code, mon := req("GET", "/asynq/api/queues/"+crawler.Queue(ns)+"/retry_tasks", basic, "")
+	if code != 200 || !strings.Contains(mon, "crawl:kim:") {
+		t.Fatalf("asynqmon retry tasks: %d %s", code, mon)
+	}
+	for what, text := range map[string]string{
+		"GET /v1/admin/users/kim": body, "GET /v1/admin/users": list, "asynqmon": mon, "the crawler's log": logs.String(),
+	} {
+		if strings.Contains(text, key) {
+			t.Errorf("%s shows the Last.fm key: %s", what, text)
+		}
+		for _, want := range []string{"api_key=REDACTED", addr, "connection refused"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q: %s", what, want, text)
+			}
+		}
+	}
+}
+
+// adminAPI serves what `topk api` mounts with mountAdmin (the admin
+// endpoints and asynqmon, on the real control plane the environment's
+// variables name) until the test ends: its base URL and a client that
+// sends auth as the Authorization header.
+func adminAPI(t *testing.T) (base string, req func(method, path, auth, body string) (int, string)) {
+	t.Helper()
+	env, err := LoadEnv(io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Log = testenv.Logger(t)
+	reg := prometheus.NewRegistry()
+	srv, err := api.New(api.Config{Checker: &ops.Checker{}, Registerer: reg, Gatherer: reg}, env.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAdmin, err := mountAdmin(context.Background(), env, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeAdmin)
+	hs := httptest.NewServer(srv.Echo())
+	t.Cleanup(hs.Close)
+	return hs.URL, func(method, path, auth, body string) (int, string) {
+		r, _ := http.NewRequest(method, hs.URL+path, strings.NewReader(body))
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		r.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
 	}
 }
 

@@ -78,6 +78,10 @@ func New(cfg Config) (*Client, error) {
 	return &Client{cfg: cfg, limiter: lim}, nil
 }
 
+// Secrets is the API key: provider.Redacting removes it from every error
+// (it travels in the query string, which a transport error repeats).
+func (c *Client) Secrets() []string { return []string{c.cfg.APIKey} }
+
 // Crawl walks the plays after cursor (Unix seconds) up to now, oldest page
 // first. The cursor of each page is its newest play's time.
 //

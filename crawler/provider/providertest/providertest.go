@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 
@@ -200,4 +201,18 @@ func concurrent(t *testing.T, f Fixture) {
 			t.Errorf("crawl %d of %d at once: %s", i, n, e)
 		}
 	}
+}
+
+// ClosedAddr is a loopback host:port nothing listens on (a port opened and
+// closed at once): point a provider or a client at it and every request
+// fails with a transport error, "connection refused".
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

@@ -31,13 +31,28 @@ func TestContract(t *testing.T) {
 // in Last.fm's shape (what `make run` and the crawl benchmark use).
 func TestContractLastfmHandler(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) providertest.Fixture {
-		pop := New(Config{History: 48 * time.Hour})
-		srv := httptest.NewServer(LastfmHandler(pop, func() time.Time { return now }))
-		t.Cleanup(srv.Close)
-		c, err := lastfm.New(lastfm.Config{BaseURL: srv.URL, APIKey: "k", RequestsPerSecond: -1, Now: func() time.Time { return now }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fixture(c, pop)
+		return lastfmFixture(t, func(c *lastfm.Client) provider.Provider { return c })
 	})
+}
+
+// Redacting, which the crawler wraps every provider in, keeps the contract
+// too (an emit error and a cancellation still match with errors.Is).
+func TestContractRedacting(t *testing.T) {
+	providertest.Run(t, func(t *testing.T) providertest.Fixture {
+		return lastfmFixture(t, func(c *lastfm.Client) provider.Provider { return provider.Redacting(c) })
+	})
+}
+
+// lastfmFixture is two days of the population behind LastfmHandler, crawled
+// by the Last.fm client as wrap wraps it.
+func lastfmFixture(t *testing.T, wrap func(*lastfm.Client) provider.Provider) providertest.Fixture {
+	t.Helper()
+	pop := New(Config{History: 48 * time.Hour})
+	srv := httptest.NewServer(LastfmHandler(pop, func() time.Time { return now }))
+	t.Cleanup(srv.Close)
+	c, err := lastfm.New(lastfm.Config{BaseURL: srv.URL, APIKey: "k", RequestsPerSecond: -1, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixture(wrap(c), pop)
 }

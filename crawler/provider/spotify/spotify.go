@@ -2,6 +2,7 @@ package spotify
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,12 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	return &Client{cfg: cfg}, nil
+}
+
+// Secrets are the client secret and the basic-auth credentials of the
+// token refresh: provider.Redacting removes them from every error.
+func (c *Client) Secrets() []string {
+	return []string{c.cfg.ClientSecret, base64.StdEncoding.EncodeToString([]byte(c.cfg.ClientID + ":" + c.cfg.ClientSecret))}
 }
 
 // Crawl fetches the plays after cursor (Unix milliseconds) in one page.
