@@ -219,7 +219,7 @@ func TestIntegrationOutageAPI(t *testing.T) {
 		if body := waitHTTP(t, p, url+"/readyz", 503, `"view":"error"`, 15*time.Second); strings.Contains(body, px.addr()) {
 			t.Errorf("/readyz shows the broker's address: %s", body)
 		}
-		waitLogged(t, p, url+"/readyz", `level=WARN msg="readiness check failing[^"]*" check=view required=true .*err="reconnecting: kafka down for`, 15*time.Second)
+		waitLogged(t, p, url+"/readyz", `level=WARN msg="readiness check failing[^"]*" component=api check=view required=true .*err="reconnecting: kafka down for`, 15*time.Second)
 		time.Sleep(3 * time.Second) // a few rebuilds
 		p.RequireRunning(t)
 		if code, _ := httpGet(url + "/readyz"); code != 503 {
