@@ -51,30 +51,31 @@ const AdminUser = "admin"
 //	GET    /v1/admin/users/{user}    one user's status, task, archived task, runs
 //	DELETE /v1/users/{user}          delete a user (204)
 //	POST   /v1/users/{user}/crawl    crawl now (202; 409 while a crawl runs)
-//	/asynq/                          asynqmon, behind basic auth
+//	/asynq/                          asynqmon, a browser UI (browser.go)
 //
 // The list and get live under /v1/admin/ because GET /v1/users is the
-// public user search of the charts page.
+// public user search of the charts page. Each route carries the Bearer
+// check itself: echo's Group with middleware adds catch-all routes that
+// run it, which with an empty prefix turned every unknown path into a 401.
 func (s *Server) MountAdmin(cfg AdminConfig) {
-	a := &admin{cfg: cfg, tokenSum: sha256.Sum256([]byte(cfg.Token))}
-	g := s.echo.Group("", a.bearer)
-	g.POST("/v1/users", a.register)
-	g.GET("/v1/admin/users", a.list)
-	g.GET("/v1/admin/users/:user", a.get)
-	g.DELETE("/v1/users/:user", a.delete)
-	g.POST("/v1/users/:user/crawl", a.crawl)
+	a := newAdmin(cfg)
+	s.echo.POST("/v1/users", a.register, a.bearer)
+	s.echo.GET("/v1/admin/users", a.list, a.bearer)
+	s.echo.GET("/v1/admin/users/:user", a.get, a.bearer)
+	s.echo.DELETE("/v1/users/:user", a.delete, a.bearer)
+	s.echo.POST("/v1/users/:user/crawl", a.crawl, a.bearer)
 	if cfg.Monitor != nil {
-		h := echo.WrapHandler(cfg.Monitor)
-		s.echo.Any("/asynq", func(c echo.Context) error {
-			return c.Redirect(http.StatusMovedPermanently, "/asynq/")
-		}, a.basic)
-		s.echo.Any("/asynq/*", h, a.basic)
+		s.mountUI("/asynq", cfg.Monitor, a)
 	}
 }
 
 type admin struct {
 	cfg      AdminConfig
 	tokenSum [32]byte
+}
+
+func newAdmin(cfg AdminConfig) *admin {
+	return &admin{cfg: cfg, tokenSum: sha256.Sum256([]byte(cfg.Token))}
 }
 
 // matches compares in constant time (hashing first hides the length).

@@ -1,9 +1,11 @@
 // Package api is topk's public HTTP server (echo): the Top-K charts
 // (charts.go: top, activity, listens, user search), the admin endpoints
-// (admin.go), the browser UIs behind basic auth (asynqmon at /asynq/, the
-// Goka monitor at /goka/), /healthz, /readyz (store health as detail),
-// /metrics (topk_ prefix: requests and latency by route and source) and
-// /openapi.yaml.
+// (admin.go), the browser UIs (browser.go: the charts page at /, and
+// behind basic auth asynqmon at /asynq/ and the Goka monitor at /goka/;
+// none may be framed, and a request that changes something through the
+// last two must come from the api's own origin), /healthz, /readyz (each
+// store check ok or error; the errors go to the log), /metrics (topk_
+// prefix: requests and latency by route and source) and /openapi.yaml.
 //
 // The api is thin: a chart handler parses its parameters (ranges.go),
 // calls the charts service (package charts, behind the small Charts
@@ -12,7 +14,8 @@
 // the service's. Every error — the api's own codes, the domain's
 // (topk.Error, topk.ErrInvalid/ErrNotFound/ErrUnavailable) and echo's —
 // becomes a status code and a JSON body in one function, StatusOf
-// (errors.go).
+// (errors.go), and so do the router's misses: an unknown path is a 404
+// naming it, a method the path does not take a 405 with Allow.
 //
 // Flow: Goka views + Cassandra (+ Redis cache) → charts → api → users.
 package api

@@ -2,7 +2,9 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,6 +22,16 @@ const (
 	CodeConflict     Code = "conflict"     // 409
 	CodeUnavailable  Code = "unavailable"  // a store is down and nothing else can answer: 503
 	CodeInternal     Code = "internal"     // a bug: 500
+)
+
+// Error codes of routing and the browser UIs.
+const (
+	// CodeMethod: the path exists, the method does not: 405 (the Allow
+	// header lists the methods it has).
+	CodeMethod Code = "method_not_allowed"
+	// CodeForbidden: refused whatever the credentials (a cross-origin
+	// request to a browser UI): 403.
+	CodeForbidden Code = "forbidden"
 )
 
 // Error is an error with a code and, for bad input, the parameter at fault.
@@ -60,8 +72,12 @@ func StatusOf(err error) (int, *Error) {
 			return http.StatusBadRequest, e
 		case CodeUnauthorized:
 			return http.StatusUnauthorized, e
+		case CodeForbidden:
+			return http.StatusForbidden, e
 		case CodeNotFound:
 			return http.StatusNotFound, e
+		case CodeMethod:
+			return http.StatusMethodNotAllowed, e
 		case CodeConflict:
 			return http.StatusConflict, e
 		case CodeUnavailable:
@@ -76,9 +92,11 @@ func StatusOf(err error) (int, *Error) {
 		case he.Code == http.StatusNotFound:
 			code = CodeNotFound
 		case he.Code == http.StatusMethodNotAllowed:
-			code = CodeInvalid
+			code = CodeMethod
 		case he.Code == http.StatusUnauthorized:
 			code = CodeUnauthorized
+		case he.Code == http.StatusForbidden:
+			code = CodeForbidden
 		case he.Code >= 400 && he.Code < 500:
 			code = CodeInvalid
 		}
@@ -109,7 +127,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, body := StatusOf(err)
+	status, body := StatusOf(routeError(c, err))
 	if status >= 500 {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
@@ -118,4 +136,39 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	_ = c.JSON(status, map[string]*Error{"error": body})
+}
+
+// routeError names what echo's router did not find: the path (a 404), or
+// the method on a path that has others (a 405; the router has set the
+// Allow header, which the message repeats).
+func routeError(c echo.Context, err error) error {
+	r := c.Request()
+	path := r.URL.EscapedPath()
+	if len(path) > 200 {
+		path = path[:200] + "…"
+	}
+	switch {
+	case errors.Is(err, echo.ErrNotFound):
+		return Errorf(CodeNotFound, "", "no such path: "+path)
+	case errors.Is(err, echo.ErrMethodNotAllowed):
+		return Errorf(CodeMethod, "", fmt.Sprintf("method %s is not allowed on %s (Allow: %s)",
+			r.Method, path, c.Response().Header().Get(echo.HeaderAllow)))
+	}
+	return err
+}
+
+// wholeSegments makes a path whose segments are not the route's an
+// unknown path: echo lets a route's last :param take the rest of the path,
+// slashes included (/v1/users/:user matched /v1/users/alice/x). A user id
+// with a slash still reaches its routes: its slash comes escaped (%2F),
+// and echo routes on the escaped path.
+func wholeSegments(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		route, path := c.Path(), c.Request().URL.EscapedPath()
+		if route != "" && !strings.HasSuffix(route, "*") && strings.Count(route, "/") != strings.Count(path, "/") {
+			c.SetPath("") // for the metrics: not a route's request
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
 }

@@ -1,11 +1,10 @@
 package api
 
 import (
-	"crypto/sha256"
 	_ "embed"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
+	"github.com/topk-charts/topk/ops"
 )
 
 // OpenAPI is the api's description, served at /openapi.yaml. A test walks
@@ -15,13 +14,9 @@ import (
 var OpenAPI []byte
 
 // MountMonitor serves Goka's monitor (ops.GokaMonitor, rooted at /goka)
-// under /goka/ behind the browser UIs' basic auth: user admin, password
-// token (TOPK_ADMIN_TOKEN; empty: every request is refused).
+// under /goka/ as a browser UI (browser.go): behind basic auth, user
+// admin, password token (TOPK_ADMIN_TOKEN; empty: every request is
+// refused).
 func (s *Server) MountMonitor(monitor http.Handler, token string) {
-	a := &admin{cfg: AdminConfig{Token: token}, tokenSum: sha256.Sum256([]byte(token))}
-	h := echo.WrapHandler(monitor)
-	s.echo.Any("/goka", func(c echo.Context) error {
-		return c.Redirect(http.StatusMovedPermanently, "/goka/")
-	}, a.basic)
-	s.echo.Any("/goka/*", h, a.basic)
+	s.mountUI(ops.GokaPrefix, monitor, newAdmin(AdminConfig{Token: token}))
 }

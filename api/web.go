@@ -16,5 +16,5 @@ var chartsPage []byte
 func (s *Server) mountCharts() {
 	s.echo.GET("/", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "text/html; charset=utf-8", chartsPage)
-	})
+	}, denyFraming)
 }

@@ -279,6 +279,8 @@ type Cluster struct {
 type Ops struct {
 	Host                                                       string
 	Ingest, RawWriter, Aggregator, Flusher, Crawler, Scheduler int
+	// Pprof serves /debug/pprof/ on the ops listeners (TOPK_OPS_PPROF).
+	Pprof bool
 }
 
 var identRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)

@@ -122,6 +122,7 @@ var Vars = []Var{
 	{"TOPK_OPS_PORT_FLUSHER", "Ops port of `topk flusher`", fixed("9104"), func(c *Config) any { return &c.Ops.Flusher }},
 	{"TOPK_OPS_PORT_CRAWLER", "Ops port of `topk crawler`", fixed("9105"), func(c *Config) any { return &c.Ops.Crawler }},
 	{"TOPK_OPS_PORT_SCHEDULER", "Ops port of `topk scheduler`", fixed("9106"), func(c *Config) any { return &c.Ops.Scheduler }},
+	{"TOPK_OPS_PPROF", "1: the ops listeners also serve /debug/pprof/ (CPU profiles, execution traces, heap and goroutine dumps: for whoever reaches the port, at a CPU cost); 0: a 404", fixed("0"), func(c *Config) any { return &c.Ops.Pprof }},
 }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

@@ -42,7 +42,7 @@ func (e *Env) StartConfig(logPath string, cfg config.Config, args ...string) (*P
 }
 
 // StartProgram runs prog the way Start runs bin/topk (cfg's environment, a
-// free port in every TOPK_OPS_PORT_*, log level warn unless
+// free port in every TOPK_OPS_PORT_*, TOPK_OPS_PPROF=1, log level warn unless
 // TOPK_BENCH_LOG_LEVEL says otherwise, output to logPath): a benchmark's own
 // reference process, which reads its configuration with config.Load and
 // serves /metrics on its ops port. The Process is named after args[0], or
@@ -53,6 +53,7 @@ func (e *Env) StartProgram(logPath string, cfg config.Config, prog string, args 
 		return nil, err
 	}
 	cfg.Ops.Ingest, cfg.Ops.Aggregator, cfg.Ops.RawWriter, cfg.Ops.Flusher = port, port, port, port
+	cfg.Ops.Pprof = true // Profile reads the ops port's /debug/pprof/
 	cfg.LogLevel = "warn"
 	if l := os.Getenv("TOPK_BENCH_LOG_LEVEL"); l != "" {
 		cfg.LogLevel = l // a diagnosis: the processes' logs at info or debug

@@ -36,16 +36,11 @@ func runAPI(ctx context.Context, env *Env, args []string) error {
 // on the view and Cassandra, the admin endpoints, the Asynq dashboard and
 // the Goka monitor.
 func addAPI(ctx context.Context, env *Env, s *service) error {
-	p, err := newAPI(env, nil)
+	p, err := newFullAPI(ctx, env, nil)
 	if err != nil {
 		return err
 	}
 	s.closers = append(s.closers, p.close)
-	closeAdmin, err := mountAdmin(ctx, env, p.srv)
-	if err != nil {
-		return err
-	}
-	s.closers = append(s.closers, closeAdmin)
 	if err := p.srv.Listen(); err != nil {
 		return err
 	}
@@ -54,8 +49,27 @@ func addAPI(ctx context.Context, env *Env, s *service) error {
 	return nil
 }
 
-// apiParts is the api without the admin endpoints: the server, the view
-// it reads and the Cassandra lag monitor (to run) and what to close.
+// newFullAPI is every route `topk api` serves: newAPI's, plus the admin
+// endpoints and asynqmon (mountAdmin). Tests of the whole HTTP surface
+// build it here, so they cannot drift from what runs.
+func newFullAPI(ctx context.Context, env *Env, reg *prometheus.Registry) (*apiParts, error) {
+	p, err := newAPI(env, reg)
+	if err != nil {
+		return nil, err
+	}
+	closeAdmin, err := mountAdmin(ctx, env, p.srv)
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	closeCharts := p.close
+	p.close = func() { closeAdmin(); closeCharts() }
+	return p, nil
+}
+
+// apiParts is the api (with or without the admin endpoints): the server,
+// the view it reads and the Cassandra lag monitor (to run) and what to
+// close.
 type apiParts struct {
 	srv   *api.Server
 	view  *views.View
@@ -108,7 +122,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	if localBytes == 0 {
 		localBytes = -1 // TOPK_CACHE_LOCAL_MB=0: no local tier
 	}
-	ac.Checker = &ops.Checker{Checks: checks}
+	ac.Checker = &ops.Checker{Checks: checks, Log: log}
 	srv, err := api.New(ac, log)
 	if err != nil {
 		closeAll()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -85,13 +86,23 @@ func TestAllWaitsForKafkaThenExits(t *testing.T) {
 }
 
 // `topk scheduler` with PostgreSQL and Redis down starts anyway: /healthz
-// 200, /readyz 503 while its reconciler retries; past the outage limit it
-// exits non-zero naming them.
+// 200, /readyz 503 while its reconciler retries, naming the failing checks
+// but not their errors (the stores' address), which the log has once;
+// past the outage limit it exits non-zero naming them. Its ops port serves
+// /debug/pprof/ with TOPK_OPS_PPROF=1 only.
 func TestSchedulerWaitsForStoresThenExits(t *testing.T) {
+	for _, pprof := range []string{"0", "1"} {
+		t.Run("TOPK_OPS_PPROF="+pprof, func(t *testing.T) { schedulerWithoutStores(t, pprof) })
+	}
+}
+
+func schedulerWithoutStores(t *testing.T, pprof string) {
 	ops := closedPort(t)
-	t.Setenv("TOPK_POSTGRES_PORT", strconv.Itoa(closedPort(t)))
-	t.Setenv("TOPK_REDIS_ADDR", "127.0.0.1:"+strconv.Itoa(closedPort(t)))
+	pgPort, redisPort := strconv.Itoa(closedPort(t)), strconv.Itoa(closedPort(t))
+	t.Setenv("TOPK_POSTGRES_PORT", pgPort)
+	t.Setenv("TOPK_REDIS_ADDR", "127.0.0.1:"+redisPort)
 	t.Setenv("TOPK_OPS_PORT_SCHEDULER", strconv.Itoa(ops))
+	t.Setenv("TOPK_OPS_PPROF", pprof)
 	t.Setenv("TOPK_DEV_MODE", "1")
 	t.Setenv("TOPK_RUNTIME_DIR", t.TempDir())
 	t.Setenv("TOPK_OUTAGE_LIMIT_MS", "4000")
@@ -99,23 +110,28 @@ func TestSchedulerWaitsForStoresThenExits(t *testing.T) {
 	var out, errb lockedBuffer
 	done := make(chan int, 1)
 	go func() { done <- Main(context.Background(), []string{"scheduler"}, &out, &errb) }()
-	get := func(path string) int {
+	get := func(path string) (int, string) {
 		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(ops) + path)
 		if err != nil {
-			return 0
+			return 0, ""
 		}
-		resp.Body.Close()
-		return resp.StatusCode
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for get("/healthz") != 200 {
+	for c, _ := get("/healthz"); c != 200; c, _ = get("/healthz") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no /healthz while the stores are down:\n%s", errb.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if c := get("/readyz"); c != 503 {
-		t.Errorf("/readyz %d while the stores are down, want 503", c)
+	if c, body := get("/readyz"); c != 503 || body != `{"ready":false,"checks":{"postgres":"error","redis":"error"}}`+"\n" {
+		t.Errorf("/readyz %d %s while the stores are down, want 503 naming both", c, body)
+	}
+	wantPprof := map[string]int{"0": 404, "1": 200}[pprof]
+	if c, _ := get("/debug/pprof/"); c != wantPprof {
+		t.Errorf("/debug/pprof/ with TOPK_OPS_PPROF=%s: %d, want %d", pprof, c, wantPprof)
 	}
 	select {
 	case code := <-done:
@@ -123,7 +139,9 @@ func TestSchedulerWaitsForStoresThenExits(t *testing.T) {
 		if code != 1 {
 			t.Fatalf("exit %d, want 1:\n%s", code, log)
 		}
-		for _, want := range []string{"postgres or redis down for", "outage limit of 4s", "topk scheduler failed"} {
+		for _, want := range []string{"postgres or redis down for", "outage limit of 4s", "topk scheduler failed",
+			`msg="readiness check failing" component=scheduler listener=ops check=postgres required=true for=0s err="postgres 127.0.0.1:` + pgPort,
+			`msg="readiness check failing" component=scheduler listener=ops check=redis required=true for=0s err="redis 127.0.0.1:` + redisPort} {
 			if !strings.Contains(log, want) {
 				t.Errorf("output lacks %q:\n%s", want, log)
 			}

@@ -51,11 +51,13 @@ func (s *service) run(ctx context.Context, env *Env) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	if s.opsPort != 0 { // the api serves its own /metrics and health
+		olog := log.With("listener", "ops")
 		srv := &ops.Server{
 			Addr:    net.JoinHostPort(env.Config.Ops.Host, strconv.Itoa(s.opsPort)),
-			Checker: &ops.Checker{Checks: s.checks},
+			Checker: &ops.Checker{Checks: s.checks, Log: olog},
 			Mounts:  mounts,
-			Log:     log.With("listener", "ops"),
+			Pprof:   env.Config.Ops.Pprof,
+			Log:     olog,
 		}
 		if err := srv.Listen(); err != nil {
 			return err
