@@ -151,11 +151,14 @@ type cached struct {
 }
 
 // codec turns an answer into bytes and back; size estimates its memory
-// (negative: twice the encoding's length).
+// (negative: twice the encoding's length); keep, when set, tells which
+// answers may be cached (the others are shared by the requests waiting
+// for the fill, then forgotten).
 type codec[T any] struct {
 	encode func(T) []byte
 	decode func([]byte) (T, error)
 	size   func(T) int64
+	keep   func(T) bool
 }
 
 // fetch returns key's answer: from this process, from Redis, or from fill
@@ -201,7 +204,9 @@ func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill 
 		if err != nil {
 			return cached{}, err
 		}
-		a.store(ctx, key, e, b)
+		if c.keep == nil || c.keep(e.val.(T)) {
+			a.store(ctx, key, e, b)
+		}
 		return e, nil
 	})
 	if err != nil {

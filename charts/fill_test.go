@@ -330,3 +330,23 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return 0
 }
+
+// An answer the codec does not keep (a user Cassandra does not know yet)
+// is shared by the requests waiting for it but not cached: the next
+// request asks again, and the answer found then is cached.
+func TestUnkeptAnswersAreNotCached(t *testing.T) {
+	shared := &memCache{}
+	a, _, _ := testAnswers(t, answersConfig{shared: shared})
+	c := jsonCodec[int]()
+	c.keep = func(v int) bool { return v > 0 }
+	var fills atomic.Int32
+	fill := func(context.Context) (int, error) { return int(fills.Add(1)) - 1, nil } // 0 first, then 1
+	for i, want := range []int{0, 1, 1} {
+		if v, _, err := fetch(context.Background(), a, "first:new", c, fill); err != nil || v != want {
+			t.Fatalf("request %d: %d %v, want %d", i+1, v, err, want)
+		}
+	}
+	if fills.Load() != 2 || len(shared.m) != 1 {
+		t.Fatalf("%d fills, %d Redis entries; want 2 and 1", fills.Load(), len(shared.m))
+	}
+}

@@ -104,13 +104,18 @@ func (s *Service) firstDay(ctx context.Context, user string) (time.Time, bool, e
 	return d, ok, err
 }
 
-// firstDayAsOf is firstDay and when Cassandra was read for it.
+// firstDayAsOf is firstDay and when Cassandra was read for it. Only a
+// first day found is cached: a user Cassandra does not know yet may be
+// flushed the next second, and a cached "none" would hide every older
+// day of theirs for the TTL (asking again is one single-row read).
 func (s *Service) firstDayAsOf(ctx context.Context, user string) (time.Time, bool, time.Time, error) {
 	type fd struct {
 		Day time.Time `json:"day"`
 		OK  bool      `json:"ok"`
 	}
-	v, asOf, err := fetch(ctx, s.cache, "first:"+user, jsonCodec[fd](), func(ctx context.Context) (fd, error) {
+	c := jsonCodec[fd]()
+	c.keep = func(v fd) bool { return v.OK }
+	v, asOf, err := fetch(ctx, s.cache, "first:"+user, c, func(ctx context.Context) (fd, error) {
 		d, ok, err := s.cfg.Store.FirstDay(ctx, user)
 		return fd{d, ok}, err
 	})
