@@ -155,7 +155,7 @@ bench-sinks: build infra-up ## raw writer rows/s, flusher user-days/s on $(BENCH
 # bounded fuzzing of its query parameters (the seeds also run in `make unit`).
 BENCH_API_RATE ?= 1000
 .PHONY: bench-api fuzz-api
-bench-api: build infra-up ## api p50/p99 at $(BENCH_API_RATE) req/s (view, rollups, Cassandra) vs a trivial echo handler
+bench-api: build infra-up ## api p50/p99 at $(BENCH_API_RATE) req/s (view, rollups, Cassandra) vs a trivial echo handler, and under a 2,000 req/s attacker (limits on and off)
 	$(GO) run ./bench/api -rate $(BENCH_API_RATE)
 
 fuzz-api: ## fuzz the api's query parameters for 30 s (no 5xx, every 400 names its parameter)

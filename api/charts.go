@@ -38,29 +38,34 @@ const LagHeader = "X-Topk-Cassandra-Lag"
 // source of their answer for the metrics.
 const sourceKey = "topk.source"
 
-// MountCharts adds the public read endpoints:
+// MountCharts adds the public read endpoints, each behind the per-client
+// rate limit (limits.go):
 //
 //	GET /v1/users/{user}/top/{tracks|artists|albums}?range=|from=&to=&k=&offset=
 //	GET /v1/users/{user}/activity?range=|from=&to=
 //	GET /v1/users/{user}/listens?from=&to=&limit=&cursor=
 //	GET /v1/users?prefix=&limit=
 func (s *Server) MountCharts(c Charts) {
-	h := &chartsHandler{svc: c}
-	s.echo.GET("/v1/users/:user/top/:entity", h.top)
-	s.echo.GET("/v1/users/:user/activity", h.activity)
-	s.echo.GET("/v1/users/:user/listens", h.listens)
-	s.echo.GET("/v1/users", h.search)
+	h := &chartsHandler{svc: c, srv: s}
+	s.echo.GET("/v1/users/:user/top/:entity", h.top, s.rateLimit)
+	s.echo.GET("/v1/users/:user/activity", h.activity, s.rateLimit)
+	s.echo.GET("/v1/users/:user/listens", h.listens, s.rateLimit)
+	s.echo.GET("/v1/users", h.search, s.rateLimit)
 }
 
-type chartsHandler struct{ svc Charts }
+type chartsHandler struct {
+	svc Charts
+	srv *Server
+}
 
 // failed leaves the source of a query that failed after choosing it for
-// the metrics, and returns err.
-func failed(c echo.Context, err error) error {
+// the metrics, marks a refusal for Cassandra being busy (Retry-After),
+// and returns err.
+func (h *chartsHandler) failed(c echo.Context, err error) error {
 	if src, ok := charts.SourceOf(err); ok {
 		c.Set(sourceKey, src)
 	}
-	return err
+	return h.srv.busy(c, err)
 }
 
 // answer sends a top or activity answer with its source and lag.
@@ -97,7 +102,7 @@ func (h *chartsHandler) top(c echo.Context) error {
 	}
 	ans, err := h.svc.Top(c.Request().Context(), charts.TopQuery{User: user, Entity: e, Range: r, K: k, Offset: offset})
 	if err != nil {
-		return failed(c, err)
+		return h.failed(c, err)
 	}
 	return answer(c, ans.Source, ans.Freshness, ans)
 }
@@ -113,7 +118,7 @@ func (h *chartsHandler) activity(c echo.Context) error {
 	}
 	ans, err := h.svc.Activity(c.Request().Context(), user, r)
 	if err != nil {
-		return failed(c, err)
+		return h.failed(c, err)
 	}
 	return answer(c, ans.Source, ans.Freshness, ans)
 }
@@ -153,7 +158,7 @@ func (h *chartsHandler) listens(c echo.Context) error {
 	c.Set(sourceKey, charts.SourceCassandra)
 	ans, err := h.svc.Listens(c.Request().Context(), lq)
 	if err != nil {
-		return err
+		return h.failed(c, err)
 	}
 	return c.JSON(http.StatusOK, ans)
 }
@@ -172,7 +177,7 @@ func (h *chartsHandler) search(c echo.Context) error {
 	c.Set(sourceKey, charts.SourceCassandra)
 	ans, err := h.svc.SearchUsers(c.Request().Context(), prefix, limit)
 	if err != nil {
-		return err
+		return h.failed(c, err)
 	}
 	return c.JSON(http.StatusOK, ans)
 }

@@ -11,11 +11,15 @@
 // calls the charts service (package charts, behind the small Charts
 // interface) and writes its answer with the X-Topk-Cassandra-Lag header;
 // everything about where days come from, merging, caching and the lag is
-// the service's. Every error — the api's own codes, the domain's
-// (topk.Error, topk.ErrInvalid/ErrNotFound/ErrUnavailable) and echo's —
-// becomes a status code and a JSON body in one function, StatusOf
-// (errors.go), and so do the router's misses: an unknown path is a 404
-// naming it, a method the path does not take a 405 with Allow.
+// the service's. The public read routes are rate limited per client
+// (limits.go: 429 with Retry-After, X-RateLimit-* headers on every
+// answer; the client is the peer, or what a trusted proxy says), a
+// charts.ErrBusy refusal is a 503 with Retry-After, and the HTTP server
+// has read, write and idle timeouts. Every error — the api's own codes,
+// the domain's (topk.Error, topk.ErrInvalid/ErrNotFound/ErrUnavailable)
+// and echo's — becomes a status code and a JSON body in one function,
+// StatusOf (errors.go), and so do the router's misses: an unknown path is
+// a 404 naming it, a method the path does not take a 405 with Allow.
 //
 // Flow: Goka views + Cassandra (+ Redis cache) → charts → api → users.
 package api

@@ -20,6 +20,7 @@ const (
 	CodeUnauthorized Code = "unauthorized" // missing or wrong credentials: 401
 	CodeNotFound     Code = "not_found"    // 404
 	CodeConflict     Code = "conflict"     // 409
+	CodeRateLimited  Code = "rate_limited" // a client over its rate limit: 429
 	CodeUnavailable  Code = "unavailable"  // a store is down and nothing else can answer: 503
 	CodeInternal     Code = "internal"     // a bug: 500
 )
@@ -80,6 +81,8 @@ func StatusOf(err error) (int, *Error) {
 			return http.StatusMethodNotAllowed, e
 		case CodeConflict:
 			return http.StatusConflict, e
+		case CodeRateLimited:
+			return http.StatusTooManyRequests, e
 		case CodeUnavailable:
 			return http.StatusServiceUnavailable, e
 		}

@@ -48,6 +48,11 @@ type fixtureOpts struct {
 	recovered bool
 	now       func() time.Time // nil: testNow
 	lag       charts.LagSource // nil: unknown
+	// api and svc adjust the server's and the service's configuration;
+	// store wraps the fake store.
+	api   func(*Config)
+	svc   func(*charts.Config)
+	store func(*chartstest.Store) charts.Store
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture { return newFixtureOn(t, o, &chartstest.Cache{}) }
@@ -59,7 +64,11 @@ func newFixtureOn(t testing.TB, o fixtureOpts, cache *chartstest.Cache) *fixture
 	f := &fixture{w: w, view: chartstest.NewView(w, 35, o.recovered), store: chartstest.NewStore(data), cache: cache}
 	reg := prometheus.NewRegistry()
 	log := ops.NewLogger(io.Discard, "error", "text")
-	srv, err := New(Config{Registerer: reg, Gatherer: reg}, log)
+	ac := Config{Registerer: reg, Gatherer: reg}
+	if o.api != nil {
+		o.api(&ac)
+	}
+	srv, err := New(ac, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +78,12 @@ func newFixtureOn(t testing.TB, o fixtureOpts, cache *chartstest.Cache) *fixture
 	}
 	if !o.noView {
 		cfg.View = f.view
+	}
+	if o.store != nil {
+		cfg.Store = o.store(f.store)
+	}
+	if o.svc != nil {
+		o.svc(&cfg)
 	}
 	svc, err := charts.New(cfg, log)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/topk-charts/topk/internal/ratelimit"
 	"github.com/topk-charts/topk/ops"
 )
 
@@ -30,6 +31,17 @@ type Config struct {
 	// AccessLog logs every request at info level (TOPK_API_ACCESS_LOG);
 	// off, at debug level.
 	AccessLog bool
+	// RateLimit limits each client's requests to the public read routes
+	// (limits.go). Zero: no limit.
+	RateLimit RateLimit
+	// TrustedProxies are the addresses (CIDR or single IP) of reverse
+	// proxies whose X-Forwarded-For names the client
+	// (TOPK_API_TRUSTED_PROXIES). Empty: the connection's peer is the
+	// client and the header is ignored.
+	TrustedProxies []string
+	// Timeouts of the HTTP server (TOPK_API_*_TIMEOUT); zero fields take
+	// the defaults of Timeouts.
+	Timeouts Timeouts
 }
 
 // Server is the api.
@@ -41,6 +53,8 @@ type Server struct {
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	rejected *prometheus.CounterVec
+	limiter  *ratelimit.Limiter
 }
 
 // New builds the server and its routes.
@@ -57,7 +71,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.Checker == nil {
 		cfg.Checker = &ops.Checker{}
 	}
-	s := &Server{cfg: cfg, log: log}
+	cfg.Timeouts = cfg.Timeouts.withDefaults()
+	ipOf, err := ipExtractor(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, limiter: ratelimit.New(ratelimit.Config{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.Burst})}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_http_requests_total", Help: "HTTP requests by route, method, status and source of the answer (view, cassandra, mixed; none for other routes).",
 	}, []string{"route", "method", "code", "source"})
@@ -65,7 +84,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		Name: "topk_http_request_duration_seconds", Help: "HTTP request latency by route and source of the answer.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "method", "source"})
-	for _, c := range []prometheus.Collector{s.requests, s.latency} {
+	s.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_http_rejected_total", Help: "Requests refused to protect the api, by reason: rate_limit (429, a client over TOPK_API_RATE_LIMIT), cassandra_busy (503, every Cassandra slot taken: TOPK_API_CASSANDRA_CONCURRENCY).",
+	}, []string{"reason"})
+	for _, c := range []prometheus.Collector{s.requests, s.latency, s.rejected} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, err
 		}
@@ -73,6 +95,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = ipOf
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.observe, s.recover, wholeSegments)
 	e.GET("/healthz", func(c echo.Context) error {
@@ -171,6 +194,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 5 * time.Second}
+	t := s.cfg.Timeouts
+	srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle}
 	return ops.Serve(ctx, srv, s.ln, s.log)
 }

@@ -51,7 +51,7 @@ func (s *Service) Activity(ctx context.Context, user string, r Range) (*Activity
 		ans.Range.From, ans.Range.To = day(x.From), day(x.To)
 	}
 	if from, to, ok := sp.cass(); ok {
-		days, asOf, err := s.userDays(ctx, user, from, to)
+		days, asOf, err := s.olderDays(ctx, user, from, to)
 		if err != nil {
 			return nil, withSource(s.storeError(err, "user", user), ans.Source)
 		}
@@ -72,6 +72,21 @@ func (s *Service) Activity(ctx context.Context, user string, r Range) (*Activity
 	}
 	ans.Freshness = s.freshness(ans.Source)
 	return ans, nil
+}
+
+// olderDays is the Cassandra part of an activity answer: the user's days
+// with plays in [from, to] narrowed to the user's first day (fromFirst),
+// so that ranges reaching before it share a cache entry.
+func (s *Service) olderDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, time.Time, error) {
+	from, to, ok, asOf, err := s.fromFirst(ctx, user, from, to)
+	if err != nil || !ok {
+		return nil, asOf, err
+	}
+	days, daysAsOf, err := s.userDays(ctx, user, from, to)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return days, oldest(asOf, daysAsOf), nil
 }
 
 // userDays is the user's days with plays in [from, to] (cached).

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
-	"golang.org/x/sync/singleflight"
 )
 
 // Cache is the shared store of Cassandra answers (Redis): it may lose
@@ -44,23 +43,30 @@ func (r RedisCache) Set(ctx context.Context, key string, value []byte, ttl time.
 // answers caches Cassandra answers in two tiers: decoded in this process
 // (an LRU under a byte budget: a heavy user's all-time tally is too large
 // to fetch from Redis and decode on every request) and encoded in Redis
-// (shared by every api instance, survives a restart). Both live TTL
-// counted from the Cassandra read (as_of). Requests for a missing key
-// share one fill (singleflight); an entry past 3/4 of its TTL is served
+// (shared by every api instance, survives a restart; answers larger than
+// maxShared stay in this process only). Both live TTL counted from the
+// Cassandra read (as_of); every Redis entry carries the TTL. Requests for
+// a missing key share one fill (flights), which is cancelled when every
+// request waiting for it has gone; an entry past 3/4 of its TTL is served
 // while one background fill replaces it, so a steady stream of requests
-// for a key never waits for Cassandra. Redis errors open a breaker for a
-// second: Redis down is served uncached (from Cassandra), never failed.
-// Cassandra failing a refill of an expired entry serves the expired one
-// (up to MaxStale) rather than a 503.
+// for a key never waits for Cassandra. Every fill that reads Cassandra
+// takes one of the service's slots first (slots: a request waits a short
+// while for one, then gets ErrBusy; a refresh-ahead skips). Redis errors
+// open a breaker for a second: Redis down is served uncached (from
+// Cassandra), never failed. Cassandra failing (or busy) on a refill of an
+// expired entry serves the expired one (up to MaxStale) rather than a
+// 503.
 type answers struct {
-	shared Cache // nil: no Redis
-	ttl    time.Duration
-	prefix string
-	log    *slog.Logger
-	now    func() time.Time
+	shared    Cache // nil: no Redis
+	ttl       time.Duration
+	maxShared int64 // largest encoding stored in Redis; ≤ 0: any
+	prefix    string
+	log       *slog.Logger
+	now       func() time.Time
 
 	local      *lru
-	flight     singleflight.Group
+	flights    flights
+	slots      *slots
 	refreshing sync.Map // key → struct{}: a background refresh runs
 
 	// life bounds the background refreshes: the service owns it and
@@ -73,16 +79,55 @@ type answers struct {
 
 	sharedDownUntil atomic.Int64 // Unix ns
 	requests        *prometheus.CounterVec
+	oversize        prometheus.Counter
 }
 
-func newAnswers(shared Cache, ttl time.Duration, localBytes int64, prefix string, log *slog.Logger, now func() time.Time, reg prometheus.Registerer) (*answers, error) {
-	a := &answers{shared: shared, ttl: ttl, prefix: prefix, log: log, now: now, local: newLRU(localBytes)}
+// answersConfig is what the service hands its cache (Config's fields).
+type answersConfig struct {
+	shared     Cache
+	ttl        time.Duration
+	localBytes int64
+	maxShared  int64
+	prefix     string
+	maxFills   int           // Cassandra fills at once; ≤ 0: any
+	busyWait   time.Duration // how long a request waits for a slot
+	log        *slog.Logger
+	now        func() time.Time
+	reg        prometheus.Registerer
+}
+
+// fillTimeout bounds a fill that requests wait for (they leave earlier
+// at their own deadline, and the last one leaving cancels it);
+// refreshTimeout bounds a background refresh, which nobody waits for.
+const (
+	fillTimeout    = 10 * time.Second
+	refreshTimeout = 30 * time.Second
+)
+
+func newAnswers(c answersConfig) (*answers, error) {
+	a := &answers{shared: c.shared, ttl: c.ttl, maxShared: c.maxShared, prefix: c.prefix, log: c.log, now: c.now, local: newLRU(c.localBytes)}
 	a.life, a.stop = context.WithCancel(context.Background())
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_api_cache_requests_total",
 		Help: "Lookups of cached Cassandra answers by tier (local, redis) and result (hit, miss, error, skipped: Redis breaker open; stale: expired, served because Cassandra failed).",
 	}, []string{"tier", "result"})
-	if err := reg.Register(a.requests); err != nil {
+	a.oversize = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_api_cache_oversize_total",
+		Help: "Cassandra answers not stored in Redis because their encoding is over TOPK_CACHE_MAX_ENTRY_BYTES (kept in this process only).",
+	})
+	a.flights.timeout = fillTimeout
+	a.flights.cancelled = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_api_cache_fills_cancelled_total",
+		Help: "Cache fills cancelled because every request waiting for them went away (client gone, deadline).",
+	})
+	for _, col := range []prometheus.Collector{a.requests, a.oversize, a.flights.cancelled} {
+		if err := c.reg.Register(col); err != nil {
+			a.stop()
+			return nil, err
+		}
+	}
+	var err error
+	if a.slots, err = newSlots(c.maxFills, c.busyWait, c.reg); err != nil {
 		a.stop()
 		return nil, err
 	}
@@ -106,17 +151,27 @@ type cached struct {
 }
 
 // codec turns an answer into bytes and back; size estimates its memory
-// (negative: twice the encoding's length).
+// (negative: twice the encoding's length); keep, when set, tells which
+// answers may be cached (the others are shared by the requests waiting
+// for the fill, then forgotten).
 type codec[T any] struct {
 	encode func(T) []byte
 	decode func([]byte) (T, error)
 	size   func(T) int64
+	keep   func(T) bool
 }
 
 // fetch returns key's answer: from this process, from Redis, or from fill
-// (whose result is then cached in both). ttl 0 disables caching.
+// (whose result is then cached in both). ttl 0 disables caching. fill
+// reads Cassandra: it runs holding one of the service's slots.
 func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill func(context.Context) (T, error)) (T, time.Time, error) {
-	if a == nil || a.ttl <= 0 {
+	var zero T
+	if a.ttl <= 0 {
+		release, err := a.slots.acquire(ctx)
+		if err != nil {
+			return zero, time.Time{}, err
+		}
+		defer release()
 		v, err := fill(ctx)
 		return v, time.Now().UTC(), err
 	}
@@ -130,11 +185,7 @@ func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill 
 		return e.val.(T), e.asOf, nil
 	}
 	a.requests.WithLabelValues("local", "miss").Inc()
-	ch := a.flight.DoChan(key, func() (any, error) {
-		// One fill serves every waiting request: one request going away
-		// must not fail the others.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
+	e, err := a.flights.do(ctx, key, func(ctx context.Context) (cached, error) {
 		if e, ok := a.fromShared(ctx, key, func(b []byte) (any, int64, error) {
 			v, err := c.decode(b)
 			if err != nil {
@@ -144,30 +195,33 @@ func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill 
 		}); ok {
 			return e, nil
 		}
+		release, err := a.slots.acquire(ctx)
+		if err != nil {
+			return cached{}, err
+		}
+		defer release()
 		e, b, err := load(ctx, a.now().UTC(), fill, c)
 		if err != nil {
-			return nil, err
+			return cached{}, err
 		}
-		a.store(ctx, key, e, b)
+		if c.keep == nil || c.keep(e.val.(T)) {
+			a.store(ctx, key, e, b)
+		}
 		return e, nil
 	})
-	var zero T
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			// Cassandra failed: an expired answer this process still
-			// holds beats a 503 (as_of tells its age).
-			if e, ok := a.local.get(key); ok && now.Before(e.asOf.Add(MaxStale)) {
-				a.requests.WithLabelValues("local", "stale").Inc()
-				return e.val.(T), e.asOf, nil
-			}
-			return zero, time.Time{}, r.Err
+	if err != nil {
+		if ctx.Err() != nil { // this request went away
+			return zero, time.Time{}, err
 		}
-		e := r.Val.(cached)
-		return e.val.(T), e.asOf, nil
-	case <-ctx.Done():
-		return zero, time.Time{}, ctx.Err()
+		// Cassandra failed or is busy: an expired answer this process
+		// still holds beats a 503 (as_of tells its age).
+		if e, ok := a.local.get(key); ok && now.Before(e.asOf.Add(MaxStale)) {
+			a.requests.WithLabelValues("local", "stale").Inc()
+			return e.val.(T), e.asOf, nil
+		}
+		return zero, time.Time{}, err
 	}
+	return e.val.(T), e.asOf, nil
 }
 
 // MaxStale is how old an answer kept in the process may be when it is
@@ -190,8 +244,9 @@ func sizeOf(size int64, encoded []byte) int64 {
 	return size
 }
 
-// refreshAhead starts a background refresh of key unless one runs or the
-// service is closed.
+// refreshAhead starts a background refresh of key unless one runs, the
+// service is closed or every Cassandra slot is taken (the entry is served
+// until it expires; a later request tries again).
 func (a *answers) refreshAhead(key string, fill func(context.Context) (cached, []byte, error)) {
 	if _, running := a.refreshing.LoadOrStore(key, struct{}{}); running {
 		return
@@ -202,29 +257,32 @@ func (a *answers) refreshAhead(key string, fill func(context.Context) (cached, [
 		a.refreshing.Delete(key)
 		return
 	}
+	release, ok := a.slots.try()
+	if !ok {
+		a.bgMu.Unlock()
+		a.refreshing.Delete(key)
+		return
+	}
 	a.background.Add(1)
 	a.bgMu.Unlock()
 	go func() {
 		defer a.background.Done()
 		defer a.refreshing.Delete(key)
+		defer release()
 		a.refresh(a.life, key, fill)
 	}()
 }
 
 // refresh replaces key's entry in the background, under ctx (the
-// service's: cancelled on Close); concurrent refreshes of a key share one
-// fill.
+// service's: cancelled on Close) and at most refreshTimeout.
 func (a *answers) refresh(ctx context.Context, key string, fill func(context.Context) (cached, []byte, error)) {
-	_, _, _ = a.flight.Do("refresh:"+key, func() (any, error) {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		e, b, err := fill(ctx)
-		if err != nil {
-			return nil, err
-		}
-		a.store(ctx, key, e, b)
-		return nil, nil
-	})
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+	e, b, err := fill(ctx)
+	if err != nil {
+		return
+	}
+	a.store(ctx, key, e, b)
 }
 
 // Values in Redis carry as_of: 8 bytes (Unix ms, little endian), then the
@@ -261,9 +319,15 @@ func (a *answers) fromShared(ctx context.Context, key string, decode func([]byte
 	return e, true
 }
 
+// store keeps an answer in this process and, unless its encoding is
+// over maxShared, in Redis with the TTL.
 func (a *answers) store(ctx context.Context, key string, e cached, b []byte) {
 	a.local.put(key, e)
 	if !a.sharedUp() {
+		return
+	}
+	if a.maxShared > 0 && int64(len(b)) > a.maxShared {
+		a.oversize.Inc()
 		return
 	}
 	v := make([]byte, 8, 8+len(b))

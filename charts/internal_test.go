@@ -176,7 +176,7 @@ func cacheOf(t *testing.T, fill func(context.Context) (int, error)) (a *answers,
 	var mu sync.Mutex
 	now := testNow
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	a, err := newAnswers(nil, time.Minute, 1<<20, "", ops.NewLogger(io.Discard, "error", "text"), clock, prometheus.NewRegistry())
+	a, err := newAnswers(answersConfig{ttl: time.Minute, localBytes: 1 << 20, log: ops.NewLogger(io.Discard, "error", "text"), now: clock, reg: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

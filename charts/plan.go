@@ -2,6 +2,8 @@ package charts
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"time"
 
@@ -98,15 +100,26 @@ func (s *Service) plan(ctx context.Context, user string, r *resolved, now time.T
 
 // firstDay is the user's first day in Cassandra (cached).
 func (s *Service) firstDay(ctx context.Context, user string) (time.Time, bool, error) {
+	d, ok, _, err := s.firstDayAsOf(ctx, user)
+	return d, ok, err
+}
+
+// firstDayAsOf is firstDay and when Cassandra was read for it. Only a
+// first day found is cached: a user Cassandra does not know yet may be
+// flushed the next second, and a cached "none" would hide every older
+// day of theirs for the TTL (asking again is one single-row read).
+func (s *Service) firstDayAsOf(ctx context.Context, user string) (time.Time, bool, time.Time, error) {
 	type fd struct {
 		Day time.Time `json:"day"`
 		OK  bool      `json:"ok"`
 	}
-	v, _, err := fetch(ctx, s.cache, "first:"+user, jsonCodec[fd](), func(ctx context.Context) (fd, error) {
+	c := jsonCodec[fd]()
+	c.keep = func(v fd) bool { return v.OK }
+	v, asOf, err := fetch(ctx, s.cache, "first:"+user, c, func(ctx context.Context) (fd, error) {
 		d, ok, err := s.cfg.Store.FirstDay(ctx, user)
 		return fd{d, ok}, err
 	})
-	return v.Day, v.OK, err
+	return v.Day, v.OK, asOf, err
 }
 
 // exists reports whether the user has listens at all, for a not found on
@@ -121,22 +134,95 @@ func (s *Service) exists(ctx context.Context, user string, sp *split) bool {
 	return ok || err != nil
 }
 
-// tally is the Cassandra part of a chart: the entity's items of the user
-// in [from, to], cached.
-func (s *Service) tally(ctx context.Context, user string, e topk.Entity, from, to time.Time) (*tally, time.Time, error) {
-	key := "items:" + string(e) + ":" + day(from) + ":" + day(to) + ":" + user
-	return fetch(ctx, s.cache, key, tallyCodec, func(ctx context.Context) (*tally, error) {
-		return s.readTally(ctx, user, e, from, to)
-	})
+// fromFirst narrows the Cassandra part [from, to] of a range to start no
+// earlier than the user's first day in Cassandra (cached), so that every
+// range reaching before it reads, and caches, the same days. ok false:
+// Cassandra holds no day of the user in it. asOf is when the first day
+// was read.
+func (s *Service) fromFirst(ctx context.Context, user string, from, to time.Time) (time.Time, time.Time, bool, time.Time, error) {
+	first, ok, asOf, err := s.firstDayAsOf(ctx, user)
+	if err != nil || !ok {
+		return from, to, false, asOf, err
+	}
+	if from.Before(first) {
+		from = first
+	}
+	return from, to, !to.Before(from), asOf, nil
 }
 
-// readTally reads the items of [from, to] from the fewest partitions
-// (Periods) and sums them.
-func (s *Service) readTally(ctx context.Context, user string, e topk.Entity, from, to time.Time) (*tally, error) {
-	periods, err := Periods(ctx, s.cfg.Store, user, from, to)
+// tally is the Cassandra part of a chart: the entity's items of the user
+// in [from, to], cached under a canonical key: the partitions the range
+// reads (canonicalPlan), not the dates asked. Ranges that differ only in
+// days before the user's first day or in days without plays, and the
+// partial months whose every day with plays they hold, share one entry;
+// the tally holds every item, so k and offset never enter the key. asOf
+// is the oldest of the reads the answer rests on.
+func (s *Service) tally(ctx context.Context, user string, e topk.Entity, from, to time.Time) (*tally, time.Time, error) {
+	periods, asOf, err := s.canonicalPlan(ctx, user, from, to)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
+	if len(periods) == 0 {
+		return newAccumulator(0).tally(), asOf, nil
+	}
+	t, tallyAsOf, err := fetch(ctx, s.cache, tallyKey(e, periods, user), tallyCodec, func(ctx context.Context) (*tally, error) {
+		return s.readTally(ctx, user, e, periods)
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return t, oldest(asOf, tallyAsOf), nil
+}
+
+func oldest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// canonicalPlan is the partitions of [from, to] that hold the user's
+// plays: the range narrowed to the user's first day, then Periods with
+// the partial months' user_days read through the cache (the same entries
+// as /activity's over a whole month). asOf is the oldest of those reads.
+func (s *Service) canonicalPlan(ctx context.Context, user string, from, to time.Time) ([]topk.Period, time.Time, error) {
+	from, to, ok, asOf, err := s.fromFirst(ctx, user, from, to)
+	if err != nil || !ok {
+		return nil, asOf, err
+	}
+	days := &cachedDays{s: s, asOf: asOf}
+	periods, err := Periods(ctx, days, user, from, to)
+	return periods, days.asOf, err
+}
+
+// cachedDays reads user_days through the cache for Periods and keeps the
+// oldest as_of of what it read.
+type cachedDays struct {
+	s    *Service
+	asOf time.Time
+}
+
+func (c *cachedDays) UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error) {
+	days, asOf, err := c.s.userDays(ctx, user, from, to)
+	if err == nil {
+		c.asOf = oldest(c.asOf, asOf)
+	}
+	return days, err
+}
+
+// tallyKey is the cache key of a tally: the entity, the partitions
+// (hashed: "all" over years is dozens of them) and the user.
+func tallyKey(e topk.Entity, periods []topk.Period, user string) string {
+	h := sha256.New()
+	for _, p := range periods {
+		h.Write([]byte(p.String()))
+		h.Write([]byte{','})
+	}
+	return "items:" + string(e) + ":" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16]) + ":" + user
+}
+
+// readTally reads the items of periods and sums them.
+func (s *Service) readTally(ctx context.Context, user string, e topk.Entity, periods []topk.Period) (*tally, error) {
 	results := make([][]topk.Item, len(periods))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
@@ -163,13 +249,20 @@ func (s *Service) readTally(ctx context.Context, user string, e topk.Entity, fro
 	return acc.tally(), nil
 }
 
+// DaysReader reads a user's days with plays (Store does; the service
+// reads them through its cache).
+type DaysReader interface {
+	// UserDays lists the user's days with plays in [from, to], oldest first.
+	UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error)
+}
+
 // Periods is the Cassandra partition planner: it covers [from, to] with
 // whole years (year_items), whole months (month_items) and the days of
 // the at most two partial months (day_items) — or a partial month's
 // rollup when the month has no plays outside the range (the current
 // month, the first month of "all") — in time order. It reads the
 // partial months' user_days.
-func Periods(ctx context.Context, st Store, user string, from, to time.Time) ([]topk.Period, error) {
+func Periods(ctx context.Context, st DaysReader, user string, from, to time.Time) ([]topk.Period, error) {
 	var out []topk.Period
 	for d := from; !d.After(to); {
 		if y := topk.YearPeriod(d); y.Start.Equal(d) && !y.End().After(to) {

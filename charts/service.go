@@ -61,6 +61,21 @@ type Config struct {
 	// CachePrefix starts every Redis key (the keyspace, so tests and
 	// deployments sharing a Redis never meet).
 	CachePrefix string
+	// CacheMaxEntryBytes is the largest encoded answer stored in Redis
+	// (TOPK_CACHE_MAX_ENTRY_BYTES); larger ones are kept in this process
+	// only and counted (topk_api_cache_oversize_total). Default (0) 1 MiB;
+	// negative: no cap.
+	CacheMaxEntryBytes int64
+	// MaxCassandra bounds the Cassandra reads (cache fills: a tally, a
+	// user's days, a page of listens, a search) that run at once
+	// (TOPK_API_CASSANDRA_CONCURRENCY). A query needing one more waits up
+	// to BusyWait, then fails with ErrBusy (the api: 503 with
+	// Retry-After), unless an expired answer this process holds can serve;
+	// answers from the view and from the cache never wait. 0: no bound.
+	MaxCassandra int
+	// BusyWait is how long a query waits for a Cassandra slot. Default
+	// 50 ms.
+	BusyWait time.Duration
 	// Timeout bounds the store reads of one query. Default 5 s.
 	Timeout time.Duration
 	// Now is the clock. Default time.Now.
@@ -98,7 +113,17 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if cfg.Registerer == nil {
 		cfg.Registerer = prometheus.DefaultRegisterer
 	}
-	cache, err := newAnswers(cfg.Cache, cfg.CacheTTL, cfg.LocalCacheBytes, cfg.CachePrefix+"topk:v1:", log, cfg.Now, cfg.Registerer)
+	if cfg.CacheMaxEntryBytes == 0 {
+		cfg.CacheMaxEntryBytes = 1 << 20
+	}
+	if cfg.BusyWait <= 0 {
+		cfg.BusyWait = 50 * time.Millisecond
+	}
+	cache, err := newAnswers(answersConfig{
+		shared: cfg.Cache, ttl: cfg.CacheTTL, localBytes: cfg.LocalCacheBytes, maxShared: cfg.CacheMaxEntryBytes,
+		prefix: cfg.CachePrefix + "topk:v2:", maxFills: cfg.MaxCassandra, busyWait: cfg.BusyWait,
+		log: log, now: cfg.Now, reg: cfg.Registerer,
+	})
 	if err != nil {
 		return nil, err
 	}

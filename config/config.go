@@ -113,12 +113,25 @@ type Cassandra struct {
 	Password          string
 }
 
-// Redis is the Asynq broker and the answer cache.
+// Redis is the Asynq broker (Addr, DB) and the api's answer cache
+// (CacheAddr, CacheDB: a database of its own, so the cache never shares
+// Asynq's keyspace).
 type Redis struct {
-	Addr     string
-	Port     int
-	Password string
-	DB       int
+	Addr      string
+	Port      int
+	Password  string
+	DB        int
+	CacheAddr string
+	CacheDB   int
+}
+
+func (c Redis) validate(add addFunc) {
+	if c.DB < 0 || c.CacheDB < 0 {
+		add("TOPK_REDIS_DB/TOPK_CACHE_REDIS_DB: a Redis database number is not negative")
+	}
+	if c.CacheAddr == c.Addr && c.CacheDB == c.DB {
+		add("TOPK_CACHE_REDIS_DB: %d is Asynq's database (TOPK_REDIS_DB) on the same Redis: give the answer cache its own (default 1)", c.CacheDB)
+	}
 }
 
 // Postgres is the control-plane database.
@@ -137,6 +150,39 @@ type API struct {
 	// AdminToken is the admin endpoints' Bearer token and the browser UIs'
 	// password; empty disables them (every admin request is refused).
 	AdminToken string
+	// RateLimit is each client's requests per second to the public read
+	// routes (0: none); RateBurst how many at once.
+	RateLimit      int
+	RateBurst      int
+	TrustedProxies []string
+	// The HTTP server's timeouts.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+}
+
+// validateLimits checks the api's limits and timeouts.
+func (c API) validateLimits(add addFunc, r read) {
+	if c.RateLimit < 0 {
+		add("TOPK_API_RATE_LIMIT: must not be negative (0: no limit)")
+	}
+	if c.RateBurst < 1 {
+		add("TOPK_API_RATE_BURST: must be at least 1")
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			add("TOPK_API_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR network", p)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"TOPK_API_READ_HEADER_TIMEOUT", c.ReadHeaderTimeout}, {"TOPK_API_READ_TIMEOUT", c.ReadTimeout},
+		{"TOPK_API_WRITE_TIMEOUT", c.WriteTimeout}, {"TOPK_API_IDLE_TIMEOUT", c.IdleTimeout},
+	} {
+		if s, bad := r.duration(d.name, d.v); bad || d.v <= 0 {
+			add("%s: %q is not a positive duration (e.g. 10s)", d.name, s)
+		}
+	}
 }
 
 // DevAdminToken is `make run`'s admin password (the Makefile's RUN_ENV):
@@ -196,6 +242,11 @@ type Charts struct {
 	CacheTTL     time.Duration // 0 disables the cache
 	CacheLocalMB int
 	AccessLog    bool
+	// CacheMaxEntryBytes is the largest answer stored in Redis.
+	CacheMaxEntryBytes int
+	// CassandraConcurrency bounds the Cassandra reads of one api process
+	// at once (0: no bound).
+	CassandraConcurrency int
 }
 
 func (c Charts) validate(add addFunc, r read) {
@@ -210,6 +261,12 @@ func (c Charts) validate(add addFunc, r read) {
 	}
 	if c.CacheLocalMB < 0 {
 		add("TOPK_CACHE_LOCAL_MB: must not be negative")
+	}
+	if c.CacheMaxEntryBytes < 1 {
+		add("TOPK_CACHE_MAX_ENTRY_BYTES: must be at least 1")
+	}
+	if c.CassandraConcurrency < 0 {
+		add("TOPK_API_CASSANDRA_CONCURRENCY: must not be negative (0: no bound)")
 	}
 	r.flag(add, "TOPK_API_ACCESS_LOG")
 }
@@ -402,6 +459,8 @@ func (c Config) validate(r read) error {
 	c.API.validate(add)
 	c.Crawler.validate(add, r)
 	c.Charts.validate(add, r)
+	c.API.validateLimits(add, r)
+	c.Redis.validate(add)
 	switch c.LogFormat {
 	case "text", "json":
 	default:

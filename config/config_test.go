@@ -47,6 +47,46 @@ func TestDerivedDefaults(t *testing.T) {
 	}
 }
 
+// The api's limits: defaults, the answer cache's Redis following
+// TOPK_REDIS_ADDR in a database of its own, and each bad value named.
+func TestLimitSettings(t *testing.T) {
+	c, err := Load(env(map[string]string{"TOPK_REDIS_PORT": "16379", "TOPK_API_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.RateLimit != 10 || c.API.RateBurst != 40 || c.Charts.CassandraConcurrency != 8 || c.Charts.CacheMaxEntryBytes != 1<<20 ||
+		c.API.ReadHeaderTimeout != 5*time.Second || c.API.ReadTimeout != 10*time.Second || c.API.WriteTimeout != 30*time.Second ||
+		c.API.IdleTimeout != 2*time.Minute || !slices.Equal(c.API.TrustedProxies, []string{"10.0.0.0/8", "192.0.2.1"}) {
+		t.Errorf("api limits: %+v, charts %+v", c.API, c.Charts)
+	}
+	if c.Redis.CacheAddr != "127.0.0.1:16379" || c.Redis.CacheDB != 1 || c.Redis.DB != 0 {
+		t.Errorf("answer cache's Redis: %+v", c.Redis)
+	}
+	for _, tc := range []struct{ env map[string]string }{
+		{map[string]string{"TOPK_CACHE_REDIS_DB": "0"}},
+		{map[string]string{"TOPK_REDIS_DB": "1"}},
+		{map[string]string{"TOPK_CACHE_REDIS_DB": "-1"}},
+		{map[string]string{"TOPK_API_TRUSTED_PROXIES": "proxy.example"}},
+		{map[string]string{"TOPK_API_RATE_LIMIT": "-1"}},
+		{map[string]string{"TOPK_API_RATE_BURST": "0"}},
+		{map[string]string{"TOPK_API_CASSANDRA_CONCURRENCY": "-1"}},
+		{map[string]string{"TOPK_CACHE_MAX_ENTRY_BYTES": "0"}},
+		{map[string]string{"TOPK_API_READ_HEADER_TIMEOUT": "0s"}},
+		{map[string]string{"TOPK_API_IDLE_TIMEOUT": "soon"}},
+	} {
+		var name string
+		for name = range tc.env {
+		}
+		if _, err := Load(env(tc.env)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: %v, want an error naming %s", tc.env, err, name)
+		}
+	}
+	// Another Redis for the cache may use any database.
+	if _, err := Load(env(map[string]string{"TOPK_CACHE_REDIS_ADDR": "cache:6379", "TOPK_CACHE_REDIS_DB": "0"})); err != nil {
+		t.Errorf("a separate cache instance, database 0: %v", err)
+	}
+}
+
 func TestValidationNamesTheVariable(t *testing.T) {
 	for name, val := range map[string]string{
 		"TOPK_KAFKA_VALID_PARTITIONS": "12",

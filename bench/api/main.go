@@ -18,6 +18,13 @@
 // server without cache (Cassandra only, every request a query). Printed:
 // p50 and p99 of each at the base rate, each p99 over the trivial
 // handler's, and the highest rate each sustains with p99 under 10 ms.
+//
+// Under attack (attack.go): ordinary view-served requests at the base
+// rate from many client addresses while an attacker sends -attack req/s
+// of Cassandra-only ranges, each with other from/to, from one address
+// (and then from many), against the api with `topk api`'s limits and,
+// for comparison, without them: the ordinary requests' p50/p99 and the
+// attacker's answers by status.
 package main
 
 import (
@@ -59,8 +66,9 @@ func main() {
 	heavy := flag.Int("heavy", 100_000, "listens of the heavy user (three years)")
 	tracks := flag.Int("tracks", 20_000, "distinct tracks of the heavy user")
 	search := flag.Bool("search", true, "search the highest rate with p99 under 10 ms")
+	attackRate := flag.Int("attack", 2000, "requests per second of the attacker (0: no attack runs)")
 	flag.Parse()
-	if err := run(*rate, *dur, *users, *heavy, *tracks, *search); err != nil {
+	if err := run(*rate, *dur, *users, *heavy, *tracks, *search, *attackRate); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-api:", err)
 		os.Exit(1)
 	}
@@ -68,7 +76,7 @@ func main() {
 
 const heavyUser = "heavy"
 
-func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) error {
+func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, attackRate int) error {
 	e, err := benchkit.Setup(context.Background(), "api")
 	if err != nil {
 		return err
@@ -149,26 +157,49 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 			svc.Close()
 		}
 	}()
-	newAPI := func(ttl time.Duration) (string, error) {
+	// newAPI builds the charts api; limited: with the limits `topk api`
+	// has (rate limit per client, Cassandra reads at once, entry size cap,
+	// server timeouts: the configuration's defaults), served by the api's
+	// own server; otherwise without them, as the table's reference runs.
+	newAPI := func(ttl time.Duration, limited bool) (string, error) {
 		reg := prometheus.NewRegistry()
-		srv, err := api.New(api.Config{Registerer: reg, Gatherer: reg}, quiet)
+		ac := api.Config{Addr: "127.0.0.1:0", Registerer: reg, Gatherer: reg}
+		sc := charts.Config{View: view, Store: reader, Cache: charts.RedisCache{Client: rc}, CacheTTL: ttl,
+			LocalCacheBytes: int64(cfg.Charts.CacheLocalMB) << 20, CachePrefix: cfg.Cassandra.Keyspace + ":", Registerer: reg}
+		if limited {
+			ac.RateLimit = api.RateLimit{PerSecond: float64(cfg.API.RateLimit), Burst: cfg.API.RateBurst}
+			ac.Timeouts = api.Timeouts{ReadHeader: cfg.API.ReadHeaderTimeout, Read: cfg.API.ReadTimeout, Write: cfg.API.WriteTimeout, Idle: cfg.API.IdleTimeout}
+			sc.MaxCassandra, sc.CacheMaxEntryBytes = cfg.Charts.CassandraConcurrency, int64(cfg.Charts.CacheMaxEntryBytes)
+		}
+		srv, err := api.New(ac, quiet)
 		if err != nil {
 			return "", err
 		}
-		svc, err := charts.New(charts.Config{View: view, Store: reader, Cache: charts.RedisCache{Client: rc}, CacheTTL: ttl,
-			LocalCacheBytes: int64(cfg.Charts.CacheLocalMB) << 20, CachePrefix: cfg.Cassandra.Keyspace + ":", Registerer: reg}, quiet)
+		svc, err := charts.New(sc, quiet)
 		if err != nil {
 			return "", err
 		}
 		services = append(services, svc)
 		srv.MountCharts(svc)
-		return serve(srv.Echo())
+		if !limited {
+			return serve(srv.Echo())
+		}
+		if err := srv.Listen(); err != nil {
+			return "", err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = srv.Run(sctx) }()
+		return "http://" + srv.Addr(), nil
 	}
-	cachedURL, err := newAPI(cfg.Charts.CacheTTL)
+	cachedURL, err := newAPI(cfg.Charts.CacheTTL, false)
 	if err != nil {
 		return err
 	}
-	uncachedURL, err := newAPI(0)
+	uncachedURL, err := newAPI(0, false)
+	if err != nil {
+		return err
+	}
+	limitedURL, err := newAPI(cfg.Charts.CacheTTL, true)
 	if err != nil {
 		return err
 	}
@@ -229,8 +260,19 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 			fmt.Sprintf("%.2f%%", 100*r.success), strconv.Itoa(r.n)})
 	}
 	benchkit.Table(os.Stdout, []string{"target", "req/s", "p50", "p99", "p99/trivial", "ok", "requests"}, rows)
+	// The attack runs come last: the one without limits overloads
+	// Cassandra, which would weigh on the rate search.
+	attackRuns := func() error {
+		if attackRate <= 0 {
+			return nil
+		}
+		return underAttack(attackSetup{
+			limitedURL: limitedURL, unlimitedURL: cachedURL, rate: rate, attackRate: attackRate, dur: dur,
+			users: users, today: today, viewDays: cfg.Charts.ViewDays, ref: ref, cfg: cfg,
+		})
+	}
 	if !search {
-		return nil
+		return attackRuns()
 	}
 	fmt.Printf("\nhighest rate with p99 < 10 ms (3 s probes, doubling from %d req/s, then bisecting):\n\n", rate)
 	rows = nil
@@ -239,13 +281,14 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool) er
 		rows = append(rows, []string{t.name, strconv.Itoa(best), fmtD(at.p99)})
 	}
 	benchkit.Table(os.Stdout, []string{"target", "max req/s", "p99 there"}, rows)
-	return nil
+	return attackRuns()
 }
 
 type result struct {
 	p50, p99 time.Duration
 	success  float64
 	n        int
+	codes    map[uint16]int // by status; 0: no answer (timeout, refused)
 }
 
 func attack(targets []vegeta.Target, rate int, dur time.Duration) result {
@@ -254,21 +297,25 @@ func attack(targets []vegeta.Target, rate int, dur time.Duration) result {
 	// of the rate search would run out of file descriptors.
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 512}
 	defer tr.CloseIdleConnections()
-	atk := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: tr, Timeout: 5 * time.Second}), vegeta.Workers(32), vegeta.MaxWorkers(512))
+	return hit(tr, vegeta.NewStaticTargeter(targets...), rate, dur)
+}
+
+// hit sends the targets at rate for dur through rt and measures.
+func hit(rt http.RoundTripper, targeter vegeta.Targeter, rate int, dur time.Duration) result {
+	atk := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: rt, Timeout: 5 * time.Second}), vegeta.Workers(32), vegeta.MaxWorkers(512))
 	var lat []time.Duration
-	ok := 0
-	for res := range atk.Attack(vegeta.NewStaticTargeter(targets...), vegeta.Rate{Freq: rate, Per: time.Second}, dur, "bench") {
+	codes := map[uint16]int{}
+	for res := range atk.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, dur, "bench") {
 		lat = append(lat, res.Latency)
-		if res.Code == http.StatusOK {
-			ok++
-		}
+		codes[res.Code]++
 	}
 	atk.Stop()
 	benchkit.SortDurations(lat)
 	if len(lat) == 0 {
 		return result{}
 	}
-	return result{p50: benchkit.Percentile(lat, 50), p99: benchkit.Percentile(lat, 99), success: float64(ok) / float64(len(lat)), n: len(lat)}
+	return result{p50: benchkit.Percentile(lat, 50), p99: benchkit.Percentile(lat, 99), success: float64(codes[http.StatusOK]) / float64(len(lat)),
+		n: len(lat), codes: codes}
 }
 
 // maxRate doubles the rate from base while p99 stays under 10 ms and every

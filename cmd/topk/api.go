@@ -81,15 +81,22 @@ type apiParts struct {
 // only once it runs, and waits Kafka out up to the outage limit, so the
 // api starts and serves /healthz while Kafka is down), Cassandra through a
 // lazily connecting reader (the api starts and serves the view while
-// Cassandra is down), Redis as the answer cache with short timeouts (Redis
-// down is served uncached), the readiness checks (only the view's
+// Cassandra is down), Redis as the answer cache in its own database
+// (TOPK_CACHE_REDIS_DB) with short timeouts (Redis down is served
+// uncached), the limits of the public routes (rate limit per client —
+// loopback clients exempt in dev mode —, Cassandra reads at once, server
+// timeouts), the readiness checks (only the view's
 // recovery is required) and the Goka monitor behind basic auth. reg takes
 // the metrics (nil: Prometheus's default registry; tests run several).
 func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	c := env.Config
 	log := logWith(env.Log, "api")
 	vc := views.Config{Namespace: c.Namespace, Days: c.Charts.ViewDays, Log: log, OutageLimit: outageLimit(env), MaxBytes: int64(c.Charts.ViewMaxMB) << 20}
-	ac := api.Config{Addr: c.API.Addr, AccessLog: c.Charts.AccessLog}
+	ac := api.Config{Addr: c.API.Addr, AccessLog: c.Charts.AccessLog,
+		RateLimit:      api.RateLimit{PerSecond: float64(c.API.RateLimit), Burst: c.API.RateBurst, ExemptLoopback: c.Crawler.DevMode},
+		TrustedProxies: c.API.TrustedProxies,
+		Timeouts:       api.Timeouts{ReadHeader: c.API.ReadHeaderTimeout, Read: c.API.ReadTimeout, Write: c.API.WriteTimeout, Idle: c.API.IdleTimeout},
+	}
 	if reg != nil {
 		vc.Registerer, ac.Registerer, ac.Gatherer = reg, reg, reg
 	}
@@ -98,7 +105,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		return nil, err
 	}
 	reader := cassandra.NewReader(wiring.Cassandra(c.Cassandra))
-	ro := redis.Options(wiring.Redis(c.Redis))
+	ro := redis.Options(wiring.RedisCache(c.Redis)) // the answer cache's own database
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 	ro.MaxRetries = -1
 	rc := goredis.NewClient(ro)
@@ -134,14 +141,16 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		return nil, err
 	}
 	svc, err := charts.New(charts.Config{
-		View:            view,
-		Store:           reader,
-		Cache:           charts.RedisCache{Client: rc},
-		CacheTTL:        c.Charts.CacheTTL,
-		LocalCacheBytes: localBytes,
-		CachePrefix:     c.Cassandra.Keyspace + ":",
-		Lag:             lag,
-		Registerer:      ac.Registerer,
+		View:               view,
+		Store:              reader,
+		Cache:              charts.RedisCache{Client: rc},
+		CacheTTL:           c.Charts.CacheTTL,
+		LocalCacheBytes:    localBytes,
+		CachePrefix:        c.Cassandra.Keyspace + ":",
+		CacheMaxEntryBytes: int64(c.Charts.CacheMaxEntryBytes),
+		MaxCassandra:       c.Charts.CassandraConcurrency,
+		Lag:                lag,
+		Registerer:         ac.Registerer,
 	}, log)
 	if err != nil {
 		closeAll()

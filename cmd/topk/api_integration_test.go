@@ -190,6 +190,31 @@ func (g *apiGen) listen(user string, span time.Duration) listen.Listen {
 	}
 }
 
+// rawMessage is a listen as a record of the raw topic.
+func rawMessage(topics listen.Topics, l listen.Listen) *sarama.ProducerMessage {
+	b, _ := json.Marshal(map[string]string{"user_id": l.UserID, "played_at": l.PlayedAt.Format(time.RFC3339),
+		"artist_name": l.ArtistName, "track_name": l.TrackName, "album_name": l.AlbumName})
+	return &sarama.ProducerMessage{Topic: string(topics.Raw), Key: sarama.StringEncoder(l.UserID), Value: sarama.ByteEncoder(b)}
+}
+
+// produce sends msgs to Kafka and waits for their acknowledgement.
+func produce(t *testing.T, cfg config.Config, msgs []*sarama.ProducerMessage) {
+	t.Helper()
+	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	producer, err := sarama.NewSyncProducerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	if err := producer.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // pipeline runs ingest, the aggregator, the raw writer and the flusher in
 // this process until the test ends.
 func runPipeline(t *testing.T, cfg config.Config) {
@@ -425,19 +450,7 @@ func TestIntegrationAPI(t *testing.T) {
 		l.PlayedAt = l.PlayedAt.AddDate(-1, 0, 0)
 		send(l, false)
 	}
-	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	producer, err := sarama.NewSyncProducerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := producer.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
-	producer.Close()
-	client.Close()
+	produce(t, cfg, msgs)
 	start := time.Now()
 	runPipeline(t, cfg)
 	waitPipeline(t, cfg, topics)
@@ -600,7 +613,7 @@ func TestIntegrationAPI(t *testing.T) {
 
 	// 3. Redis down (a wrong address): served uncached, still ready.
 	noRedis := cfg
-	noRedis.Redis.Addr = "127.0.0.1:1"
+	noRedis.Redis.Addr, noRedis.Redis.CacheAddr = "127.0.0.1:1", "127.0.0.1:1"
 	b := startAPI(t, noRedis, true)
 	for _, e := range entities {
 		for _, n := range []string{"7d", "365d", "all"} {
@@ -719,10 +732,7 @@ func TestIntegrationAPICassandraLag(t *testing.T) {
 		if i%2 == 0 {
 			span = 400 * 24 * time.Hour
 		}
-		l := g.listen("lagger", span)
-		b, _ := json.Marshal(map[string]string{"user_id": l.UserID, "played_at": l.PlayedAt.Format(time.RFC3339),
-			"artist_name": l.ArtistName, "track_name": l.TrackName, "album_name": l.AlbumName})
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: string(topics.Raw), Key: sarama.StringEncoder(l.UserID), Value: sarama.ByteEncoder(b)})
+		msgs = append(msgs, rawMessage(topics, g.listen("lagger", span)))
 	}
 	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
 	if err != nil {

@@ -21,9 +21,14 @@ start() {
   say "starting redis-server on 127.0.0.1:$TOPK_REDIS_PORT"
   # Snapshot every minute with changes and an append-only file: Asynq's
   # queues survive a restart (and are reconciled from PostgreSQL anyway).
+  # volatile-lru: past maxmemory Redis evicts only keys with a TTL — the
+  # api's answer cache (database TOPK_CACHE_REDIS_DB, every entry with a
+  # TTL), never Asynq's tasks and queues, which have none (docs/SECURITY.md;
+  # TestIntegrationCacheEvictionSparesAsynq). noeviction would fail every
+  # write, Asynq's included, once the cache filled the memory.
   setsid nohup redis-server --bind 127.0.0.1 --port "$TOPK_REDIS_PORT" --protected-mode yes \
     --dir "$DIR/data" --appendonly yes --save "60 1000" --maxmemory 512mb \
-    --maxmemory-policy noeviction --daemonize no --logfile "$LOG" \
+    --maxmemory-policy volatile-lru --daemonize no --logfile "$LOG" \
     </dev/null >>"$DIR/stdout.log" 2>&1 &
   echo $! >"$PID"
 }

@@ -22,7 +22,9 @@ import (
 )
 
 // Config loads the configuration from the environment and gives it a random
-// namespace, keyspace and database name.
+// namespace, keyspace and database name. The api's per-client rate limit
+// is off: tests send many requests from one address, and the tests of
+// the limit set it.
 func Config(t testing.TB) config.Config {
 	t.Helper()
 	cfg, err := config.Load(nil)
@@ -35,6 +37,7 @@ func Config(t testing.TB) config.Config {
 	cfg.Namespace = id
 	cfg.Cassandra.Keyspace = "topk_" + id
 	cfg.Postgres.Database = "topk_" + id
+	cfg.API.RateLimit = 0
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test configuration: %v", err)
 	}

@@ -39,6 +39,12 @@ func Redis(c config.Redis) redis.Config {
 	return redis.Config{Addr: c.Addr, Password: c.Password, DB: c.DB}
 }
 
+// RedisCache is the client configuration of the api's answer cache: its
+// own address and database (never Asynq's), the same password.
+func RedisCache(c config.Redis) redis.Config {
+	return redis.Config{Addr: c.CacheAddr, Password: c.Password, DB: c.CacheDB}
+}
+
 // Kafka is the listen topics' layout (kafka.ListenTopics).
 func Kafka(c config.Kafka) kafka.Config {
 	return kafka.Config{

@@ -6,6 +6,7 @@ import (
 
 	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/store/redis"
 )
 
 // Every field of a client's Config is filled from config's field of the
@@ -41,6 +42,9 @@ func TestEveryFieldIsCopied(t *testing.T) {
 				t.Errorf("%s.%s = %v, want %v", to.Type(), name, to.Field(i), f)
 			}
 		}
+	}
+	if got, want := RedisCache(c.Redis), (redis.Config{Addr: "127.0.0.1:6379", Password: "rp", DB: 1}); got != want {
+		t.Errorf("answer cache's Redis %+v, want %+v (TOPK_REDIS_ADDR and TOPK_REDIS_PASSWORD, database TOPK_CACHE_REDIS_DB)", got, want)
 	}
 	if got, want := Postgres(c.Postgres).URL(), "postgres://topk:topk@127.0.0.1:5432/topk?sslmode=disable"; got != want {
 		t.Errorf("default PostgreSQL URL %s, want %s", got, want)

@@ -1,0 +1,136 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/topk-charts/topk/charts"
+	"github.com/topk-charts/topk/internal/ratelimit"
+)
+
+// What bounds the cost of a request to the public read routes
+// (docs/SECURITY.md, "Limits"):
+//
+//   - a token bucket per client (rateLimit, on those routes only): past
+//     it, 429 with Retry-After; every answer of those routes carries
+//     X-RateLimit-Limit, -Remaining, -Reset-In and -Reset (ListenBrainz's
+//     names). The client is the connection's peer, or the address a
+//     trusted proxy put in X-Forwarded-For (TrustedProxies); IPv6 clients
+//     by /64. RateLimit.ExemptLoopback (TOPK_DEV_MODE=1) leaves loopback
+//     clients unlimited and without the headers;
+//   - the charts service's bound on Cassandra reads at once: a query
+//     that found every slot taken for its short wait is a 503 with
+//     Retry-After: 1 (busy);
+//   - the HTTP server's timeouts (Timeouts).
+//
+// Refusals are counted in topk_http_rejected_total{reason}.
+
+// RateLimit is the per-client limit of the public read routes.
+type RateLimit struct {
+	// PerSecond is each client's sustained rate (TOPK_API_RATE_LIMIT); 0:
+	// no limit.
+	PerSecond float64
+	// Burst is the requests a client may send at once (TOPK_API_RATE_BURST);
+	// 0: PerSecond.
+	Burst int
+	// ExemptLoopback leaves clients on 127.0.0.0/8 and ::1 unlimited:
+	// `topk` sets it with TOPK_DEV_MODE=1 (a developer's browser and
+	// scripts on the same machine).
+	ExemptLoopback bool
+}
+
+// Timeouts are the HTTP server's: how long a client may take to send
+// the request's headers (ReadHeader) and all of it (Read), how long the
+// server may take from the end of the headers to the end of its answer
+// (Write; a chart's reads are bounded at 5 s), and how long a kept-alive
+// connection may idle (Idle).
+type Timeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+// DefaultTimeouts are the timeouts of fields left zero.
+var DefaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}
+
+func (t Timeouts) withDefaults() Timeouts {
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&t.ReadHeader, &DefaultTimeouts.ReadHeader}, {&t.Read, &DefaultTimeouts.Read},
+		{&t.Write, &DefaultTimeouts.Write}, {&t.Idle, &DefaultTimeouts.Idle},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return t
+}
+
+// ipExtractor is how the server finds a request's client: the peer, or,
+// from trusted proxies only, the last untrusted address of
+// X-Forwarded-For. (Echo's default trusts X-Forwarded-For and X-Real-IP
+// from anyone: a client could pick its own rate-limit key.)
+func ipExtractor(trusted []string) (echo.IPExtractor, error) {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect(), nil
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, t := range trusted {
+		n, err := ParseTrustedProxy(t)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...), nil
+}
+
+// ParseTrustedProxy reads a trusted proxy: a CIDR network or one address.
+func ParseTrustedProxy(s string) (*net.IPNet, error) {
+	s = strings.TrimSpace(s)
+	if _, n, err := net.ParseCIDR(s); err == nil {
+		return n, nil
+	}
+	ip := net.ParseIP(s)
+	if ip == nil {
+		return nil, fmt.Errorf("trusted proxy %q is neither an IP address nor a CIDR network", s)
+	}
+	bits := 128
+	if ip.To4() != nil {
+		ip, bits = ip.To4(), 32
+	}
+	return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+}
+
+// rateLimit is the per-client token bucket of the public read routes.
+func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.limiter.Enabled() {
+			return next(c)
+		}
+		ip := c.RealIP()
+		if s.cfg.RateLimit.ExemptLoopback && ratelimit.Loopback(ip) {
+			return next(c)
+		}
+		d := s.limiter.Allow(ratelimit.Key(ip))
+		d.SetHeaders(c.Response().Header())
+		if !d.Allowed {
+			s.rejected.WithLabelValues("rate_limit").Inc()
+			return Errorf(CodeRateLimited, "", fmt.Sprintf("too many requests: at most %d at once and %g per second per client; retry in %s s",
+				d.Limit, s.cfg.RateLimit.PerSecond, c.Response().Header().Get(ratelimit.HeaderRetryAfter)))
+		}
+		return next(c)
+	}
+}
+
+// busy marks a query the charts service refused because every Cassandra
+// slot was taken: Retry-After: 1, counted; err passes unchanged (a 503).
+func (s *Server) busy(c echo.Context, err error) error {
+	if errors.Is(err, charts.ErrBusy) {
+		c.Response().Header().Set(ratelimit.HeaderRetryAfter, "1")
+		s.rejected.WithLabelValues("cassandra_busy").Inc()
+	}
+	return err
+}

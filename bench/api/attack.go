@@ -1,0 +1,175 @@
+// The attack runs of `make bench-api`: ordinary requests served by the
+// view while an attacker asks for ranges only Cassandra holds, each with
+// other from/to so that no cache helps, against the api with the limits
+// of `topk api` and without them.
+//
+// Clients are told apart the honest way, by source address: every
+// address of 127.0.0.0/8 is this host's on Linux, so a dialer with a
+// LocalAddr of 127.0.1.7 connects from there, and the server's rate
+// limiter (which trusts no header) sees another client. Ordinary
+// traffic comes from enough addresses that each stays at half the
+// per-client rate (many users, each under the limit); the attacker from
+// one (127.0.0.2) or, to reach the Cassandra bound, from many at half
+// the rate each.
+
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/topk-charts/topk/bench/benchkit"
+	"github.com/topk-charts/topk/config"
+)
+
+type attackSetup struct {
+	limitedURL, unlimitedURL string
+	rate, attackRate         int
+	dur                      time.Duration
+	users                    int
+	today                    time.Time
+	viewDays                 int
+	ref                      time.Duration // the trivial handler's p99
+	cfg                      config.Config
+}
+
+// clients is an http.RoundTripper that sends request i from the i-th
+// address (mod n), each address with its own connections.
+type clients struct {
+	trs  []*http.Transport
+	next atomic.Uint64
+}
+
+// newClients makes n clients on consecutive addresses from first.
+func newClients(first net.IP, n int) *clients {
+	c := &clients{}
+	ip := first.To4()
+	for range n {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: append(net.IP(nil), ip...)}, Timeout: 5 * time.Second}
+		c.trs = append(c.trs, &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16, MaxConnsPerHost: 64})
+		ip = next(ip)
+	}
+	return c
+}
+
+func next(ip net.IP) net.IP {
+	out := append(net.IP(nil), ip...)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]++
+		if out[i] != 0 {
+			break
+		}
+	}
+	return out
+}
+
+func (c *clients) RoundTrip(r *http.Request) (*http.Response, error) {
+	return c.trs[c.next.Add(1)%uint64(len(c.trs))].RoundTrip(r)
+}
+
+func (c *clients) close() {
+	for _, tr := range c.trs {
+		tr.CloseIdleConnections()
+	}
+}
+
+// ordinaryTargets are view-served charts: the heavy user's 30 days and
+// every user's 30 days (both inside the view's window).
+func ordinaryTargets(base string, users int) []vegeta.Target {
+	ts := []vegeta.Target{{Method: "GET", URL: base + "/v1/users/" + heavyUser + "/top/tracks?range=30d"}}
+	for u := range users {
+		ts = append(ts, vegeta.Target{Method: "GET", URL: fmt.Sprintf("%s/v1/users/user-%d/top/artists?range=30d", base, u)})
+	}
+	return ts
+}
+
+// attackTargeter asks for top charts of random users over random ranges
+// that end before the view's window: Cassandra only, a new from/to each
+// time.
+func attackTargeter(base string, users int, today time.Time, viewDays int) vegeta.Targeter {
+	var mu sync.Mutex
+	r := rand.New(rand.NewPCG(5, 8))
+	entities := []string{"tracks", "artists", "albums"}
+	day := func(t time.Time) string { return t.Format("2006-01-02") }
+	return func(t *vegeta.Target) error {
+		mu.Lock()
+		defer mu.Unlock()
+		to := today.AddDate(0, 0, -(viewDays + 1 + r.IntN(300)))
+		from := to.AddDate(0, 0, -r.IntN(700))
+		user := heavyUser
+		if r.IntN(4) != 0 {
+			user = "user-" + strconv.Itoa(r.IntN(users))
+		}
+		t.Method, t.URL = "GET", fmt.Sprintf("%s/v1/users/%s/top/%s?from=%s&to=%s", base, user, entities[r.IntN(3)], day(from), day(to))
+		return nil
+	}
+}
+
+// underAttack runs and prints the attack scenarios.
+func underAttack(s attackSetup) error {
+	limit := s.cfg.API.RateLimit
+	if limit < 1 {
+		return fmt.Errorf("TOPK_API_RATE_LIMIT is %d: the attack runs need a rate limit", limit)
+	}
+	half := max(1, limit/2)
+	nOrdinary := (s.rate + half - 1) / half     // each ordinary client at half the limit
+	nSpread := (s.attackRate + half - 1) / half // the spread attacker, the same
+	if nOrdinary > 250 || nSpread > 2*250 {
+		return fmt.Errorf("%d ordinary and %d attacking addresses do not fit 127.0.1.0–127.0.4.255", nOrdinary, nSpread)
+	}
+	ordinaryFrom := net.IPv4(127, 0, 1, 1)
+	spreadFrom := net.IPv4(127, 0, 2, 1)
+	type scenario struct {
+		name     string
+		base     string
+		attacker *clients // nil: no attack
+	}
+	scenarios := []scenario{
+		{"limits on, no attack", s.limitedURL, nil},
+		{"limits on, attacker from 1 address", s.limitedURL, newClients(net.IPv4(127, 0, 0, 2), 1)},
+		{fmt.Sprintf("limits on, attacker from %d addresses", nSpread), s.limitedURL, newClients(spreadFrom, nSpread)},
+		{"no limits, attacker from 1 address", s.unlimitedURL, newClients(net.IPv4(127, 0, 0, 2), 1)},
+	}
+	fmt.Printf("\nunder attack: ordinary = view-served 30-day charts at %d req/s from %d addresses (%d req/s each); attacker = %d req/s of\n"+
+		"Cassandra-only ranges, each with other from/to; limits of `topk api`: %d req/s per client, burst %d, %d Cassandra reads at once\n\n",
+		s.rate, nOrdinary, s.rate/nOrdinary, s.attackRate, limit, s.cfg.API.RateBurst, s.cfg.Charts.CassandraConcurrency)
+	var rows [][]string
+	for _, sc := range scenarios {
+		ordinary := newClients(ordinaryFrom, nOrdinary)
+		targets := ordinaryTargets(sc.base, s.users)
+		hit(ordinary, vegeta.NewStaticTargeter(targets...), s.rate, 2*time.Second) // warm up
+		var atk result
+		var wg sync.WaitGroup
+		if sc.attacker != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				atk = hit(sc.attacker, attackTargeter(sc.base, s.users, s.today, s.viewDays), s.attackRate, s.dur)
+			}()
+		}
+		ord := hit(ordinary, vegeta.NewStaticTargeter(targets...), s.rate, s.dur)
+		wg.Wait()
+		ordinary.close()
+		row := []string{sc.name, fmtD(ord.p50), fmtD(ord.p99), fmt.Sprintf("%.1f×", float64(ord.p99)/float64(s.ref)), fmt.Sprintf("%.2f%%", 100*ord.success)}
+		if sc.attacker == nil {
+			row = append(row, "-", "-", "-", "-", "-")
+		} else {
+			sc.attacker.close()
+			other := atk.n - atk.codes[200] - atk.codes[429] - atk.codes[503]
+			row = append(row, strconv.Itoa(atk.n), strconv.Itoa(atk.codes[200]), strconv.Itoa(atk.codes[429]), strconv.Itoa(atk.codes[503]), strconv.Itoa(other))
+		}
+		rows = append(rows, row)
+		fmt.Fprintf(os.Stderr, "bench-api: %s done\n", sc.name)
+	}
+	benchkit.Table(os.Stdout, []string{"scenario", "ordinary p50", "ordinary p99", "p99/trivial", "ordinary 200", "attacker sent", "200", "429", "503", "other"}, rows)
+	return nil
+}

@@ -1,0 +1,134 @@
+package ratelimit
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 3, 11, 15, 4, 5, 0, time.UTC)
+
+// clock is a clock the test moves.
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time          { return c.now }
+func (c *clock) advance(d time.Duration) { c.now = c.now.Add(d) }
+
+// A client spends its burst, is refused with the wait until its next
+// token, and regains tokens at the rate; another client has its own
+// bucket.
+func TestBucketPerClient(t *testing.T) {
+	c := &clock{t0}
+	l := New(Config{PerSecond: 2, Burst: 4, Now: c.Now})
+	for i := range 4 {
+		d := l.Allow("192.0.2.1")
+		if !d.Allowed || d.Limit != 4 || d.Remaining != 3-i {
+			t.Fatalf("request %d: %+v", i, d)
+		}
+	}
+	d := l.Allow("192.0.2.1")
+	if d.Allowed || d.Remaining != 0 || d.RetryAfter != time.Second || d.ResetIn != 2*time.Second {
+		t.Fatalf("over the burst: %+v (want refused, retry after 1 s, full in 2 s)", d)
+	}
+	if d := l.Allow("192.0.2.2"); !d.Allowed || d.Remaining != 3 {
+		t.Fatalf("another client: %+v", d)
+	}
+	c.advance(500 * time.Millisecond) // one token back at 2/s
+	if d := l.Allow("192.0.2.1"); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after half a second: %+v", d)
+	}
+	if d := l.Allow("192.0.2.1"); d.Allowed {
+		t.Fatalf("no token left: %+v", d)
+	}
+	c.advance(10 * time.Second)
+	if d := l.Allow("192.0.2.1"); !d.Allowed || d.Remaining != 3 || d.ResetIn != 500*time.Millisecond {
+		t.Fatalf("refilled: %+v", d)
+	}
+}
+
+// The headers of an allowed and of a refused request, with the names and
+// units ListenBrainz documents.
+func TestHeaders(t *testing.T) {
+	c := &clock{t0}
+	l := New(Config{PerSecond: 0.5, Burst: 2, Now: c.Now})
+	h := http.Header{}
+	l.Allow("a").SetHeaders(h)
+	want := map[string]string{HeaderLimit: "2", HeaderRemaining: "1", HeaderResetIn: "2", HeaderReset: fmt.Sprint(t0.Unix() + 2), HeaderRetryAfter: ""}
+	for k, v := range want {
+		if h.Get(k) != v {
+			t.Errorf("allowed: %s = %q, want %q", k, h.Get(k), v)
+		}
+	}
+	l.Allow("a")
+	c.advance(300 * time.Millisecond)
+	h = http.Header{}
+	l.Allow("a").SetHeaders(h) // 0.15 tokens: 1.7 s to the next, 3.7 s to full
+	want = map[string]string{HeaderLimit: "2", HeaderRemaining: "0", HeaderResetIn: "4", HeaderReset: fmt.Sprint(t0.Unix() + 4), HeaderRetryAfter: "2"}
+	for k, v := range want {
+		if h.Get(k) != v {
+			t.Errorf("refused: %s = %q, want %q", k, h.Get(k), v)
+		}
+	}
+}
+
+// No rate: everything is allowed and nothing remembered.
+func TestDisabled(t *testing.T) {
+	l := New(Config{})
+	for range 1000 {
+		if !l.Allow("a").Allowed {
+			t.Fatal("refused without a rate")
+		}
+	}
+	if l.Enabled() || l.Clients() != 0 {
+		t.Fatalf("enabled %v, %d clients", l.Enabled(), l.Clients())
+	}
+}
+
+// The map is bounded: idle clients (full buckets) are dropped by the
+// sweep, and past MaxClients active ones are dropped to make room.
+func TestClientsBounded(t *testing.T) {
+	c := &clock{t0}
+	l := New(Config{PerSecond: 1, Burst: 2, MaxClients: 100, Now: c.Now})
+	for i := range 50 {
+		l.Allow(fmt.Sprint("idle-", i))
+	}
+	c.advance(sweepEvery) // their buckets are full again
+	l.Allow("new")
+	if n := l.Clients(); n != 1 {
+		t.Fatalf("after a sweep %d clients, want 1 (the idle ones dropped)", n)
+	}
+	for i := range 1000 {
+		l.Allow(fmt.Sprint("busy-", i))
+		if n := l.Clients(); n > 100 {
+			t.Fatalf("%d clients, more than MaxClients", n)
+		}
+	}
+	// A client dropped while active comes back with a full bucket; the
+	// one just seen keeps its state.
+	if d := l.Allow("busy-999"); d.Remaining != 0 {
+		t.Fatalf("the newest client lost its bucket: %+v", d)
+	}
+}
+
+func TestKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":            "192.0.2.7",
+		"::ffff:192.0.2.7":     "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":      "2001:db8:1:3::/64",
+		"not-an-ip":            "not-an-ip",
+		"::1":                  "::/64",
+		"127.0.0.2":            "127.0.0.2",
+	} {
+		if got := Key(in); got != want {
+			t.Errorf("Key(%s) = %s, want %s", in, got, want)
+		}
+	}
+	for ip, want := range map[string]bool{"127.0.0.1": true, "127.0.0.2": true, "::1": true, "192.0.2.1": false, "": false} {
+		if Loopback(ip) != want {
+			t.Errorf("Loopback(%q) = %v", ip, !want)
+		}
+	}
+}
