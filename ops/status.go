@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"slices"
@@ -57,8 +58,12 @@ type StatusReporter struct {
 	Log *slog.Logger
 }
 
-// Run logs a line every Interval until ctx ends; it returns nil.
+// Run logs a line every Interval until ctx ends; it returns nil, or an
+// error at once when Interval is not positive.
 func (r *StatusReporter) Run(ctx context.Context) error {
+	if r.Interval <= 0 {
+		return fmt.Errorf("status line: interval %v is not positive", r.Interval)
+	}
 	g := r.Gatherer
 	if g == nil {
 		g = prometheus.DefaultGatherer

@@ -179,7 +179,8 @@ func (w lineWriter) Write(p []byte) (int, error) {
 }
 
 // Run logs a line per interval at LevelStatus, which a split logger's
-// terminal shows, and stops with its context.
+// terminal shows, and stops with its context; without an interval it
+// refuses.
 func TestStatusReporterRun(t *testing.T) {
 	w := newStatusWorld()
 	term := make(lineWriter, 100)
@@ -205,5 +206,8 @@ func TestStatusReporterRun(t *testing.T) {
 	}
 	if !strings.Contains(file.String(), "level=STATUS msg=status counted=7 ") {
 		t.Errorf("the file lacks the status line: %q", file.String())
+	}
+	if err := (&StatusReporter{Gatherer: w.reg, Log: NewLogger(&file, "info", "text")}).Run(context.Background()); err == nil {
+		t.Error("a zero interval ran")
 	}
 }
