@@ -18,7 +18,9 @@ import (
 // gathered — a /metrics scrape, the status line — with a client of its
 // own, connected on first use (the service may start while Kafka is
 // down): a request for the group's committed offsets and one per
-// partition for its high-water mark.
+// partition for its high-water mark. It is the group's lag: every copy of
+// a scaled-out group reports the same number (aggregate with max, not
+// sum).
 //
 // Goka's processors export no lag of their own (their stats read the
 // high-water marks of a consumer that is not the group's); this is the

@@ -83,8 +83,8 @@ func (s *service) run(ctx context.Context, env *Env) error {
 }
 
 // parts are the parts the service runs, for its status line
-// (ops.StatusReporter): its components' names, the api's and the
-// scheduler's helpers left out.
+// (ops.StatusReporter): its components' names, those without figures of
+// their own (api-view, api-lag, scheduler) left out.
 func (s *service) parts() []string {
 	var out []string
 	for _, c := range s.comps {
