@@ -21,9 +21,15 @@ build: ## build bin/topk
 # they keep listening).
 RUN_USERS ?= 200
 # Development defaults of make run only: a generated token key (said so in
-# the log) and a known admin password for the browser UIs.
-RUN_ENV = TOPK_DEV_MODE=$${TOPK_DEV_MODE:-1} TOPK_ADMIN_TOKEN=$${TOPK_ADMIN_TOKEN:-topk-dev}
+# the log) and a known admin password for the browser UIs. The terminal
+# shows a status line every 5 s, warnings and errors; the whole log goes
+# to $TOPK_RUNTIME_DIR/logs/topk.log (the previous run's: topk.log.1).
+# `TOPK_LOG_FILE= make run` puts the whole log on the terminal again,
+# TOPK_STATUS_INTERVAL=0s turns the status line off.
+RUN_ENV = TOPK_DEV_MODE=$${TOPK_DEV_MODE:-1} TOPK_ADMIN_TOKEN=$${TOPK_ADMIN_TOKEN:-topk-dev} \
+	TOPK_LOG_FILE=$${TOPK_LOG_FILE-$${TOPK_RUNTIME_DIR:-.runtime}/logs/topk.log} TOPK_STATUS_INTERVAL=$${TOPK_STATUS_INTERVAL:-5s}
 run: build infra-up topics migrate ## start the local stack, create topics and schemas, register simulated users, run everything
+	@$(RUN_ENV); if [ -n "$$TOPK_LOG_FILE" ] && [ -f "$$TOPK_LOG_FILE" ]; then mv -f "$$TOPK_LOG_FILE" "$$TOPK_LOG_FILE.1"; fi
 	$(RUN_ENV) $(TOPK) seed --users $(RUN_USERS)
 	@$(RUN_ENV) deploy/local/banner.sh
 	$(RUN_ENV) $(TOPK) all

@@ -23,6 +23,11 @@ type Config struct {
 	MavenRepo  string
 	LogLevel   string
 	LogFormat  string
+	// LogFile, when set, receives the whole log; stderr then shows only
+	// status lines, warnings and errors.
+	LogFile string
+	// StatusInterval spaces a service's status lines; 0: none.
+	StatusInterval time.Duration
 
 	Kafka     Kafka
 	Pipeline  Pipeline
@@ -465,6 +470,9 @@ func (c Config) validate(r read) error {
 	case "text", "json":
 	default:
 		add("TOPK_LOG_FORMAT: %q is neither text nor json", c.LogFormat)
+	}
+	if s, bad := r.duration("TOPK_STATUS_INTERVAL", c.StatusInterval); bad || c.StatusInterval < 0 || (c.StatusInterval > 0 && c.StatusInterval < time.Second) {
+		add("TOPK_STATUS_INTERVAL: %q is neither 0s nor a duration of at least 1s (e.g. 5s)", s)
 	}
 	return errors.Join(errs...)
 }

@@ -129,8 +129,13 @@ func TestTypedSettings(t *testing.T) {
 		c.Crawler.RetryBase != 30*time.Second || c.Crawler.ReconcileEvery != time.Minute ||
 		c.Crawler.LastfmInterval != 24*time.Hour || c.Crawler.SpotifyInterval != 30*time.Minute ||
 		c.Crawler.SimulatedInterval != time.Minute || c.Crawler.SimulatedHistory != 720*time.Hour ||
-		c.Pipeline.FlushInterval != time.Second || c.Pipeline.OutageLimit != 5*time.Minute {
-		t.Errorf("defaults: charts %+v, crawler %+v, pipeline %+v", c.Charts, c.Crawler, c.Pipeline)
+		c.Pipeline.FlushInterval != time.Second || c.Pipeline.OutageLimit != 5*time.Minute ||
+		c.StatusInterval != 0 || c.LogFile != "" {
+		t.Errorf("defaults: charts %+v, crawler %+v, pipeline %+v, status %v, log file %q", c.Charts, c.Crawler, c.Pipeline, c.StatusInterval, c.LogFile)
+	}
+	if c, err := Load(env(map[string]string{"TOPK_STATUS_INTERVAL": "5s", "TOPK_LOG_FILE": "/tmp/x/topk.log"})); err != nil ||
+		c.StatusInterval != 5*time.Second || c.LogFile != "/tmp/x/topk.log" {
+		t.Errorf("status interval %v, log file %q: %v", c.StatusInterval, c.LogFile, err)
 	}
 	c, err = Load(env(map[string]string{"TOPK_CACHE_TTL": "0s", "TOPK_API_ACCESS_LOG": "0", "TOPK_DEV_MODE": " 1 ",
 		"TOPK_SIMULATED_HISTORY": "90m", "TOPK_FLUSH_INTERVAL_MS": "250", "TOPK_OUTAGE_LIMIT_MS": " 1500 "}))
@@ -162,6 +167,9 @@ func TestTypedSettings(t *testing.T) {
 		{"TOPK_FLUSH_INTERVAL_MS", "0", "TOPK_FLUSH_INTERVAL_MS: must be at least 1"},
 		{"TOPK_OUTAGE_LIMIT_MS", "-5", "TOPK_OUTAGE_LIMIT_MS: must be at least 1"},
 		{"TOPK_OUTAGE_LIMIT_MS", "99999999999999999", `TOPK_OUTAGE_LIMIT_MS="99999999999999999": not an integer`},
+		{"TOPK_STATUS_INTERVAL", "500ms", `TOPK_STATUS_INTERVAL: "500ms" is neither 0s nor a duration of at least 1s (e.g. 5s)`},
+		{"TOPK_STATUS_INTERVAL", "-5s", `TOPK_STATUS_INTERVAL: "-5s" is neither 0s nor a duration of at least 1s (e.g. 5s)`},
+		{"TOPK_STATUS_INTERVAL", "5", `TOPK_STATUS_INTERVAL: "5" is neither 0s nor a duration of at least 1s (e.g. 5s)`},
 	} {
 		_, err := Load(env(map[string]string{tc.name: tc.val}))
 		if err == nil || err.Error() != tc.want {

@@ -35,6 +35,8 @@ var Vars = []Var{
 	{"TOPK_MAVEN_REPO", "Maven local repository for the Kafka and Cassandra jars (empty: Maven's default, ~/.m2/repository)", fixed(""), func(c *Config) any { return &c.MavenRepo }},
 	{"TOPK_LOG_LEVEL", "debug, info, warn or error", fixed("info"), func(c *Config) any { return &c.LogLevel }},
 	{"TOPK_LOG_FORMAT", "text or json", fixed("text"), func(c *Config) any { return &c.LogFormat }},
+	{"TOPK_LOG_FILE", "File that receives the whole log at TOPK_LOG_LEVEL (appended; its folder is created); stderr then shows only status lines, warnings and errors. Empty: the whole log on stderr. `make run` sets $TOPK_RUNTIME_DIR/logs/topk.log", fixed(""), func(c *Config) any { return &c.LogFile }},
+	{"TOPK_STATUS_INTERVAL", "How often a running service logs a status line from its own metrics (level STATUS: listens in/s, counted, dead-lettered, consumer lag, crawls, api req/s and p99); 0s: never. `make run` sets 5s", fixed("0s"), func(c *Config) any { return &c.StatusInterval }},
 	{"TOPK_NAMESPACE", "Prefix of every topic and consumer group (tests set a random one; keyspace and database are set on their own)", fixed(""), func(c *Config) any { return &c.Namespace }},
 
 	{"TOPK_KAFKA_PORT", "Local Kafka broker port", fixed("9092"), func(c *Config) any { return &c.Kafka.Port }},

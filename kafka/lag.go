@@ -27,6 +27,19 @@ func GroupLag(ctx context.Context, client sarama.Client, admin sarama.ClusterAdm
 	if err != nil {
 		return 0, fmt.Errorf("offsets of group %s: %w", group, err)
 	}
+	committed := make(map[int32]int64, len(parts))
+	for _, p := range parts {
+		committed[p] = -1
+		if b := resp.GetBlock(topic, p); b != nil {
+			committed[p] = b.Offset
+		}
+	}
+	return recordLag(ctx, client, group, topic, parts, committed)
+}
+
+// recordLag sums high-water mark minus committed offset over parts (-1:
+// no commit, counted from the partition's oldest offset).
+func recordLag(ctx context.Context, client sarama.Client, group, topic string, parts []int32, committed map[int32]int64) (int64, error) {
 	var lag int64
 	for _, p := range parts {
 		if err := ctx.Err(); err != nil {
@@ -36,17 +49,14 @@ func GroupLag(ctx context.Context, client sarama.Client, admin sarama.ClusterAdm
 		if err != nil {
 			return 0, err
 		}
-		committed := int64(-1)
-		if b := resp.GetBlock(topic, p); b != nil {
-			committed = b.Offset
-		}
-		if committed < 0 {
-			if committed, err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
+		c := committed[p]
+		if c < 0 {
+			if c, err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
 				return 0, err
 			}
 		}
-		if hwm > committed {
-			lag += hwm - committed
+		if hwm > c {
+			lag += hwm - c
 		}
 	}
 	return lag, nil

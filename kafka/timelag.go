@@ -227,14 +227,8 @@ func firstRecordTime(b *sarama.FetchResponseBlock, offset int64) (time.Time, boo
 // it may start while Kafka is down. A zero TimeLagMeter is not usable;
 // call NewTimeLagMeter.
 type TimeLagMeter struct {
-	brokers      []string
-	cfg          *sarama.Config
+	*meter
 	group, topic string
-
-	busy chan struct{} // holds a token while a measurement runs
-	mu   sync.Mutex
-	cl   sarama.Client // nil until connected
-	done bool
 }
 
 // NewTimeLagMeter measures group on topic through brokers. cfg nil: the
@@ -242,29 +236,61 @@ type TimeLagMeter struct {
 // metadata retry, so a measurement against an unreachable broker fails
 // within seconds.
 func NewTimeLagMeter(brokers []string, cfg *sarama.Config, group, topic string) *TimeLagMeter {
-	if cfg == nil {
-		cfg = NewSaramaConfig("topk-time-lag")
-		cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
-		cfg.Metadata.Retry.Max = 1
-	}
-	return &TimeLagMeter{brokers: brokers, cfg: cfg, group: group, topic: topic, busy: make(chan struct{}, 1)}
+	return &TimeLagMeter{meter: newMeter(brokers, cfg, "topk-time-lag"), group: group, topic: topic}
 }
-
-// errBusy: the previous measurement still waits for Kafka.
-var errBusy = errors.New("the previous measurement is still running")
 
 // Measure returns the group's time lag now (GroupTimeLag). It connects
 // first if it has no client yet. While an earlier measurement still waits
 // for Kafka (ctx ended before it did), it fails at once rather than pile
 // up requests.
 func (m *TimeLagMeter) Measure(ctx context.Context) (time.Duration, error) {
+	return measure(ctx, m.meter, fmt.Sprintf("time lag of group %s on %s", m.group, m.topic), func(cl sarama.Client) (time.Duration, error) {
+		return groupTimeLag(ctx, cl, m.group, m.topic, time.Now)
+	})
+}
+
+// meter is a Kafka client for measurements (TimeLagMeter,
+// LagCollector), connected on first use and kept, that runs one
+// measurement at a time.
+type meter struct {
+	brokers []string
+	cfg     *sarama.Config
+
+	busy chan struct{} // holds a token while a measurement runs
+	mu   sync.Mutex
+	cl   sarama.Client // nil until connected
+	done bool
+}
+
+// newMeter connects to brokers with cfg; nil: the shared settings
+// (NewSaramaConfig, client id clientID) with 5 s network timeouts and one
+// metadata retry, so a measurement against an unreachable broker fails
+// within seconds.
+func newMeter(brokers []string, cfg *sarama.Config, clientID string) *meter {
+	if cfg == nil {
+		cfg = NewSaramaConfig(clientID)
+		cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = 5*time.Second, 5*time.Second, 5*time.Second
+		cfg.Metadata.Retry.Max = 1
+	}
+	return &meter{brokers: brokers, cfg: cfg, busy: make(chan struct{}, 1)}
+}
+
+// errBusy: the previous measurement still waits for Kafka.
+var errBusy = errors.New("the previous measurement is still running")
+
+// measure runs f with m's client (connecting first if needed) and returns
+// its result, or ctx's error as soon as ctx ends (f finishes within the
+// client's network timeouts). While an earlier f still runs it fails at
+// once with errBusy. what names the measurement in its errors.
+func measure[T any](ctx context.Context, m *meter, what string, f func(sarama.Client) (T, error)) (T, error) {
+	var zero T
 	select {
 	case m.busy <- struct{}{}:
 	default:
-		return 0, fmt.Errorf("time lag of group %s on %s: %w", m.group, m.topic, errBusy)
+		return zero, fmt.Errorf("%s: %w", what, errBusy)
 	}
 	type result struct {
-		lag time.Duration
+		v   T
 		err error
 	}
 	done := make(chan result, 1)
@@ -272,21 +298,21 @@ func (m *TimeLagMeter) Measure(ctx context.Context) (time.Duration, error) {
 		defer func() { <-m.busy }()
 		cl, err := m.client()
 		if err != nil {
-			done <- result{0, err}
+			done <- result{zero, err}
 			return
 		}
-		lag, err := groupTimeLag(ctx, cl, m.group, m.topic, time.Now)
-		done <- result{lag, err}
+		v, err := f(cl)
+		done <- result{v, err}
 	}()
 	select {
 	case r := <-done:
-		return r.lag, r.err
+		return r.v, r.err
 	case <-ctx.Done():
-		return 0, fmt.Errorf("time lag of group %s on %s: %w", m.group, m.topic, ctx.Err())
+		return zero, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 }
 
-func (m *TimeLagMeter) client() (sarama.Client, error) {
+func (m *meter) client() (sarama.Client, error) {
 	m.mu.Lock()
 	cl, done := m.cl, m.done
 	m.mu.Unlock()
@@ -313,7 +339,7 @@ func (m *TimeLagMeter) client() (sarama.Client, error) {
 }
 
 // Close closes the client; a measurement still running fails.
-func (m *TimeLagMeter) Close() error {
+func (m *meter) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.done = true

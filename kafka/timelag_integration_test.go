@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/kafka"
@@ -72,10 +73,24 @@ func TestIntegrationGroupTimeLag(t *testing.T) {
 	}
 	meter := kafka.NewTimeLagMeter(cfg.Kafka.Brokers, nil, group, topic)
 	defer meter.Close()
+	records := kafka.NewLagCollector(cfg.Kafka.Brokers, "test", group, topic)
+	defer records.Close()
 
 	// A record written age ago at the latest (now was taken before any
 	// was produced) shows a lag from age to age + time since now (+ 1 ms:
 	// Kafka keeps milliseconds).
+	// The same commits in records: GroupLag and the collector, gathered
+	// as Prometheus would.
+	checkRecords := func(what string, want int64) {
+		t.Helper()
+		ctx := testenv.Context(t, 20*time.Second)
+		if lag, err := kafka.GroupLag(ctx, client, a, group, topic); err != nil || lag != want {
+			t.Fatalf("%s: GroupLag %d, %v; want %d", what, lag, err, want)
+		}
+		if got := testutil.ToFloat64(records); got != float64(want) {
+			t.Fatalf("%s: topk_consumer_lag %v, want %d", what, got, want)
+		}
+	}
 	check := func(what string, want time.Duration) {
 		t.Helper()
 		ctx := testenv.Context(t, 20*time.Second)
@@ -97,15 +112,19 @@ func TestIntegrationGroupTimeLag(t *testing.T) {
 		t.Logf("%s: %v", what, lag.Round(time.Millisecond))
 	}
 	check("no commit", 60*time.Second) // partition 0's oldest record
+	checkRecords("no commit", 4)
 	pom0.MarkOffset(2, "")
 	om.Commit()
 	check("partition 0 committed up to 2", 40*time.Second)
+	checkRecords("partition 0 committed up to 2", 2)
 	pom0.MarkOffset(3, "")
 	om.Commit()
 	check("partition 0 done, partition 1 without commit", 20*time.Second)
+	checkRecords("partition 0 done, partition 1 without commit", 1)
 	pom1.MarkOffset(1, "")
 	om.Commit()
 	check("all committed", 0)
+	checkRecords("all committed", 0)
 
 	// A context that ends first returns its error.
 	ctx, cancel := context.WithCancel(context.Background())

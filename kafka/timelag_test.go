@@ -3,10 +3,14 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 var t0 = time.Date(2026, 3, 11, 15, 4, 5, 0, time.UTC)
@@ -52,7 +56,8 @@ func TestFirstRecordTime(t *testing.T) {
 
 // groupTimeLag against sarama's mock broker: three partitions, high-water
 // marks 10, 3 and 5; the records at 6 and 7 of partition 0 waited 40 s
-// and 30 s, the record at 0 of partition 1 10 s.
+// and 30 s, the record at 0 of partition 1 10 s. LagCollector reads the
+// same commits in records.
 func TestGroupTimeLagMockBroker(t *testing.T) {
 	const topic, group = "tbl", "g"
 	b := sarama.NewMockBroker(t, 1)
@@ -68,10 +73,11 @@ func TestGroupTimeLagMockBroker(t *testing.T) {
 		name      string
 		committed map[int32]int64 // absent: no commit
 		want      time.Duration
+		records   int64 // the lag in records (LagCollector)
 	}{
-		{"behind, no commit, caught up", map[int32]int64{0: 7, 2: 5}, 30 * time.Second},
-		{"no commit", map[int32]int64{0: 10, 2: 5}, 10 * time.Second},
-		{"caught up", map[int32]int64{0: 10, 1: 3, 2: 5}, 0},
+		{"behind, no commit, caught up", map[int32]int64{0: 7, 2: 5}, 30 * time.Second, 6},
+		{"no commit", map[int32]int64{0: 10, 2: 5}, 10 * time.Second, 3},
+		{"caught up", map[int32]int64{0: 10, 1: 3, 2: 5}, 0, 0},
 	} {
 		offsets := sarama.NewMockOffsetFetchResponse(t)
 		for p, o := range c.committed {
@@ -97,6 +103,22 @@ func TestGroupTimeLagMockBroker(t *testing.T) {
 		if err != nil || lag != c.want {
 			t.Errorf("%s: lag %v, %v; want %v", c.name, lag, err, c.want)
 		}
+
+		// The same commits in records (a partition without a commit from
+		// its oldest offset), as a registry gathers LagCollector.
+		lc := NewLagCollector([]string{b.Addr()}, "aggregator", group, topic)
+		lc.m.cfg = cfg
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(lc)
+		want := fmt.Sprintf(`
+# HELP topk_consumer_lag Records of the topic the consumer group has not committed yet (high-water mark minus committed offset, summed over partitions), measured when scraped.
+# TYPE topk_consumer_lag gauge
+topk_consumer_lag{component="aggregator",group="g",topic="tbl"} %d
+`, c.records)
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "topk_consumer_lag"); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		lc.Close()
 	}
 }
 

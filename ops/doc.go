@@ -5,7 +5,10 @@
 // (TOPK_OPS_PPROF), plus the browser UIs a service mounts (the Goka
 // monitor of the processors it runs), which no page may frame
 // (DenyFraming; the api uses it too). It also builds the structured slog
-// logger every service receives.
+// logger every service receives — on stderr, or the whole log in a file
+// and only status lines, warnings and errors on the terminal
+// (NewSplitLogger, TOPK_LOG_FILE) — and the status line a service logs
+// every TOPK_STATUS_INTERVAL from its own metrics (StatusReporter).
 //
 // Flow: beside every stage; scraped by Prometheus, probed by orchestrators.
 package ops

@@ -276,22 +276,23 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// NewLogger builds the structured logger of a service.
+// NewLogger builds the structured logger of a service: records at level
+// ("debug", "info", "warn", "error"; anything else: info) and above, as
+// text or JSON (format "json"), to w. NewSplitLogger (log.go) is the
+// same with the whole log in a file.
 func NewLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
+	return slog.New(handler(w, parseLevel(level), format))
+}
+
+func parseLevel(level string) slog.Level {
 	switch strings.ToLower(level) {
 	case "debug":
-		lv = slog.LevelDebug
+		return slog.LevelDebug
 	case "warn":
-		lv = slog.LevelWarn
+		return slog.LevelWarn
 	case "error":
-		lv = slog.LevelError
+		return slog.LevelError
 	default:
-		lv = slog.LevelInfo
+		return slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -246,16 +246,26 @@ func (v *View) Range(user string, from, to time.Time) ([]Day, error) {
 }
 
 // Lag is the number of table records the view has not applied, summed
-// over partitions.
+// over partitions, from Goka's partition stats. Goka reads the partitions'
+// high-water marks once a minute, so records that arrive and wait show up
+// to a minute late.
 func (v *View) Lag(ctx context.Context) int64 {
 	gv := v.Goka()
 	if gv == nil {
 		return 0
 	}
+	return recordsBehind(gv.Stats(ctx))
+}
+
+// recordsBehind sums the partitions' lags. Goka's OffsetLag is the
+// high-water mark (the next offset to be written) minus the offset of the
+// last record applied, so a partition that is caught up reads 1, not 0;
+// one whose high-water mark is older than its last record reads less.
+func recordsBehind(st *goka.ViewStats) int64 {
 	var lag int64
-	for _, p := range gv.Stats(ctx).Partitions {
-		if p != nil && p.Input != nil && p.Input.OffsetLag > 0 {
-			lag += p.Input.OffsetLag
+	for _, p := range st.Partitions {
+		if p != nil && p.Input != nil && p.Input.OffsetLag > 1 {
+			lag += p.Input.OffsetLag - 1
 		}
 	}
 	return lag

@@ -343,3 +343,25 @@ func TestViewMemoryBound(t *testing.T) {
 		}
 	}
 }
+
+// Goka's partition stats say 1 for a caught-up partition (high-water mark
+// minus the last offset applied); the view's lag says 0.
+func TestRecordsBehind(t *testing.T) {
+	in := func(offsetLag int64) *goka.TableStats {
+		return &goka.TableStats{Input: &goka.InputStats{OffsetLag: offsetLag}}
+	}
+	for _, c := range []struct {
+		name  string
+		parts map[int32]*goka.TableStats
+		want  int64
+	}{
+		{"no partition", nil, 0},
+		{"caught up", map[int32]*goka.TableStats{0: in(1), 1: in(1), 2: in(0)}, 0},
+		{"behind", map[int32]*goka.TableStats{0: in(5), 1: in(1), 2: in(3)}, 6},
+		{"mark older than the last record, no stats", map[int32]*goka.TableStats{0: in(-4), 1: {}, 2: nil}, 0},
+	} {
+		if got := recordsBehind(&goka.ViewStats{Partitions: c.parts}); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+}

@@ -8,10 +8,12 @@
 //     backfill (backfill.go) and dlq replay|quarantine (dlq.go).
 //
 // Wiring lives here and only here: configuration is read from the
-// environment once (package config, env.go) and handed to each component
-// as its own Config; signals are handled once (Main); a service's
-// components run together under an errgroup with its ops port (/metrics,
-// health, pprof) beside them (service.go), and a Goka processor runs under
+// environment once (package config, env.go, which also opens the log file
+// of TOPK_LOG_FILE) and handed to each component as its own Config;
+// signals are handled once (Main); a service's components run together
+// under an errgroup with its ops port (/metrics, health, pprof) and, with
+// TOPK_STATUS_INTERVAL, its status line beside them (service.go), and a
+// Goka processor runs under
 // processors.Supervisor, rebuilt in-process when Kafka goes away and exiting
 // only past the outage limit (outage.go).
 package main

@@ -8,7 +8,9 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk/internal/metrics"
 	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
@@ -43,7 +45,7 @@ func addIngest(_ context.Context, env *Env, s *service) error {
 	supervised(env, s, "ingest", func(context.Context) (*goka.Processor, error) {
 		return ingest.New(settings(env, "ingest"), cfg)
 	})
-	return nil
+	return addLag(env, s, "ingest", string(ingest.Group(c.Namespace)), string(listen.NewTopics(c.Namespace).Raw))
 }
 
 func addAggregator(_ context.Context, env *Env, s *service) error {
@@ -66,6 +68,22 @@ func addAggregator(_ context.Context, env *Env, s *service) error {
 			return nil, err
 		}
 		return aggregator.New(set, cfg, dir)
+	})
+	return addLag(env, s, "aggregator", group, string(listen.NewTopics(c.Namespace).Valid))
+}
+
+// addLag exports the records of topic that group has not committed
+// (topk_consumer_lag{component}, measured when gathered: /metrics and the
+// status line); Goka's processors export no lag of their own.
+func addLag(env *Env, s *service, component, group, topic string) error {
+	lc := kafka.NewLagCollector(env.Config.Kafka.Brokers, component, group, topic)
+	if err := metrics.Register(nil, lc); err != nil {
+		_ = lc.Close()
+		return err
+	}
+	s.closers = append(s.closers, func() {
+		prometheus.Unregister(lc)
+		_ = lc.Close()
 	})
 	return nil
 }

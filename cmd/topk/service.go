@@ -64,6 +64,13 @@ func (s *service) run(ctx context.Context, env *Env) error {
 		}
 		g.Go(func() error { return srv.Run(gctx) })
 	}
+	if env.Config.LogFile != "" {
+		log.Log(ctx, ops.LevelStatus, "the whole log goes to the file; here: status lines, warnings and errors", "file", env.Config.LogFile)
+	}
+	if env.Config.StatusInterval > 0 {
+		r := &ops.StatusReporter{Interval: env.Config.StatusInterval, Parts: s.parts(), Log: log}
+		g.Go(func() error { return r.Run(gctx) })
+	}
 	for _, c := range s.comps {
 		g.Go(func() error {
 			log.Info("starting", "part", c.name)
@@ -75,6 +82,20 @@ func (s *service) run(ctx context.Context, env *Env) error {
 		})
 	}
 	return g.Wait()
+}
+
+// parts are the parts the service runs, for its status line
+// (ops.StatusReporter): its components' names, those without figures of
+// their own (api-view, api-lag, scheduler) left out.
+func (s *service) parts() []string {
+	var out []string
+	for _, c := range s.comps {
+		switch c.name {
+		case "ingest", "aggregator", "raw-writer", "flusher", "api", "crawler":
+			out = append(out, c.name)
+		}
+	}
+	return out
 }
 
 // processors are the Goka processors running now (nil before a first

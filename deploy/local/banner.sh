@@ -31,3 +31,17 @@ cat <<MSG
 
   Ctrl-C stops topk; the stack keeps running for the next run (make infra-down stops it).
 MSG
+# Where the log goes (make run: a file) and what the status line says.
+if [[ -n "${TOPK_LOG_FILE}" || "${TOPK_STATUS_INTERVAL}" != "0s" ]]; then
+  echo
+  if [[ -n "${TOPK_LOG_FILE}" ]]; then
+    echo "  Here: warnings and errors. The whole log, with a line per crawl and per request:"
+    echo "    tail -f ${TOPK_LOG_FILE}    (TOPK_LOG_FILE= make run: all of it here)"
+  fi
+  if [[ "${TOPK_STATUS_INTERVAL}" != "0s" ]]; then
+    echo "  A status line every ${TOPK_STATUS_INTERVAL} (TOPK_STATUS_INTERVAL=0s: none): in/s listens read,"
+    echo "    counted (total, /s), dead_lettered, lag.* records each consumer has not processed yet,"
+    echo "    crawled and crawl_errors, api req/s and p99_ms."
+  fi
+  echo
+fi
