@@ -794,6 +794,10 @@ func (x *mix) batch(per int) []*sarama.ProducerMessage {
 // closed when every listen is acknowledged (or the test failed).
 func (c *chaos) load(per int, gap time.Duration, minBatches, maxBatches int, stop <-chan struct{}) (done <-chan struct{}) {
 	ch := make(chan struct{})
+	// abort ends the load when the test ends early (a Fatal elsewhere), so
+	// the goroutine never reports on a finished test.
+	abort := make(chan struct{})
+	c.t.Cleanup(func() { close(abort); <-ch })
 	x := c.loadMix
 	go func() {
 		defer close(ch)
@@ -805,8 +809,17 @@ func (c *chaos) load(per int, gap time.Duration, minBatches, maxBatches int, sto
 				default:
 				}
 			}
+			select {
+			case <-abort:
+				return
+			default:
+			}
 			if err := c.trySend(c.loadProducer, x.batch(per)); err != nil {
-				c.t.Errorf("load: %v", err)
+				select {
+				case <-abort:
+				default:
+					c.t.Errorf("load: %v", err)
+				}
 				return
 			}
 			select {
@@ -814,6 +827,8 @@ func (c *chaos) load(per int, gap time.Duration, minBatches, maxBatches int, sto
 				if b+1 >= minBatches {
 					return
 				}
+			case <-abort:
+				return
 			case <-time.After(gap):
 			}
 		}

@@ -111,24 +111,27 @@ func (c *chaos) freshness(tag string, timeout time.Duration) time.Duration {
 	l := listen.Listen{UserID: user, PlayedAt: time.Now().UTC().Add(-time.Minute).Truncate(time.Second),
 		ArtistName: "Fresh", TrackName: "Probe", AlbumName: "Probe"}
 	recent := string(c.s.topics.Recent)
-	parts, err := c.s.client.Partitions(recent)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	var parts []int32
+	c.untilKafka("partitions of the recent topic", func() (err error) {
+		parts, err = c.s.client.Partitions(recent)
+		return err
+	})
 	p := aggregator.KeyPartition(l.Key(), int32(len(parts)))
-	from, err := c.s.client.GetOffset(recent, p, sarama.OffsetNewest)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	var from int64
+	c.untilKafka("the recent topic's newest offset", func() (err error) {
+		from, err = c.s.client.GetOffset(recent, p, sarama.OffsetNewest)
+		return err
+	})
 	consumer, err := sarama.NewConsumerFromClient(c.s.client)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(recent, p, from)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	var pc sarama.PartitionConsumer
+	c.untilKafka("consuming the recent topic", func() (err error) {
+		pc, err = consumer.ConsumePartition(recent, p, from)
+		return err
+	})
 	defer pc.Close()
 	start := time.Now()
 	c.send(c.mainProducer, []*sarama.ProducerMessage{{Topic: string(c.s.topics.Raw), Key: sarama.StringEncoder(user),
@@ -144,6 +147,27 @@ func (c *chaos) freshness(tag string, timeout time.Duration) time.Duration {
 			c.t.Errorf("%s: the probe listen of %s did not reach the recent topic within %s", tag, user, timeout)
 			return timeout
 		}
+	}
+}
+
+// untilKafka retries what reads the test's own client's view of the cluster
+// (partitions, offsets, a partition consumer) for up to a minute,
+// refreshing the metadata between attempts: right after a broker is killed
+// the client may still name it as a partition's leader (NotLeaderForPartition)
+// until the controller has elected another, as any Kafka client sees.
+func (c *chaos) untilKafka(what string, fn func() error) {
+	c.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: %v (retried for a minute)", what, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		_ = c.s.client.RefreshMetadata()
 	}
 }
 
