@@ -19,7 +19,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/topk-charts/topk/internal/testenv"
-	"github.com/topk-charts/topk/kafka"
 )
 
 // The charts page in headless Chromium (Debian's chromium; .ci/run
@@ -34,24 +33,9 @@ func TestIntegrationChartsPageInBrowser(t *testing.T) {
 	g := &apiGen{r: rand.New(rand.NewPCG(9, 9)), now: now, used: map[string]bool{}}
 	var msgs []*sarama.ProducerMessage
 	for range 600 {
-		l := g.listen("browser-user", 60*24*time.Hour)
-		b, _ := json.Marshal(map[string]string{"user_id": l.UserID, "played_at": l.PlayedAt.Format(time.RFC3339),
-			"artist_name": l.ArtistName, "track_name": l.TrackName, "album_name": l.AlbumName})
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: string(topics.Raw), Key: sarama.StringEncoder(l.UserID), Value: sarama.ByteEncoder(b)})
+		msgs = append(msgs, rawMessage(topics, g.listen("browser-user", 60*24*time.Hour)))
 	}
-	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	p, err := sarama.NewSyncProducerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
-	p.Close()
+	produce(t, cfg, msgs)
 	runPipeline(t, cfg)
 	waitPipeline(t, cfg, topics)
 	a := startAPI(t, cfg, true)
@@ -85,7 +69,7 @@ func TestIntegrationChartsPageInBrowser(t *testing.T) {
 	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(a.url+"/"),
 		chromedp.WaitVisible("#user"),
 		chromedp.SendKeys("#user", "browser-user"),
