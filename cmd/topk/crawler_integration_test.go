@@ -53,7 +53,10 @@ func crawlerEnv(t *testing.T) (ns string, db string) {
 	t.Setenv("TOPK_RUNTIME_DIR", t.TempDir())
 	t.Setenv("TOPK_DEV_MODE", "1")
 	t.Setenv("TOPK_TOKEN_KEY", "")
-	t.Setenv("TOPK_SIMULATED_HISTORY", "6h")
+	// Three days: a simulated listener whose six hours before the test
+	// fell in their night could have no plays at all (CI saw ivan crawled
+	// "ok" with 0 listens at 08:57 UTC).
+	t.Setenv("TOPK_SIMULATED_HISTORY", "72h")
 	t.Setenv("TOPK_SIMULATED_INTERVAL", "1h")
 	testenv.Database(t, cfg)
 	var out, errb bytes.Buffer
