@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -367,11 +368,18 @@ func checkAll(base string) (int, string, error) {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, "", fmt.Errorf("%s: %s", resp.Status, body)
+	}
 	var a struct {
 		Total  int    `json:"total"`
 		Source string `json:"source"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+	if err := json.Unmarshal(body, &a); err != nil {
 		return 0, "", err
 	}
 	return a.Total, a.Source, nil
