@@ -90,19 +90,33 @@ func (r *Reader) session() (*gocql.Session, error) {
 	return s, nil
 }
 
-// speculation is the reads' client-side speculative execution: an
-// attempt that has not answered after 250 ms (a healthy read answers in a
-// few ms; the uncached p99 at 1,000 req/s was 31 ms) is sent once more, to
-// the next host of the query plan, and the first answer wins. It covers
-// what the tables' speculative_retry cannot: a coordinator that stops
-// answering, such as a node killed a moment ago whose connections the
-// driver has not yet seen close (schemas/cassandra/004 covers a dead
-// replica behind a live coordinator). Every read is idempotent.
-var speculation = &gocql.SimpleSpeculativeExecution{NumAttempts: 1, TimeoutDelay: 250 * time.Millisecond}
+// speculate is the reads' client-side speculative execution: an attempt
+// that has not answered after a delay is sent once more, to the next host
+// of the query plan, and the first answer wins. It covers what the
+// tables' speculative_retry cannot: a coordinator that stops answering,
+// such as a node killed a moment ago whose connections the driver has not
+// yet seen close (schemas/cassandra/004 covers a dead replica behind a
+// live coordinator). Every read is idempotent. The delay is well above a
+// healthy read of its kind, so that load alone rarely doubles a read: 250
+// ms for single rows, user_days and day partitions (a few ms when
+// healthy; the uncached p99 at 1,000 req/s was 31 ms), longer for month
+// and year rollups, which hold up to a whole year's items (a heavy user's
+// year is ~20k rows).
+var speculate = [...]*gocql.SimpleSpeculativeExecution{
+	topk.Daily:   {NumAttempts: 1, TimeoutDelay: 250 * time.Millisecond},
+	topk.Monthly: {NumAttempts: 1, TimeoutDelay: 500 * time.Millisecond},
+	topk.Yearly:  {NumAttempts: 1, TimeoutDelay: time.Second},
+}
 
-// read is a query of the reader: under ctx, idempotent, speculated.
+// read is a query of the reader: under ctx, idempotent, speculated after
+// the delay of a read of a day partition's size.
 func read(ctx context.Context, s *gocql.Session, stmt string, args ...any) *gocql.Query {
-	return s.Query(stmt, args...).WithContext(ctx).Idempotent(true).SetSpeculativeExecutionPolicy(speculation)
+	return readOf(ctx, topk.Daily, s, stmt, args...)
+}
+
+// readOf is read with the speculation delay of a period kind's partition.
+func readOf(ctx context.Context, kind topk.PeriodKind, s *gocql.Session, stmt string, args ...any) *gocql.Query {
+	return s.Query(stmt, args...).WithContext(ctx).Idempotent(true).SetSpeculativeExecutionPolicy(speculate[kind])
 }
 
 func unavailable(what string, err error) error {
@@ -179,7 +193,7 @@ func (r *Reader) Items(ctx context.Context, p topk.Period, user string, entity t
 	default:
 		part = p.Start
 	}
-	it := read(ctx, s, selectItems[p.Kind], user, part, string(entity)).PageSize(10000).Iter()
+	it := readOf(ctx, p.Kind, s, selectItems[p.Kind], user, part, string(entity)).PageSize(10000).Iter()
 	var out []topk.Item
 	var key int64
 	var x topk.Item
