@@ -82,8 +82,8 @@ func toDay(date time.Time, d *aggregator.Day) *Day {
 			return nil
 		}
 		r := make([]topk.Item, len(items))
-		for i, it := range items {
-			r[i] = topk.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: int64(it.Plays)}
+		for i := range items {
+			r[i] = items[i].Topk(date)
 		}
 		return r
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/topk-charts/topk"
 )
@@ -133,6 +134,13 @@ func upsert(items *[]Item, key uint64, name string, sec, artist uint32) int {
 	}
 	*items = append(*items, Item{Key: key, Name: name, Plays: 1, SpelledAt: sec, artist: artist})
 	return len(*items) - 1
+}
+
+// Topk is the item as the rest of topk sees it, on the UTC day it
+// belongs to (First is absolute there: the day's midnight plus the
+// second). Views and the flusher convert through it.
+func (it *Item) Topk(day time.Time) topk.Item {
+	return topk.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: int64(it.Plays), First: day.Unix() + int64(it.SpelledAt)}
 }
 
 // refreshArtists fills the Artist display names of tracks and albums.

@@ -3,6 +3,7 @@ package flusher
 import (
 	"io"
 	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
@@ -88,7 +89,7 @@ func TestRollupSumsAndTakesTheLatestSpelling(t *testing.T) {
 		t.Fatalf("rows %+v, want %+v", rows, want)
 	}
 	for i := range want {
-		if rows[i] != want[i] {
+		if !reflect.DeepEqual(rows[i], want[i]) {
 			t.Errorf("row %d = %+v, want %+v (tracks last)", i, rows[i], want[i])
 		}
 	}

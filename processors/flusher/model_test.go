@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"sort"
 	"strings"
@@ -416,7 +417,7 @@ func TestModelExactUnderRebalancesReplaysAndFailures(t *testing.T) {
 			for k, want := range wantItems {
 				got := gotItems[k]
 				for ik, r := range want {
-					if got[ik] != r {
+					if !reflect.DeepEqual(got[ik], r) {
 						t.Errorf("%s %v = %+v, want %+v", k, ik, got[ik], r)
 					}
 				}
@@ -507,7 +508,7 @@ func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
 		t.Error("a lower total replaced a higher one")
 	}
 	got, ok := c.get(k, 5)
-	if !ok || len(got) != 5 || got[4] != entityItem(topk.Tracks, 4, "Song", "Band", 1) {
+	if !ok || len(got) != 5 || !reflect.DeepEqual(got[4], entityItem(topk.Tracks, 4, "Song", "Band", 1)) {
 		t.Errorf("get = %+v, %v", got, ok)
 	}
 	for i := range 200 {
@@ -524,7 +525,7 @@ func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
 	}
 	// the bits of key -3 (a bigint in Cassandra)
 	odd := []topk.EntityItem{entityItem("playlist", ^uint64(2), "x", "", 7), entityItem(topk.Artists, 1<<62, "Ünïcode", "", 0)}
-	if got, ok := decodeRows(encodeRows(odd)); !ok || got[0] != odd[0] || got[1] != odd[1] {
+	if got, ok := decodeRows(encodeRows(odd)); !ok || !reflect.DeepEqual(got, odd) {
 		t.Errorf("round trip %+v, %v, want %+v", got, ok, odd)
 	}
 	if _, ok := decodeRows(encodeRows(odd)[:9]); ok {
