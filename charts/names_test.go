@@ -217,7 +217,7 @@ func TestNamesWithoutCassandraAreTheRanges(t *testing.T) {
 		a.Items[0].IDs["artist"] != charts.HexKey(listen.ArtistKey("radiohead")) {
 		t.Errorf("Cassandra down, tracks: %+v %v", a, err)
 	}
-	if n := counter(t, reg, "topk_api_top_range_names_total"); n != 2 {
+	if n := charts.CounterValue(t, reg, "topk_api_top_range_names_total"); n != 2 {
 		t.Errorf("topk_api_top_range_names_total %v, want 2", n)
 	}
 	store.SetDown(false)
@@ -225,7 +225,7 @@ func TestNamesWithoutCassandraAreTheRanges(t *testing.T) {
 	if err != nil || show(a.Items) != "[Radiohead/5 Beck/2 Low/2 Portishead/2 abba/2]" {
 		t.Errorf("Cassandra back: %s %v", show(a.Items), err)
 	}
-	if n := counter(t, reg, "topk_api_top_range_names_total"); n != 2 {
+	if n := charts.CounterValue(t, reg, "topk_api_top_range_names_total"); n != 2 {
 		t.Errorf("topk_api_top_range_names_total %v after Cassandra came back, want 2", n)
 	}
 }
@@ -252,21 +252,6 @@ func TestNamesAreCached(t *testing.T) {
 	if r := store.AllReads(); r["month_items"]+r["year_items"]+r["day_items"] != 0 {
 		t.Errorf("later charts read Cassandra items again: %v", r)
 	}
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 func discard() *slog.Logger { return ops.NewLogger(io.Discard, "error", "text") }
