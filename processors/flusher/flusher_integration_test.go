@@ -181,12 +181,12 @@ func (w *world) flusher(cfg flusher.Config) (stop func()) {
 type cell struct {
 	name, artist string
 	plays, first int64
-	spellings    string // fmt of the decoded list
+	spellings    string // the column's bytes (topk.AppendSpellings)
 }
 
 // cellOf is the cell of an item as the tables must hold it.
 func cellOf(it *topk.Item) cell {
-	return cell{it.Name, it.Artist, it.Plays, it.First, fmt.Sprint(it.Spellings)}
+	return cell{it.Name, it.Artist, it.Plays, it.First, string(topk.AppendSpellings(nil, it.Spellings))}
 }
 
 type itemKey struct {
@@ -267,18 +267,15 @@ func (w *world) read(ctx context.Context) (tables, error) {
 		iter := w.session.Query(stmt).WithContext(ctx).Iter()
 		var user, entity string
 		var item int64
-		var it topk.Item
+		var c cell
 		var spellings []byte
-		for iter.Scan(&user, p, &entity, &item, &it.Name, &it.Artist, &it.Plays, &it.First, &spellings) {
+		for iter.Scan(&user, p, &entity, &item, &c.name, &c.artist, &c.plays, &c.first, &spellings) {
 			k := part(user, p)
 			if into[k] == nil {
 				into[k] = map[itemKey]cell{}
 			}
-			d := topk.NewDecoder(spellings)
-			if it.Spellings = d.Spellings(); !d.Done() {
-				return fmt.Errorf("%s %v: spellings %x do not decode", k, item, spellings)
-			}
-			into[k][itemKey{entity, item}] = cellOf(&it)
+			c.spellings = string(spellings)
+			into[k][itemKey{entity, item}] = c
 		}
 		return iter.Close()
 	}
@@ -330,7 +327,8 @@ func (w *world) converge(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// the whole tables (the catch-up's hold about a million rows)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		got, err := w.read(ctx)
 		cancel()
 		if err == nil {
