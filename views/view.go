@@ -335,7 +335,13 @@ func (v *View) Check(ctx context.Context) error {
 // a recovered view since. It also prunes old days and refreshes the
 // metrics every Maintain.
 func (v *View) Run(ctx context.Context) error {
-	mctx, stop := context.WithCancel(ctx)
+	// The Goka views run under gctx, which ends only once the maintenance
+	// loop has stopped: maintain reads Goka's Stats, and a Goka view
+	// closing (at the end of its Run) sets the partitions Stats reads
+	// without a lock — a data race the race detector caught at shutdown.
+	gctx, stopViews := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopViews()
+	mctx, stopMaintain := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -351,8 +357,12 @@ func (v *View) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	defer func() { stop(); <-done }()
-	if err := outage.Rerun(ctx, v.kafka, v.cfg.Backoff, v.runOnce, v.restarts.Inc); err != nil {
+	go func() {
+		<-done
+		stopViews()
+	}()
+	defer func() { stopMaintain(); <-done }()
+	if err := outage.Rerun(gctx, v.kafka, v.cfg.Backoff, v.runOnce, v.restarts.Inc); err != nil {
 		return fmt.Errorf("views: %w", err)
 	}
 	return nil
