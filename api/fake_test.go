@@ -40,7 +40,6 @@ type fixture struct {
 	store *chartstest.Store
 	cache *chartstest.Cache
 	srv   *Server
-	svc   *charts.Service
 }
 
 type fixtureOpts struct {
@@ -91,7 +90,7 @@ func newFixtureOn(t testing.TB, o fixtureOpts, cache *chartstest.Cache) *fixture
 		t.Fatal(err)
 	}
 	srv.MountCharts(svc)
-	f.srv, f.svc = srv, svc
+	f.srv = srv
 	return f
 }
 

@@ -78,8 +78,8 @@ func (g *flights) do(ctx context.Context, key string, fn func(context.Context) (
 		select {
 		case <-f.done:
 		default:
-			g.cancelled.Inc() // counted first: the fill sees the cancel at once
 			f.cancel()
+			g.cancelled.Inc()
 		}
 	}
 	return cached{}, ctx.Err()

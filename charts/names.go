@@ -2,8 +2,6 @@ package charts
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/listen"
@@ -61,55 +59,33 @@ func (a *allTime) days() []views.Day {
 
 // cassandra is the Cassandra part of the user's all-time items of each
 // entity in es (nil tallies when it has no days): range=all's partitions,
-// the days before the view's first up to today. A range=all answer
-// (which waited for its own Cassandra part) reads them as it read its
-// own; any other answer peeks them instead of waiting: a request served from the view must not wait on Cassandra for its
-// names (bench-api's view-served p99 went from 9.7 ms to 203 ms when it
-// did), so a part not cached yet is filled in the background and this
-// answer keeps the range's names (errNamesPending).
+// the days before the view's first up to today.
 func (a *allTime) cassandra(ctx context.Context, e topk.Entity, es ...topk.Entity) ([]*tally, error) {
-	to := a.sp.today
-	if !to.Before(a.sp.viewFrom) {
-		to = a.sp.viewFrom.AddDate(0, 0, -1)
+	periods := a.knownPeriods
+	if !a.knownOK {
+		to := a.sp.today
+		if !to.Before(a.sp.viewFrom) {
+			to = a.sp.viewFrom.AddDate(0, 0, -1)
+		}
+		var err error
+		if periods, _, err = a.s.canonicalPlan(ctx, a.user, Earliest, to); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]*tally, 0, 1+len(es))
-	pending := false
 	for i, x := range append([]topk.Entity{e}, es...) {
-		if a.knownOK { // a range=all answer: it waited for Cassandra anyway
-			if i == 0 {
-				out = append(out, a.known)
-				continue
-			}
-			t, _, err := a.s.periodsTally(ctx, a.user, x, a.knownPeriods)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
+		if i == 0 && a.knownOK {
+			out = append(out, a.known)
 			continue
 		}
-		key := "alltime:" + string(x) + ":" + to.Format(time.DateOnly) + ":" + a.user
-		t, ok := peek(ctx, a.s.cache, key, tallyCodec, func(ctx context.Context) (*tally, error) {
-			periods, _, err := a.s.canonicalPlan(ctx, a.user, Earliest, to)
-			if err != nil {
-				return nil, err
-			}
-			t, _, err := a.s.periodsTally(ctx, a.user, x, periods)
-			return t, err
-		})
-		if !ok {
-			pending = true // the other entities' fills start too
+		t, _, err := a.s.periodsTally(ctx, a.user, x, periods)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, t)
 	}
-	if pending {
-		return nil, errNamesPending
-	}
 	return out, nil
 }
-
-// errNamesPending: the all-time part of a chart's names is not cached
-// yet (its fill runs in the background) or could not be read.
-var errNamesPending = errors.New("all-time names not cached yet")
 
 // name sets the Name of each of items (entity e) to its all-time majority
 // spelling and, for tracks and albums, Artist to its artist's. ok false:

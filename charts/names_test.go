@@ -2,7 +2,6 @@ package charts_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -161,11 +160,14 @@ func TestNamesAreAllTimeMajority(t *testing.T) {
 			if mode.cache {
 				shared := &chartstest.Cache{}
 				svc, _, _ := spellingService(t, w, mode.view, shared)
-				warm(t, svc, want, ranges)
+				for key := range want { // fill the shared cache
+					var user, e, r string
+					fmt.Sscan(key, &user, &e, &r)
+					rows(t, svc, user, topk.Entity(e), ranges[r])
+				}
 				cache = shared
 			}
 			svc, _, _ := spellingService(t, w, mode.view, cache)
-			warm(t, svc, want, ranges)
 			for key, rowsWant := range want {
 				var user, e, r string
 				fmt.Sscan(key, &user, &e, &r)
@@ -196,23 +198,6 @@ func TestNamesAreAllTimeMajority(t *testing.T) {
 	}
 }
 
-// warm asks each chart of want once and waits for the background fills
-// they start: the first answer of a user's range served from the view
-// does not wait for the all-time part of its names
-// (TestNamesNeverWaitForCassandra).
-func warm(t *testing.T, svc *charts.Service, want map[string]string, ranges map[string]charts.Range) {
-	t.Helper()
-	for key := range want {
-		var user, e, r string
-		fmt.Sscan(key, &user, &e, &r)
-		if _, err := svc.Top(context.Background(), charts.TopQuery{User: user, Entity: topk.Entity(e), Range: ranges[r], K: 1}); err != nil &&
-			!errors.Is(err, topk.ErrNotFound) {
-			t.Fatalf("%s: %v", key, err)
-		}
-	}
-	svc.Settle()
-}
-
 // Cassandra down: a range of the view still answers, named by the
 // range's own majority spellings (plays right), and it is counted; once
 // Cassandra is back, the all-time names return.
@@ -236,18 +221,12 @@ func TestNamesWithoutCassandraAreTheRanges(t *testing.T) {
 		t.Errorf("topk_api_top_range_names_total %v, want 2", n)
 	}
 	store.SetDown(false)
-	// The first answer after starts the fill of the all-time part (range
-	// names once more), the next one has it.
-	if _, err := svc.Top(context.Background(), charts.TopQuery{User: "r", Entity: topk.Artists, Range: charts.Named("7d"), K: 10}); err != nil {
-		t.Fatal(err)
-	}
-	svc.Settle()
 	a, err = svc.Top(context.Background(), charts.TopQuery{User: "r", Entity: topk.Artists, Range: charts.Named("7d"), K: 10})
 	if err != nil || show(a.Items) != "[Radiohead/5 Beck/2 Low/2 Portishead/2 abba/2]" {
 		t.Errorf("Cassandra back: %s %v", show(a.Items), err)
 	}
-	if n := charts.CounterValue(t, reg, "topk_api_top_range_names_total"); n != 3 {
-		t.Errorf("topk_api_top_range_names_total %v after Cassandra came back, want 3", n)
+	if n := charts.CounterValue(t, reg, "topk_api_top_range_names_total"); n != 2 {
+		t.Errorf("topk_api_top_range_names_total %v after Cassandra came back, want 2", n)
 	}
 }
 
@@ -261,9 +240,8 @@ func TestNamesAreCached(t *testing.T) {
 	if _, err := svc.Top(ctx, charts.TopQuery{User: "r", Entity: topk.Tracks, Range: charts.Named("7d"), K: 10}); err != nil {
 		t.Fatal(err)
 	}
-	svc.Settle()
 	if r := store.AllReads(); r["month_items"]+r["year_items"]+r["day_items"] == 0 {
-		t.Fatalf("the first chart of the view started no read of Cassandra items for its names: %v", r)
+		t.Fatalf("the first chart of the view read no Cassandra items for its names: %v", r)
 	}
 	store.ResetReads()
 	for _, r := range []charts.Range{charts.Named("today"), charts.Named("30d"), charts.Named("all")} {
@@ -277,32 +255,3 @@ func TestNamesAreCached(t *testing.T) {
 }
 
 func discard() *slog.Logger { return ops.NewLogger(io.Discard, "error", "text") }
-
-// The first chart of a user served from the view does not wait for the
-// all-time part of its names: it answers at once with the range's names
-// and fills that part in the background; the next answer has the
-// all-time names. (Waiting made bench-api's ordinary view-served p99 203
-// ms, from 9.7 ms.)
-func TestNamesNeverWaitForCassandra(t *testing.T) {
-	w := spellingWorld()
-	svc, store, reg := spellingService(t, w, true, nil)
-	ctx := context.Background()
-	a, err := svc.Top(ctx, charts.TopQuery{User: "r", Entity: topk.Artists, Range: charts.Named("7d"), K: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := show(a.Items), "[Radiohead/5 ABBA/2 Beck/2 LOW/2 PORTISHEAD/2]"; got != want {
-		t.Errorf("first answer: %s, want the range's names %s", got, want)
-	}
-	if n := charts.CounterValue(t, reg, "topk_api_top_range_names_total"); n != 1 {
-		t.Errorf("topk_api_top_range_names_total %v, want 1", n)
-	}
-	svc.Settle()
-	if r := store.AllReads(); r["month_items"]+r["year_items"]+r["day_items"] == 0 {
-		t.Fatalf("no background read of the all-time part: %v", r)
-	}
-	a, err = svc.Top(ctx, charts.TopQuery{User: "r", Entity: topk.Artists, Range: charts.Named("7d"), K: 10})
-	if err != nil || show(a.Items) != "[Radiohead/5 Beck/2 Low/2 Portishead/2 abba/2]" {
-		t.Errorf("second answer: %s %v, want the all-time names", show(a.Items), err)
-	}
-}

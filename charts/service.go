@@ -150,15 +150,6 @@ func (s *Service) Close() {
 	}
 }
 
-// Settle waits for the background fills running now (refresh-ahead, the
-// all-time parts of names): tests and benchmarks that want a warm cache
-// call it after a first round of queries.
-func (s *Service) Settle() {
-	if s.cache != nil {
-		s.cache.background.Wait()
-	}
-}
-
 // Now is the service's clock, in UTC.
 func (s *Service) Now() time.Time { return s.cfg.Now().UTC() }
 

@@ -384,7 +384,6 @@ type topBody struct {
 // checkTop compares an answer with the truth; source "" accepts any.
 func (a *apiUnderTest) checkTop(tr *truth, user, entity, query string, from, to time.Time, source string) {
 	a.t.Helper()
-	a.warm(user, entity)
 	code, body := a.get("/v1/users/" + url.PathEscape(user) + "/top/" + entity + "?k=1000&" + query)
 	if code != 200 {
 		a.t.Fatalf("%s %s %s: %d %s", user, entity, query, code, body)
@@ -405,16 +404,6 @@ func (a *apiUnderTest) checkTop(tr *truth, user, entity, query string, from, to 
 			a.t.Fatalf("%s %s %s: #%d %+v, want %+v", user, entity, query, i+1, it, w)
 		}
 	}
-}
-
-// warm asks for the user's chart of entity once and waits for the
-// background fills it starts: the first chart of a range served from the
-// view answers with the range's names while the user's all-time part of
-// them is filled (charts/names.go).
-func (a *apiUnderTest) warm(user, entity string) {
-	a.t.Helper()
-	a.get("/v1/users/" + url.PathEscape(user) + "/top/" + entity + "?range=7d")
-	a.parts.charts.Settle()
 }
 
 // waitReady polls /readyz (its checks are cached for 2 s).
