@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,9 +42,9 @@ type chartItem struct {
 }
 
 // truth is the independent count: every distinct listen (first arrival of
-// each identity) per user and day, from which charts are computed without
-// any of the pipeline's code: plays per item over the range, names by the
-// user's all-time majority spelling (majorityNames).
+// each identity) per user and day, from which charts are computed the way
+// DESIGN.md defines them — per day the spelling of the latest played_at,
+// over a range the latest day's — without any of the pipeline's code.
 type truth struct {
 	days map[string]map[time.Time][]listen.Listen
 	ids  map[listen.Identity]bool
@@ -76,33 +77,65 @@ func (tr *truth) first(user string) time.Time {
 }
 
 // chart is the user's chart of entity ("tracks", "artists", "albums")
-// over [from, to]: the range's plays of each item, shown under the
-// user's all-time majority spelling of it (majorityNames).
+// over [from, to].
 func (tr *truth) chart(user, entity string, from, to time.Time) []chartItem {
-	names := tr.majorityNames(user, entity)
-	var artists map[uint64]string
-	if entity != "artists" {
-		artists = tr.majorityNames(user, "artists")
-	}
-	acc := map[uint64]*chartItem{}
-	for d, ls := range tr.days[user] {
-		if d.Before(from) || d.After(to) {
-			continue
+	var days []time.Time
+	for d := range tr.days[user] {
+		if !d.Before(from) && !d.After(to) {
+			days = append(days, d)
 		}
+	}
+	slices.SortFunc(days, time.Time.Compare)
+	acc := map[uint64]*chartItem{}
+	for _, d := range days {
+		ls := slices.Clone(tr.days[user][d])
+		slices.SortStableFunc(ls, func(a, b listen.Listen) int {
+			return a.PlayedAt.Truncate(time.Second).Compare(b.PlayedAt.Truncate(time.Second))
+		})
+		// The day's spelling of each artist: its latest listen's.
+		artistName := map[uint64]string{}
 		for _, l := range ls {
-			key, _, ok := itemOf(l, entity)
-			if !ok {
-				continue
+			artistName[listen.ArtistKey(l.ArtistName)] = l.ArtistName
+		}
+		type dayItem struct {
+			name   string
+			artist uint64
+			plays  int64
+		}
+		items := map[uint64]*dayItem{}
+		for _, l := range ls {
+			var key uint64
+			name := ""
+			switch entity {
+			case "tracks":
+				key, name = listen.TrackKey(l.ArtistName, l.TrackName), l.TrackName
+			case "artists":
+				key, name = listen.ArtistKey(l.ArtistName), l.ArtistName
+			case "albums":
+				if l.AlbumName == "" {
+					continue
+				}
+				key, name = listen.AlbumKey(l.ArtistName, l.AlbumName), l.AlbumName
 			}
+			it := items[key]
+			if it == nil {
+				it = &dayItem{}
+				items[key] = it
+			}
+			it.plays++
+			it.name, it.artist = name, listen.ArtistKey(l.ArtistName)
+		}
+		for key, it := range items {
 			x := acc[key]
 			if x == nil {
-				x = &chartItem{key: key, name: names[key]}
-				if artists != nil {
-					x.artist = artists[listen.ArtistKey(l.ArtistName)]
-				}
+				x = &chartItem{key: key}
 				acc[key] = x
 			}
-			x.plays++
+			x.plays += it.plays
+			x.name = it.name
+			if entity != "artists" {
+				x.artist = artistName[it.artist]
+			}
 		}
 	}
 	out := make([]chartItem, 0, len(acc))
@@ -122,65 +155,6 @@ func (tr *truth) chart(user, entity string, from, to time.Time) []chartItem {
 		}
 		return a.key < b.key
 	})
-	return out
-}
-
-// itemOf is the key and spelling of a listen's item of entity (ok false:
-// a listen without an album).
-func itemOf(l listen.Listen, entity string) (key uint64, name string, ok bool) {
-	switch entity {
-	case "tracks":
-		return listen.TrackKey(l.ArtistName, l.TrackName), l.TrackName, true
-	case "artists":
-		return listen.ArtistKey(l.ArtistName), l.ArtistName, true
-	case "albums":
-		return listen.AlbumKey(l.ArtistName, l.AlbumName), l.AlbumName, l.AlbumName != ""
-	}
-	return 0, "", false
-}
-
-// majorityNames is the display name of each of the user's items of
-// entity, as ARCHITECTURE.md ("Display names") defines it, counted here
-// without the pipeline's code: over all of the user's counted listens,
-// the spelling most of them used; ties go to the spelling whose first
-// listen was played first (to the second), then to the smaller string.
-func (tr *truth) majorityNames(user, entity string) map[uint64]string {
-	type spelling struct {
-		plays int
-		first time.Time
-	}
-	spellings := map[uint64]map[string]*spelling{}
-	for _, ls := range tr.days[user] {
-		for _, l := range ls {
-			key, name, ok := itemOf(l, entity)
-			if !ok {
-				continue
-			}
-			if spellings[key] == nil {
-				spellings[key] = map[string]*spelling{}
-			}
-			at := l.PlayedAt.Truncate(time.Second)
-			s := spellings[key][name]
-			if s == nil {
-				s = &spelling{first: at}
-				spellings[key][name] = s
-			}
-			s.plays++
-			if at.Before(s.first) {
-				s.first = at
-			}
-		}
-	}
-	out := map[uint64]string{}
-	for key, byName := range spellings {
-		best, bs := "", (*spelling)(nil)
-		for name, s := range byName {
-			if bs == nil || s.plays > bs.plays || (s.plays == bs.plays && (s.first.Before(bs.first) || (s.first.Equal(bs.first) && name < best))) {
-				best, bs = name, s
-			}
-		}
-		out[key] = best
-	}
 	return out
 }
 

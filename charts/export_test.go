@@ -1,4 +1,0 @@
-package charts
-
-// CounterValue is counterValue for the package's external tests.
-var CounterValue = counterValue
