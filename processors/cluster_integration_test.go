@@ -263,7 +263,21 @@ func TestClusterChaosCassandraNode(t *testing.T) {
 		}
 		return ok, failed
 	}
-	charts("before", c.g.users[0])
+	// The users the api knows before the kill (a 200): a user the load has
+	// not given a counted listen yet answers 404, rightly — half of the
+	// load's listens go to one-off users, so at the kill the 200 users
+	// have ~6 listens each and one of them has none in about a quarter of
+	// the runs (a run failed on two such 404s of user-028).
+	var known []string
+	for _, u := range c.g.users {
+		if code, _, _ := apiGet(ac.API.Addr, "/v1/users/"+u+"/top/artists?range=all"); code == http.StatusOK {
+			known = append(known, u)
+		}
+	}
+	if len(known) < len(c.g.users)/2 {
+		t.Fatalf("before the kill only %d of %d users have charts", len(known), len(c.g.users))
+	}
+	charts("before", known[0])
 	node := 3
 	clusterCtl(t, "kill9", "cassandra", strconv.Itoa(node))
 	c.fault("kill -9 Cassandra node %d (127.0.0.%d) with %d listens acknowledged", node, node, c.ackedNow())
@@ -276,14 +290,14 @@ func TestClusterChaosCassandraNode(t *testing.T) {
 	// reads several partitions; for about a third of them the dead node is
 	// one of the two replicas a coordinator asks first; the tables'
 	// speculative_retry asks the third, schemas/cassandra/004).
-	for _, u := range c.g.users {
+	for _, u := range known {
 		o, f := charts("Cassandra node just killed", u)
 		ok, failed = ok+o, failed+f
 	}
-	c.fault("right after the kill, every user's charts (%d users) in %s: answered 200 %d times, failed %d",
-		len(c.g.users), time.Since(down).Round(100*time.Millisecond), ok, failed)
+	c.fault("right after the kill, the charts of every user with charts before it (%d of %d users) in %s: answered 200 %d times, failed %d",
+		len(known), len(c.g.users), time.Since(down).Round(100*time.Millisecond), ok, failed)
 	for time.Since(down) < 90*time.Second {
-		o, f := charts("Cassandra node down", c.g.users[0])
+		o, f := charts("Cassandra node down", known[0])
 		ok, failed = ok+o, failed+f
 		c.sleep(time.Second)
 	}
