@@ -344,6 +344,7 @@ func (v *View) Run(ctx context.Context) error {
 	mctx, stopMaintain := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
+		defer stopViews()
 		defer close(done)
 		t := time.NewTicker(v.cfg.Maintain)
 		defer t.Stop()
@@ -356,10 +357,6 @@ func (v *View) Run(ctx context.Context) error {
 			case <-v.shrink:
 			}
 		}
-	}()
-	go func() {
-		<-done
-		stopViews()
 	}()
 	defer func() { stopMaintain(); <-done }()
 	if err := outage.Rerun(gctx, v.kafka, v.cfg.Backoff, v.runOnce, v.restarts.Inc); err != nil {

@@ -184,16 +184,7 @@ func (r *Reader) Items(ctx context.Context, p topk.Period, user string, entity t
 	if err != nil {
 		return nil, err
 	}
-	var part any
-	switch p.Kind {
-	case topk.Monthly:
-		part = p.Start.Year()*100 + int(p.Start.Month())
-	case topk.Yearly:
-		part = p.Start.Year()
-	default:
-		part = p.Start
-	}
-	it := readOf(ctx, p.Kind, s, selectItems[p.Kind], user, part, string(entity)).PageSize(10000).Iter()
+	it := readOf(ctx, p.Kind, s, selectItems[p.Kind], user, partition(p), string(entity)).PageSize(10000).Iter()
 	var out []topk.Item
 	var key int64
 	var x topk.Item
