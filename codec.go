@@ -9,7 +9,9 @@ import (
 // (the api's cached tallies, the flusher's cache, each with its own
 // framing): an item is its key (8 bytes, little endian), its plays
 // (uvarint), then its name and artist, each a uvarint length and the
-// bytes. Decoder reads it with bounds checks, so corrupt input is an
+// bytes, its First (varint), and its other spellings: a uvarint count
+// (0 when Name is the only one), then each spelling's name, plays
+// (uvarint) and first (varint). Decoder reads it with bounds checks, so corrupt input is an
 // error, never a panic or a huge allocation. The aggregator's day state
 // (a Kafka format of its own, with the spelling's second and an artist
 // index per item) is read with the same Decoder.
@@ -22,11 +24,32 @@ func AppendItem(b []byte, it *Item) []byte {
 	b = binary.LittleEndian.AppendUint64(b, it.Key)
 	b = binary.AppendUvarint(b, uint64(it.Plays))
 	b = AppendString(b, it.Name)
-	return AppendString(b, it.Artist)
+	b = AppendString(b, it.Artist)
+	b = binary.AppendVarint(b, it.First)
+	return AppendSpellings(b, it.Spellings)
+}
+
+// AppendSpellings appends sp: a uvarint count, then each spelling's name
+// (AppendString), plays (uvarint) and first (varint). It is also the
+// value of the item tables' spellings column.
+func AppendSpellings(b []byte, sp []Spelling) []byte {
+	b = binary.AppendUvarint(b, uint64(len(sp)))
+	for _, s := range sp {
+		b = AppendString(b, s.Name)
+		b = binary.AppendUvarint(b, uint64(s.Plays))
+		b = binary.AppendVarint(b, s.First)
+	}
+	return b
 }
 
 // ItemSize is an upper bound of AppendItem's bytes for it.
-func ItemSize(it *Item) int { return 8 + 10 + 2*binary.MaxVarintLen32 + len(it.Name) + len(it.Artist) }
+func ItemSize(it *Item) int {
+	n := 8 + 10 + 2*binary.MaxVarintLen32 + len(it.Name) + len(it.Artist) + 10 + binary.MaxVarintLen32
+	for _, s := range it.Spellings {
+		n += binary.MaxVarintLen32 + len(s.Name) + 20
+	}
+	return n
+}
 
 // AppendString appends s as a uvarint length and its bytes.
 func AppendString(b []byte, s string) []byte {
@@ -81,6 +104,20 @@ func (d *Decoder) Uvarint() uint64 {
 	return v
 }
 
+// Varint reads a varint.
+func (d *Decoder) Varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b[d.i:])
+	if n <= 0 {
+		d.err = ErrCorrupt
+		return 0
+	}
+	d.i += n
+	return v
+}
+
 // Count reads a length and checks it against the bytes left, each
 // element taking at least min bytes, so corrupt input cannot make a huge
 // allocation.
@@ -122,5 +159,26 @@ func (d *Decoder) Item() Item {
 	it.Plays = int64(d.Uvarint())
 	it.Name = d.String()
 	it.Artist = d.String()
+	it.First = d.Varint()
+	it.Spellings = d.Spellings()
 	return it
+}
+
+// Spellings reads what AppendSpellings wrote (nil for none).
+func (d *Decoder) Spellings() []Spelling {
+	n := d.Count(3)
+	if n == 0 {
+		return nil
+	}
+	sp := make([]Spelling, n)
+	for i := range sp {
+		s := &sp[i]
+		s.Name = d.String()
+		s.Plays = int64(d.Uvarint())
+		s.First = d.Varint()
+	}
+	if d.err != nil {
+		return nil
+	}
+	return sp
 }

@@ -2,11 +2,14 @@ package topk
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 )
 
 func TestItemCodecRoundTrip(t *testing.T) {
-	items := []Item{{Key: 1, Name: "Song", Artist: "Band", Plays: 3}, {Key: 1<<63 + 5, Plays: 1 << 40}, {Key: 7, Name: "ü", Plays: 0}}
+	items := []Item{{Key: 1, Name: "Song", Artist: "Band", Plays: 3, First: 1_700_000_000}, {Key: 1<<63 + 5, Plays: 1 << 40, First: -5},
+		{Key: 7, Name: "ü", Plays: 0},
+		{Key: 8, Name: "Radiohead", Plays: 5, First: 100, Spellings: []Spelling{{"RADIOHEAD", 2, 90}, {"Radiohead", 3, 100}}}}
 	var b []byte
 	size := 0
 	for i := range items {
@@ -18,7 +21,7 @@ func TestItemCodecRoundTrip(t *testing.T) {
 	}
 	d := NewDecoder(b)
 	for i, want := range items {
-		if got := d.Item(); got != want {
+		if got := d.Item(); !reflect.DeepEqual(got, want) {
 			t.Errorf("item %d = %+v, want %+v", i, got, want)
 		}
 	}
@@ -30,7 +33,8 @@ func TestItemCodecRoundTrip(t *testing.T) {
 // Truncated or lying input is ErrCorrupt, never a panic or a huge
 // allocation.
 func TestDecoderRejectsCorruptInput(t *testing.T) {
-	full := AppendItem(nil, &Item{Key: 9, Name: "name", Artist: "artist", Plays: 300})
+	full := AppendItem(nil, &Item{Key: 9, Name: "name", Artist: "artist", Plays: 300, First: 1 << 40,
+		Spellings: []Spelling{{"NAME", 100, 1 << 41}, {"name", 200, 1 << 40}}})
 	for n := range len(full) {
 		d := NewDecoder(full[:n])
 		d.Item()

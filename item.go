@@ -26,6 +26,14 @@ type Item struct {
 	// artist (tracks and albums; empty for artists).
 	Name, Artist string
 	Plays        int64
+	// First is when the first listen spelled Name was played (Unix
+	// seconds; values written before spellings were kept count from their
+	// period's start).
+	First int64
+	// Spellings lists every spelling of the item in the period, Name's
+	// included, in name order, when there is more than one (their plays
+	// sum to Plays); nil when Name is the only one (spelling.go).
+	Spellings []Spelling
 }
 
 // Compare is the charts' order: plays descending, then name, then

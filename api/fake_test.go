@@ -40,6 +40,7 @@ type fixture struct {
 	store *chartstest.Store
 	cache *chartstest.Cache
 	srv   *Server
+	svc   *charts.Service
 }
 
 type fixtureOpts struct {
@@ -90,7 +91,7 @@ func newFixtureOn(t testing.TB, o fixtureOpts, cache *chartstest.Cache) *fixture
 		t.Fatal(err)
 	}
 	srv.MountCharts(svc)
-	f.srv = srv
+	f.srv, f.svc = srv, svc
 	return f
 }
 

@@ -173,8 +173,9 @@ func (g *gate) Items(ctx context.Context, p topk.Period, user string, e topk.Ent
 func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
 
 // Every Cassandra slot taken: a request needing one more is a 503 with
-// Retry-After: 1 within the short wait, while ranges of the view answer;
-// the refusal is counted.
+// Retry-After: 1 within the short wait, while ranges of the view answer
+// (named by the range's spellings: the user's all-time items are
+// Cassandra's); the refusals are counted.
 func TestCassandraBusyIs503(t *testing.T) {
 	var g *gate
 	f := newFixture(t, fixtureOpts{recovered: true, ttl: time.Minute,
@@ -200,13 +201,15 @@ func TestCassandraBusyIs503(t *testing.T) {
 	if code := <-held; code != 200 {
 		t.Fatalf("the request holding the slot: %d", code)
 	}
+	f.svc.Settle() // the names' background fills it started end
 	if rec := f.do("/v1/users/alice/top/artists?from=2025-01-01&to=2025-06-30"); rec.Code != 200 {
 		t.Fatalf("after the slot was freed: %d", rec.Code)
 	}
 	_, metrics := f.get(t, "/metrics")
-	for _, want := range []string{`topk_http_rejected_total{reason="cassandra_busy"} 1`, `topk_api_cassandra_busy_total{fill="request"} 1`} {
+	for _, want := range []string{`topk_http_rejected_total{reason="cassandra_busy"} 1`, `topk_api_cassandra_busy_total{fill="request"} 1`,
+		`topk_api_top_range_names_total 2`} {
 		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %s", want)
+			t.Errorf("metrics lack %s: %s", want, grepLines(metrics, "busy_total")+grepLines(metrics, "range_names"))
 		}
 	}
 }

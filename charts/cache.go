@@ -186,13 +186,7 @@ func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill 
 	}
 	a.requests.WithLabelValues("local", "miss").Inc()
 	e, err := a.flights.do(ctx, key, func(ctx context.Context) (cached, error) {
-		if e, ok := a.fromShared(ctx, key, func(b []byte) (any, int64, error) {
-			v, err := c.decode(b)
-			if err != nil {
-				return nil, 0, err
-			}
-			return v, sizeOf(c.size(v), b), nil
-		}); ok {
+		if e, ok := a.fromShared(ctx, key, decodeWith(c)); ok {
 			return e, nil
 		}
 		release, err := a.slots.acquire(ctx)
@@ -224,6 +218,47 @@ func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill 
 	return e.val.(T), e.asOf, nil
 }
 
+// decodeWith is fromShared's decoder of c's answers.
+func decodeWith[T any](c codec[T]) func([]byte) (any, int64, error) {
+	return func(b []byte) (any, int64, error) {
+		v, err := c.decode(b)
+		if err != nil {
+			return nil, 0, err
+		}
+		return v, sizeOf(c.size(v), b), nil
+	}
+}
+
+// peek is fetch for an answer a request can do without: it never waits
+// for Cassandra. It returns key's answer from this process (one up to
+// MaxStale old, refreshed ahead past 3/4 of the TTL) or from Redis; on a
+// miss it starts the fill in the background under the service's context
+// (without holding a slot: fill's own fetches take theirs) and reports
+// false: a later request finds the answer. With caching off (ttl 0) it is fetch, waiting.
+func peek[T any](ctx context.Context, a *answers, key string, c codec[T], fill func(context.Context) (T, error)) (T, bool) {
+	var zero T
+	if a.ttl <= 0 {
+		v, _, err := fetch(ctx, a, key, c, fill)
+		return v, err == nil
+	}
+	key = a.prefix + key
+	now := a.now()
+	loader := func(ctx context.Context) (cached, []byte, error) { return load(ctx, a.now().UTC(), fill, c) }
+	if e, ok := a.local.get(key); ok && now.Before(e.asOf.Add(MaxStale)) {
+		a.requests.WithLabelValues("local", "hit").Inc()
+		if now.After(e.asOf.Add(a.ttl * 3 / 4)) {
+			a.inBackground(key, false, loader)
+		}
+		return e.val.(T), true
+	}
+	a.requests.WithLabelValues("local", "miss").Inc()
+	if e, ok := a.fromShared(ctx, key, decodeWith(c)); ok {
+		return e.val.(T), true
+	}
+	a.inBackground(key, false, loader)
+	return zero, false
+}
+
 // MaxStale is how old an answer kept in the process may be when it is
 // served because Cassandra failed to give a fresh one.
 const MaxStale = time.Hour
@@ -248,6 +283,15 @@ func sizeOf(size int64, encoded []byte) int64 {
 // service is closed or every Cassandra slot is taken (the entry is served
 // until it expires; a later request tries again).
 func (a *answers) refreshAhead(key string, fill func(context.Context) (cached, []byte, error)) {
+	a.inBackground(key, true, fill)
+}
+
+// inBackground runs fill for key in the background under the service's
+// context, once at a time per key; holdSlot: it takes a free Cassandra
+// slot first (and does not run without one), as a fill that reads the
+// store itself must; a fill made of fetches, which take their own, does
+// not (holding one too would need two slots for one read).
+func (a *answers) inBackground(key string, holdSlot bool, fill func(context.Context) (cached, []byte, error)) {
 	if _, running := a.refreshing.LoadOrStore(key, struct{}{}); running {
 		return
 	}
@@ -257,7 +301,10 @@ func (a *answers) refreshAhead(key string, fill func(context.Context) (cached, [
 		a.refreshing.Delete(key)
 		return
 	}
-	release, ok := a.slots.try()
+	release, ok := func() {}, true
+	if holdSlot {
+		release, ok = a.slots.try()
+	}
 	if !ok {
 		a.bgMu.Unlock()
 		a.refreshing.Delete(key)

@@ -10,7 +10,8 @@
 // Store (Cassandra): whole years and months from the rollups, at most two
 // partial months from day values (plan.go, Periods). The view's days are
 // summed per query and merged with the Store's sorted tally without
-// sorting either whole (merge.go). Store answers are cached in this
+// sorting either whole (merge.go). Items show the user's all-time majority
+// spelling, the same in every range (names.go). Store answers are cached in this
 // process and in Redis for a short TTL (cache.go) under canonical keys (a
 // tally's key is the partitions it reads, from the user's first day on,
 // not the dates asked); Redis down is served uncached; answers over
@@ -24,8 +25,8 @@
 // Files: service.go (Config, the View and Store ports, errors), ranges.go
 // (range names, resolution, validation), plan.go (view | Cassandra split,
 // partition planner), top.go, activity.go (and the search), listens.go
-// with cursor.go, merge.go, cache.go, flight.go (shared, cancellable
-// fills; the Cassandra slots; ErrBusy), lag.go. The Store port's contract
+// with cursor.go, merge.go, names.go (display names), cache.go, flight.go
+// (shared, cancellable fills; the Cassandra slots; ErrBusy), lag.go. The Store port's contract
 // suite and the fakes are in chartstest.
 //
 // Flow: Goka views + Cassandra (+ Redis cache) → charts → api → users.

@@ -78,8 +78,8 @@ func (g *flights) do(ctx context.Context, key string, fn func(context.Context) (
 		select {
 		case <-f.done:
 		default:
+			g.cancelled.Inc() // counted first: the fill sees the cancel at once
 			f.cancel()
-			g.cancelled.Inc()
 		}
 	}
 	return cached{}, ctx.Err()
@@ -116,7 +116,7 @@ func newSlots(n int, wait time.Duration, reg prometheus.Registerer) (*slots, err
 	})
 	s.busy = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_api_cassandra_busy_total",
-		Help: "Cassandra reads refused because every slot was taken, by fill: request (answered 503 unless an expired answer could serve) or refresh (a refresh-ahead skipped).",
+		Help: "Cassandra reads refused because every slot was taken, by fill: request (answered 503 unless an expired answer could serve; a top answer's all-time names: named by its range instead, topk_api_top_range_names_total) or refresh (a refresh-ahead skipped).",
 	}, []string{"fill"})
 	for _, c := range []prometheus.Collector{s.inFlight, s.busy} {
 		if err := reg.Register(c); err != nil {

@@ -13,9 +13,8 @@ func compare(a, b topk.Item) int { return topk.Compare(&a, &b) }
 
 func before(a, b *topk.Item) bool { return topk.Compare(a, b) < 0 }
 
-// accumulator sums items of periods given oldest first: plays add up and
-// the display spelling is the one of the latest period having the item
-// (the flusher's rollups follow the same rule).
+// accumulator sums items of periods, in any order: plays and spellings
+// add up (topk.Item.Merge), so Name is the majority spelling of the sum.
 type accumulator struct {
 	index map[uint64]int
 	items []topk.Item
@@ -45,13 +44,14 @@ func (a *accumulator) release() {
 
 func (a *accumulator) add(it *topk.Item) {
 	if i, ok := a.index[it.Key]; ok {
-		x := &a.items[i]
-		x.Plays += it.Plays
-		x.Name, x.Artist = it.Name, it.Artist
+		a.items[i].Merge(it)
 		return
 	}
 	a.index[it.Key] = len(a.items)
 	a.items = append(a.items, *it)
+	// The sum owns its spellings: Merge changes them in place, and it's
+	// may be a view day's or a cached tally's.
+	a.items[len(a.items)-1].Spellings = slices.Clone(it.Spellings)
 }
 
 // tally is the items of a range, sorted in chart order, with an index by
@@ -74,29 +74,51 @@ func (a *accumulator) tally() *tally {
 
 // size approximates a tally's memory, for the local cache's budget.
 func (t *tally) size() int64 {
-	n := int64(64 + 56*len(t.items))
+	n := int64(64 + 96*len(t.items))
 	for i := range t.items {
-		n += int64(len(t.items[i].Name) + len(t.items[i].Artist))
+		it := &t.items[i]
+		n += int64(len(it.Name) + len(it.Artist) + 48*len(it.Spellings))
+		for _, sp := range it.Spellings {
+			n += int64(len(sp.Name))
+		}
 	}
 	return n
 }
 
-// page is one page of a ranking.
+// page is one page of a ranking, with the items tied with its ends: the
+// order of equal plays goes by name (topk.Compare), and the names shown
+// are set after ranking (the user's all-time majority spellings, names.go),
+// so which of the tied items fall on the page is decided only then
+// (ordered).
 type page struct {
+	// items run from the first item with the plays of the page's first
+	// through the last with the plays of its last, in plays order.
 	items []topk.Item
+	skip  int // items before the page's first, of items
+	k     int
 	total int // distinct items of the range
 }
 
+// ordered sorts the page's items in chart order by the names they hold
+// now and returns the page.
+func (p *page) ordered() []topk.Item {
+	slices.SortFunc(p.items, compare)
+	w := window(p.items, p.skip)
+	return w[:min(p.k, len(w))]
+}
+
 // rank merges the older part (a tally from Cassandra, or nil) with the
-// recent part (an accumulator over view days, or nil; its spellings are
-// newer) and returns the items at [offset, offset+k) in chart order. It
-// adds the older plays into recent's items (recent is spent).
+// recent part (an accumulator over view days, or nil) and returns the
+// page at [offset, offset+k) in plays order, with its tied items. It
+// merges the older plays and spellings into recent's items (recent is
+// spent).
 //
 // It never sorts either part whole: items of the recent part take their
 // older plays from the tally's index, and only the best offset+k of them
 // are selected (a bounded heap) and sorted; the tally is already sorted,
 // so the items it alone holds are read in order, skipping those the
-// recent part holds; the two ordered streams are merged until offset+k.
+// recent part holds; the two ordered streams are merged until offset+k,
+// then every item tied with the last is added (withTies).
 func rank(older *tally, recent *accumulator, offset, k int) page {
 	need := offset + k
 	total := 0
@@ -108,7 +130,7 @@ func rank(older *tally, recent *accumulator, offset, k int) page {
 		for i := range recent.items {
 			if older != nil {
 				if j, ok := older.index[recent.items[i].Key]; ok {
-					recent.items[i].Plays += older.items[j].Plays
+					recent.items[i].Merge(&older.items[j])
 					continue
 				}
 			}
@@ -137,18 +159,68 @@ func rank(older *tally, recent *accumulator, offset, k int) page {
 		if j < len(fresh) {
 			f = &recent.items[fresh[j]]
 		}
-		switch {
-		case o == nil && f == nil:
-			return page{items: window(out, offset), total: total}
-		case f == nil || (o != nil && before(o, f)):
+		if o == nil && f == nil {
+			break
+		}
+		if f == nil || (o != nil && before(o, f)) {
 			out = append(out, *o)
 			i++
-		default:
+		} else {
 			out = append(out, *f)
 			j++
 		}
 	}
-	return page{items: window(out, offset), total: total}
+	if len(out) == need {
+		out = withTies(out, older, i, recent, fresh[:j])
+	}
+	return newPage(out, offset, k, total)
+}
+
+// withTies appends to out, the best items of the ranking, every other
+// item with the plays of out's last: from older's items at i on (those
+// before were taken or are recent's) and from recent's not taken.
+func withTies(out []topk.Item, older *tally, i int, recent *accumulator, taken []int32) []topk.Item {
+	p := out[len(out)-1].Plays
+	if older != nil {
+		for ; i < len(older.items) && older.items[i].Plays >= p; i++ {
+			if recent != nil {
+				if _, dup := recent.index[older.items[i].Key]; dup {
+					continue
+				}
+			}
+			if older.items[i].Plays == p {
+				out = append(out, older.items[i])
+			}
+		}
+	}
+	if recent != nil {
+		in := map[int32]bool{}
+		for _, x := range taken {
+			if recent.items[x].Plays == p {
+				in[x] = true
+			}
+		}
+		for x := range recent.items {
+			if recent.items[x].Plays == p && !in[int32(x)] {
+				out = append(out, recent.items[x])
+			}
+		}
+	}
+	return out
+}
+
+// newPage is the page at offset of out (the ranking's best, with the
+// items tied with its last), starting at the first item tied with the
+// page's first.
+func newPage(out []topk.Item, offset, k, total int) page {
+	if offset >= len(out) {
+		return page{k: k, total: total}
+	}
+	start := offset
+	for start > 0 && out[start-1].Plays == out[offset].Plays {
+		start--
+	}
+	return page{items: out[start:], skip: offset - start, k: k, total: total}
 }
 
 // best returns the indices of the n best items in chart order. Beyond n
@@ -206,11 +278,13 @@ func window(items []topk.Item, offset int) []topk.Item {
 	return items[offset:]
 }
 
-// Encoding of a tally for Redis (version 1): uvarint version, uvarint
+// Encoding of a tally for Redis (version 2): uvarint version, uvarint
 // count, then the items in the item codec (topk.AppendItem: key 8 bytes
-// LE, uvarint plays, uvarint length + name, uvarint length + artist), in
-// chart order.
-const tallyVersion = 1
+// LE, uvarint plays, uvarint length + name, uvarint length + artist,
+// varint first, the other spellings), in chart order. Version 1 had no
+// first and spellings; its entries live under the older key prefix
+// (service.go), never read.
+const tallyVersion = 2
 
 var tallyCodec = codec[*tally]{
 	encode: (*tally).encode,
@@ -232,8 +306,9 @@ func (t *tally) encode() []byte {
 	return b
 }
 
-// minItemBytes is the smallest encoded item: key, plays, two lengths.
-const minItemBytes = 8 + 1 + 1 + 1
+// minItemBytes is the smallest encoded item: key, plays, two lengths,
+// first, the spellings' count.
+const minItemBytes = 8 + 1 + 1 + 1 + 1 + 1
 
 func decodeTally(b []byte) (*tally, error) {
 	d := topk.NewDecoder(b)

@@ -21,6 +21,10 @@ type split struct {
 	// (viewFrom is after every day when the view cannot answer).
 	viewFrom time.Time
 	viewDays []views.Day // the user's view days in [max(from, viewFrom), to]
+	// recent is every view day of the user (the display names' part of
+	// the view, names.go), today the day the range "all" ends.
+	recent []views.Day
+	today  time.Time
 	// first is the user's first day (ranges "all"; existence), when known.
 	first    time.Time
 	hasFirst bool
@@ -56,7 +60,7 @@ func (s *split) source() string {
 // (the first day of "all").
 func (s *Service) plan(ctx context.Context, user string, r *resolved, now time.Time) (*split, error) {
 	today := Midnight(now)
-	sp := &split{viewFrom: Earliest.AddDate(10000, 0, 0)}
+	sp := &split{viewFrom: Earliest.AddDate(10000, 0, 0), today: today}
 	var recent []views.Day
 	if v := s.cfg.View; v != nil && v.Recovered() {
 		vf := v.FirstDay(now)
@@ -65,6 +69,7 @@ func (s *Service) plan(ctx context.Context, user string, r *resolved, now time.T
 			s.log.Warn("view read failed: answering from Cassandra", "user", user, "err", err)
 		} else {
 			sp.viewFrom, recent = vf, days
+			sp.recent = days
 		}
 	}
 	if r.All {
@@ -156,26 +161,34 @@ func (s *Service) fromFirst(ctx context.Context, user string, from, to time.Time
 // days before the user's first day or in days without plays, and the
 // partial months whose every day with plays they hold, share one entry;
 // the tally holds every item, so k and offset never enter the key. asOf
-// is the oldest of the reads the answer rests on.
-func (s *Service) tally(ctx context.Context, user string, e topk.Entity, from, to time.Time) (*tally, time.Time, error) {
-	periods, asOf, err := s.canonicalPlan(ctx, user, from, to)
+// is the oldest of the reads the answer rests on; periods are the
+// partitions (another entity's tally of the same days reads them again).
+func (s *Service) tally(ctx context.Context, user string, e topk.Entity, from, to time.Time) (t *tally, periods []topk.Period, asOf time.Time, err error) {
+	periods, asOf, err = s.canonicalPlan(ctx, user, from, to)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, nil, time.Time{}, err
 	}
-	if len(periods) == 0 {
-		return newAccumulator(0).tally(), asOf, nil
-	}
-	t, tallyAsOf, err := fetch(ctx, s.cache, tallyKey(e, periods, user), tallyCodec, func(ctx context.Context) (*tally, error) {
-		return s.readTally(ctx, user, e, periods)
-	})
+	t, tallyAsOf, err := s.periodsTally(ctx, user, e, periods)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, nil, time.Time{}, err
 	}
-	return t, oldest(asOf, tallyAsOf), nil
+	return t, periods, oldest(asOf, tallyAsOf), nil
 }
 
+// periodsTally is the entity's items of the user in periods, summed,
+// through the cache (asOf zero when there are none: nothing was read).
+func (s *Service) periodsTally(ctx context.Context, user string, e topk.Entity, periods []topk.Period) (*tally, time.Time, error) {
+	if len(periods) == 0 {
+		return newAccumulator(0).tally(), time.Time{}, nil
+	}
+	return fetch(ctx, s.cache, tallyKey(e, periods, user), tallyCodec, func(ctx context.Context) (*tally, error) {
+		return s.readTally(ctx, user, e, periods)
+	})
+}
+
+// oldest is the earlier of a and b; a zero b (nothing read) is ignored.
 func oldest(a, b time.Time) time.Time {
-	if b.Before(a) {
+	if !b.IsZero() && b.Before(a) {
 		return b
 	}
 	return a
@@ -241,7 +254,7 @@ func (s *Service) readTally(ctx context.Context, user string, e topk.Entity, per
 		n += len(r)
 	}
 	acc := newAccumulator(n / 2)
-	for _, r := range results { // periods are in time order: the latest spelling wins
+	for _, r := range results {
 		for i := range r {
 			acc.add(&r[i])
 		}

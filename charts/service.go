@@ -94,6 +94,9 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	cache *answers
+	// rangeNames counts top answers named by their range's spellings:
+	// the user's all-time Cassandra part could not be read.
+	rangeNames prometheus.Counter
 }
 
 // New builds the service and registers its cache metrics.
@@ -121,13 +124,21 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	cache, err := newAnswers(answersConfig{
 		shared: cfg.Cache, ttl: cfg.CacheTTL, localBytes: cfg.LocalCacheBytes, maxShared: cfg.CacheMaxEntryBytes,
-		prefix: cfg.CachePrefix + "topk:v2:", maxFills: cfg.MaxCassandra, busyWait: cfg.BusyWait,
+		prefix: cfg.CachePrefix + "topk:v3:", maxFills: cfg.MaxCassandra, busyWait: cfg.BusyWait,
 		log: log, now: cfg.Now, reg: cfg.Registerer,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, log: log, cache: cache}, nil
+	rangeNames := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_api_top_range_names_total",
+		Help: "Top answers whose names are the range's majority spellings, not the user's all-time ones, because Cassandra (down or busy) could not give the user's all-time items.",
+	})
+	if err := cfg.Registerer.Register(rangeNames); err != nil {
+		cache.close()
+		return nil, err
+	}
+	return &Service{cfg: cfg, log: log, cache: cache, rangeNames: rangeNames}, nil
 }
 
 // Close stops the cache's background refreshes (refresh-ahead of answers
@@ -136,6 +147,15 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 func (s *Service) Close() {
 	if s.cache != nil {
 		s.cache.close()
+	}
+}
+
+// Settle waits for the background fills running now (refresh-ahead, the
+// all-time parts of names): tests and benchmarks that want a warm cache
+// call it after a first round of queries.
+func (s *Service) Settle() {
+	if s.cache != nil {
+		s.cache.background.Wait()
 	}
 }
 

@@ -71,9 +71,11 @@ func (q *TopQuery) Validate() error {
 
 // Top is the items of q.Entity at [Offset, Offset+K) of the user's chart
 // over the range: the view's days summed with the Cassandra part (whole
-// years and months from the rollups, cached), in chart order
-// (topk.Compare). A user without listens is ErrNotFound; the store down
-// when the range needs it, ErrUnavailable.
+// years and months from the rollups, cached), named by the user's
+// all-time majority spellings (names.go), in chart order (topk.Compare on
+// those names). A user without listens is ErrNotFound; the store down
+// when the range needs it, ErrUnavailable; the store down when only the
+// names need it, the range's own majority spellings.
 func (s *Service) Top(ctx context.Context, q TopQuery) (*TopAnswer, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -97,13 +99,19 @@ func (s *Service) Top(ctx context.Context, q TopQuery) (*TopAnswer, error) {
 			ans.Range.From = day(sp.first)
 		}
 	}
+	names := s.allTime(q.User, sp)
 	var older *tally
 	if from, to, ok := sp.cass(); ok {
-		t, asOf, err := s.tally(ctx, q.User, q.Entity, from, to)
+		t, periods, asOf, err := s.tally(ctx, q.User, q.Entity, from, to)
 		if err != nil {
 			return nil, withSource(s.storeError(err, "user", q.User), ans.Source)
 		}
 		older, ans.AsOf = t, asOf
+		if r.All {
+			names.reuse(t, periods)
+		}
+	} else if r.All {
+		names.reuse(nil, nil)
 	}
 	var recent *accumulator
 	if len(sp.viewDays) > 0 {
@@ -121,8 +129,11 @@ func (s *Service) Top(ctx context.Context, q TopQuery) (*TopAnswer, error) {
 		return nil, withSource(noListens(q.User), ans.Source)
 	}
 	ans.Total = p.total
+	if !names.name(ctx, q.Entity, p.items) {
+		s.rangeNames.Inc()
+	}
 	withArtist := q.Entity != topk.Artists
-	for i, it := range p.items {
+	for i, it := range p.ordered() {
 		ti := TopItem{Rank: q.Offset + i + 1, Name: it.Name, Plays: it.Plays, IDs: map[string]string{string(q.Entity): HexKey(it.Key)}}
 		if withArtist {
 			ti.Artist = it.Artist

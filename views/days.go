@@ -8,6 +8,7 @@ import (
 	"context"
 	"sort"
 	"time"
+	"unsafe"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
@@ -82,8 +83,8 @@ func toDay(date time.Time, d *aggregator.Day) *Day {
 			return nil
 		}
 		r := make([]topk.Item, len(items))
-		for i, it := range items {
-			r[i] = topk.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: int64(it.Plays)}
+		for i := range items {
+			r[i] = items[i].Topk(date)
 		}
 		return r
 	}
@@ -104,8 +105,8 @@ func (v *View) encoded(key string) []byte {
 	}
 	back := func(items []topk.Item) []aggregator.Item {
 		r := make([]aggregator.Item, len(items))
-		for i, it := range items {
-			r[i] = aggregator.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: uint32(it.Plays)}
+		for i := range items {
+			r[i] = aggregator.ItemOf(&items[i], d.Date)
 		}
 		return r
 	}
@@ -165,13 +166,17 @@ func (v *View) account(key string, size int64) {
 }
 
 // dayBytes estimates the memory of a held user-day: the map entries, the
-// Day, its item slices and their strings.
+// Day, its item slices, their spellings and their strings.
 func dayBytes(key string, d *Day) int64 {
-	const entry, day, item = 96, 112, 56
+	const entry, day = 96, 112
+	const item, spelling = int64(unsafe.Sizeof(topk.Item{})), int64(unsafe.Sizeof(topk.Spelling{}))
 	n := int64(entry + 2*len(key) + day)
 	for _, items := range [][]topk.Item{d.Tracks, d.Artists, d.Albums} {
 		for _, it := range items {
-			n += int64(item + len(it.Name) + len(it.Artist))
+			n += item + int64(len(it.Name)+len(it.Artist))
+			for _, s := range it.Spellings {
+				n += spelling + int64(len(s.Name))
+			}
 		}
 	}
 	return n

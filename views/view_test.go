@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
@@ -101,14 +102,29 @@ func TestViewKeepsRecentDays(t *testing.T) {
 	if got.Plays != 3 || len(got.Tracks) != 2 || len(got.Artists) != 1 || len(got.Albums) != 1 {
 		t.Fatalf("day %+v", got)
 	}
+	// Reckoner and RECKONER tie on plays: the earlier listen's spelling
+	// (second 0) wins; the artist is the artist item's majority.
+	midnight := time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC).Unix()
+	wantSp := []topk.Spelling{{Name: "RECKONER", Plays: 1, First: midnight + 2}, {Name: "Reckoner", Plays: 1, First: midnight}}
+	var reckoner topk.Item
 	for _, it := range got.Tracks {
-		if it.Key == listen.TrackKey("Radiohead", "Reckoner") && (it.Plays != 2 || it.Name != "RECKONER" || it.Artist != "radiohead") {
-			t.Errorf("Reckoner %+v: want 2 plays spelled as the latest listen", it)
+		if it.Key == listen.TrackKey("Radiohead", "Reckoner") {
+			reckoner = it
 		}
 	}
+	if reckoner.Plays != 2 || reckoner.Name != "Reckoner" || reckoner.First != midnight || reckoner.Artist != "Radiohead" ||
+		fmt.Sprint(reckoner.Spellings) != fmt.Sprint(wantSp) {
+		t.Errorf("Reckoner %+v: want 2 plays spelled as the first listen, spellings %v", reckoner, wantSp)
+	}
 	raw, _ := v.stores[0].Get("alice|2026-03-08")
-	if lean, err := aggregator.DecodeDay(raw); err != nil || lean.Seen() != 0 || lean.Total != 3 {
-		t.Errorf("stored day keeps its seen set or lost its total: %v %+v", err, lean)
+	lean, err := aggregator.DecodeDay(raw)
+	if err != nil || lean.Seen() != 0 || lean.Total != 3 {
+		t.Fatalf("stored day keeps its seen set or lost its total: %v %+v", err, lean)
+	}
+	for _, it := range lean.Tracks {
+		if it.Key == reckoner.Key && fmt.Sprint(it.Topk(days[0].Date).Spellings) != fmt.Sprint(wantSp) {
+			t.Errorf("stored Reckoner %+v lost its spellings", it)
+		}
 	}
 
 	// The date rolls over: 2026-03-08 leaves the window.
@@ -363,5 +379,17 @@ func TestRecordsBehind(t *testing.T) {
 		if got := recordsBehind(&goka.ViewStats{Partitions: c.parts}); got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
+	}
+}
+
+// A held day's estimate counts its items' spellings: hostile spelling
+// variants cannot grow a view past its memory bound unseen.
+func TestDayBytesCountsSpellings(t *testing.T) {
+	it := topk.Item{Key: 1, Name: "Reckoner", Artist: "Radiohead", Plays: 2}
+	one := &Day{Tracks: []topk.Item{it}}
+	it.Spellings = []topk.Spelling{{Name: "RECKONER", Plays: 1, First: 2}, {Name: "Reckoner", Plays: 1}}
+	two := &Day{Tracks: []topk.Item{it}}
+	if extra := dayBytes("u|2026-03-10", two) - dayBytes("u|2026-03-10", one); extra < 2*(32+8) {
+		t.Fatalf("two spellings add %d bytes to the estimate, want at least %d", extra, 2*(32+8))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gocql/gocql"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/store/cassandra"
 )
 
@@ -23,9 +24,9 @@ const (
 )
 
 var insertItems = [...]string{
-	`INSERT INTO day_items (user_id, day, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-	`INSERT INTO month_items (user_id, month, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-	`INSERT INTO year_items (user_id, year, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+	`INSERT INTO day_items (user_id, day, entity, item, name, artist, plays, first, spellings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+	`INSERT INTO month_items (user_id, month, entity, item, name, artist, plays, first, spellings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+	`INSERT INTO year_items (user_id, year, entity, item, name, artist, plays, first, spellings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
 }
 
 const (
@@ -241,14 +242,19 @@ func (b *bare) rollupWrites(ctx context.Context, ds *dataset) error {
 }
 
 // emitItems emits the batches of one item partition, as the flusher's
-// store, cassandra.DayStore.WriteItems, writes them.
+// store, cassandra.DayStore.WriteItems, writes them: the key's bits as a
+// bigint, first, and the spellings column always set (topk.AppendSpellings,
+// one zero byte when Name is the only spelling), encoded here as the store
+// encodes it per row.
 func emitItems(emit func(job) bool, t int, user string, part any, rows []row, ts int64) bool {
 	for start := 0; start < len(rows); start += flushMaxRows {
 		chunk := rows[start:min(start+flushMaxRows, len(rows))]
 		entries := make([]gocql.BatchEntry, len(chunk))
-		for i, r := range chunk {
+		for i := range chunk {
+			r := &chunk[i]
 			entries[i] = gocql.BatchEntry{Stmt: insertItems[t], Idempotent: true,
-				Args: []any{user, part, string(r.entity), r.item, r.name, optional(r.artist), r.plays, ts}}
+				Args: []any{user, part, string(r.Entity), int64(r.Key), r.Name, optional(r.Artist), r.Plays, r.First,
+					topk.AppendSpellings(nil, r.Spellings), ts}}
 		}
 		if !emit(job{what: fmt.Sprintf("%s %s %v", [...]string{"day_items", "month_items", "year_items"}[t], user, part), entries: entries}) {
 			return false

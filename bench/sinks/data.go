@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
@@ -27,14 +28,9 @@ type rawGroup struct {
 	rows []rawRow
 }
 
-// row is one row of day_items, month_items or year_items.
-type row struct {
-	entity topk.Entity
-	item   int64
-	name   string
-	artist string
-	plays  int64
-}
+// row is one row of day_items, month_items or year_items: what the
+// flusher writes (name, artist, plays, first and spellings of the item).
+type row = topk.EntityItem
 
 // period is a user-day, -month or -year with its rows and total (the sum of
 // track plays, the flusher's USING TIMESTAMP).
@@ -85,8 +81,17 @@ func (h *hasher) raw(user string, day, at time.Time, id []byte, artist, track, a
 	return h.reset().str(user).int(unixDay(day)).int(at.UnixMilli()).str(string(id)).str(artist).str(track).str(album).sum()
 }
 
-func (h *hasher) item(user string, part int64, r row) uint64 {
-	return h.reset().str(user).int(part).str(string(r.entity)).int(r.item).str(r.name).str(r.artist).int(r.plays).sum()
+// item hashes a row as the item tables hold it: the key as a bigint, and
+// the spellings column's bytes (spellings, one zero byte for Name alone).
+func (h *hasher) item(user string, part int64, r *row, spellings []byte) uint64 {
+	return h.reset().str(user).int(part).str(string(r.Entity)).int(int64(r.Key)).str(r.Name).str(r.Artist).
+		int(r.Plays).int(r.First).str(string(spellings)).sum()
+}
+
+// itemOf hashes a generated row, its spellings column as the flusher's
+// store writes it.
+func (h *hasher) itemOf(user string, part int64, r *row) uint64 {
+	return h.item(user, part, r, topk.AppendSpellings(nil, r.Spellings))
 }
 
 func (h *hasher) userDay(user string, day time.Time, plays int64) uint64 {
@@ -120,11 +125,13 @@ type dataset struct {
 // many users delivers, each user's history oldest first): every user gets
 // `days` distinct days of the last three years and n/users listens spread
 // evenly over them, at distinct seconds, with Zipf-distributed artists and
-// tracks (benchkit.Generator). Each listen is parsed as ingest parses it
-// and added to the dataset as it is produced.
+// tracks (benchkit.Generator), some spelled differently (respell). Each
+// listen is parsed as ingest parses it and added to the dataset as it is
+// produced.
 type generator struct {
 	ds    *dataset
 	r     *rand.Rand
+	spell *rand.Rand // respell's own source: the days and seconds do not depend on it
 	names *benchkit.Generator
 	now   time.Time
 	h     *hasher
@@ -140,7 +147,7 @@ const span = 3 * 365
 func newGenerator(users, days, n, partitions int) *generator {
 	ds := &dataset{users: users, days: days, n: n, partitions: partitions,
 		raw: make([][]rawGroup, partitions), dayP: make([][]*period, partitions)}
-	return &generator{ds: ds, r: rand.New(rand.NewPCG(10, 6)), names: benchkit.NewGenerator(10, users),
+	return &generator{ds: ds, r: rand.New(rand.NewPCG(10, 6)), spell: rand.New(rand.NewPCG(3, 11)), names: benchkit.NewGenerator(10, users),
 		now: time.Now().UTC(), h: newHasher()}
 }
 
@@ -199,7 +206,7 @@ func (g *generator) fillUser() {
 		grp := rawGroup{user: user}
 		ids := map[listen.Identity]bool{}
 		for _, s := range sorted {
-			b := g.names.Listen(user, day.Add(time.Duration(s)*time.Second))
+			b := g.respell(g.names.Listen(user, day.Add(time.Duration(s)*time.Second)))
 			l, err := listen.Parse(b, g.now)
 			if err != nil { // the generator makes valid listens only
 				panic(fmt.Sprintf("generated an invalid listen %s: %v", b, err))
@@ -222,10 +229,11 @@ func (g *generator) fillUser() {
 		ds.raw[p] = append(ds.raw[p], grp)
 		st := &period{user: user, day: day, total: int64(d.Total)}
 		for _, e := range []topk.Entity{topk.Artists, topk.Albums, topk.Tracks} { // the flusher's write order
-			for _, it := range d.Items(e) {
-				r := row{entity: e, item: int64(it.Key), name: it.Name, artist: it.Artist, plays: int64(it.Plays)}
+			items := d.Items(e)
+			for i := range items {
+				r := row{Entity: e, Item: items[i].Topk(day)}
 				st.rows = append(st.rows, r)
-				ds.want.dayItems.add(g.h.item(user, unixDay(day), r))
+				ds.want.dayItems.add(g.h.itemOf(user, unixDay(day), &r))
 			}
 		}
 		ds.want.dayItems.partitions++
@@ -235,21 +243,21 @@ func (g *generator) fillUser() {
 		ds.dayP[p] = append(ds.dayP[p], st)
 		states = append(states, st)
 	}
-	// Rollups: months from days, years from months, oldest first (the
-	// latest spelling wins, as in the flusher).
+	// Rollups: months from days, years from months, oldest first, summed
+	// as the flusher sums them.
 	months := g.rollups(states, func(t time.Time) int { return t.Year()*100 + int(t.Month()) }, func(p *period) time.Time { return p.day })
 	years := g.rollups(months, func(t time.Time) int { return t.Year() }, func(p *period) time.Time {
 		return time.Date(p.part/100, time.Month(p.part%100), 1, 0, 0, 0, 0, time.UTC)
 	})
 	for _, m := range months {
-		for _, r := range m.rows {
-			ds.want.months.add(g.h.item(user, int64(m.part), r))
+		for i := range m.rows {
+			ds.want.months.add(g.h.itemOf(user, int64(m.part), &m.rows[i]))
 		}
 		ds.want.months.partitions++
 	}
 	for _, y := range years {
-		for _, r := range y.rows {
-			ds.want.years.add(g.h.item(user, int64(y.part), r))
+		for i := range y.rows {
+			ds.want.years.add(g.h.itemOf(user, int64(y.part), &y.rows[i]))
 		}
 		ds.want.years.partitions++
 	}
@@ -257,12 +265,37 @@ func (g *generator) fillUser() {
 	ds.years = append(ds.years, years...)
 }
 
-// rollups sums periods (oldest first) into the periods partOf maps them to.
+// Alternative spellings respell gives: the same names in other case, so
+// the same items (keys and listen identities are of the folded names).
+var (
+	artistAs = [2]string{`"artist_name":"Artist `, `"artist_name":"ARTIST `}
+	trackAs  = [2]string{`"track_name":"Track `, `"track_name":"track `}
+)
+
+// respell spells a listen's artist in capitals one time in four and its
+// track in lower case one time in eight, so that items have several
+// spellings in the day rows and the rollups, and the check covers their
+// sums and majorities.
+func (g *generator) respell(b []byte) []byte {
+	if g.spell.IntN(4) == 0 {
+		b = bytes.Replace(b, []byte(artistAs[0]), []byte(artistAs[1]), 1)
+	}
+	if g.spell.IntN(8) == 0 {
+		b = bytes.Replace(b, []byte(trackAs[0]), []byte(trackAs[1]), 1)
+	}
+	return b
+}
+
+// rollups sums periods (oldest first) into the periods partOf maps them
+// to, as processors/flusher/rollup.go does: each item's rows merged with
+// topk.Item.Merge in period order (plays and spellings add up; name and
+// first are the majority spelling's; the artist is the first period's
+// having one).
 func (g *generator) rollups(in []*period, partOf func(time.Time) int, start func(*period) time.Time) []*period {
 	var out []*period
 	type key struct {
-		e    topk.Entity
-		item int64
+		e   topk.Entity
+		key uint64
 	}
 	var idx map[key]int
 	for _, p := range in {
@@ -272,23 +305,23 @@ func (g *generator) rollups(in []*period, partOf func(time.Time) int, start func
 			idx = map[key]int{}
 		}
 		o := out[len(out)-1]
-		for _, r := range p.rows {
-			k := key{r.entity, r.item}
+		for j := range p.rows {
+			r := &p.rows[j]
+			k := key{r.Entity, r.Key}
 			i, ok := idx[k]
 			if !ok {
 				i = len(o.rows)
 				idx[k] = i
-				o.rows = append(o.rows, row{entity: r.entity, item: r.item})
+				o.rows = append(o.rows, row{Entity: r.Entity})
 			}
-			o.rows[i].plays += r.plays
-			o.rows[i].name, o.rows[i].artist = r.name, r.artist
+			o.rows[i].Merge(&r.Item)
 		}
 	}
 	for _, o := range out { // write order: artists, albums, tracks
-		slices.SortStableFunc(o.rows, func(a, b row) int { return entityRank(a.entity) - entityRank(b.entity) })
+		slices.SortStableFunc(o.rows, func(a, b row) int { return entityRank(a.Entity) - entityRank(b.Entity) })
 		for _, r := range o.rows {
-			if r.entity == topk.Tracks {
-				o.total += r.plays
+			if r.Entity == topk.Tracks {
+				o.total += r.Plays
 			}
 		}
 	}

@@ -4,12 +4,13 @@
 //
 // The import (-users × -days user-days over the last three years, -n
 // listens spread evenly over them, user by user, each user's history
-// oldest first) goes the real way: produced to user.listen.raw of the
-// benchmark's namespace, then `topk ingest` and `topk aggregator` run as
-// processes until their groups have committed everything, so
-// user.listen.valid and the aggregator's table topic are what production
-// would hold. They are stopped; then, each on its own backlog and as its
-// own process started after the backlog exists:
+// oldest first, some artists and tracks spelled in another case) goes the
+// real way: produced to user.listen.raw of the benchmark's namespace, then
+// `topk ingest` and `topk aggregator` run as processes until their groups
+// have committed everything, so user.listen.valid and the aggregator's
+// table topic are what production would hold. They are stopped; then,
+// each on its own backlog and as its own process started after the
+// backlog exists:
 //
 //   - `topk raw-writer` (user.listen.valid → raw_listens), timed from its
 //     first written CQL batch (topk_raw_writer_rows_total > 0) until its

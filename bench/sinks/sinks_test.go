@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/topk-charts/topk"
 )
 
 // The bare writer must send the sinks' own statements: they are copied
@@ -64,5 +66,71 @@ func TestProfile(t *testing.T) {
 	p := newProfile([]request{{"a", at(0), at(10)}, {"b", at(5), at(15)}}, 2)
 	if p.span != 15*time.Millisecond || p.under != 10*time.Millisecond || p.inFlight < 1.33 || p.inFlight > 1.34 {
 		t.Errorf("%+v", p)
+	}
+}
+
+// The rollups sum spellings as the flusher does: each month row's
+// spellings are the sums of its days', and its name and first are the
+// majority's (an independent tally of the day rows, not Merge); some rows
+// have several spellings, so the check covers them.
+func TestRollupSpellings(t *testing.T) {
+	g := newGenerator(3, 40, 3000, 16)
+	for range 3000 {
+		g.next()
+	}
+	type key struct {
+		user  string
+		month int
+		e     topk.Entity
+		item  uint64
+	}
+	tally := map[key]map[string]topk.Spelling{}
+	for _, days := range g.ds.dayP {
+		for _, st := range days {
+			for _, r := range st.rows {
+				k := key{st.user, st.day.Year()*100 + int(st.day.Month()), r.Entity, r.Key}
+				if tally[k] == nil {
+					tally[k] = map[string]topk.Spelling{}
+				}
+				for _, s := range r.AllSpellings() {
+					acc := tally[k][s.Name]
+					if acc.Name == "" || s.First < acc.First {
+						acc.First = s.First
+					}
+					acc.Name, acc.Plays = s.Name, acc.Plays+s.Plays
+					tally[k][s.Name] = acc
+				}
+			}
+		}
+	}
+	several := 0
+	for _, m := range g.ds.months {
+		for _, r := range m.rows {
+			want := tally[key{m.user, m.part, r.Entity, r.Key}]
+			var sp []topk.Spelling
+			for _, s := range want {
+				sp = append(sp, s)
+			}
+			best := topk.Majority(sp)
+			if r.Name != best.Name || r.First != best.First || len(r.AllSpellings()) != len(want) {
+				t.Fatalf("%s %d %s %d: %+v, want majority %+v of %+v", m.user, m.part, r.Entity, r.Key, r.Item, best, want)
+			}
+			var plays int64
+			for _, s := range r.AllSpellings() {
+				if want[s.Name] != s {
+					t.Fatalf("%s %d %d: spelling %+v, want %+v", m.user, m.part, r.Key, s, want[s.Name])
+				}
+				plays += s.Plays
+			}
+			if plays != r.Plays {
+				t.Fatalf("%s %d %d: spellings sum to %d plays, row has %d", m.user, m.part, r.Key, plays, r.Plays)
+			}
+			if len(r.Spellings) > 1 {
+				several++
+			}
+		}
+	}
+	if several == 0 {
+		t.Fatal("no month row has several spellings: respell does not reach the rollups")
 	}
 }

@@ -89,13 +89,15 @@ func readTables(ctx context.Context, s *gocql.Session) (tables, error) {
 		return t, err
 	}
 	items := func(table, col string) (digest, error) {
-		return scan(ctx, s, table, "user_id, "+col, "user_id, "+col+", entity, item, name, artist, plays",
+		return scan(ctx, s, table, "user_id, "+col, "user_id, "+col+", entity, item, name, artist, plays, first, spellings",
 			func() ([]any, func(*hasher) (uint64, string)) {
-				var user, entity, name, artist string
+				var user, entity string
 				var day time.Time
 				var part int
-				var item, plays int64
-				dest := []any{&user, &part, &entity, &item, &name, &artist, &plays}
+				var item int64
+				var spellings []byte
+				var r row
+				dest := []any{&user, &part, &entity, &item, &r.Name, &r.Artist, &r.Plays, &r.First, &spellings}
 				if col == "day" {
 					dest[1] = &day
 				}
@@ -104,8 +106,8 @@ func readTables(ctx context.Context, s *gocql.Session) (tables, error) {
 					if col == "day" {
 						p = unixDay(day)
 					}
-					r := row{entity: topk.Entity(entity), item: item, name: name, artist: artist, plays: plays}
-					return h.item(user, p, r), fmt.Sprintf("%s|%d", user, p)
+					r.Entity, r.Key = topk.Entity(entity), uint64(item)
+					return h.item(user, p, &r, spellings), fmt.Sprintf("%s|%d", user, p)
 				}
 			})
 	}

@@ -14,9 +14,10 @@ import (
 
 // ContractData is the data StoreSuite writes into a store: two users'
 // days across a year's end, items of a day, a month and a year (one key
-// above 2^63, an artist without artist), listens with equal played_at,
-// every optional field set on one, and users for the search (case,
-// accents, one folded id the prefix of another).
+// above 2^63, an artist without artist, items spelled several ways with
+// the first listen of each, a First before 1970 and one at 0), listens
+// with equal played_at, every optional field set on one, and users for
+// the search (case, accents, one folded id the prefix of another).
 func ContractData() *Data {
 	d := func(s string) time.Time { t, _ := time.Parse(topk.DayLayout, s); return t }
 	at := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
@@ -29,12 +30,20 @@ func ContractData() *Data {
 		},
 		Items: []Items{
 			{"ann", topk.DayPeriod(d("2026-01-02")), topk.Tracks, []topk.Item{
-				{Key: 1<<64 - 5, Name: "Nude", Artist: "Radiohead", Plays: 3}, {Key: 7, Name: "Reckoner", Artist: "Radiohead", Plays: 1}}},
-			{"ann", topk.DayPeriod(d("2026-01-02")), topk.Artists, []topk.Item{{Key: 9, Name: "Radiohead", Plays: 4}}},
+				spelled(1<<64-5, "Radiohead", topk.Spelling{Name: "NUDE", Plays: 1, First: sec(at, 9)},
+					topk.Spelling{Name: "Nude", Plays: 2, First: sec(at, 30)}),
+				{Key: 7, Name: "Reckoner", Artist: "Radiohead", Plays: 1, First: sec(at, 0)}}},
+			{"ann", topk.DayPeriod(d("2026-01-02")), topk.Artists, []topk.Item{
+				spelled(9, "", topk.Spelling{Name: "Radiohead", Plays: 2, First: sec(at, 0)},
+					topk.Spelling{Name: "radiohead", Plays: 2, First: sec(at, 9)})}},
 			{"ann", topk.MonthPeriod(d("2026-01-01")), topk.Tracks, []topk.Item{
-				{Key: 1<<64 - 5, Name: "Nude", Artist: "Radiohead", Plays: 3}, {Key: 7, Name: "Reckoner", Artist: "Radiohead", Plays: 2}}},
-			{"ann", topk.YearPeriod(d("2025-01-01")), topk.Albums, []topk.Item{{Key: 8, Name: "In Rainbows", Artist: "Radiohead", Plays: 3}}},
-			{"bob", topk.DayPeriod(d("2026-01-02")), topk.Tracks, []topk.Item{{Key: 7, Name: "Reckoner", Artist: "RADIOHEAD", Plays: 1}}},
+				spelled(1<<64-5, "Radiohead", topk.Spelling{Name: "NUDE", Plays: 1, First: sec(at, 9)},
+					topk.Spelling{Name: "Nude", Plays: 2, First: sec(at, 30)}),
+				{Key: 7, Name: "Reckoner", Artist: "Radiohead", Plays: 2, First: sec(at, -86400)}}},
+			{"ann", topk.YearPeriod(d("2025-01-01")), topk.Albums, []topk.Item{
+				{Key: 8, Name: "In Rainbows", Artist: "Radiohead", Plays: 3, First: -5}}},
+			{"bob", topk.DayPeriod(d("2026-01-02")), topk.Tracks, []topk.Item{
+				{Key: 7, Name: "Reckoner", Artist: "RADIOHEAD", Plays: 1}}},
 		},
 		Users: []string{"ann", "Ann B", "annie", "bob", "ÄNN"},
 	}
@@ -50,6 +59,17 @@ func ContractData() *Data {
 	)
 	return data
 }
+
+// spelled is an item of key with several spellings (Name, Plays and First
+// then the majority's and the sum, as topk.Item.SetSpellings makes them).
+func spelled(key uint64, artist string, sp ...topk.Spelling) topk.Item {
+	it := topk.Item{Key: key, Artist: artist}
+	it.SetSpellings(sp)
+	return it
+}
+
+// sec is Unix seconds of at plus s seconds.
+func sec(at time.Time, s int64) int64 { return at.Unix() + s }
 
 // StoreSuite is the contract every charts.Store keeps, run against each
 // implementation: the in-memory Store and cassandra.Reader on the real

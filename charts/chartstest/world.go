@@ -86,14 +86,14 @@ func (w *World) Play(user string, at time.Time, artist, track, album string) {
 	}
 	day.Plays++
 	bump := func(items *[]topk.Item, key uint64, name, artist string) {
+		one := topk.Item{Key: key, Name: name, Artist: artist, Plays: 1, First: at.Unix()}
 		for i := range *items {
 			if (*items)[i].Key == key {
-				(*items)[i].Plays++
-				(*items)[i].Name, (*items)[i].Artist = name, artist
+				(*items)[i].Merge(&one)
 				return
 			}
 		}
-		*items = append(*items, topk.Item{Key: key, Name: name, Artist: artist, Plays: 1})
+		*items = append(*items, one)
 	}
 	bump(&day.Tracks, listen.TrackKey(artist, track), track, artist)
 	bump(&day.Artists, listen.ArtistKey(artist), artist, "")
@@ -116,23 +116,30 @@ func (w *World) SortedDays(user string, from, to time.Time) []*views.Day {
 	return out
 }
 
-// Expect is the chart computed directly from the days: sum, latest
-// spelling, sorted by plays desc, name, artist, key.
+// Expect is the chart computed directly from the days: plays summed over
+// [from, to], each item named by its majority spelling over all the
+// user's days and a track's or album's artist by its artist's
+// (topk.Majority of the spellings summed per key), sorted by plays desc,
+// name, artist, key.
 func (w *World) Expect(user string, e topk.Entity, from, to time.Time) []topk.Item {
 	acc := map[uint64]*topk.Item{}
 	for _, d := range w.SortedDays(user, from, to) {
 		for _, it := range d.Items(e) {
 			x := acc[it.Key]
 			if x == nil {
-				x = &topk.Item{Key: it.Key}
+				x = &topk.Item{Key: it.Key, Artist: it.Artist}
 				acc[it.Key] = x
 			}
 			x.Plays += it.Plays
-			x.Name, x.Artist = it.Name, it.Artist
 		}
 	}
+	names, artists := w.allSpellings(user, e), w.allSpellings(user, topk.Artists)
 	var out []topk.Item
 	for _, x := range acc {
+		x.Name = topk.Majority(names[x.Key]).Name
+		if e != topk.Artists {
+			x.Artist = topk.Majority(artists[listen.ArtistKey(x.Artist)]).Name
+		}
 		out = append(out, *x)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -151,9 +158,37 @@ func (w *World) Expect(user string, e topk.Entity, from, to time.Time) []topk.It
 	return out
 }
 
+// allSpellings is every spelling of each item of the user's days: plays
+// summed and the earliest first listen by name, per key.
+func (w *World) allSpellings(user string, e topk.Entity) map[uint64][]topk.Spelling {
+	type nameKey struct {
+		key  uint64
+		name string
+	}
+	sums := map[nameKey]*topk.Spelling{}
+	for _, d := range w.Days[user] {
+		for _, it := range d.Items(e) {
+			for _, sp := range it.AllSpellings() {
+				s := sums[nameKey{it.Key, sp.Name}]
+				if s == nil {
+					s = &topk.Spelling{Name: sp.Name, First: sp.First}
+					sums[nameKey{it.Key, sp.Name}] = s
+				}
+				s.Plays += sp.Plays
+				s.First = min(s.First, sp.First)
+			}
+		}
+	}
+	out := map[uint64][]topk.Spelling{}
+	for k, s := range sums {
+		out[k.key] = append(out[k.key], *s)
+	}
+	return out
+}
+
 // Data is the world as the store's tables hold it: user_days, day items,
-// the month and year rollups (summed oldest first, the latest spelling
-// winning, as the flusher writes them), raw listens and known users.
+// the month and year rollups (summed with their spellings, topk.Item.Merge,
+// as the flusher writes them), raw listens and known users.
 func (w *World) Data() *Data {
 	d := &Data{}
 	type key struct {
@@ -179,11 +214,10 @@ func (w *World) Data() *Data {
 						}
 						x := sums[k][it.Key]
 						if x == nil {
-							x = &topk.Item{Key: it.Key}
+							x = &topk.Item{}
 							sums[k][it.Key] = x
 						}
-						x.Plays += it.Plays
-						x.Name, x.Artist = it.Name, it.Artist
+						x.Merge(&it)
 					}
 				}
 			}

@@ -71,10 +71,12 @@ func newFullAPI(ctx context.Context, env *Env, reg *prometheus.Registry) (*apiPa
 // the view it reads and the Cassandra lag monitor (to run) and what to
 // close.
 type apiParts struct {
-	srv   *api.Server
-	view  *views.View
-	lag   *charts.LagMonitor
-	close func()
+	srv  *api.Server
+	view *views.View
+	lag  *charts.LagMonitor
+	// charts is the query service (tests settle its background fills).
+	charts *charts.Service
+	close  func()
 }
 
 // newAPI wires the charts: the Goka view of recent days (it needs Kafka
@@ -160,5 +162,5 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka()} }), c.API.AdminToken)
 	// The cache's background refreshes read through reader and rc: stop
 	// them first.
-	return &apiParts{srv: srv, view: view, lag: lag, close: func() { svc.Close(); closeAll() }}, nil
+	return &apiParts{srv: srv, view: view, lag: lag, charts: svc, close: func() { svc.Close(); closeAll() }}, nil
 }

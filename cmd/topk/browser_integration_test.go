@@ -39,6 +39,7 @@ func TestIntegrationChartsPageInBrowser(t *testing.T) {
 	runPipeline(t, cfg)
 	waitPipeline(t, cfg, topics)
 	a := startAPI(t, cfg, true)
+	a.warm("browser-user", "artists")
 
 	code, body := a.get("/v1/users/browser-user/top/artists?range=30d&k=20")
 	if code != 200 {

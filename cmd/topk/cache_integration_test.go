@@ -108,7 +108,7 @@ func TestIntegrationAPILimits(t *testing.T) {
 	t.Cleanup(func() { cache.Del(context.Background(), keys...) })
 	kinds := map[string]int{}
 	for _, k := range keys {
-		kind, _, _ := strings.Cut(strings.TrimPrefix(k, cfg.Cassandra.Keyspace+":topk:v2:"), ":")
+		kind, _, _ := strings.Cut(strings.TrimPrefix(k, cfg.Cassandra.Keyspace+":topk:v3:"), ":")
 		kinds[kind]++
 		ttl, err := cache.TTL(ctx, k).Result()
 		if err != nil || ttl <= 0 || ttl > cfg.Charts.CacheTTL {
@@ -220,7 +220,7 @@ func TestIntegrationCacheEvictionSparesAsynq(t *testing.T) {
 			defer cache.Client.Close()
 			answer := []byte(strings.Repeat("a", 64<<10))
 			for i := range 400 { // 25 MB of answers into 8 MB
-				if err := cache.Set(ctx, fmt.Sprint("topk:v2:items:tracks:", i), answer, time.Minute); err != nil {
+				if err := cache.Set(ctx, fmt.Sprint("topk:v3:items:tracks:", i), answer, time.Minute); err != nil {
 					if c.keepsAll {
 						t.Fatalf("cache write %d under %s: %v", i, c.policy, err)
 					}

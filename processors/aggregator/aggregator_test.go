@@ -163,6 +163,42 @@ func TestDuplicateRewritesChangelogOncePerKey(t *testing.T) {
 	}
 }
 
+// Spellings count toward the state limit: listens of one track in ever
+// new spellings are dead-lettered (state_size) once the day's state
+// would pass it, like long names; the counted ones keep their spellings.
+func TestSpellingVariantsDeadLetter(t *testing.T) {
+	tt := start(t, Config{MaxStateBytes: 4 << 10})
+	dlq := tt.NewQueueTracker(string(listen.NewTopics("").DLQ))
+	at := time.Date(2026, 5, 6, 0, 0, 0, 0, time.UTC)
+	long := strings.Repeat("x", 500)
+	for i := range 10 {
+		variant := long[:i] + "X" + long[i+1:]
+		consume(tt, "", lis("grace", at.Add(time.Duration(i)*time.Minute), "A", variant, ""))
+	}
+	d := day(tt, "", "grace|2026-05-06")
+	if d == nil {
+		t.Fatal("no state")
+	}
+	tr := d.Items(topk.Tracks)
+	if d.Total < 2 || d.Total >= 10 || len(tr) != 1 || len(tr[0].Spellings) != int(d.Total) {
+		t.Fatalf("state %+v: want one track with one spelling per counted play, some refused", d)
+	}
+	n := 0
+	for {
+		h, _, _, ok := dlq.NextWithHeaders()
+		if !ok {
+			break
+		}
+		if r := string(h[processors.HeaderReason]); r != "state_size" {
+			t.Fatalf("reason %q", r)
+		}
+		n++
+	}
+	if n != 10-int(d.Total) {
+		t.Fatalf("%d dead letters for %d counted of 10", n, d.Total)
+	}
+}
+
 // A listen that would grow its user-day past the state limit goes to the
 // DLQ; the state stays as it was and other days still count.
 func TestStateSizeDeadLetters(t *testing.T) {

@@ -152,12 +152,18 @@ func (pc *partCache) drop(key string) {
 	}
 }
 
-// footprint estimates the heap of a decoded state: its item and seen
-// slices by capacity, its names (at most the encoding's bytes: substrings
-// of one copy of it, or the listens' strings), the key and the map entry.
-// TestCacheFootprint checks it against runtime.MemStats.
+// footprint estimates the heap of a decoded state: its item, spelling
+// and seen slices by capacity, its names (at most the encoding's bytes:
+// substrings of one copy of it, or the listens' strings), the key and the
+// map entry. TestCacheFootprint checks it against runtime.MemStats.
 func footprint(key string, d *Day, encoded int) int64 {
 	items := cap(d.Artists) + cap(d.Tracks) + cap(d.Albums)
-	return int64(items)*int64(unsafe.Sizeof(Item{})) + int64(cap(d.seen))*int64(unsafe.Sizeof(seen{})) +
-		int64(encoded+len(key)) + 128
+	spellings := 0
+	for _, list := range [][]Item{d.Artists, d.Tracks, d.Albums} {
+		for i := range list {
+			spellings += cap(list[i].Spellings)
+		}
+	}
+	return int64(items)*int64(unsafe.Sizeof(Item{})) + int64(spellings)*int64(unsafe.Sizeof(Spelling{})) +
+		int64(cap(d.seen))*int64(unsafe.Sizeof(seen{})) + int64(encoded+len(key)) + 128
 }

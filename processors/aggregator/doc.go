@@ -3,7 +3,9 @@
 // from) holds one Day per key user_id|YYYY-MM-DD — counts per track, artist
 // and album and the compact set of listens already counted. A duplicate or
 // a replay of any day, however old, counts once; plays over the daily cap
-// go to the DLQ.
+// go to the DLQ. Each item keeps every spelling of the day with its plays
+// and first second; its Name is the majority (topk.Spelling.Better), and
+// Item.Topk hands the spellings on to the flusher and the views.
 //
 // The table's changelog feeds the flusher (Cassandra day values and
 // rollups). The values of the recent days (Config.RecentDays, the api's

@@ -13,16 +13,21 @@ import (
 type Item struct {
 	// Key is the item's 64-bit identity (listen.TrackKey, ArtistKey, AlbumKey).
 	Key uint64
-	// Name is the display spelling: the one of the latest played_at.
+	// Name is the day's display spelling: the majority of Spellings
+	// (spelling.go).
 	Name string
-	// Artist is the display name of the item's artist (tracks, albums),
-	// filled by Day.Items.
+	// Artist is the display name of the item's artist (tracks, albums):
+	// the artist item's Name, filled by Day.Items.
 	Artist string
 	Plays  uint32
-	// SpelledAt is the second of the day of the listen whose spelling Name
-	// (and Artist) carry.
-	SpelledAt uint32
-	// artist indexes Day.Artists (tracks and albums).
+	// First is the second of the day of the first listen spelled Name.
+	First uint32
+	// Spellings lists every spelling of the day, Name's included, in name
+	// order, when there is more than one (their plays sum to Plays); nil
+	// when Name is the only one, as in topk.Item.
+	Spellings []Spelling
+	// artist indexes Day.Artists (tracks and albums): the artist item,
+	// whatever its spelling.
 	artist uint32
 }
 
@@ -117,21 +122,16 @@ func (d *Day) Add(p Play) bool {
 	return true
 }
 
-// upsert adds a play to the item with key, or appends a new item, and
-// returns its index. The spelling of the latest second wins (ties: the
-// later arrival).
+// upsert adds a play spelled name to the item with key, or appends a new
+// item, and returns its index.
 func upsert(items *[]Item, key uint64, name string, sec, artist uint32) int {
 	for i := range *items {
-		it := &(*items)[i]
-		if it.Key == key {
-			it.Plays++
-			if sec >= it.SpelledAt {
-				it.Name, it.SpelledAt, it.artist = name, sec, artist
-			}
+		if it := &(*items)[i]; it.Key == key {
+			it.add(name, sec)
 			return i
 		}
 	}
-	*items = append(*items, Item{Key: key, Name: name, Plays: 1, SpelledAt: sec, artist: artist})
+	*items = append(*items, Item{Key: key, Name: name, Plays: 1, First: sec, artist: artist})
 	return len(*items) - 1
 }
 
@@ -149,21 +149,34 @@ func (d *Day) refreshArtists() {
 // Seen is the number of distinct listens counted (equals Total).
 func (d *Day) Seen() int { return len(d.seen) }
 
-// Encoding (version 1), all integers unsigned varints:
+// Encoding (version 2), all integers unsigned varints:
 //
 //	version total
-//	n_artists { key(8 bytes LE) plays spelled_at len name }
-//	n_tracks  { key plays spelled_at artist_index len name }
-//	n_albums  { key plays spelled_at artist_index len name }
+//	n_artists { key(8 bytes LE) plays first len name spellings }
+//	n_tracks  { key plays first artist_index len name spellings }
+//	n_albums  { key plays first artist_index len name spellings }
 //	n_seen    { sec_delta track }   sorted by (sec, track); sec_delta from the previous entry
-const encodingVersion = 1
+//
+// spellings is a count, 0 when name is the only spelling (most items),
+// else every spelling, name's included, in name order: { len name plays
+// first }. Version 1 (kept in the Kafka tables written before spellings)
+// is the same without spellings: each item's one spelling is its name,
+// with all its plays, first listened at its second (then the latest
+// listen's, as the spelling was).
+const (
+	encodingVersion   = 2
+	encodingVersionV1 = 1
+)
 
 // Encode renders the day compactly.
 func (d *Day) Encode() []byte {
 	size := 16 + 12*len(d.seen)
 	for _, items := range [][]Item{d.Artists, d.Tracks, d.Albums} {
 		for _, it := range items {
-			size += 24 + len(it.Name)
+			size += 25 + len(it.Name)
+			for _, sp := range it.Spellings {
+				size += 16 + len(sp.Name)
+			}
 		}
 	}
 	b := make([]byte, 0, size)
@@ -174,12 +187,12 @@ func (d *Day) Encode() []byte {
 		for _, it := range items {
 			b = binary.LittleEndian.AppendUint64(b, it.Key)
 			b = binary.AppendUvarint(b, uint64(it.Plays))
-			b = binary.AppendUvarint(b, uint64(it.SpelledAt))
+			b = binary.AppendUvarint(b, uint64(it.First))
 			if withArtist {
 				b = binary.AppendUvarint(b, uint64(it.artist))
 			}
-			b = binary.AppendUvarint(b, uint64(len(it.Name)))
-			b = append(b, it.Name...)
+			b = topk.AppendString(b, it.Name)
+			b = appendSpellings(b, it.Spellings)
 		}
 	}
 	put(d.Artists, false)
@@ -195,15 +208,27 @@ func (d *Day) Encode() []byte {
 	return b
 }
 
+// appendSpellings appends an item's spellings (0 for none).
+func appendSpellings(b []byte, sp []Spelling) []byte {
+	b = binary.AppendUvarint(b, uint64(len(sp)))
+	for _, s := range sp {
+		b = topk.AppendString(b, s.Name)
+		b = binary.AppendUvarint(b, uint64(s.Plays))
+		b = binary.AppendUvarint(b, uint64(s.First))
+	}
+	return b
+}
+
 var errCorrupt = errors.New("aggregator: corrupt day state")
 
-// DecodeDay parses Encode's output.
+// DecodeDay parses Encode's output, and version 1 states.
 func DecodeDay(b []byte) (*Day, error) {
 	// One string holds every name: the names are its substrings, so a
 	// decode allocates once for them instead of once per item.
 	r := topk.NewDecoder(b)
-	if v := r.Uvarint(); v != encodingVersion {
-		return nil, fmt.Errorf("aggregator: day state version %d, want %d", v, encodingVersion)
+	v := r.Uvarint()
+	if v != encodingVersion && v != encodingVersionV1 {
+		return nil, fmt.Errorf("aggregator: day state version %d, want %d or %d", v, encodingVersionV1, encodingVersion)
 	}
 	d := &Day{Total: uint32(r.Uvarint())}
 	get := func(withArtist bool) []Item {
@@ -216,11 +241,14 @@ func DecodeDay(b []byte) (*Day, error) {
 			it := &items[i]
 			it.Key = r.Uint64()
 			it.Plays = uint32(r.Uvarint())
-			it.SpelledAt = uint32(r.Uvarint())
+			it.First = uint32(r.Uvarint())
 			if withArtist {
 				it.artist = uint32(r.Uvarint())
 			}
 			it.Name = r.String()
+			if v == encodingVersion {
+				readSpellings(r, it)
+			}
 		}
 		return items
 	}
@@ -252,6 +280,46 @@ func DecodeDay(b []byte) (*Day, error) {
 		}
 	}
 	return d, nil
+}
+
+// readSpellings reads the item's spellings (version 2) and fails r unless they
+// are what Add keeps, so a decoded day encodes and sums as the one
+// written.
+func readSpellings(r *topk.Decoder, it *Item) {
+	n := r.Count(3)
+	if n == 0 {
+		return
+	}
+	sp := make([]Spelling, n)
+	for i := range sp {
+		sp[i] = Spelling{Name: r.String(), Plays: uint32(r.Uvarint()), First: uint32(r.Uvarint())}
+	}
+	if r.Err() != nil {
+		return
+	}
+	if !consistent(it, sp) {
+		r.Fail()
+		return
+	}
+	it.Spellings = sp
+}
+
+// consistent reports whether sp are the spellings of it: at least two,
+// strictly in name order, each played, their plays summing to Plays, and
+// the majority being Name first played at First.
+func consistent(it *Item, sp []Spelling) bool {
+	if len(sp) < 2 {
+		return false
+	}
+	var sum uint64
+	for i, s := range sp {
+		if s.Plays == 0 || (i > 0 && sp[i-1].Name >= s.Name) {
+			return false
+		}
+		sum += uint64(s.Plays)
+	}
+	m := majority(sp)
+	return sum == uint64(it.Plays) && m.Name == it.Name && m.First == it.First
 }
 
 // DayCodec is the Goka codec of the aggregator table.

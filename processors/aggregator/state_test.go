@@ -2,9 +2,11 @@ package aggregator
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/topk-charts/topk"
 )
@@ -89,19 +91,98 @@ func TestAddCountsOnceAndRoundTrips(t *testing.T) {
 	}
 }
 
-// The display spelling is the one of the latest played_at, whatever the
-// arrival order.
-func TestSpellingOfLatestListen(t *testing.T) {
+// spelled is a play of Radiohead's Reckoner in the given spellings: one
+// artist key and one track key whatever the case.
+func spelled(sec uint32, artist, track string) Play {
+	p := play(sec, artist, track, "")
+	p.ArtistKey, p.TrackKey = hash("radiohead"), hash("radiohead\x00reckoner")
+	return p
+}
+
+// The day keeps every spelling with its plays and first second; Name is
+// the majority, whatever the arrival order, and a track's artist is the
+// artist item's majority.
+func TestSpellingsOfTheDay(t *testing.T) {
 	d := &Day{}
-	late := play(500, "radiohead", "reckoner", "")
-	late.ArtistKey, late.TrackKey = hash("radiohead"), hash("radiohead\x00reckoner")
-	early := play(10, "RADIOHEAD", "RECKONER", "")
-	early.ArtistKey, early.TrackKey = late.ArtistKey, late.TrackKey
-	d.Add(late)
-	d.Add(early)
-	tr := d.Items(topk.Tracks)
-	if tr[0].Name != "reckoner" || d.Artists[0].Name != "radiohead" || tr[0].Artist != "radiohead" || tr[0].Plays != 2 {
-		t.Fatalf("%+v %+v", d.Tracks, d.Artists)
+	for _, p := range []Play{
+		spelled(900, "RADIOHEAD", "RECKONER"),
+		spelled(100, "Radiohead", "Reckoner"),
+		spelled(700, "RADIOHEAD", "RECKONER"),
+		spelled(300, "Radiohead", "Reckoner"),
+		spelled(50, "Radiohead", "Reckoner"),
+		spelled(50, "Radiohead", "Reckoner"), // duplicate: no play for its spelling
+	} {
+		d.Add(p)
+	}
+	want := []Spelling{{"RECKONER", 2, 700}, {"Reckoner", 3, 50}}
+	tr := d.Items(topk.Tracks)[0]
+	if tr.Name != "Reckoner" || tr.First != 50 || tr.Plays != 5 || tr.Artist != "Radiohead" || fmt.Sprint(tr.Spellings) != fmt.Sprint(want) {
+		t.Fatalf("track %+v, want Reckoner first at 50 with spellings %v, artist Radiohead", tr, want)
+	}
+	if a := d.Artists[0]; a.Name != "Radiohead" || a.Plays != 5 || len(a.Spellings) != 2 {
+		t.Fatalf("artist %+v", a)
+	}
+	// Two more plays of RECKONER make it the majority.
+	d.Add(spelled(800, "RADIOHEAD", "RECKONER"))
+	d.Add(spelled(10, "RADIOHEAD", "RECKONER"))
+	tr = d.Items(topk.Tracks)[0]
+	if tr.Name != "RECKONER" || tr.First != 10 || tr.Plays != 7 || tr.Artist != "RADIOHEAD" {
+		t.Fatalf("track %+v, want RECKONER first at 10, artist RADIOHEAD", tr)
+	}
+}
+
+// Equal plays: the spelling first played earlier in the day wins, then
+// the smaller string.
+func TestSpellingTies(t *testing.T) {
+	d := &Day{}
+	d.Add(spelled(500, "radiohead", "reckoner"))
+	d.Add(spelled(20, "RADIOHEAD", "RECKONER"))
+	if tr := d.Items(topk.Tracks)[0]; tr.Name != "RECKONER" || tr.First != 20 || tr.Artist != "RADIOHEAD" {
+		t.Fatalf("track %+v, want the spelling of second 20", tr)
+	}
+	// Two tracks of one artist at one second: the artist's spellings tie
+	// on plays and second; the smaller string wins, whatever the order.
+	for _, order := range [][2]string{{"radiohead", "RADIOHEAD"}, {"RADIOHEAD", "radiohead"}} {
+		d = &Day{}
+		for i, artist := range order {
+			p := play(20, artist, fmt.Sprint("track", i), "")
+			p.ArtistKey = hash("radiohead")
+			d.Add(p)
+		}
+		if a := d.Artists[0]; d.Total != 2 || a.Name != "RADIOHEAD" || a.First != 20 || len(a.Spellings) != 2 {
+			t.Fatalf("artist %+v, want RADIOHEAD", a)
+		}
+	}
+}
+
+// Topk: absolute First, spellings in name order, nil for one; ItemOf
+// converts back.
+func TestTopkConversion(t *testing.T) {
+	date := time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC)
+	base := date.Unix()
+	d := &Day{}
+	d.Add(spelled(30, "Radiohead", "Reckoner"))
+	d.Add(spelled(40, "Radiohead", "RECKONER"))
+	d.Add(spelled(60, "Radiohead", "Reckoner"))
+	got := d.Items(topk.Tracks)[0].Topk(date)
+	want := topk.Item{Key: hash("radiohead\x00reckoner"), Name: "Reckoner", Artist: "Radiohead", Plays: 3, First: base + 30,
+		Spellings: []topk.Spelling{{Name: "RECKONER", Plays: 1, First: base + 40}, {Name: "Reckoner", Plays: 2, First: base + 30}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Topk %+v, want %+v", got, want)
+	}
+	var sum topk.Item
+	for _, s := range got.Spellings {
+		sum.AddSpelling(s.Name, s.Plays, s.First)
+	}
+	if sum.Name != got.Name || sum.First != got.First || sum.Plays != got.Plays {
+		t.Fatalf("topk's majority of the spellings %+v differs from the day's %+v", sum, got)
+	}
+	back := ItemOf(&got, date)
+	if it := d.Tracks[0]; fmt.Sprint(back.Spellings) != fmt.Sprint(it.Spellings) || back.Name != it.Name || back.First != it.First || back.Plays != it.Plays {
+		t.Fatalf("ItemOf %+v, want %+v", back, it)
+	}
+	if a := d.Artists[0].Topk(date); a.Spellings != nil || a.First != base+30 || a.Plays != 3 {
+		t.Fatalf("one spelling: %+v, want nil spellings", a)
 	}
 }
 
@@ -122,17 +203,143 @@ func TestHeavyDaySize(t *testing.T) {
 	}
 }
 
+// encodeV1 is the version 1 encoder (before spellings were kept), to
+// build the states the Kafka tables still hold: each item with its one
+// (latest) spelling.
+func encodeV1(d *Day) []byte {
+	b := binary.AppendUvarint(nil, 1)
+	b = binary.AppendUvarint(b, uint64(d.Total))
+	put := func(items []Item, withArtist bool) {
+		b = binary.AppendUvarint(b, uint64(len(items)))
+		for _, it := range items {
+			b = binary.LittleEndian.AppendUint64(b, it.Key)
+			b = binary.AppendUvarint(b, uint64(it.Plays))
+			b = binary.AppendUvarint(b, uint64(it.First))
+			if withArtist {
+				b = binary.AppendUvarint(b, uint64(it.artist))
+			}
+			b = topk.AppendString(b, it.Name)
+		}
+	}
+	put(d.Artists, false)
+	put(d.Tracks, true)
+	put(d.Albums, true)
+	b = binary.AppendUvarint(b, uint64(len(d.seen)))
+	var prev uint32
+	for _, s := range d.seen {
+		b = binary.AppendUvarint(b, uint64(s.sec-prev))
+		b = binary.AppendUvarint(b, uint64(s.track))
+		prev = s.sec
+	}
+	return b
+}
+
+// spelledDay has two spellings of a track and its artist, and an album
+// of one.
+func spelledDay() *Day {
+	d := &Day{}
+	d.Add(spelled(100, "Radiohead", "Reckoner"))
+	d.Add(spelled(200, "RADIOHEAD", "RECKONER"))
+	d.Add(spelled(300, "Radiohead", "Reckoner"))
+	d.Add(play(400, "Björk", "Jóga", "Homogenic"))
+	return d
+}
+
+// A version 1 state decodes with one spelling per item, all its plays and
+// First its second; it counts on from there and encodes as version 2.
+func TestDecodeVersion1(t *testing.T) {
+	v1 := &Day{}
+	v1.Add(play(100, "Radiohead", "Reckoner", "In Rainbows"))
+	v1.Add(play(300, "Radiohead", "Reckoner", "In Rainbows"))
+	v1.Add(play(200, "Radiohead", "Nude", ""))
+	d, err := DecodeDay(encodeV1(v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range topk.Entities {
+		if fmt.Sprint(d.Items(e)) != fmt.Sprint(v1.Items(e)) {
+			t.Fatalf("%s: %+v, want %+v", e, d.Items(e), v1.Items(e))
+		}
+	}
+	if !d.Has(play(300, "Radiohead", "Reckoner", "In Rainbows")) || d.Total != 3 || d.Artists[0].Spellings != nil {
+		t.Fatalf("decoded v1 state %+v", d)
+	}
+	if d.Add(play(100, "Radiohead", "Reckoner", "In Rainbows")) {
+		t.Fatal("a listen counted in the v1 state counted again")
+	}
+	p := play(50, "RADIOHEAD", "Reckoner", "")
+	p.ArtistKey = hash("Radiohead")
+	d.Add(p)
+	if a := d.Artists[0]; a.Name != "Radiohead" || a.Plays != 4 || fmt.Sprint(a.Spellings) != fmt.Sprint([]Spelling{{"RADIOHEAD", 1, 50}, {"Radiohead", 3, 100}}) {
+		t.Fatalf("artist after a new spelling %+v", a)
+	}
+	if b := d.Encode(); b[0] != encodingVersion {
+		t.Fatalf("encoded as version %d", b[0])
+	}
+}
+
+// A version 2 state keeps its spellings through a round trip, byte for
+// byte.
+func TestSpellingsRoundTrip(t *testing.T) {
+	d := spelledDay()
+	b := d.Encode()
+	d2, err := DecodeDay(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range topk.Entities {
+		if fmt.Sprint(d2.Items(e)) != fmt.Sprint(d.Items(e)) {
+			t.Fatalf("%s: %+v, want %+v", e, d2.Items(e), d.Items(e))
+		}
+	}
+	if len(d2.Tracks[0].Spellings) != 2 || !bytes.Equal(d2.Encode(), b) {
+		t.Fatalf("round trip lost the spellings: %+v", d2.Tracks)
+	}
+}
+
 func TestDecodeRejectsGarbage(t *testing.T) {
 	d := &Day{}
 	d.Add(play(1, "a", "b", "c"))
-	good := d.Encode()
-	for i := range good {
-		if _, err := DecodeDay(good[:i]); err == nil {
-			t.Fatalf("truncated state (%d of %d bytes) decoded", i, len(good))
+	for _, good := range [][]byte{d.Encode(), encodeV1(d), spelledDay().Encode()} {
+		for i := range good {
+			if _, err := DecodeDay(good[:i]); err == nil {
+				t.Fatalf("truncated state (%d of %d bytes) decoded", i, len(good))
+			}
 		}
 	}
 	if _, err := DecodeDay([]byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}); err == nil {
 		t.Fatal("a huge count decoded")
+	}
+	if _, err := DecodeDay([]byte{3, 0, 0, 0, 0, 0}); err == nil {
+		t.Fatal("an unknown version decoded")
+	}
+}
+
+// Spellings that are not what Add keeps are corrupt: a decoded state must
+// encode and sum as the one written.
+func TestDecodeRejectsInconsistentSpellings(t *testing.T) {
+	two := []Spelling{{"A", 2, 5}, {"a", 1, 1}}
+	for name, c := range map[string]struct {
+		it Item
+		sp []Spelling
+	}{
+		"one spelling listed":   {Item{Name: "A", Plays: 2, First: 5}, []Spelling{{"A", 2, 5}}},
+		"plays do not sum":      {Item{Name: "A", Plays: 4, First: 5}, two},
+		"name not the majority": {Item{Name: "a", Plays: 3, First: 1}, two},
+		"first not the name's":  {Item{Name: "A", Plays: 3, First: 1}, two},
+		"out of name order":     {Item{Name: "A", Plays: 3, First: 5}, []Spelling{two[1], two[0]}},
+		"a name twice":          {Item{Name: "A", Plays: 3, First: 5}, []Spelling{{"A", 2, 5}, {"A", 1, 1}}},
+		"a spelling unplayed":   {Item{Name: "A", Plays: 2, First: 5}, []Spelling{{"A", 2, 5}, {"a", 0, 1}}},
+	} {
+		c.it.Key, c.it.Spellings = 7, c.sp
+		b := (&Day{Artists: []Item{c.it}}).Encode()
+		if _, err := DecodeDay(b); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+	ok := Item{Key: 7, Name: "A", Plays: 3, First: 5, Spellings: two}
+	if _, err := DecodeDay((&Day{Artists: []Item{ok}}).Encode()); err != nil {
+		t.Fatalf("consistent spellings: %v", err)
 	}
 }
 
@@ -141,6 +348,8 @@ func FuzzDecodeDay(f *testing.F) {
 	d.Add(play(1, "a", "b", "c"))
 	d.Add(play(2, "a", "x", ""))
 	f.Add(d.Encode())
+	f.Add(encodeV1(d))
+	f.Add(spelledDay().Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := DecodeDay(b)
 		if err != nil {

@@ -3,6 +3,7 @@ package flusher
 import (
 	"container/list"
 	"encoding/binary"
+	"math/bits"
 	"sort"
 	"strings"
 	"sync"
@@ -23,9 +24,9 @@ import (
 // year rollup this instance has written (wrote, written): a recompute
 // whose total is not above it has nothing to add and is not written again.
 //
-// Entries are stored encoded (about 30 bytes per row) and bounded in bytes,
-// least recently used evicted first. One entry per (user, period): the one
-// with the highest total. What an entry counts against the bound is what
+// Entries are stored encoded (about 36 bytes per row, and each other
+// spelling's) and bounded in bytes, least recently used evicted first. One
+// entry per (user, period): the one with the highest total. What an entry counts against the bound is what
 // it holds on the heap (cost): its encoding (names included), its own copy
 // of the user name, and the entry, list element and map slot.
 type cache struct {
@@ -211,11 +212,11 @@ const otherEntity = 255
 // item in the item codec (topk.AppendItem). Unknown entities are kept by
 // name (otherEntity, then the name as topk.AppendString writes it).
 func encodeRows(rows []topk.EntityItem) []byte {
-	// A close estimate, not topk.ItemSize's bound: the cache counts the
-	// encoding's capacity, and the bound is about 15 bytes a row too many.
-	size := 4
-	for _, r := range rows {
-		size += 14 + len(r.Name) + len(r.Artist)
+	// The exact size, not topk.ItemSize's bound: the cache counts the
+	// encoding's capacity, and the bound is about 20 bytes a row too many.
+	size := uvarintLen(uint64(len(rows)))
+	for i := range rows {
+		size += rowSize(&rows[i])
 	}
 	b := make([]byte, 0, size)
 	b = binary.AppendUvarint(b, uint64(len(rows)))
@@ -232,9 +233,33 @@ func encodeRows(rows []topk.EntityItem) []byte {
 	return b
 }
 
+// rowSize is the bytes encodeRows writes for r: its entity's code (and
+// name when it has no code), then what topk.AppendItem writes.
+func rowSize(r *topk.EntityItem) int {
+	n := 1 + 8 + uvarintLen(uint64(r.Plays)) + stringLen(r.Name) + stringLen(r.Artist) +
+		varintLen(r.First) + uvarintLen(uint64(len(r.Spellings)))
+	if _, ok := entityCode[r.Entity]; !ok {
+		n += stringLen(string(r.Entity))
+	}
+	for _, s := range r.Spellings {
+		n += stringLen(s.Name) + uvarintLen(uint64(s.Plays)) + varintLen(s.First)
+	}
+	return n
+}
+
+// uvarintLen is the bytes of x as a uvarint.
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+// varintLen is the bytes of x as a varint (zig-zag encoded).
+func varintLen(x int64) int { return uvarintLen(uint64(x<<1) ^ uint64(x>>63)) }
+
+// stringLen is the bytes of s as topk.AppendString writes it.
+func stringLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
 // minRowBytes is the fewest bytes encodeRows writes for a row: the code,
-// the key, and a byte each for the plays and the two lengths.
-const minRowBytes = 1 + 8 + 3
+// the key, and a byte each for the plays, the two lengths, First and the
+// count of other spellings.
+const minRowBytes = 1 + 8 + 5
 
 // decodeRows reverses encodeRows; ok is false (a cache miss) if b is not
 // what it wrote.

@@ -16,7 +16,11 @@
 //     of the years touched; the month rollup of every month touched is
 //     recomputed from the day values and written USING TIMESTAMP = the
 //     month's total, then the year rollup from the month rollups of that
-//     same snapshot, USING TIMESTAMP = the year's total;
+//     same snapshot, USING TIMESTAMP = the year's total. A rollup sums
+//     each item's plays and its spellings (topk.Item.Merge): its name and
+//     first are the majority spelling's over the period (most plays, ties
+//     the earliest first listen, then the smaller string), whatever the
+//     order of the periods summed; its artist is the first period's;
 //
 // and only then lets the sink mark the offsets. A failure anywhere retries
 // the whole flush (everything it writes is idempotent), so the flusher

@@ -180,7 +180,13 @@ func (w *world) flusher(cfg flusher.Config) (stop func()) {
 
 type cell struct {
 	name, artist string
-	plays        int64
+	plays, first int64
+	spellings    string // the column's bytes (topk.AppendSpellings)
+}
+
+// cellOf is the cell of an item as the tables must hold it.
+func cellOf(it *topk.Item) cell {
+	return cell{it.Name, it.Artist, it.Plays, it.First, string(topk.AppendSpellings(nil, it.Spellings))}
 }
 
 type itemKey struct {
@@ -197,11 +203,16 @@ type tables struct {
 }
 
 // want computes the tables from the expected day states, independently of
-// the flusher: sums, and display names of the latest period with the item.
+// the flusher's recompute: the days' items summed (topk.Item.Merge: plays
+// and spellings, the majority's name and first, the earliest day's
+// artist).
 func (w *world) want() tables {
 	tb := tables{days: map[string]map[itemKey]cell{}, totals: map[string]int64{}, months: map[string]map[itemKey]cell{}, years: map[string]map[itemKey]cell{}}
+	// the sums of "user|202601" and "user|2026", each into its table
+	sums := map[string]map[itemKey]*topk.Item{}
+	into := map[string]map[string]map[itemKey]cell{}
 	keys := append([]string(nil), w.keys...)
-	sort.Strings(keys) // user, then day ascending: later days overwrite names
+	sort.Strings(keys) // user, then day ascending: the earliest day's artist first
 	for _, key := range keys {
 		d, err := aggregator.DecodeDay(w.states[key][w.expected[key]])
 		if err != nil {
@@ -221,12 +232,23 @@ func (w *world) want() tables {
 		for _, e := range topk.Entities {
 			for _, it := range d.Items(e) {
 				k := itemKey{string(e), int64(it.Key)}
-				tb.days[key][k] = cell{it.Name, it.Artist, int64(it.Plays)}
-				for _, m := range []map[itemKey]cell{tb.months[mk], tb.years[yk]} {
-					c := m[k]
-					m[k] = cell{it.Name, it.Artist, c.plays + int64(it.Plays)}
+				x := it.Topk(day)
+				tb.days[key][k] = cellOf(&x)
+				for p, table := range map[string]map[string]map[itemKey]cell{mk: tb.months, yk: tb.years} {
+					if sums[p] == nil {
+						sums[p], into[p] = map[itemKey]*topk.Item{}, table
+					}
+					if sums[p][k] == nil {
+						sums[p][k] = &topk.Item{}
+					}
+					sums[p][k].Merge(&x)
 				}
 			}
+		}
+	}
+	for p, items := range sums {
+		for k, it := range items {
+			into[p][p][k] = cellOf(it)
 		}
 	}
 	for _, m := range []map[string]map[itemKey]cell{tb.days, tb.months, tb.years} {
@@ -243,28 +265,31 @@ func (w *world) read(ctx context.Context) (tables, error) {
 	tb := tables{days: map[string]map[itemKey]cell{}, totals: map[string]int64{}, months: map[string]map[itemKey]cell{}, years: map[string]map[itemKey]cell{}}
 	scan := func(stmt string, into map[string]map[itemKey]cell, part func(user string, p any) string, p any) error {
 		iter := w.session.Query(stmt).WithContext(ctx).Iter()
-		var user, entity, name, artist string
-		var item, plays int64
-		for iter.Scan(&user, p, &entity, &item, &name, &artist, &plays) {
+		var user, entity string
+		var item int64
+		var c cell
+		var spellings []byte
+		for iter.Scan(&user, p, &entity, &item, &c.name, &c.artist, &c.plays, &c.first, &spellings) {
 			k := part(user, p)
 			if into[k] == nil {
 				into[k] = map[itemKey]cell{}
 			}
-			into[k][itemKey{entity, item}] = cell{name, artist, plays}
+			c.spellings = string(spellings)
+			into[k][itemKey{entity, item}] = c
 		}
 		return iter.Close()
 	}
 	var day time.Time
 	var month, year int
-	if err := scan(`SELECT user_id, day, entity, item, name, artist, plays FROM day_items`, tb.days,
+	if err := scan(`SELECT user_id, day, entity, item, name, artist, plays, first, spellings FROM day_items`, tb.days,
 		func(u string, p any) string { return u + "|" + p.(*time.Time).Format(listen.DayLayout) }, &day); err != nil {
 		return tb, err
 	}
-	if err := scan(`SELECT user_id, month, entity, item, name, artist, plays FROM month_items`, tb.months,
+	if err := scan(`SELECT user_id, month, entity, item, name, artist, plays, first, spellings FROM month_items`, tb.months,
 		func(u string, p any) string { return fmt.Sprintf("%s|%d", u, *p.(*int)) }, &month); err != nil {
 		return tb, err
 	}
-	if err := scan(`SELECT user_id, year, entity, item, name, artist, plays FROM year_items`, tb.years,
+	if err := scan(`SELECT user_id, year, entity, item, name, artist, plays, first, spellings FROM year_items`, tb.years,
 		func(u string, p any) string { return fmt.Sprintf("%s|%d", u, *p.(*int)) }, &year); err != nil {
 		return tb, err
 	}
@@ -302,7 +327,8 @@ func (w *world) converge(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// the whole tables (the catch-up's hold about a million rows)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		got, err := w.read(ctx)
 		cancel()
 		if err == nil {

@@ -3,6 +3,7 @@ package flusher
 import (
 	"io"
 	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
@@ -65,31 +66,70 @@ func TestCoalesceKeepsTheHighestTotalPerUserDay(t *testing.T) {
 	}
 }
 
-func TestRollupSumsAndTakesTheLatestSpelling(t *testing.T) {
-	r := newRollup()
-	// oldest period first
-	r.add(entityItem(topk.Tracks, 1, "reckoner", "radiohead", 2))
-	r.add(entityItem(topk.Artists, 7, "radiohead", "", 3))
-	r.add(entityItem(topk.Tracks, 2, "Nude", "radiohead", 1))
-	r.add(entityItem(topk.Albums, 9, "In Rainbows", "Radiohead", 3))
-	r.add(entityItem(topk.Tracks, 1, "Reckoner", "Radiohead", 4))
-	r.add(entityItem(topk.Artists, 7, "Radiohead", "", 4))
-	rows, total := r.result()
-	if total != 7 {
-		t.Errorf("total %d, want 7 (track plays)", total)
+// A rollup sums each spelling's plays (a spelling's first listen is its
+// earliest) and shows the majority spelling: most plays, ties the earliest
+// first listen; periods that already hold several spellings (a month into
+// a year) add theirs; the order of the periods changes nothing but the
+// artist (the first period's); tracks come last.
+func TestRollupSumsSpellingsAndTakesTheMajority(t *testing.T) {
+	spelled := func(e topk.Entity, key uint64, artist string, sp ...topk.Spelling) topk.EntityItem {
+		x := topk.EntityItem{Entity: e, Item: topk.Item{Key: key, Artist: artist}}
+		x.SetSpellings(sp)
+		return x
+	}
+	at := func(e topk.Entity, key uint64, name, artist string, plays, first int64) topk.EntityItem {
+		x := entityItem(e, key, name, artist, plays)
+		x.First = first
+		return x
+	}
+	periods := [][]topk.EntityItem{
+		{
+			at(topk.Tracks, 1, "reckoner", "radiohead", 2, 100),
+			at(topk.Artists, 7, "radiohead", "", 3, 200),
+			spelled(topk.Tracks, 2, "radiohead", topk.Spelling{Name: "Nude", Plays: 1, First: 300}, topk.Spelling{Name: "NUDE", Plays: 2, First: 310}),
+		},
+		{
+			at(topk.Albums, 9, "In Rainbows", "Radiohead", 3, 50),
+			at(topk.Tracks, 1, "Reckoner", "Radiohead", 4, 500),
+			at(topk.Artists, 7, "Radiohead", "", 3, 50),
+			at(topk.Tracks, 2, "Nude", "Radiohead", 2, 400),
+			at(topk.Tracks, 1, "reckoner", "Radiohead", 1, 90),
+		},
 	}
 	want := []topk.EntityItem{
-		entityItem(topk.Artists, 7, "Radiohead", "", 7),
-		entityItem(topk.Albums, 9, "In Rainbows", "Radiohead", 3),
-		entityItem(topk.Tracks, 1, "Reckoner", "Radiohead", 6),
-		entityItem(topk.Tracks, 2, "Nude", "radiohead", 1),
+		spelled(topk.Artists, 7, "", topk.Spelling{Name: "Radiohead", Plays: 3, First: 50}, topk.Spelling{Name: "radiohead", Plays: 3, First: 200}),
+		at(topk.Albums, 9, "In Rainbows", "Radiohead", 3, 50),
+		spelled(topk.Tracks, 1, "radiohead", topk.Spelling{Name: "Reckoner", Plays: 4, First: 500}, topk.Spelling{Name: "reckoner", Plays: 3, First: 90}),
+		spelled(topk.Tracks, 2, "radiohead", topk.Spelling{Name: "NUDE", Plays: 2, First: 310}, topk.Spelling{Name: "Nude", Plays: 3, First: 300}),
 	}
-	if len(rows) != len(want) {
-		t.Fatalf("rows %+v, want %+v", rows, want)
+	if want[0].Name != "Radiohead" || want[2].Name != "Reckoner" || want[2].First != 500 || want[3].Name != "Nude" {
+		t.Fatalf("test data: %+v", want)
 	}
-	for i := range want {
-		if rows[i] != want[i] {
-			t.Errorf("row %d = %+v, want %+v (tracks last)", i, rows[i], want[i])
+	for _, reversed := range []bool{false, true} {
+		r := newRollup()
+		for i := range periods {
+			if reversed {
+				i = len(periods) - 1 - i
+			}
+			for _, x := range periods[i] {
+				r.add(x)
+			}
+		}
+		rows, total := r.result()
+		if total != 12 {
+			t.Errorf("reversed %v: total %d, want 12 (track plays)", reversed, total)
+		}
+		if len(rows) != len(want) {
+			t.Fatalf("reversed %v: rows %+v, want %+v", reversed, rows, want)
+		}
+		for i := range want {
+			w := want[i]
+			if reversed && w.Artist != "" {
+				w.Artist = "Radiohead" // the first period's
+			}
+			if !reflect.DeepEqual(rows[i], w) {
+				t.Errorf("reversed %v: row %d = %+v, want %+v (tracks last)", reversed, i, rows[i], w)
+			}
 		}
 	}
 }

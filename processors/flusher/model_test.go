@@ -1,6 +1,7 @@
 package flusher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"sort"
 	"strings"
@@ -113,10 +115,14 @@ func (m *memStore) WriteItems(ctx context.Context, p topk.Period, user string, r
 		switch {
 		case !c.set || ts > c.ts:
 			c.ts, c.r, c.set = ts, r, true
-		case ts == c.ts: // per cell: the greater value
+		case ts == c.ts: // per cell: the greater value (bytes compared)
 			c.r.Plays = max(c.r.Plays, r.Plays)
 			c.r.Name = max(c.r.Name, r.Name)
 			c.r.Artist = max(c.r.Artist, r.Artist)
+			c.r.First = max(c.r.First, r.First)
+			if bytes.Compare(topk.AppendSpellings(nil, r.Spellings), topk.AppendSpellings(nil, c.r.Spellings)) > 0 {
+				c.r.Spellings = r.Spellings
+			}
 		}
 	}
 	m.mu.Unlock()
@@ -278,32 +284,37 @@ func newModelWorld(rng *rand.Rand, users, days []string, parts, growths int) *mo
 }
 
 // want is what the tables must hold: "table|user|part" → rows, and the
-// user_days totals.
+// user_days totals. Day rows are the newest states' items (as
+// aggregator.Item.Topk gives them); a rollup row sums, independently of
+// the flusher, the plays of each spelling of its days (a spelling's first
+// listen is its earliest), its name and First the majority's
+// (topk.Majority), its artist the earliest day's.
 func (w *modelWorld) want() (map[string]map[itemKey]topk.EntityItem, map[string]int64) {
 	items := map[string]map[itemKey]topk.EntityItem{}
+	sums := map[string]map[itemKey]*spellingSum{}
 	totals := map[string]int64{}
 	keys := append([]string(nil), w.keys...)
-	sort.Strings(keys) // by user, then day: later days overwrite names
+	sort.Strings(keys) // by user, then day: the earliest day's artist first
 	for _, key := range keys {
 		d := w.final[key]
 		user, day, _ := listen.SplitKey(key)
 		totals[key] = int64(d.Total)
-		parts := []string{partName(dayItems, user, day), partName(monthItems, user, day.Year()*100+int(day.Month())),
-			partName(yearItems, user, day.Year())}
-		for _, p := range parts {
-			if items[p] == nil {
-				items[p] = map[itemKey]topk.EntityItem{}
-			}
-		}
+		dk := partName(dayItems, user, day)
+		items[dk] = map[itemKey]topk.EntityItem{}
 		for _, e := range topk.Entities {
 			for _, it := range d.Items(e) {
-				ik := itemKey{e, it.Key}
-				items[parts[0]][ik] = entityItem(e, it.Key, it.Name, it.Artist, int64(it.Plays))
-				for _, p := range parts[1:] {
-					r := items[p][ik]
-					items[p][ik] = entityItem(e, it.Key, it.Name, it.Artist, r.Plays+int64(it.Plays))
+				row := topk.EntityItem{Entity: e, Item: it.Topk(day)}
+				items[dk][itemKey{e, it.Key}] = row
+				for _, p := range []string{partName(monthItems, user, day.Year()*100+int(day.Month())), partName(yearItems, user, day.Year())} {
+					addSum(sums, p, row)
 				}
 			}
+		}
+	}
+	for p, rows := range sums {
+		items[p] = map[itemKey]topk.EntityItem{}
+		for ik, sum := range rows {
+			items[p][ik] = sum.row(ik)
 		}
 	}
 	return items, totals
@@ -416,7 +427,7 @@ func TestModelExactUnderRebalancesReplaysAndFailures(t *testing.T) {
 			for k, want := range wantItems {
 				got := gotItems[k]
 				for ik, r := range want {
-					if got[ik] != r {
+					if !reflect.DeepEqual(got[ik], r) {
 						t.Errorf("%s %v = %+v, want %+v", k, ik, got[ik], r)
 					}
 				}
@@ -507,7 +518,7 @@ func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
 		t.Error("a lower total replaced a higher one")
 	}
 	got, ok := c.get(k, 5)
-	if !ok || len(got) != 5 || got[4] != entityItem(topk.Tracks, 4, "Song", "Band", 1) {
+	if !ok || len(got) != 5 || !reflect.DeepEqual(got[4], entityItem(topk.Tracks, 4, "Song", "Band", 1)) {
 		t.Errorf("get = %+v, %v", got, ok)
 	}
 	for i := range 200 {
@@ -522,9 +533,16 @@ func TestCacheKeepsTheHighestTotalAndEvicts(t *testing.T) {
 	if _, ok := c.get(monthKey("199", 202603), 10); !ok {
 		t.Error("the most recent entry was evicted")
 	}
-	// the bits of key -3 (a bigint in Cassandra)
-	odd := []topk.EntityItem{entityItem("playlist", ^uint64(2), "x", "", 7), entityItem(topk.Artists, 1<<62, "Ünïcode", "", 0)}
-	if got, ok := decodeRows(encodeRows(odd)); !ok || got[0] != odd[0] || got[1] != odd[1] {
+	// the bits of key -3 (a bigint in Cassandra), spellings, Firsts
+	// before 1970 and of today
+	spelled := entityItem(topk.Tracks, 12, "", "Band", 0)
+	spelled.SetSpellings([]topk.Spelling{{Name: "Song", Plays: 300, First: 1_780_000_000}, {Name: "SONG", Plays: 1, First: -3}})
+	odd := []topk.EntityItem{entityItem("playlist", ^uint64(2), "x", "", 7), entityItem(topk.Artists, 1<<62, "Ünïcode", "", 0), spelled}
+	odd[0].First = -1 << 40
+	if enc := encodeRows(odd); len(enc) != cap(enc) {
+		t.Errorf("encoding of %d bytes in a buffer of %d: the size is not exact", len(enc), cap(enc))
+	}
+	if got, ok := decodeRows(encodeRows(odd)); !ok || !reflect.DeepEqual(got, odd) {
 		t.Errorf("round trip %+v, %v, want %+v", got, ok, odd)
 	}
 	if _, ok := decodeRows(encodeRows(odd)[:9]); ok {

@@ -361,8 +361,10 @@ func trackPlays(rows []topk.EntityItem) int64 {
 	return n
 }
 
-// rollup sums rows of several periods given oldest first: plays add up,
-// the display name is the one of the latest period having the item.
+// rollup sums rows of several periods (given oldest first): plays and
+// spellings add up (topk.Item.Merge), the display name and First are the
+// majority spelling's over the sum (the same whatever the order of the
+// periods), the artist the first period's having one.
 type rollup struct {
 	rows  map[itemKey]*topk.EntityItem
 	order []itemKey
@@ -379,12 +381,11 @@ func (r *rollup) add(x topk.EntityItem) {
 	k := itemKey{x.Entity, x.Key}
 	acc := r.rows[k]
 	if acc == nil {
-		acc = &topk.EntityItem{Entity: x.Entity, Item: topk.Item{Key: x.Key}}
+		acc = &topk.EntityItem{Entity: x.Entity}
 		r.rows[k] = acc
 		r.order = append(r.order, k)
 	}
-	acc.Plays += x.Plays
-	acc.Name, acc.Artist = x.Name, x.Artist
+	acc.Merge(&x.Item)
 }
 
 // result returns the rows in write order and the total (the sum of track

@@ -151,8 +151,9 @@ func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) er
 func newDayState(ud *userDay) *dayState {
 	st := &dayState{user: ud.user, day: ud.day, total: int64(ud.d.Total)}
 	for _, e := range writeOrder {
-		for _, it := range ud.d.Items(e) {
-			st.rows = append(st.rows, topk.EntityItem{Entity: e, Item: topk.Item{Key: it.Key, Name: it.Name, Artist: it.Artist, Plays: int64(it.Plays)}})
+		items := ud.d.Items(e)
+		for i := range items {
+			st.rows = append(st.rows, topk.EntityItem{Entity: e, Item: items[i].Topk(ud.day)})
 		}
 	}
 	return st

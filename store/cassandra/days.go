@@ -71,14 +71,14 @@ const (
 var (
 	itemTables  = [...]string{topk.Daily: "day_items", topk.Monthly: "month_items", topk.Yearly: "year_items"}
 	insertItems = [...]string{
-		topk.Daily:   `INSERT INTO day_items (user_id, day, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-		topk.Monthly: `INSERT INTO month_items (user_id, month, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-		topk.Yearly:  `INSERT INTO year_items (user_id, year, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+		topk.Daily:   `INSERT INTO day_items (user_id, day, entity, item, name, artist, plays, first, spellings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+		topk.Monthly: `INSERT INTO month_items (user_id, month, entity, item, name, artist, plays, first, spellings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+		topk.Yearly:  `INSERT INTO year_items (user_id, year, entity, item, name, artist, plays, first, spellings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
 	}
 	selectItemsAt = [...]string{
-		topk.Daily:   `SELECT entity, item, name, artist, plays, WRITETIME(plays) FROM day_items WHERE user_id = ? AND day = ?`,
-		topk.Monthly: `SELECT entity, item, name, artist, plays, WRITETIME(plays) FROM month_items WHERE user_id = ? AND month = ?`,
-		topk.Yearly:  `SELECT entity, item, name, artist, plays, WRITETIME(plays) FROM year_items WHERE user_id = ? AND year = ?`,
+		topk.Daily:   `SELECT entity, item, name, artist, plays, WRITETIME(plays), first, spellings FROM day_items WHERE user_id = ? AND day = ?`,
+		topk.Monthly: `SELECT entity, item, name, artist, plays, WRITETIME(plays), first, spellings FROM month_items WHERE user_id = ? AND month = ?`,
+		topk.Yearly:  `SELECT entity, item, name, artist, plays, WRITETIME(plays), first, spellings FROM year_items WHERE user_id = ? AND year = ?`,
 	}
 )
 
@@ -108,7 +108,8 @@ func (c *DayStore) batch(ctx context.Context, entries []gocql.BatchEntry) error 
 // TIMESTAMP ts: one single-partition unlogged batch, or several of
 // MaxRowsPerBatch rows in the order of rows (the flusher puts tracks
 // last). An empty artist is left unset. A row's key is stored as a bigint
-// (its bits).
+// (its bits); its First and spellings go to first and spellings
+// (spellingsValue: always written, like name and plays).
 func (c *DayStore) WriteItems(ctx context.Context, p topk.Period, user string, rows []topk.EntityItem, ts int64) error {
 	stmt, part := insertItems[p.Kind], partition(p)
 	for start := 0; start < len(rows); start += c.maxRows {
@@ -120,7 +121,7 @@ func (c *DayStore) WriteItems(ctx context.Context, p topk.Period, user string, r
 				artist = gocql.UnsetValue
 			}
 			entries = append(entries, gocql.BatchEntry{Stmt: stmt, Idempotent: true,
-				Args: []any{user, part, string(r.Entity), int64(r.Key), r.Name, artist, r.Plays, ts}})
+				Args: []any{user, part, string(r.Entity), int64(r.Key), r.Name, artist, r.Plays, r.First, spellingsValue(&r.Item), ts}})
 		}
 		if err := c.batch(ctx, entries); err != nil {
 			return err
@@ -170,6 +171,8 @@ func (c *DayStore) UserDays(ctx context.Context, user string, from, to time.Time
 
 // Items reads user's partition of p's item table, and the write timestamp
 // of each row's plays (the total of the state or rollup that wrote it).
+// A row written before first existed counts from p's start; a spellings
+// value that does not decode is an error (wrapping topk.ErrCorrupt).
 func (c *DayStore) Items(ctx context.Context, p topk.Period, user string) ([]topk.EntityItem, []int64, error) {
 	if err := c.acquire(ctx); err != nil {
 		return nil, nil, err
@@ -182,8 +185,10 @@ func (c *DayStore) Items(ctx context.Context, p topk.Period, user string) ([]top
 	var r topk.EntityItem
 	var entity string
 	var key, w int64
-	for iter.Scan(&entity, &key, &r.Name, &r.Artist, &r.Plays, &w) {
+	var cols itemColumns
+	for iter.Scan(&entity, &key, &r.Name, &r.Artist, &r.Plays, &w, &cols.first, &cols.spellings) {
 		r.Entity, r.Key = internEntity(entity), uint64(key)
+		cols.fill(&r.Item, p)
 		out = append(out, r)
 		ts = append(ts, w)
 	}

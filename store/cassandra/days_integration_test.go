@@ -16,9 +16,10 @@ import (
 
 // The flusher's store on the real tables: rows written in several batches
 // read back with their write timestamps, keys with the high bit set kept
-// (a bigint holds the uint64's bits), an empty artist left unset, a write
-// with a lower timestamp losing, user_days oldest first, and every read
-// reported once.
+// (a bigint holds the uint64's bits), an empty artist left unset, First
+// and spellings kept, a write with a lower timestamp losing, a newer row
+// with one spelling replacing an older row's spellings, user_days oldest
+// first, and every read reported once.
 func TestIntegrationDayStore(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
@@ -36,11 +37,17 @@ func TestIntegrationDayStore(t *testing.T) {
 		mu.Unlock()
 	}})
 	day := time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC)
+	at := day.Unix() + 3600
+	artist := topk.Item{Key: 7, Artist: ""}
+	artist.SetSpellings([]topk.Spelling{{Name: "RADIOHEAD", Plays: 1, First: at}, {Name: "Radiohead", Plays: 2, First: at + 60}})
 	rows := []topk.EntityItem{
-		{Entity: topk.Artists, Item: topk.Item{Key: 7, Name: "Radiohead", Plays: 3}},
-		{Entity: topk.Albums, Item: topk.Item{Key: 9, Name: "In Rainbows", Artist: "Radiohead", Plays: 2}},
-		{Entity: topk.Tracks, Item: topk.Item{Key: 1<<63 + 5, Name: "Reckoner", Artist: "Radiohead", Plays: 2}},
-		{Entity: topk.Tracks, Item: topk.Item{Key: 12, Name: "Nude", Artist: "Radiohead", Plays: 1}},
+		{Entity: topk.Artists, Item: artist},
+		{Entity: topk.Albums, Item: topk.Item{Key: 9, Name: "In Rainbows", Artist: "Radiohead", Plays: 2, First: at}},
+		{Entity: topk.Tracks, Item: topk.Item{Key: 1<<63 + 5, Name: "Reckoner", Artist: "Radiohead", Plays: 2, First: at + 60}},
+		{Entity: topk.Tracks, Item: topk.Item{Key: 12, Name: "Nude", Artist: "Radiohead", Plays: 1, First: at}},
+	}
+	if len(artist.Spellings) != 2 || artist.Name != "Radiohead" {
+		t.Fatalf("test data: %+v", artist)
 	}
 	for _, p := range []topk.Period{topk.DayPeriod(day), topk.MonthPeriod(day), topk.YearPeriod(day)} {
 		if err := st.WriteItems(ctx, p, "ann", rows, 3); err != nil {
@@ -66,6 +73,20 @@ func TestIntegrationDayStore(t *testing.T) {
 				t.Errorf("%v: read %s, want one of %v", p, k, want)
 			}
 		}
+		// a newer row of the artist with one spelling: no list left over
+		one := topk.EntityItem{Entity: topk.Artists, Item: topk.Item{Key: 7, Name: "radiohead", Plays: 4, First: at - 60}}
+		if err := st.WriteItems(ctx, p, "ann", []topk.EntityItem{one}, 4); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err = st.Items(ctx, p, "ann")
+		if err != nil || len(got) != len(rows) {
+			t.Fatalf("%v: %+v %v", p, got, err)
+		}
+		for _, r := range got {
+			if r.Entity == one.Entity && fmt.Sprintf("%+v", r) != fmt.Sprintf("%+v", one) {
+				t.Errorf("%v: after the row with one spelling: %+v, want %+v", p, r, one)
+			}
+		}
 	}
 	days := []topk.DayTotal{{Day: day.AddDate(0, 0, -1), Plays: 4}, {Day: day, Plays: 3}, {Day: day.AddDate(0, 0, 1), Plays: 5}}
 	if err := st.WriteUserDays(ctx, "ann", days); err != nil {
@@ -81,7 +102,7 @@ func TestIntegrationDayStore(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(days[:2]) {
 		t.Errorf("user_days %v, want %v (oldest first, the higher total)", got, days[:2])
 	}
-	if want := map[string]int{"day_items": 1, "month_items": 1, "year_items": 1, "user_days": 1}; fmt.Sprint(reads) != fmt.Sprint(want) {
+	if want := map[string]int{"day_items": 2, "month_items": 2, "year_items": 2, "user_days": 1}; fmt.Sprint(reads) != fmt.Sprint(want) {
 		t.Errorf("reads reported %v, want %v", reads, want)
 	}
 }

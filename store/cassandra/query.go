@@ -173,12 +173,15 @@ func (r *Reader) UserDays(ctx context.Context, user string, from, to time.Time) 
 }
 
 var selectItems = [...]string{
-	topk.Daily:   `SELECT item, name, artist, plays FROM day_items WHERE user_id = ? AND day = ? AND entity = ?`,
-	topk.Monthly: `SELECT item, name, artist, plays FROM month_items WHERE user_id = ? AND month = ? AND entity = ?`,
-	topk.Yearly:  `SELECT item, name, artist, plays FROM year_items WHERE user_id = ? AND year = ? AND entity = ?`,
+	topk.Daily:   `SELECT item, name, artist, plays, first, spellings FROM day_items WHERE user_id = ? AND day = ? AND entity = ?`,
+	topk.Monthly: `SELECT item, name, artist, plays, first, spellings FROM month_items WHERE user_id = ? AND month = ? AND entity = ?`,
+	topk.Yearly:  `SELECT item, name, artist, plays, first, spellings FROM year_items WHERE user_id = ? AND year = ? AND entity = ?`,
 }
 
-// Items reads the items of one entity of one period.
+// Items reads the items of one entity of one period, with their First
+// and spellings (a row written before first existed counts from p's
+// start). A spellings value that does not decode is an error wrapping
+// topk.ErrCorrupt, not ErrUnavailable: asking again will not help.
 func (r *Reader) Items(ctx context.Context, p topk.Period, user string, entity topk.Entity) ([]topk.Item, error) {
 	s, err := r.session()
 	if err != nil {
@@ -188,12 +191,19 @@ func (r *Reader) Items(ctx context.Context, p topk.Period, user string, entity t
 	var out []topk.Item
 	var key int64
 	var x topk.Item
-	for it.Scan(&key, &x.Name, &x.Artist, &x.Plays) {
+	var cols itemColumns
+	for it.Scan(&key, &x.Name, &x.Artist, &x.Plays, &cols.first, &cols.spellings) {
 		x.Key = uint64(key)
+		cols.fill(&x, p)
 		out = append(out, x)
 		x = topk.Item{}
 	}
-	return out, unavailable(p.String(), it.Close())
+	if err := it.Close(); errors.Is(err, topk.ErrCorrupt) {
+		return nil, fmt.Errorf("%s %s %s: %w", user, p, entity, err)
+	} else if err != nil {
+		return nil, unavailable(p.String(), err)
+	}
+	return out, nil
 }
 
 // Listen is one raw_listens row (the domain's topk.Listen).

@@ -61,18 +61,30 @@ func TestIntegrationReader(t *testing.T) {
 	if err != nil || len(days) != 2 || !days[0].Day.Equal(d("2026-01-02")) || days[1].Plays != 3 {
 		t.Fatalf("user days %+v %v", days, err)
 	}
+	// rows without first and spellings (written before 005) count from
+	// their period's start and have one spelling
 	items, err := r.Items(ctx, topk.DayPeriod(d("2026-01-02")), "ann", topk.Tracks)
-	if err != nil || len(items) != 1 || items[0].Key != 1<<64-5 || items[0].Name != "Nude" || items[0].Artist != "Radiohead" {
+	if err != nil || len(items) != 1 || items[0].Key != 1<<64-5 || items[0].Name != "Nude" || items[0].Artist != "Radiohead" ||
+		items[0].First != d("2026-01-02").Unix() || items[0].Spellings != nil {
 		t.Fatalf("day items %+v %v", items, err)
 	}
 	if items, _ := r.Items(ctx, topk.DayPeriod(d("2026-01-02")), "ann", topk.Artists); len(items) != 1 || items[0].Artist != "" {
 		t.Fatalf("artist items %+v", items)
 	}
-	if items, _ := r.Items(ctx, topk.MonthPeriod(d("2026-01-20")), "ann", topk.Tracks); len(items) != 1 || items[0].Plays != 4 {
+	if items, _ := r.Items(ctx, topk.MonthPeriod(d("2026-01-20")), "ann", topk.Tracks); len(items) != 1 || items[0].Plays != 4 ||
+		items[0].First != d("2026-01-01").Unix() {
 		t.Fatalf("month items %+v", items)
 	}
-	if items, _ := r.Items(ctx, topk.YearPeriod(d("2025-05-05")), "ann", topk.Albums); len(items) != 1 || items[0].Name != "In Rainbows" {
+	if items, _ := r.Items(ctx, topk.YearPeriod(d("2025-05-05")), "ann", topk.Albums); len(items) != 1 || items[0].Name != "In Rainbows" ||
+		items[0].First != d("2025-01-01").Unix() {
 		t.Fatalf("year items %+v", items)
+	}
+	// a spellings value that does not decode is an error, not an outage
+	exec(`INSERT INTO day_items (user_id, day, entity, item, name, plays, first, spellings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		"ann", d("2026-01-05"), "track", int64(3), "Bad", int64(1), int64(0), []byte{2, 9})
+	if items, err := r.Items(ctx, topk.DayPeriod(d("2026-01-05")), "ann", topk.Tracks); !errors.Is(err, topk.ErrCorrupt) ||
+		errors.Is(err, cassandra.ErrUnavailable) || items != nil {
+		t.Fatalf("a corrupt spellings value: %+v %v, want ErrCorrupt (not unavailable)", items, err)
 	}
 	var got []string
 	var after *cassandra.ListenPos
@@ -115,21 +127,26 @@ func TestIntegrationReaderContract(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
 	chartstest.StoreSuite(t, func(t *testing.T, d *chartstest.Data) charts.Store {
-		exec := execer(t, testenv.Context(t, time.Minute), wiring.Cassandra(cfg.Cassandra))
+		ctx := testenv.Context(t, time.Minute)
+		exec := execer(t, ctx, wiring.Cassandra(cfg.Cassandra))
 		for _, x := range d.Days {
 			exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, x.User, x.Day, x.Plays)
 		}
+		// the items through the flusher's write path (DayStore), so the
+		// suite's spellings and firsts round-trip through both statements
+		s, err := cassandra.Connect(ctx, wiring.Cassandra(cfg.Cassandra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		ds := cassandra.NewDayStore(s, cassandra.DayStoreConfig{})
 		for _, p := range d.Items {
-			table, part := "day_items (user_id, day", any(p.Period.Start)
-			switch p.Period.Kind {
-			case topk.Monthly:
-				table, part = "month_items (user_id, month", p.Period.Start.Year()*100+int(p.Period.Start.Month())
-			case topk.Yearly:
-				table, part = "year_items (user_id, year", p.Period.Start.Year()
+			rows := make([]topk.EntityItem, len(p.Items))
+			for i, it := range p.Items {
+				rows[i] = topk.EntityItem{Entity: p.Entity, Item: it}
 			}
-			for _, it := range p.Items {
-				exec(`INSERT INTO `+table+`, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-					p.User, part, string(p.Entity), int64(it.Key), it.Name, it.Artist, it.Plays)
+			if err := ds.WriteItems(ctx, p.Period, p.User, rows, 1); err != nil {
+				t.Fatal(err)
 			}
 		}
 		for _, l := range d.Listens {

@@ -1,0 +1,4 @@
+package charts
+
+// CounterValue is counterValue for the package's external tests.
+var CounterValue = counterValue
