@@ -40,6 +40,36 @@ type attackSetup struct {
 	viewDays                 int
 	ref                      time.Duration // the trivial handler's p99
 	cfg                      config.Config
+	cassPID                  int // the local Cassandra, for its CPU use (0: unknown)
+}
+
+// cpu is a reading of where the machine's CPU time went: this process
+// (api and load generator), the local Cassandra, and the whole machine.
+type cpu struct{ self, cass, busy, total time.Duration }
+
+func readCPU(cassPID int) cpu {
+	var c cpu
+	c.self, _ = benchkit.CPUTimeOf(os.Getpid())
+	if cassPID != 0 {
+		c.cass, _ = benchkit.CPUTimeOf(cassPID)
+	}
+	c.busy, c.total = benchkit.SystemCPU()
+	return c
+}
+
+// since is the use between c0 and c in cores (self, Cassandra) and the
+// machine's busy share.
+func (c cpu) since(c0 cpu, wall time.Duration) (self, cass string, busy string) {
+	cores := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()/wall.Seconds()) }
+	busy = "?"
+	if t := c.total - c0.total; t > 0 {
+		busy = fmt.Sprintf("%.0f%%", 100*float64(c.busy-c0.busy)/float64(t))
+	}
+	cass = "?"
+	if c.cass > 0 {
+		cass = cores(c.cass - c0.cass)
+	}
+	return cores(c.self - c0.self), cass, busy
 }
 
 // clients is an http.RoundTripper that sends request i from the i-th
@@ -149,6 +179,7 @@ func underAttack(s attackSetup) error {
 		hit(ordinary, vegeta.NewStaticTargeter(targets...), s.rate, 2*time.Second) // warm up
 		var atk result
 		var wg sync.WaitGroup
+		c0, t0 := readCPU(s.cassPID), time.Now()
 		if sc.attacker != nil {
 			wg.Add(1)
 			go func() {
@@ -158,6 +189,7 @@ func underAttack(s attackSetup) error {
 		}
 		ord := hit(ordinary, vegeta.NewStaticTargeter(targets...), s.rate, s.dur)
 		wg.Wait()
+		self, cass, busy := readCPU(s.cassPID).since(c0, time.Since(t0))
 		ordinary.close()
 		row := []string{sc.name, fmtD(ord.p50), fmtD(ord.p99), fmt.Sprintf("%.1f×", float64(ord.p99)/float64(s.ref)), fmt.Sprintf("%.2f%%", 100*ord.success)}
 		if sc.attacker == nil {
@@ -167,6 +199,7 @@ func underAttack(s attackSetup) error {
 			other := atk.n - atk.codes[200] - atk.codes[429] - atk.codes[503]
 			row = append(row, strconv.Itoa(atk.n), strconv.Itoa(atk.codes[200]), strconv.Itoa(atk.codes[429]), strconv.Itoa(atk.codes[503]), strconv.Itoa(other))
 		}
+		row = append(row, self, cass, busy)
 		rows = append(rows, row)
 		fmt.Fprintf(os.Stderr, "bench-api: %s done\n", sc.name)
 	}

@@ -269,7 +269,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		}
 		return underAttack(attackSetup{
 			limitedURL: limitedURL, unlimitedURL: cachedURL, rate: rate, attackRate: attackRate, dur: dur,
-			users: users, today: today, viewDays: cfg.Charts.ViewDays, ref: ref, cfg: cfg,
+			users: users, today: today, viewDays: cfg.Charts.ViewDays, ref: ref, cfg: cfg, cassPID: e.CassandraPID(),
 		})
 	}
 	if !search {

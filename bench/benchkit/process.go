@@ -277,3 +277,20 @@ func SystemCPU() (busy, total time.Duration) {
 	}
 	return time.Duration(sum-idle) * time.Second / clockTicks, time.Duration(sum) * time.Second / clockTicks
 }
+
+// CassandraPID is the local stack's Cassandra process (0 when unknown:
+// another stack, or not running).
+func (e *Env) CassandraPID() int {
+	b, err := os.ReadFile(filepath.Join(e.Config.RuntimeDir, "cassandra", "cassandra.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	if _, ok := CPUTimeOf(pid); !ok {
+		return 0
+	}
+	return pid
+}

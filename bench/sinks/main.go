@@ -206,7 +206,7 @@ func run(o options) error {
 		cleanup()
 		os.Exit(1)
 	}()
-	b.cassPID = cassandraPID(e)
+	b.cassPID = e.CassandraPID()
 
 	ctx := context.Background()
 	refCfg := wiring.Cassandra(e.Config.Cassandra)

@@ -232,19 +232,3 @@ func (b *bench) settle() {
 	}
 	fmt.Fprintf(os.Stderr, "bench-sinks: Cassandra quiet after %v\n", time.Since(start).Round(time.Second))
 }
-
-// cassandraPID is the local stack's Cassandra (0 when unknown).
-func cassandraPID(e *benchkit.Env) int {
-	b, err := os.ReadFile(filepath.Join(e.Config.RuntimeDir, "cassandra", "cassandra.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0
-	}
-	if _, ok := benchkit.CPUTimeOf(pid); !ok {
-		return 0
-	}
-	return pid
-}
