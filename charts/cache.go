@@ -68,6 +68,12 @@ type answers struct {
 	flights    flights
 	slots      *slots
 	refreshing sync.Map // key → struct{}: a background refresh runs
+	// composed bounds the background fills made of fetches (a chart's
+	// all-time names) that run at once: they wait their turn here, then
+	// wait for slots (patient) rather than fail busy, so at most a
+	// quarter of the slots serve them and the rest serve requests. nil:
+	// no bound.
+	composed chan struct{}
 
 	// life bounds the background refreshes: the service owns it and
 	// close cancels it, then waits for them (background). bgMu orders
@@ -125,6 +131,9 @@ func newAnswers(c answersConfig) (*answers, error) {
 			a.stop()
 			return nil, err
 		}
+	}
+	if c.maxFills > 0 {
+		a.composed = make(chan struct{}, max(1, c.maxFills/4))
 	}
 	var err error
 	if a.slots, err = newSlots(c.maxFills, c.busyWait, c.reg); err != nil {
@@ -186,7 +195,7 @@ func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill 
 	}
 	a.requests.WithLabelValues("local", "miss").Inc()
 	e, err := a.flights.do(ctx, key, func(ctx context.Context) (cached, error) {
-		if e, ok := a.fromShared(ctx, key, decodeWith(c)); ok {
+		if e, ok := a.fromShared(ctx, key, a.ttl, decodeWith(c)); ok {
 			return e, nil
 		}
 		release, err := a.slots.acquire(ctx)
@@ -199,7 +208,7 @@ func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill 
 			return cached{}, err
 		}
 		if c.keep == nil || c.keep(e.val.(T)) {
-			a.store(ctx, key, e, b)
+			a.store(ctx, key, a.ttl, e, b)
 		}
 		return e, nil
 	})
@@ -234,8 +243,10 @@ func decodeWith[T any](c codec[T]) func([]byte) (any, int64, error) {
 // MaxStale old, refreshed ahead past 3/4 of the TTL) or from Redis; on a
 // miss it starts the fill in the background under the service's context
 // (without holding a slot: fill's own fetches take theirs) and reports
-// false: a later request finds the answer. With caching off (ttl 0) it is fetch, waiting.
-func peek[T any](ctx context.Context, a *answers, key string, c codec[T], fill func(context.Context) (T, error)) (T, bool) {
+// false: a later request finds the answer. ttl is the answer's own
+// lifetime, which may differ from the service's (see Config.NamesTTL).
+// With caching off (the service's TTL 0) it is fetch, waiting.
+func peek[T any](ctx context.Context, a *answers, key string, ttl time.Duration, c codec[T], fill func(context.Context) (T, error)) (T, bool) {
 	var zero T
 	if a.ttl <= 0 {
 		v, _, err := fetch(ctx, a, key, c, fill)
@@ -246,16 +257,16 @@ func peek[T any](ctx context.Context, a *answers, key string, c codec[T], fill f
 	loader := func(ctx context.Context) (cached, []byte, error) { return load(ctx, a.now().UTC(), fill, c) }
 	if e, ok := a.local.get(key); ok && now.Before(e.asOf.Add(MaxStale)) {
 		a.requests.WithLabelValues("local", "hit").Inc()
-		if now.After(e.asOf.Add(a.ttl * 3 / 4)) {
-			a.inBackground(key, false, loader)
+		if now.After(e.asOf.Add(ttl * 3 / 4)) {
+			a.inBackground(key, false, ttl, loader)
 		}
 		return e.val.(T), true
 	}
 	a.requests.WithLabelValues("local", "miss").Inc()
-	if e, ok := a.fromShared(ctx, key, decodeWith(c)); ok {
+	if e, ok := a.fromShared(ctx, key, ttl, decodeWith(c)); ok {
 		return e.val.(T), true
 	}
-	a.inBackground(key, false, loader)
+	a.inBackground(key, false, ttl, loader)
 	return zero, false
 }
 
@@ -283,15 +294,18 @@ func sizeOf(size int64, encoded []byte) int64 {
 // service is closed or every Cassandra slot is taken (the entry is served
 // until it expires; a later request tries again).
 func (a *answers) refreshAhead(key string, fill func(context.Context) (cached, []byte, error)) {
-	a.inBackground(key, true, fill)
+	a.inBackground(key, true, a.ttl, fill)
 }
 
 // inBackground runs fill for key in the background under the service's
 // context, once at a time per key; holdSlot: it takes a free Cassandra
 // slot first (and does not run without one), as a fill that reads the
 // store itself must; a fill made of fetches, which take their own, does
-// not (holding one too would need two slots for one read).
-func (a *answers) inBackground(key string, holdSlot bool, fill func(context.Context) (cached, []byte, error)) {
+// not (holding one too would need two slots for one read): it waits for
+// its turn among such fills (composed), then its fetches wait for their
+// slots (patient), up to refreshTimeout each. The answer is stored for
+// ttl.
+func (a *answers) inBackground(key string, holdSlot bool, ttl time.Duration, fill func(context.Context) (cached, []byte, error)) {
 	if _, running := a.refreshing.LoadOrStore(key, struct{}{}); running {
 		return
 	}
@@ -316,25 +330,41 @@ func (a *answers) inBackground(key string, holdSlot bool, fill func(context.Cont
 		defer a.background.Done()
 		defer a.refreshing.Delete(key)
 		defer release()
-		a.refresh(a.life, key, fill)
+		ctx := a.life
+		if !holdSlot {
+			if a.composed != nil {
+				t := time.NewTimer(refreshTimeout)
+				defer t.Stop()
+				select {
+				case a.composed <- struct{}{}:
+					defer func() { <-a.composed }()
+				case <-t.C:
+					return
+				case <-ctx.Done():
+					return
+				}
+			}
+			ctx = patient(ctx)
+		}
+		a.refresh(ctx, key, ttl, fill)
 	}()
 }
 
 // refresh replaces key's entry in the background, under ctx (the
 // service's: cancelled on Close) and at most refreshTimeout.
-func (a *answers) refresh(ctx context.Context, key string, fill func(context.Context) (cached, []byte, error)) {
+func (a *answers) refresh(ctx context.Context, key string, ttl time.Duration, fill func(context.Context) (cached, []byte, error)) {
 	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
 	e, b, err := fill(ctx)
 	if err != nil {
 		return
 	}
-	a.store(ctx, key, e, b)
+	a.store(ctx, key, ttl, e, b)
 }
 
 // Values in Redis carry as_of: 8 bytes (Unix ms, little endian), then the
 // encoded answer.
-func (a *answers) fromShared(ctx context.Context, key string, decode func([]byte) (any, int64, error)) (cached, bool) {
+func (a *answers) fromShared(ctx context.Context, key string, ttl time.Duration, decode func([]byte) (any, int64, error)) (cached, bool) {
 	if !a.sharedUp() {
 		a.requests.WithLabelValues("redis", "skipped").Inc()
 		return cached{}, false
@@ -350,7 +380,7 @@ func (a *answers) fromShared(ctx context.Context, key string, decode func([]byte
 		return cached{}, false
 	}
 	asOf := time.UnixMilli(int64(binary.LittleEndian.Uint64(b))).UTC()
-	if !a.now().Before(asOf.Add(a.ttl)) {
+	if !a.now().Before(asOf.Add(ttl)) {
 		a.requests.WithLabelValues("redis", "miss").Inc()
 		return cached{}, false
 	}
@@ -367,8 +397,8 @@ func (a *answers) fromShared(ctx context.Context, key string, decode func([]byte
 }
 
 // store keeps an answer in this process and, unless its encoding is
-// over maxShared, in Redis with the TTL.
-func (a *answers) store(ctx context.Context, key string, e cached, b []byte) {
+// over maxShared, in Redis for ttl.
+func (a *answers) store(ctx context.Context, key string, ttl time.Duration, e cached, b []byte) {
 	a.local.put(key, e)
 	if !a.sharedUp() {
 		return
@@ -380,7 +410,7 @@ func (a *answers) store(ctx context.Context, key string, e cached, b []byte) {
 	v := make([]byte, 8, 8+len(b))
 	binary.LittleEndian.PutUint64(v, uint64(e.asOf.UnixMilli()))
 	v = append(v, b...)
-	if err := a.shared.Set(ctx, key, v, a.ttl); err != nil {
+	if err := a.shared.Set(ctx, key, v, ttl); err != nil {
 		a.sharedFailed(err)
 	}
 }

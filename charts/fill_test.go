@@ -3,6 +3,7 @@ package charts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -348,5 +349,58 @@ func TestUnkeptAnswersAreNotCached(t *testing.T) {
 	}
 	if fills.Load() != 2 || len(shared.m) != 1 {
 		t.Fatalf("%d fills, %d Redis entries; want 2 and 1", fills.Load(), len(shared.m))
+	}
+}
+
+// A background fill made of fetches (peek's: a chart's all-time names)
+// waits for a slot rather than failing busy — nobody waits for it, and
+// giving up left the answer uncached, so every request started it again —
+// and at most a quarter of the slots (one, here) run such fills at once.
+func TestPeekFillsWaitTheirTurn(t *testing.T) {
+	a, reg, _ := testAnswers(t, answersConfig{maxFills: 4, busyWait: time.Millisecond})
+	c := jsonCodec[int]()
+	hold := make(chan struct{})
+	var holding sync.WaitGroup
+	for i := range 4 { // every slot taken by requests' fills
+		holding.Add(1)
+		go func() {
+			defer holding.Done()
+			_, _, _ = fetch(context.Background(), a, fmt.Sprint("held-", i), c, func(context.Context) (int, error) { <-hold; return i, nil })
+		}()
+	}
+	waitFor(t, "every slot taken", func() bool { return len(a.slots.ch) == 4 })
+	var running, most atomic.Int32
+	peekFill := func(i int) func(ctx context.Context) (int, error) {
+		return func(ctx context.Context) (int, error) {
+			v, _, err := fetch(ctx, a, fmt.Sprint("part-", i), c, func(context.Context) (int, error) {
+				n := running.Add(1)
+				defer running.Add(-1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(5 * time.Millisecond)
+				return 10 + i, nil
+			})
+			return v, err
+		}
+	}
+	for i := range 3 {
+		if _, ok := peek(context.Background(), a, fmt.Sprint("names-", i), time.Hour, c, peekFill(i)); ok {
+			t.Fatalf("names-%d found before any fill", i)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // far past busyWait: a request would have failed
+	if v := counterValue(t, reg, `topk_api_cassandra_busy_total{fill="request"}`); v != 0 {
+		t.Fatalf("background fills counted busy %v times: they must wait", v)
+	}
+	close(hold)
+	holding.Wait()
+	a.background.Wait()
+	for i := range 3 {
+		if v, ok := peek(context.Background(), a, fmt.Sprint("names-", i), time.Hour, c, peekFill(i)); !ok || v != 10+i {
+			t.Errorf("names-%d after its background fill: %d %v, want %d", i, v, ok, 10+i)
+		}
+	}
+	if m := most.Load(); m != 1 {
+		t.Errorf("%d background fills read at once, want 1 (a quarter of 4 slots)", m)
 	}
 }

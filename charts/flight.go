@@ -126,8 +126,19 @@ func newSlots(n int, wait time.Duration, reg prometheus.Registerer) (*slots, err
 	return s, nil
 }
 
-// acquire takes a slot, waiting up to s.wait for one; ErrBusy (as a
-// topk.Error) past it, ctx's error when ctx ends first.
+// patientKey marks the context of a background fill, which nobody waits
+// for: its reads wait for a slot as long as the context lives instead of
+// giving up after Config.BusyWait. (A names fill that gave up left the
+// user's all-time part uncached, so every chart of that user started it
+// again: bench-api's ordinary requests kept Cassandra at 0.4 cores.)
+type patientKey struct{}
+
+// patient marks ctx as a background fill's (patientKey).
+func patient(ctx context.Context) context.Context { return context.WithValue(ctx, patientKey{}, true) }
+
+// acquire takes a slot, waiting up to s.wait for one (as long as ctx
+// lives if ctx is patient); ErrBusy (as a topk.Error) past it, ctx's
+// error when ctx ends first.
 func (s *slots) acquire(ctx context.Context) (release func(), err error) {
 	if s.ch == nil {
 		return s.took(), nil
@@ -136,6 +147,14 @@ func (s *slots) acquire(ctx context.Context) (release func(), err error) {
 	case s.ch <- struct{}{}:
 		return s.took(), nil
 	default:
+	}
+	if ctx.Value(patientKey{}) != nil {
+		select {
+		case s.ch <- struct{}{}:
+			return s.took(), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	t := time.NewTimer(s.wait)
 	defer t.Stop()

@@ -88,7 +88,7 @@ func (a *allTime) cassandra(ctx context.Context, e topk.Entity, es ...topk.Entit
 			continue
 		}
 		key := "alltime:" + string(x) + ":" + to.Format(time.DateOnly) + ":" + a.user
-		t, ok := peek(ctx, a.s.cache, key, tallyCodec, func(ctx context.Context) (*tally, error) {
+		t, ok := peek(ctx, a.s.cache, key, a.s.cfg.NamesTTL, tallyCodec, func(ctx context.Context) (*tally, error) {
 			periods, _, err := a.s.canonicalPlan(ctx, a.user, Earliest, to)
 			if err != nil {
 				return nil, err

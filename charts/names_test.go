@@ -306,3 +306,45 @@ func TestNamesNeverWaitForCassandra(t *testing.T) {
 		t.Errorf("second answer: %s %v, want the all-time names", show(a.Items), err)
 	}
 }
+
+// The all-time part of the names lives NamesTTL, not CacheTTL: only late
+// listens older than the view change it, and reading it every CacheTTL
+// for every user asked for was most of bench-api's Cassandra reads. Past
+// 3/4 of NamesTTL a request refreshes it in the background.
+func TestNamesLiveForNamesTTL(t *testing.T) {
+	w := spellingWorld()
+	data := *w.Data()
+	store := chartstest.NewStore(&data)
+	now := chartstest.Now
+	svc, err := charts.New(charts.Config{Store: store, View: chartstest.NewView(w, 35, true), CacheTTL: time.Minute, NamesTTL: 10 * time.Minute,
+		Now: func() time.Time { return now }, Registerer: prometheus.NewRegistry()}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	ctx := context.Background()
+	itemReads := func(after time.Duration) int {
+		t.Helper()
+		now = chartstest.Now.Add(after)
+		store.ResetReads()
+		a, err := svc.Top(ctx, charts.TopQuery{User: "r", Entity: topk.Artists, Range: charts.Named("7d"), K: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.Settle()
+		if after > 0 && show(a.Items) != "[Radiohead/5 Beck/2 Low/2 Portishead/2 abba/2]" {
+			t.Errorf("+%v: %s, want the all-time names", after, show(a.Items))
+		}
+		r := store.AllReads()
+		return r["month_items"] + r["year_items"] + r["day_items"]
+	}
+	if n := itemReads(0); n == 0 {
+		t.Fatal("the first chart read no Cassandra items for its names")
+	}
+	if n := itemReads(5 * time.Minute); n != 0 {
+		t.Errorf("+5m (past CacheTTL, within NamesTTL): %d item reads, want 0", n)
+	}
+	if n := itemReads(8 * time.Minute); n == 0 {
+		t.Error("+8m (past 3/4 of NamesTTL): no refresh of the all-time part")
+	}
+}

@@ -55,6 +55,14 @@ type Config struct {
 	// CacheTTL is how long a Store answer is reused (TOPK_CACHE_TTL);
 	// 0 disables caching.
 	CacheTTL time.Duration
+	// NamesTTL is how long the Cassandra part of a user's all-time
+	// spellings (the days before the view's first, which give a chart's
+	// display names) is reused (TOPK_NAMES_TTL). Only listens older than
+	// the view's window change it, so it may live much longer than
+	// CacheTTL: every view-served chart of a user needs it, and reading it
+	// every CacheTTL for every user asked for is most of the api's
+	// Cassandra reads. Default (0): CacheTTL.
+	NamesTTL time.Duration
 	// LocalCacheBytes bounds the answers decoded in this process
 	// (TOPK_CACHE_LOCAL_MB). Default (0) 64 MiB; negative: none.
 	LocalCacheBytes int64
@@ -118,6 +126,9 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	if cfg.CacheMaxEntryBytes == 0 {
 		cfg.CacheMaxEntryBytes = 1 << 20
+	}
+	if cfg.NamesTTL <= 0 {
+		cfg.NamesTTL = cfg.CacheTTL
 	}
 	if cfg.BusyWait <= 0 {
 		cfg.BusyWait = 50 * time.Millisecond

@@ -157,6 +157,7 @@ type Charts struct {
 	ViewDays     int
 	ViewMaxMB    int
 	CacheTTL     time.Duration // 0 disables the cache
+	NamesTTL     time.Duration // the all-time names' part; 0: CacheTTL
 	CacheLocalMB int
 	AccessLog    bool
 	// CacheMaxEntryBytes is the largest answer stored in Redis.

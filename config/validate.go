@@ -105,6 +105,9 @@ func (c Charts) validate(add addFunc, r read) {
 	if s, bad := r.duration("TOPK_CACHE_TTL", c.CacheTTL); bad || c.CacheTTL < 0 {
 		add("TOPK_CACHE_TTL: %q is not a duration ≥ 0 (e.g. 30s)", s)
 	}
+	if s, bad := r.duration("TOPK_NAMES_TTL", c.NamesTTL); bad || c.NamesTTL < 0 {
+		add("TOPK_NAMES_TTL: %q is not a duration ≥ 0 (e.g. 10m)", s)
+	}
 	if c.ViewMaxMB < 1 {
 		add("TOPK_VIEW_MAX_MB: must be at least 1")
 	}

@@ -20,6 +20,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,7 +42,9 @@ type attackSetup struct {
 	viewDays                 int
 	ref                      time.Duration // the trivial handler's p99
 	cfg                      config.Config
-	cassPID                  int // the local Cassandra, for its CPU use (0: unknown)
+	cassPID                  int    // the local Cassandra, for its CPU use (0: unknown)
+	settle                   func() // waits for the limited api's background fills
+	profileDir               string // a CPU profile of this process per scenario there ("": none)
 }
 
 // cpu is a reading of where the machine's CPU time went: this process
@@ -144,6 +148,28 @@ func attackTargeter(base string, users int, today time.Time, viewDays int) veget
 	}
 }
 
+// startProfile starts a CPU profile of this process in dir (scenario i's
+// file); the function returned stops it. dir "": nothing.
+func startProfile(dir string, i int) (stop func()) {
+	if dir == "" {
+		return func() {}
+	}
+	path := filepath.Join(dir, fmt.Sprintf("attack-%d.pprof", i))
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench-api: no profile: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+		fmt.Fprintf(os.Stderr, "bench-api: CPU profile %s\n", path)
+	}
+}
+
 // underAttack runs and prints the attack scenarios.
 func underAttack(s attackSetup) error {
 	limit := s.cfg.API.RateLimit
@@ -176,10 +202,16 @@ func underAttack(s attackSetup) error {
 	for _, sc := range scenarios {
 		ordinary := newClients(ordinaryFrom, nOrdinary)
 		targets := ordinaryTargets(sc.base, s.users)
-		hit(ordinary, vegeta.NewStaticTargeter(targets...), s.rate, 2*time.Second) // warm up
+		// Warm up: every ordinary target asked once or more, then the
+		// background fills that started (each user's all-time names)
+		// finish: the run measures the steady state, not a cold cache.
+		hit(ordinary, vegeta.NewStaticTargeter(targets...), s.rate, 2*time.Second)
+		s.settle()
+		fmt.Fprintf(os.Stderr, "bench-api: %s: Cassandra quiet after %v\n", sc.name, benchkit.WaitQuiet(s.cassPID, time.Minute).Round(time.Second))
 		var atk result
 		var wg sync.WaitGroup
 		c0, t0 := readCPU(s.cassPID), time.Now()
+		stopProfile := startProfile(s.profileDir, len(rows))
 		if sc.attacker != nil {
 			wg.Add(1)
 			go func() {
@@ -190,6 +222,7 @@ func underAttack(s attackSetup) error {
 		ord := hit(ordinary, vegeta.NewStaticTargeter(targets...), s.rate, s.dur)
 		wg.Wait()
 		self, cass, busy := readCPU(s.cassPID).since(c0, time.Since(t0))
+		stopProfile()
 		ordinary.close()
 		row := []string{sc.name, fmtD(ord.p50), fmtD(ord.p99), fmt.Sprintf("%.1f×", float64(ord.p99)/float64(s.ref)), fmt.Sprintf("%.2f%%", 100*ord.success)}
 		if sc.attacker == nil {
@@ -203,6 +236,7 @@ func underAttack(s attackSetup) error {
 		rows = append(rows, row)
 		fmt.Fprintf(os.Stderr, "bench-api: %s done\n", sc.name)
 	}
-	benchkit.Table(os.Stdout, []string{"scenario", "ordinary p50", "ordinary p99", "p99/trivial", "ordinary 200", "attacker sent", "200", "429", "503", "other"}, rows)
+	benchkit.Table(os.Stdout, []string{"scenario", "ordinary p50", "ordinary p99", "p99/trivial", "ordinary 200", "attacker sent", "200", "429", "503", "other",
+		"CPU api+load", "CPU Cassandra", "machine busy"}, rows)
 	return nil
 }

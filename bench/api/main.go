@@ -68,8 +68,9 @@ func main() {
 	tracks := flag.Int("tracks", 20_000, "distinct tracks of the heavy user")
 	search := flag.Bool("search", true, "search the highest rate with p99 under 10 ms")
 	attackRate := flag.Int("attack", 2000, "requests per second of the attacker (0: no attack runs)")
+	profileDir := flag.String("profile", "", "write a CPU profile of this process (api and load generator) per attack scenario to this folder")
 	flag.Parse()
-	if err := run(*rate, *dur, *users, *heavy, *tracks, *search, *attackRate); err != nil {
+	if err := run(*rate, *dur, *users, *heavy, *tracks, *search, *attackRate, *profileDir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-api:", err)
 		os.Exit(1)
 	}
@@ -77,7 +78,7 @@ func main() {
 
 const heavyUser = "heavy"
 
-func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, attackRate int) error {
+func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, attackRate int, profileDir string) error {
 	e, err := benchkit.Setup(context.Background(), "api")
 	if err != nil {
 		return err
@@ -165,7 +166,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 	newAPI := func(ttl time.Duration, limited bool) (string, error) {
 		reg := prometheus.NewRegistry()
 		ac := api.Config{Addr: "127.0.0.1:0", Registerer: reg, Gatherer: reg}
-		sc := charts.Config{View: view, Store: reader, Cache: charts.RedisCache{Client: rc}, CacheTTL: ttl,
+		sc := charts.Config{View: view, Store: reader, Cache: charts.RedisCache{Client: rc}, CacheTTL: ttl, NamesTTL: cfg.Charts.NamesTTL,
 			LocalCacheBytes: int64(cfg.Charts.CacheLocalMB) << 20, CachePrefix: cfg.Cassandra.Keyspace + ":", Registerer: reg}
 		if limited {
 			ac.RateLimit = api.RateLimit{PerSecond: float64(cfg.API.RateLimit), Burst: cfg.API.RateBurst}
@@ -204,6 +205,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 	if err != nil {
 		return err
 	}
+	limited := services[len(services)-1]
 	triv := echo.New()
 	triv.HideBanner, triv.HidePort = true, true
 	triv.GET("/ping", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
@@ -269,7 +271,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		}
 		return underAttack(attackSetup{
 			limitedURL: limitedURL, unlimitedURL: cachedURL, rate: rate, attackRate: attackRate, dur: dur,
-			users: users, today: today, viewDays: cfg.Charts.ViewDays, ref: ref, cfg: cfg, cassPID: e.CassandraPID(),
+			users: users, today: today, viewDays: cfg.Charts.ViewDays, ref: ref, cfg: cfg, cassPID: e.CassandraPID(), settle: limited.Settle, profileDir: profileDir,
 		})
 	}
 	if !search {

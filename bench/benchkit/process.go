@@ -294,3 +294,24 @@ func (e *Env) CassandraPID() int {
 	}
 	return pid
 }
+
+// WaitQuiet waits until process pid (Cassandra, say) has used less than a
+// quarter of a core for a second — the previous stage's reads, flushes and
+// compactions are over — or max has passed; 5 s when pid is 0 (unknown).
+// It returns how long it waited.
+func WaitQuiet(pid int, max time.Duration) time.Duration {
+	start := time.Now()
+	if pid == 0 {
+		time.Sleep(5 * time.Second)
+		return time.Since(start)
+	}
+	for time.Since(start) < max {
+		c0, ok := CPUTimeOf(pid)
+		time.Sleep(time.Second)
+		c1, _ := CPUTimeOf(pid)
+		if !ok || c1-c0 < 250*time.Millisecond {
+			break
+		}
+	}
+	return time.Since(start)
+}

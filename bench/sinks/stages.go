@@ -217,18 +217,5 @@ func describe(cmd string, m map[string]float64, commit time.Duration) string {
 // a second (the previous stage's flushes and compactions are over), up to
 // -settle.
 func (b *bench) settle() {
-	start := time.Now()
-	if b.cassPID == 0 {
-		time.Sleep(5 * time.Second)
-		return
-	}
-	for time.Since(start) < b.o.settle {
-		c0, ok := benchkit.CPUTimeOf(b.cassPID)
-		time.Sleep(time.Second)
-		c1, _ := benchkit.CPUTimeOf(b.cassPID)
-		if !ok || c1-c0 < 250*time.Millisecond {
-			break
-		}
-	}
-	fmt.Fprintf(os.Stderr, "bench-sinks: Cassandra quiet after %v\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(os.Stderr, "bench-sinks: Cassandra quiet after %v\n", benchkit.WaitQuiet(b.cassPID, b.o.settle).Round(time.Second))
 }

@@ -147,6 +147,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		Store:              reader,
 		Cache:              charts.RedisCache{Client: rc},
 		CacheTTL:           c.Charts.CacheTTL,
+		NamesTTL:           c.Charts.NamesTTL,
 		LocalCacheBytes:    localBytes,
 		CachePrefix:        c.Cassandra.Keyspace + ":",
 		CacheMaxEntryBytes: int64(c.Charts.CacheMaxEntryBytes),
