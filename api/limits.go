@@ -38,6 +38,13 @@ type RateLimit struct {
 	// Burst is the requests a client may send at once (TOPK_API_RATE_BURST);
 	// 0: PerSecond.
 	Burst int
+	// ReadsPerToken is how many Cassandra reads (partitions, day lists,
+	// pages of listens) a request may cause for its one token; each
+	// further ReadsPerToken (or part of it) costs the client one more,
+	// charged after the answer. Default (0) 4; negative: reads cost
+	// nothing. A chart the view or the cache serves costs one token; a
+	// two-year custom range read from Cassandra (~30 partitions) eight.
+	ReadsPerToken int
 	// ExemptLoopback leaves clients on 127.0.0.0/8 and ::1 unlimited:
 	// `topk` sets it with TOPK_DEV_MODE=1 (a developer's browser and
 	// scripts on the same machine).
@@ -114,14 +121,30 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.cfg.RateLimit.ExemptLoopback && ratelimit.Loopback(ip) {
 			return next(c)
 		}
-		d := s.limiter.Allow(ratelimit.Key(ip))
+		key := ratelimit.Key(ip)
+		d := s.limiter.Allow(key)
 		d.SetHeaders(c.Response().Header())
 		if !d.Allowed {
 			s.rejected.WithLabelValues("rate_limit").Inc()
 			return Errorf(CodeRateLimited, "", fmt.Sprintf("too many requests: at most %d at once and %g per second per client; retry in %s s",
 				d.Limit, s.cfg.RateLimit.PerSecond, c.Response().Header().Get(ratelimit.HeaderRetryAfter)))
 		}
-		return next(c)
+		per := s.cfg.RateLimit.ReadsPerToken
+		if per < 0 {
+			return next(c)
+		}
+		if per == 0 {
+			per = 4
+		}
+		ctx, cost := charts.WithCost(c.Request().Context())
+		c.SetRequest(c.Request().WithContext(ctx))
+		err := next(c)
+		if n := cost.Reads(); n > int64(per) {
+			extra := int((n - 1) / int64(per)) // the first per reads came with the request's token
+			s.limiter.Charge(key, extra)
+			s.charged.Add(float64(extra))
+		}
+		return err
 	}
 }
 

@@ -51,7 +51,7 @@ func errorCode(t *testing.T, body string) Code {
 // loopback clients alone.
 func TestRateLimit(t *testing.T) {
 	f := newFixture(t, fixtureOpts{recovered: true, api: func(c *Config) {
-		c.RateLimit = RateLimit{PerSecond: 0.5, Burst: 3}
+		c.RateLimit = RateLimit{PerSecond: 0.5, Burst: 3, ReadsPerToken: -1} // every request one token: TestRateLimitChargesReads
 	}})
 	path := "/v1/users/alice/top/tracks?range=7d"
 	start := time.Now().Unix()
@@ -102,7 +102,7 @@ func TestRateLimit(t *testing.T) {
 	// Behind a trusted proxy, X-Forwarded-For names the client; from
 	// anyone else it is ignored.
 	p := newFixture(t, fixtureOpts{recovered: true, api: func(c *Config) {
-		c.RateLimit = RateLimit{PerSecond: 0.5, Burst: 1}
+		c.RateLimit = RateLimit{PerSecond: 0.5, Burst: 1, ReadsPerToken: -1}
 		c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.10"}
 	}})
 	for _, c := range []struct {
@@ -307,5 +307,60 @@ func TestServerTimeouts(t *testing.T) {
 	_, _ = io.Copy(io.Discard, r)
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("an idle kept-alive connection stayed open %v", d)
+	}
+}
+
+// A request that reads Cassandra costs its client one more token per 4
+// reads past the first 4, charged after the answer (the bucket may go
+// into debt); a chart the view serves costs one token (its names' fill
+// runs in the background, for nobody's account).
+func TestRateLimitChargesReads(t *testing.T) {
+	f := newFixture(t, fixtureOpts{recovered: true, ttl: time.Minute, api: func(c *Config) {
+		c.RateLimit = RateLimit{PerSecond: 0.001, Burst: 40}
+	}})
+	const client = "192.0.2.7:4000"
+	remaining := func(rec *httptest.ResponseRecorder) int {
+		t.Helper()
+		if rec.Code != 200 {
+			t.Fatalf("%d %s", rec.Code, rec.Body.String())
+		}
+		n, err := strconv.Atoi(rec.Header().Get("X-RateLimit-Remaining"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	charged := func() float64 {
+		t.Helper()
+		_, metrics := f.get(t, "/metrics")
+		for _, l := range strings.Split(metrics, "\n") {
+			if v, ok := strings.CutPrefix(l, "topk_http_rate_tokens_charged_total "); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatal("no topk_http_rate_tokens_charged_total in /metrics")
+		return 0
+	}
+	if r := remaining(f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 39 {
+		t.Fatalf("first request: %d remaining, want 39", r)
+	}
+	if r := remaining(f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 38 || charged() != 0 {
+		t.Fatalf("a view-served chart: %d remaining, %v charged; want 38, 0", r, charged())
+	}
+	// Two years of custom range, older than the view: Cassandra only.
+	if r := remaining(f.doFrom("/v1/users/alice/top/artists?from=2023-01-15&to=2025-11-20", client)); r != 37 {
+		t.Fatalf("the Cassandra range's own answer: %d remaining, want 37 (charged after)", r)
+	}
+	extra := charged()
+	t.Logf("a two-year Cassandra-only range: %v tokens charged after its own", extra)
+	if extra < 1 {
+		t.Fatalf("a two-year Cassandra range charged %v tokens, want at least 1", extra)
+	}
+	if r := remaining(f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 36-int(extra) {
+		t.Fatalf("after the charge: %d remaining, want %d", r, 36-int(extra))
 	}
 }

@@ -54,6 +54,7 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	rejected *prometheus.CounterVec
+	charged  prometheus.Counter
 	limiter  *ratelimit.Limiter
 }
 
@@ -87,7 +88,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_http_rejected_total", Help: "Requests refused to protect the api, by reason: rate_limit (429, a client over TOPK_API_RATE_LIMIT), cassandra_busy (503, every Cassandra slot taken: TOPK_API_CASSANDRA_CONCURRENCY).",
 	}, []string{"reason"})
-	for _, c := range []prometheus.Collector{s.requests, s.latency, s.rejected} {
+	s.charged = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_http_rate_tokens_charged_total", Help: "Rate-limit tokens charged to clients after their answer for the Cassandra reads it caused, beyond the request's own token (one per 4 reads).",
+	})
+	for _, c := range []prometheus.Collector{s.requests, s.latency, s.rejected, s.charged} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, err
 		}

@@ -127,6 +127,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if cfg.CacheMaxEntryBytes == 0 {
 		cfg.CacheMaxEntryBytes = 1 << 20
 	}
+	cfg.Store = counted{cfg.Store}
 	if cfg.NamesTTL <= 0 {
 		cfg.NamesTTL = cfg.CacheTTL
 	}

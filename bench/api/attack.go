@@ -16,17 +16,22 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/topk-charts/topk/bench/benchkit"
@@ -42,9 +47,10 @@ type attackSetup struct {
 	viewDays                 int
 	ref                      time.Duration // the trivial handler's p99
 	cfg                      config.Config
-	cassPID                  int    // the local Cassandra, for its CPU use (0: unknown)
-	settle                   func() // waits for the limited api's background fills
-	profileDir               string // a CPU profile of this process per scenario there ("": none)
+	cassPID                  int                 // the local Cassandra, for its CPU use (0: unknown)
+	settle                   func()              // waits for the limited api's background fills
+	profileDir               string              // a CPU profile of this process per scenario there ("": none)
+	metrics                  prometheus.Gatherer // the limited api's
 }
 
 // cpu is a reading of where the machine's CPU time went: this process
@@ -148,6 +154,88 @@ func attackTargeter(base string, users int, today time.Time, viewDays int) veget
 	}
 }
 
+// schedLatencies is the Go scheduler's histogram of how long goroutines
+// waited runnable before they ran.
+func schedLatencies() *metrics.Float64Histogram {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	return s[0].Value.Float64Histogram()
+}
+
+// schedSince renders the p50, p99, p99.9 and the largest bucket of the
+// waits between h0 and h.
+func schedSince(h, h0 *metrics.Float64Histogram) string {
+	if h == nil || h0 == nil {
+		return "?"
+	}
+	counts := make([]uint64, len(h.Counts))
+	var n uint64
+	for i := range counts {
+		counts[i] = h.Counts[i] - h0.Counts[i]
+		n += counts[i]
+	}
+	if n == 0 {
+		return "none"
+	}
+	at := func(q float64) time.Duration {
+		want, seen := uint64(math.Ceil(q*float64(n))), uint64(0)
+		for i, c := range counts {
+			if seen += c; seen >= want {
+				return time.Duration(h.Buckets[i+1] * float64(time.Second))
+			}
+		}
+		return 0
+	}
+	top := 0
+	for i, c := range counts {
+		if c > 0 {
+			top = i
+		}
+	}
+	return fmt.Sprintf("%d waits; p50 < %v, p99 < %v, p99.9 < %v, longest < %v", n, at(0.5), at(0.99), at(0.999), time.Duration(h.Buckets[top+1]*float64(time.Second)))
+}
+
+// counters reads every counter of g by name and labels.
+func counters(g prometheus.Gatherer) map[string]float64 {
+	out := map[string]float64{}
+	if g == nil {
+		return out
+	}
+	mfs, err := g.Gather()
+	if err != nil {
+		return out
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if m.GetCounter() == nil {
+				continue
+			}
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "," + l.GetName() + "=" + l.GetValue()
+			}
+			out[name] = m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
+// countersSince renders the counters of the api's cache and Cassandra
+// slots that grew since m0.
+func countersSince(m, m0 map[string]float64) string {
+	var parts []string
+	for k, v := range m {
+		if d := v - m0[k]; d > 0 && (strings.HasPrefix(k, "topk_api_cache") || strings.HasPrefix(k, "topk_api_cassandra") || strings.HasPrefix(k, "topk_api_top")) {
+			parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimPrefix(k, "topk_api_"), d))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
+}
+
 // startProfile starts a CPU profile of this process in dir (scenario i's
 // file); the function returned stops it. dir "": nothing.
 func startProfile(dir string, i int) (stop func()) {
@@ -211,6 +299,7 @@ func underAttack(s attackSetup) error {
 		var atk result
 		var wg sync.WaitGroup
 		c0, t0 := readCPU(s.cassPID), time.Now()
+		m0, sched0 := counters(s.metrics), schedLatencies()
 		stopProfile := startProfile(s.profileDir, len(rows))
 		if sc.attacker != nil {
 			wg.Add(1)
@@ -223,6 +312,9 @@ func underAttack(s attackSetup) error {
 		wg.Wait()
 		self, cass, busy := readCPU(s.cassPID).since(c0, time.Since(t0))
 		stopProfile()
+		fmt.Fprintf(os.Stderr, "bench-api: %s: ordinary requests over 10 ms by second sent (second:count): %s\n", sc.name, ord.slowSeconds())
+		fmt.Fprintf(os.Stderr, "bench-api: %s: the limited api's counters: %s\n", sc.name, countersSince(counters(s.metrics), m0))
+		fmt.Fprintf(os.Stderr, "bench-api: %s: goroutines runnable before running (this process): %s\n", sc.name, schedSince(schedLatencies(), sched0))
 		ordinary.close()
 		row := []string{sc.name, fmtD(ord.p50), fmtD(ord.p99), fmt.Sprintf("%.1f×", float64(ord.p99)/float64(s.ref)), fmt.Sprintf("%.2f%%", 100*ord.success)}
 		if sc.attacker == nil {

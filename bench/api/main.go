@@ -39,7 +39,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -154,6 +156,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		return "http://" + ln.Addr().String(), nil
 	}
 	var services []*charts.Service
+	var limitedReg *prometheus.Registry
 	defer func() {
 		for _, svc := range services {
 			svc.Close()
@@ -186,6 +189,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		if !limited {
 			return serve(srv.Echo())
 		}
+		limitedReg = reg
 		if err := srv.Listen(); err != nil {
 			return "", err
 		}
@@ -271,7 +275,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		}
 		return underAttack(attackSetup{
 			limitedURL: limitedURL, unlimitedURL: cachedURL, rate: rate, attackRate: attackRate, dur: dur,
-			users: users, today: today, viewDays: cfg.Charts.ViewDays, ref: ref, cfg: cfg, cassPID: e.CassandraPID(), settle: limited.Settle, profileDir: profileDir,
+			users: users, today: today, viewDays: cfg.Charts.ViewDays, ref: ref, cfg: cfg, cassPID: e.CassandraPID(), settle: limited.Settle, profileDir: profileDir, metrics: limitedReg,
 		})
 	}
 	if !search {
@@ -292,6 +296,27 @@ type result struct {
 	success  float64
 	n        int
 	codes    map[uint16]int // by status; 0: no answer (timeout, refused)
+	// slow counts the requests over 10 ms by the second of the run they
+	// were sent in: one stall or a steady tail.
+	slow map[int]int
+}
+
+// slowSeconds renders r.slow: "second:count" of the seconds that had
+// requests over 10 ms.
+func (r result) slowSeconds() string {
+	if len(r.slow) == 0 {
+		return "none"
+	}
+	secs := make([]int, 0, len(r.slow))
+	for s := range r.slow {
+		secs = append(secs, s)
+	}
+	sort.Ints(secs)
+	parts := make([]string, len(secs))
+	for i, s := range secs {
+		parts[i] = fmt.Sprintf("%d:%d", s, r.slow[s])
+	}
+	return strings.Join(parts, " ")
 }
 
 func attack(targets []vegeta.Target, rate int, dur time.Duration) result {
@@ -307,10 +332,14 @@ func attack(targets []vegeta.Target, rate int, dur time.Duration) result {
 func hit(rt http.RoundTripper, targeter vegeta.Targeter, rate int, dur time.Duration) result {
 	atk := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: rt, Timeout: 5 * time.Second}), vegeta.Workers(32), vegeta.MaxWorkers(512))
 	var lat []time.Duration
-	codes := map[uint16]int{}
+	codes, slow := map[uint16]int{}, map[int]int{}
+	start := time.Now()
 	for res := range atk.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, dur, "bench") {
 		lat = append(lat, res.Latency)
 		codes[res.Code]++
+		if res.Latency > 10*time.Millisecond {
+			slow[int(res.Timestamp.Sub(start)/time.Second)]++
+		}
 	}
 	atk.Stop()
 	benchkit.SortDurations(lat)
@@ -318,7 +347,7 @@ func hit(rt http.RoundTripper, targeter vegeta.Targeter, rate int, dur time.Dura
 		return result{}
 	}
 	return result{p50: benchkit.Percentile(lat, 50), p99: benchkit.Percentile(lat, 99), success: float64(codes[http.StatusOK]) / float64(len(lat)),
-		n: len(lat), codes: codes}
+		n: len(lat), codes: codes, slow: slow}
 }
 
 // maxRate doubles the rate from base while p99 stays under 10 ms and every

@@ -101,6 +101,18 @@ func (l *Limiter) Allow(key string) Decision {
 }
 
 // until is how long the bucket takes to gain n tokens.
+// Charge takes n more tokens from key's bucket after a request was
+// allowed — what it turned out to cost — and may leave the bucket in
+// debt (at most a burst deep): the client's next requests wait until it
+// is repaid. n ≤ 0 does nothing.
+func (l *Limiter) Charge(key string, n int) {
+	if !l.Enabled() || n <= 0 {
+		return
+	}
+	now := l.cfg.Now()
+	l.bucket(key, now).ReserveN(now, min(n, l.cfg.Burst))
+}
+
 func (l *Limiter) until(n float64) time.Duration {
 	if n <= 0 {
 		return 0

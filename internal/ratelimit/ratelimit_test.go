@@ -132,3 +132,32 @@ func TestKey(t *testing.T) {
 		}
 	}
 }
+
+// Charge takes what a request turned out to cost after it was allowed:
+// the bucket may go into debt, at most a burst deep, and the client waits
+// until the debt is repaid at the rate; another client is not charged.
+func TestCharge(t *testing.T) {
+	c := &clock{t0}
+	l := New(Config{PerSecond: 2, Burst: 4, Now: c.Now})
+	if d := l.Allow("192.0.2.1"); !d.Allowed || d.Remaining != 3 {
+		t.Fatalf("first request: %+v", d)
+	}
+	l.Charge("192.0.2.1", 100) // capped at the burst: 3 - 4 = one token of debt
+	d := l.Allow("192.0.2.1")
+	if d.Allowed || d.RetryAfter != time.Second {
+		t.Fatalf("in debt: %+v, want refused for a second (1 token of debt + the request's at 2/s)", d)
+	}
+	if d := l.Allow("192.0.2.2"); !d.Allowed || d.Remaining != 3 {
+		t.Fatalf("another client: %+v", d)
+	}
+	c.advance(time.Second)
+	if d := l.Allow("192.0.2.1"); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("debt repaid: %+v", d)
+	}
+	l.Charge("192.0.2.1", 0)
+	l.Charge("192.0.2.1", -3)
+	c.advance(500 * time.Millisecond)
+	if d := l.Allow("192.0.2.1"); !d.Allowed {
+		t.Fatalf("charges of 0 and less took tokens: %+v", d)
+	}
+}

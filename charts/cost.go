@@ -1,0 +1,64 @@
+package charts
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/topk-charts/topk"
+)
+
+// Cost counts the Cassandra reads one request caused: partitions of
+// items, day lists, pages of listens, searches. The api charges a client
+// for them (a Cassandra-only range costs that client more of its rate
+// limit than a chart the view serves). Reads of a fill several requests
+// share count for the request that started it; answers from the view or
+// the cache count none.
+type Cost struct{ reads atomic.Int64 }
+
+type costKey struct{}
+
+// WithCost returns ctx carrying a new Cost, which the service's store
+// reads under it add to.
+func WithCost(ctx context.Context) (context.Context, *Cost) {
+	c := &Cost{}
+	return context.WithValue(ctx, costKey{}, c), c
+}
+
+// Reads is the number of Cassandra reads counted so far.
+func (c *Cost) Reads() int64 { return c.reads.Load() }
+
+func addReads(ctx context.Context, n int) {
+	if c, ok := ctx.Value(costKey{}).(*Cost); ok {
+		c.reads.Add(int64(n))
+	}
+}
+
+// counted is the service's Store: every read adds one to the context's
+// Cost.
+type counted struct{ Store }
+
+func (s counted) FirstDay(ctx context.Context, user string) (time.Time, bool, error) {
+	addReads(ctx, 1)
+	return s.Store.FirstDay(ctx, user)
+}
+
+func (s counted) UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error) {
+	addReads(ctx, 1)
+	return s.Store.UserDays(ctx, user, from, to)
+}
+
+func (s counted) Items(ctx context.Context, p topk.Period, user string, e topk.Entity) ([]topk.Item, error) {
+	addReads(ctx, 1)
+	return s.Store.Items(ctx, p, user, e)
+}
+
+func (s counted) Listens(ctx context.Context, user string, day time.Time, after *topk.ListenPos, limit int) ([]topk.Listen, error) {
+	addReads(ctx, 1)
+	return s.Store.Listens(ctx, user, day, after, limit)
+}
+
+func (s counted) SearchUsers(ctx context.Context, prefix string, limit int) ([]string, error) {
+	addReads(ctx, 1)
+	return s.Store.SearchUsers(ctx, prefix, limit)
+}
