@@ -35,30 +35,74 @@ func addReads(ctx context.Context, n int) {
 }
 
 // counted is the service's Store: every read adds one to the context's
-// Cost.
-type counted struct{ Store }
+// Cost and runs holding one of reads (nil: no bound). The fills' slots
+// (Config.MaxCassandra) bound how many answers are read at once; each
+// reads up to 16 partitions at a time, and decoding them is CPU work in
+// this process: 8 fills of 16 reads were 128 goroutines decoding on two
+// cores, and every view-served request queued behind them (bench-api:
+// the Go scheduler's runnable waits reached 134 ms). reads bounds the
+// partitions read and decoded at once in the whole process.
+type counted struct {
+	Store
+	reads chan struct{}
+}
+
+// read accounts for one store read under ctx and waits for a free read;
+// done gives it back.
+func (s counted) read(ctx context.Context) (done func(), err error) {
+	addReads(ctx, 1)
+	if s.reads == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.reads <- struct{}{}:
+		return func() { <-s.reads }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
 
 func (s counted) FirstDay(ctx context.Context, user string) (time.Time, bool, error) {
-	addReads(ctx, 1)
+	done, err := s.read(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	defer done()
 	return s.Store.FirstDay(ctx, user)
 }
 
 func (s counted) UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error) {
-	addReads(ctx, 1)
+	done, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	return s.Store.UserDays(ctx, user, from, to)
 }
 
 func (s counted) Items(ctx context.Context, p topk.Period, user string, e topk.Entity) ([]topk.Item, error) {
-	addReads(ctx, 1)
+	done, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	return s.Store.Items(ctx, p, user, e)
 }
 
 func (s counted) Listens(ctx context.Context, user string, day time.Time, after *topk.ListenPos, limit int) ([]topk.Listen, error) {
-	addReads(ctx, 1)
+	done, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	return s.Store.Listens(ctx, user, day, after, limit)
 }
 
 func (s counted) SearchUsers(ctx context.Context, prefix string, limit int) ([]string, error) {
-	addReads(ctx, 1)
+	done, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	return s.Store.SearchUsers(ctx, prefix, limit)
 }

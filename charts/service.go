@@ -81,6 +81,12 @@ type Config struct {
 	// Retry-After), unless an expired answer this process holds can serve;
 	// answers from the view and from the cache never wait. 0: no bound.
 	MaxCassandra int
+	// MaxReads bounds the store reads (a partition of items, a day list,
+	// a page of listens) that run at once in the whole service: reading
+	// and decoding them is CPU work in this process, which view-served
+	// requests must not queue behind (TOPK_API_CASSANDRA_READS, 4). 0:
+	// no bound.
+	MaxReads int
 	// BusyWait is how long a query waits for a Cassandra slot. Default
 	// 50 ms.
 	BusyWait time.Duration
@@ -127,7 +133,11 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if cfg.CacheMaxEntryBytes == 0 {
 		cfg.CacheMaxEntryBytes = 1 << 20
 	}
-	cfg.Store = counted{cfg.Store}
+	var reads chan struct{}
+	if cfg.MaxReads > 0 {
+		reads = make(chan struct{}, cfg.MaxReads)
+	}
+	cfg.Store = counted{Store: cfg.Store, reads: reads}
 	if cfg.NamesTTL <= 0 {
 		cfg.NamesTTL = cfg.CacheTTL
 	}

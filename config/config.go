@@ -165,6 +165,9 @@ type Charts struct {
 	// CassandraConcurrency bounds the Cassandra reads of one api process
 	// at once (0: no bound).
 	CassandraConcurrency int
+	// CassandraReads bounds the store reads of one api process at once
+	// (0: no bound).
+	CassandraReads int
 }
 
 // Crawler is the control plane and the crawler: token key, Asynq retries,

@@ -117,6 +117,9 @@ func (c Charts) validate(add addFunc, r read) {
 	if c.CacheMaxEntryBytes < 1 {
 		add("TOPK_CACHE_MAX_ENTRY_BYTES: must be at least 1")
 	}
+	if c.CassandraReads < 0 {
+		add("TOPK_API_CASSANDRA_READS: must not be negative (0: no bound)")
+	}
 	if c.CassandraConcurrency < 0 {
 		add("TOPK_API_CASSANDRA_CONCURRENCY: must not be negative (0: no bound)")
 	}

@@ -175,6 +175,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 			ac.RateLimit = api.RateLimit{PerSecond: float64(cfg.API.RateLimit), Burst: cfg.API.RateBurst}
 			ac.Timeouts = api.Timeouts{ReadHeader: cfg.API.ReadHeaderTimeout, Read: cfg.API.ReadTimeout, Write: cfg.API.WriteTimeout, Idle: cfg.API.IdleTimeout}
 			sc.MaxCassandra, sc.CacheMaxEntryBytes = cfg.Charts.CassandraConcurrency, int64(cfg.Charts.CacheMaxEntryBytes)
+			sc.MaxReads = cfg.Charts.CassandraReads
 		}
 		srv, err := api.New(ac, quiet)
 		if err != nil {

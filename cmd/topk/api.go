@@ -152,6 +152,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		CachePrefix:        c.Cassandra.Keyspace + ":",
 		CacheMaxEntryBytes: int64(c.Charts.CacheMaxEntryBytes),
 		MaxCassandra:       c.Charts.CassandraConcurrency,
+		MaxReads:           c.Charts.CassandraReads,
 		Lag:                lag,
 		Registerer:         ac.Registerer,
 	}, log)
