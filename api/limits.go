@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -136,13 +137,42 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if per == 0 {
 			per = 4
 		}
+		// The tokens a request owes for n reads: the first per came with
+		// its own token, each further per (or part) costs one more.
+		owed := func(n int64) int {
+			if n <= int64(per) {
+				return 0
+			}
+			return int((n - 1) / int64(per))
+		}
 		ctx, cost := charts.WithCost(c.Request().Context())
+		var mu sync.Mutex // a query may admit reads from more than one goroutine
+		paid := 0
+		cost.Admit = func(reads int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			due := owed(cost.Reads()+int64(reads)) - paid
+			if due <= 0 {
+				return nil
+			}
+			d := s.limiter.Take(key, due)
+			if !d.Allowed {
+				d.SetHeaders(c.Response().Header())
+				s.rejected.WithLabelValues("rate_limit").Inc()
+				return Errorf(CodeRateLimited, "", fmt.Sprintf("too many requests: this one reads %d Cassandra partitions, which costs %d more of your %d tokens (%g per second); retry in %s s",
+					reads, due, d.Limit, s.cfg.RateLimit.PerSecond, c.Response().Header().Get(ratelimit.HeaderRetryAfter)))
+			}
+			paid += due
+			s.charged.Add(float64(due))
+			return nil
+		}
 		c.SetRequest(c.Request().WithContext(ctx))
 		err := next(c)
-		if n := cost.Reads(); n > int64(per) {
-			extra := int((n - 1) / int64(per)) // the first per reads came with the request's token
-			s.limiter.Charge(key, extra)
-			s.charged.Add(float64(extra))
+		mu.Lock()
+		defer mu.Unlock()
+		if due := owed(cost.Reads()) - paid; due > 0 { // reads not admitted up front (day lists, listens, …)
+			s.limiter.Charge(key, due)
+			s.charged.Add(float64(due))
 		}
 		return err
 	}

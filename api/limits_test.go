@@ -311,8 +311,8 @@ func TestServerTimeouts(t *testing.T) {
 }
 
 // A request that reads Cassandra costs its client one more token per 4
-// reads past the first 4, charged after the answer (the bucket may go
-// into debt); a chart the view serves costs one token (its names' fill
+// reads past the first 4 (a tally's partitions taken up front, other
+// reads after the answer, when the bucket may go into debt); a chart the view serves costs one token (its names' fill
 // runs in the background, for nobody's account).
 func TestRateLimitChargesReads(t *testing.T) {
 	f := newFixture(t, fixtureOpts{recovered: true, ttl: time.Minute, api: func(c *Config) {
@@ -353,14 +353,45 @@ func TestRateLimitChargesReads(t *testing.T) {
 	}
 	// Two years of custom range, older than the view: Cassandra only.
 	if r := remaining(f.doFrom("/v1/users/alice/top/artists?from=2023-01-15&to=2025-11-20", client)); r != 37 {
-		t.Fatalf("the Cassandra range's own answer: %d remaining, want 37 (charged after)", r)
+		t.Fatalf("the Cassandra range's own answer: %d remaining, want 37 (its headers are set before its reads)", r)
 	}
 	extra := charged()
-	t.Logf("a two-year Cassandra-only range: %v tokens charged after its own", extra)
+	t.Logf("a two-year Cassandra-only range: %v tokens charged beside its own", extra)
 	if extra < 1 {
 		t.Fatalf("a two-year Cassandra range charged %v tokens, want at least 1", extra)
 	}
 	if r := remaining(f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 36-int(extra) {
 		t.Fatalf("after the charge: %d remaining, want %d", r, 36-int(extra))
+	}
+}
+
+// A Cassandra range whose reads cost more tokens than the client has left
+// is refused with 429 before anything is read: a burst of expensive
+// ranges cannot all start at once.
+func TestRateLimitAdmitsReadsUpFront(t *testing.T) {
+	f := newFixture(t, fixtureOpts{recovered: true, ttl: time.Minute, api: func(c *Config) {
+		c.RateLimit = RateLimit{PerSecond: 0.001, Burst: 8}
+	}})
+	const client = "192.0.2.8:4000"
+	for i := range 5 { // 3 tokens left
+		if rec := f.doFrom("/v1/users/alice/top/tracks?range=7d", client); rec.Code != 200 {
+			t.Fatalf("view-served chart %d: %d", i, rec.Code)
+		}
+	}
+	f.svc.Settle()
+	f.store.ResetReads()
+	rec := f.doFrom("/v1/users/alice/top/artists?from=2023-01-15&to=2025-11-20", client)
+	if rec.Code != http.StatusTooManyRequests || errorCode(t, rec.Body.String()) != CodeRateLimited || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("a range costing more than the tokens left: %d %v %s", rec.Code, rec.Header(), rec.Body.String())
+	}
+	if !strings.Contains(rec.Body.String(), "Cassandra partitions") {
+		t.Errorf("the 429 does not say why: %s", rec.Body.String())
+	}
+	if r := f.store.AllReads(); r["month_items"]+r["year_items"]+r["day_items"] != 0 {
+		t.Errorf("the refused range read %v", r)
+	}
+	// Another client with its tokens reads it.
+	if rec := f.doFrom("/v1/users/alice/top/artists?from=2023-01-15&to=2025-11-20", "192.0.2.9:4000"); rec.Code != 200 {
+		t.Fatalf("another client: %d %s", rec.Code, rec.Body.String())
 	}
 }

@@ -2,6 +2,8 @@ package charts
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +16,30 @@ import (
 // limit than a chart the view serves). Reads of a fill several requests
 // share count for the request that started it; answers from the view or
 // the cache count none.
-type Cost struct{ reads atomic.Int64 }
+type Cost struct {
+	reads atomic.Int64
+	// Admit, when set, is asked before a tally's partitions are read
+	// (reads: how many): an error refuses them, and the query fails with
+	// it (wrapped with ErrOverBudget) before anything is read — the
+	// api's rate limiter takes what the reads will cost up front, so a
+	// client's burst of expensive ranges cannot all start at once.
+	Admit func(reads int) error
+}
+
+// ErrOverBudget wraps a Cost.Admit refusal: the query was not run.
+var ErrOverBudget = errors.New("over the client's budget")
+
+// admit asks ctx's Cost (if any) to admit n more reads.
+func admit(ctx context.Context, n int) error {
+	c, ok := ctx.Value(costKey{}).(*Cost)
+	if !ok || c.Admit == nil || n <= 0 {
+		return nil
+	}
+	if err := c.Admit(n); err != nil {
+		return fmt.Errorf("%w: %w", ErrOverBudget, err)
+	}
+	return nil
+}
 
 type costKey struct{}
 

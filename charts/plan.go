@@ -236,6 +236,9 @@ func tallyKey(e topk.Entity, periods []topk.Period, user string) string {
 
 // readTally reads the items of periods and sums them.
 func (s *Service) readTally(ctx context.Context, user string, e topk.Entity, periods []topk.Period) (*tally, error) {
+	if err := admit(ctx, len(periods)); err != nil {
+		return nil, err
+	}
 	results := make([][]topk.Item, len(periods))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)

@@ -223,7 +223,7 @@ func withSource(err error, source string) error {
 // pass unchanged.
 func (s *Service) storeError(err error, about ...any) error {
 	var de *topk.Error
-	if errors.As(err, &de) {
+	if errors.As(err, &de) || errors.Is(err, ErrOverBudget) {
 		return err
 	}
 	s.log.Warn("store read failed", append(about, "err", err)...)

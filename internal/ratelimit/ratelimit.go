@@ -84,23 +84,30 @@ type Decision struct {
 }
 
 // Allow takes a token from key's bucket if it has one.
-func (l *Limiter) Allow(key string) Decision {
+func (l *Limiter) Allow(key string) Decision { return l.Take(key, 1) }
+
+// until is how long the bucket takes to gain n tokens.
+// Take takes n tokens from key's bucket if it holds them (n is capped at
+// the burst), and otherwise nothing: Allowed false, with when to retry.
+// Allow is Take of one; an allowed request whose reads turn out to cost
+// more takes the rest with Take (up front) or Charge (after).
+func (l *Limiter) Take(key string, n int) Decision {
 	now := l.cfg.Now()
-	if !l.Enabled() {
+	if !l.Enabled() || n <= 0 {
 		return Decision{Allowed: true, At: now}
 	}
+	n = min(n, l.cfg.Burst)
 	lim := l.bucket(key, now)
-	ok := lim.AllowN(now, 1)
+	ok := lim.AllowN(now, n)
 	tokens := lim.TokensAt(now)
 	d := Decision{Allowed: ok, Limit: l.cfg.Burst, Remaining: max(0, int(math.Floor(tokens))), At: now,
 		ResetIn: l.until(float64(l.cfg.Burst) - tokens)}
 	if !ok {
-		d.RetryAfter = max(time.Second, l.until(1-tokens))
+		d.RetryAfter = max(time.Second, l.until(float64(n)-tokens))
 	}
 	return d
 }
 
-// until is how long the bucket takes to gain n tokens.
 // Charge takes n more tokens from key's bucket after a request was
 // allowed — what it turned out to cost — and may leave the bucket in
 // debt (at most a burst deep): the client's next requests wait until it
