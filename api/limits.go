@@ -39,6 +39,11 @@ type RateLimit struct {
 	// Burst is the requests a client may send at once (TOPK_API_RATE_BURST);
 	// 0: PerSecond.
 	Burst int
+	// InFlight bounds a client's requests in progress at once
+	// (TOPK_API_RATE_IN_FLIGHT): one more gets 429 without taking a token.
+	// The bucket paces a client; this keeps its burst from running all at
+	// once. Default (0) 4; negative: no bound.
+	InFlight int
 	// ReadsPerToken is how many Cassandra reads (partitions, day lists,
 	// pages of listens) a request may cause for its one token; each
 	// further ReadsPerToken (or part of it) costs the client one more,
@@ -123,6 +128,17 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		key := ratelimit.Key(ip)
+		inFlight := s.cfg.RateLimit.InFlight
+		if inFlight == 0 {
+			inFlight = 4
+		}
+		leave, ok := s.limiter.Enter(key, inFlight)
+		if !ok {
+			s.rejected.WithLabelValues("in_flight").Inc()
+			c.Response().Header().Set(ratelimit.HeaderRetryAfter, "1")
+			return Errorf(CodeRateLimited, "", fmt.Sprintf("too many requests at once: at most %d per client; retry when one has been answered", inFlight))
+		}
+		defer leave()
 		d := s.limiter.Allow(key)
 		d.SetHeaders(c.Response().Header())
 		if !d.Allowed {

@@ -395,3 +395,74 @@ func TestRateLimitAdmitsReadsUpFront(t *testing.T) {
 		t.Fatalf("another client: %d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// A client with TOPK_API_RATE_IN_FLIGHT requests in progress gets 429 for
+// one more, without spending a token; another client does not.
+func TestRateLimitInFlight(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	entered := make(chan topk.Entity, 64)
+	f := newFixture(t, fixtureOpts{recovered: true, ttl: time.Minute, api: func(c *Config) {
+		c.RateLimit = RateLimit{PerSecond: 0.001, Burst: 40, InFlight: 2}
+	}, store: func(s *chartstest.Store) charts.Store { return blockingStore{Store: s, entered: entered, release: release} }})
+	const client = "192.0.2.5:4000"
+	done := make(chan int, 2)
+	for _, e := range []string{"artists", "albums"} { // Cassandra only: their reads block
+		go func() { done <- f.doFrom("/v1/users/alice/top/"+e+"?from=2023-01-15&to=2023-11-20", client).Code }()
+	}
+	seen := map[topk.Entity]bool{}
+	for len(seen) < 2 {
+		seen[<-entered] = true
+	}
+	rec := f.doFrom("/v1/users/alice/top/tracks?range=7d", client)
+	if rec.Code != http.StatusTooManyRequests || errorCode(t, rec.Body.String()) != CodeRateLimited || rec.Header().Get("Retry-After") != "1" {
+		t.Fatalf("a third request in progress: %d %v %s", rec.Code, rec.Header(), rec.Body.String())
+	}
+	if rec := f.doFrom("/v1/users/alice/top/tracks?range=7d", "192.0.2.6:4000"); rec.Code != 200 {
+		t.Fatalf("another client: %d", rec.Code)
+	}
+	free()
+	for range 2 {
+		if code := <-done; code != 200 {
+			t.Fatalf("a blocked request: %d", code)
+		}
+	}
+	rec = f.doFrom("/v1/users/alice/top/tracks?range=7d", client)
+	if rec.Code != 200 {
+		t.Fatalf("after the others were answered: %d", rec.Code)
+	}
+	_, metrics := f.get(t, "/metrics")
+	if !strings.Contains(metrics, `topk_http_rejected_total{reason="in_flight"} 1`) {
+		t.Errorf("the refusal is not counted:\n%s", grepLines(metrics, "rejected"))
+	}
+	var charged int
+	for _, l := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(l, "topk_http_rate_tokens_charged_total "); ok {
+			charged, _ = strconv.Atoi(v)
+		}
+	}
+	// Three requests allowed (the two blocked, this one), their reads
+	// charged; the refused one took nothing.
+	if r, _ := strconv.Atoi(rec.Header().Get("X-RateLimit-Remaining")); r != 40-3-charged {
+		t.Errorf("%d tokens left, want %d (40 - 3 requests - %d charged for reads): the refused request took one?", r, 40-3-charged, charged)
+	}
+}
+
+// blockingStore blocks every Items read until release is closed, telling
+// entered its entity first.
+type blockingStore struct {
+	charts.Store
+	entered chan topk.Entity
+	release chan struct{}
+}
+
+func (s blockingStore) Items(ctx context.Context, p topk.Period, user string, e topk.Entity) ([]topk.Item, error) {
+	select {
+	case s.entered <- e:
+	default:
+	}
+	<-s.release
+	return s.Store.Items(ctx, p, user, e)
+}

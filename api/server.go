@@ -86,7 +86,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "method", "source"})
 	s.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "topk_http_rejected_total", Help: "Requests refused to protect the api, by reason: rate_limit (429, a client over TOPK_API_RATE_LIMIT), cassandra_busy (503, every Cassandra slot taken: TOPK_API_CASSANDRA_CONCURRENCY).",
+		Name: "topk_http_rejected_total", Help: "Requests refused to protect the api, by reason: rate_limit (429, a client over TOPK_API_RATE_LIMIT or short of tokens for its Cassandra reads), in_flight (429, a client with TOPK_API_RATE_IN_FLIGHT requests in progress), cassandra_busy (503, every Cassandra slot taken: TOPK_API_CASSANDRA_CONCURRENCY).",
 	}, []string{"reason"})
 	s.charged = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_http_rate_tokens_charged_total", Help: "Rate-limit tokens charged to clients after their answer for the Cassandra reads it caused, beyond the request's own token (one per 4 reads).",

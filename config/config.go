@@ -145,8 +145,10 @@ type API struct {
 	AdminToken string
 	// RateLimit is each client's requests per second to the public read
 	// routes (0: none); RateBurst how many at once.
-	RateLimit      int
-	RateBurst      int
+	RateLimit int
+	RateBurst int
+	// RateInFlight bounds a client's requests in progress at once.
+	RateInFlight   int
 	TrustedProxies []string
 	// The HTTP server's timeouts.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration

@@ -27,6 +27,9 @@ func (c API) validateLimits(add addFunc, r read) {
 	if c.RateLimit < 0 {
 		add("TOPK_API_RATE_LIMIT: must not be negative (0: no limit)")
 	}
+	if c.RateInFlight < 1 {
+		add("TOPK_API_RATE_IN_FLIGHT: must be at least 1")
+	}
 	if c.RateBurst < 1 {
 		add("TOPK_API_RATE_BURST: must be at least 1")
 	}

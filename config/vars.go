@@ -96,6 +96,7 @@ var Vars = []Var{
 	{"TOPK_CACHE_MAX_ENTRY_BYTES", "Largest Cassandra answer the api stores in Redis (encoded); larger ones are kept in the process only", fixed("1048576"), func(c *Config) any { return &c.Charts.CacheMaxEntryBytes }},
 	{"TOPK_API_CASSANDRA_CONCURRENCY", "Cassandra reads (cache fills) one api process runs at once; a request needing another waits up to 50 ms, then gets 503 with Retry-After (0: no bound)", fixed("8"), func(c *Config) any { return &c.Charts.CassandraConcurrency }},
 	{"TOPK_API_RATE_LIMIT", "Requests per second each client (IP address; IPv6: /64) may make to /v1/users…, beyond TOPK_API_RATE_BURST at once; past it 429 with Retry-After (0: no limit). With TOPK_DEV_MODE=1 loopback clients are not limited", fixed("10"), func(c *Config) any { return &c.API.RateLimit }},
+	{"TOPK_API_RATE_IN_FLIGHT", "Requests of one client the api works on at once; more get 429 at once (a browser's chart page sends 4)", fixed("4"), func(c *Config) any { return &c.API.RateInFlight }},
 	{"TOPK_API_RATE_BURST", "Requests a client may make at once before TOPK_API_RATE_LIMIT paces it", fixed("40"), func(c *Config) any { return &c.API.RateBurst }},
 	{"TOPK_API_TRUSTED_PROXIES", "Reverse proxies (CIDR or IP, comma separated) whose X-Forwarded-For names the client; empty: the connection's peer is the client", fixed(""), func(c *Config) any { return &c.API.TrustedProxies }},
 	{"TOPK_API_READ_HEADER_TIMEOUT", "How long the api waits for a request's headers", fixed("5s"), func(c *Config) any { return &c.API.ReadHeaderTimeout }},

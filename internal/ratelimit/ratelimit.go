@@ -38,8 +38,9 @@ type Limiter struct {
 }
 
 type client struct {
-	lim  *rate.Limiter
-	seen time.Time
+	lim      *rate.Limiter
+	seen     time.Time
+	inFlight int // requests in progress (Enter)
 }
 
 // sweepEvery is how often Allow drops the clients whose bucket is full.
@@ -127,13 +128,41 @@ func (l *Limiter) until(n float64) time.Duration {
 	return time.Duration(n / float64(l.limit) * float64(time.Second))
 }
 
-// bucket is key's limiter, created full; it sweeps and bounds the map.
+// bucket is key's limiter, created full.
 func (l *Limiter) bucket(key string, now time.Time) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.client(key, now).lim
+}
+
+// Enter counts one more request of key in progress unless key already
+// has max (≤ 0: no bound); leave ends it. Tokens pace a client's
+// requests; this bounds how many of them run at once, so that a burst
+// of expensive ones cannot all start together.
+func (l *Limiter) Enter(key string, max int) (leave func(), ok bool) {
+	if !l.Enabled() || max <= 0 {
+		return func() {}, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.client(key, l.cfg.Now())
+	if c.inFlight >= max {
+		return nil, false
+	}
+	c.inFlight++
+	return func() {
+		l.mu.Lock()
+		c.inFlight--
+		l.mu.Unlock()
+	}, true
+}
+
+// client is key's entry, created with a full bucket; it sweeps and
+// bounds the map. l.mu is held.
+func (l *Limiter) client(key string, now time.Time) *client {
 	if c, ok := l.clients[key]; ok {
 		c.seen = now
-		return c.lim
+		return c
 	}
 	if now.Sub(l.lastSweep) >= sweepEvery || len(l.clients) >= l.cfg.MaxClients {
 		l.sweep(now)
@@ -150,7 +179,7 @@ func (l *Limiter) bucket(key string, now time.Time) *rate.Limiter {
 	}
 	c := &client{lim: rate.NewLimiter(l.limit, l.cfg.Burst), seen: now}
 	l.clients[key] = c
-	return c.lim
+	return c
 }
 
 // sweep drops the clients whose bucket is full: a new bucket behaves the
@@ -158,7 +187,7 @@ func (l *Limiter) bucket(key string, now time.Time) *rate.Limiter {
 func (l *Limiter) sweep(now time.Time) {
 	l.lastSweep = now
 	for k, c := range l.clients {
-		if c.lim.TokensAt(now) >= float64(l.cfg.Burst) {
+		if c.inFlight == 0 && c.lim.TokensAt(now) >= float64(l.cfg.Burst) {
 			delete(l.clients, k)
 		}
 	}

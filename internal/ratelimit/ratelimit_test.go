@@ -161,3 +161,44 @@ func TestCharge(t *testing.T) {
 		t.Fatalf("charges of 0 and less took tokens: %+v", d)
 	}
 }
+
+// Enter bounds a client's requests in progress; leaving frees a place;
+// another client has its own; a sweep keeps a client with requests in
+// progress.
+func TestEnter(t *testing.T) {
+	c := &clock{t0}
+	l := New(Config{PerSecond: 1, Burst: 2, Now: c.Now})
+	var leaves []func()
+	for i := range 2 {
+		leave, ok := l.Enter("192.0.2.1", 2)
+		if !ok {
+			t.Fatalf("request %d refused", i)
+		}
+		leaves = append(leaves, leave)
+	}
+	if _, ok := l.Enter("192.0.2.1", 2); ok {
+		t.Fatal("a third request in progress was let in")
+	}
+	if leave, ok := l.Enter("192.0.2.2", 2); !ok {
+		t.Fatal("another client refused")
+	} else {
+		leave()
+	}
+	c.advance(2 * time.Minute) // a sweep is due; the bucket is full
+	l.Allow("192.0.2.3")       // sweeps
+	if _, ok := l.Enter("192.0.2.1", 2); ok {
+		t.Fatal("the sweep forgot a client with requests in progress")
+	}
+	leaves[0]()
+	if leave, ok := l.Enter("192.0.2.1", 2); !ok {
+		t.Fatal("refused after one left")
+	} else {
+		leave()
+	}
+	leaves[1]()
+	if leave, ok := New(Config{}).Enter("192.0.2.1", 1); !ok {
+		t.Fatal("a disabled limiter refused")
+	} else {
+		leave()
+	}
+}
