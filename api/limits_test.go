@@ -406,7 +406,9 @@ func TestRateLimitInFlight(t *testing.T) {
 	entered := make(chan topk.Entity, 64)
 	f := newFixture(t, fixtureOpts{recovered: true, ttl: time.Minute, api: func(c *Config) {
 		c.RateLimit = RateLimit{PerSecond: 0.001, Burst: 40, InFlight: 2}
-	}, store: func(s *chartstest.Store) charts.Store { return blockingStore{Store: s, entered: entered, release: release} }})
+	}, store: func(s *chartstest.Store) charts.Store {
+		return blockingStore{Store: s, entered: entered, release: release}
+	}})
 	const client = "192.0.2.5:4000"
 	done := make(chan int, 2)
 	for _, e := range []string{"artists", "albums"} { // Cassandra only: their reads block
