@@ -162,11 +162,18 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			return int((n - 1) / int64(per))
 		}
 		ctx, cost := charts.WithCost(c.Request().Context())
-		var mu sync.Mutex // a query may admit reads from more than one goroutine
-		paid := 0
+		// A query may admit reads from other goroutines (its fills), even
+		// after the request has been answered (a fill others still wait
+		// for): then it is not this request's to pay, nor its headers to
+		// touch.
+		var mu sync.Mutex
+		paid, answered := 0, false
 		cost.Admit = func(reads int) error {
 			mu.Lock()
 			defer mu.Unlock()
+			if answered {
+				return nil
+			}
 			due := owed(cost.Reads()+int64(reads)) - paid
 			if due <= 0 {
 				return nil
@@ -186,6 +193,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		err := next(c)
 		mu.Lock()
 		defer mu.Unlock()
+		answered = true
 		if due := owed(cost.Reads()) - paid; due > 0 { // reads not admitted up front (day lists, listens, …)
 			s.limiter.Charge(key, due)
 			s.charged.Add(float64(due))
