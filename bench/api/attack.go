@@ -273,15 +273,16 @@ func underAttack(s attackSetup) error {
 	ordinaryFrom := net.IPv4(127, 0, 1, 1)
 	spreadFrom := net.IPv4(127, 0, 2, 1)
 	type scenario struct {
-		name     string
-		base     string
-		attacker *clients // nil: no attack
+		name  string
+		base  string
+		from  net.IP // the attacker's first address; nil: no attack
+		addrs int
 	}
 	scenarios := []scenario{
-		{"limits on, no attack", s.limitedURL, nil},
-		{"limits on, attacker from 1 address", s.limitedURL, newClients(net.IPv4(127, 0, 0, 2), 1)},
-		{fmt.Sprintf("limits on, attacker from %d addresses", nSpread), s.limitedURL, newClients(spreadFrom, nSpread)},
-		{"no limits, attacker from 1 address", s.unlimitedURL, newClients(net.IPv4(127, 0, 0, 2), 1)},
+		{"limits on, no attack", s.limitedURL, nil, 0},
+		{"limits on, attacker from 1 address", s.limitedURL, net.IPv4(127, 0, 0, 2), 1},
+		{fmt.Sprintf("limits on, attacker from %d addresses", nSpread), s.limitedURL, spreadFrom, nSpread},
+		{"no limits, attacker from 1 address", s.unlimitedURL, net.IPv4(127, 0, 0, 2), 1},
 	}
 	fmt.Printf("\nunder attack: ordinary = view-served 30-day charts at %d req/s from %d addresses (%d req/s each); attacker = %d req/s of\n"+
 		"Cassandra-only ranges, each with other from/to; limits of `topk api`: %d req/s per client, burst %d, %d Cassandra reads at once\n\n",
@@ -296,39 +297,55 @@ func underAttack(s attackSetup) error {
 		hit(ordinary, vegeta.NewStaticTargeter(targets...), s.rate, 2*time.Second)
 		s.settle()
 		fmt.Fprintf(os.Stderr, "bench-api: %s: Cassandra quiet after %v\n", sc.name, benchkit.WaitQuiet(s.cassPID, time.Minute).Round(time.Second))
-		var atk result
-		var wg sync.WaitGroup
+		ordinary.close()
 		c0, t0 := readCPU(s.cassPID), time.Now()
 		m0, sched0 := counters(s.metrics), schedLatencies()
 		stopProfile := startProfile(s.profileDir, len(rows))
-		if sc.attacker != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				atk = hit(sc.attacker, attackTargeter(sc.base, s.users, s.today, s.viewDays), s.attackRate, s.dur)
-			}()
+		urls := make([]string, len(targets))
+		for i, t := range targets {
+			urls[i] = t.URL
 		}
-		ord := hit(ordinary, vegeta.NewStaticTargeter(targets...), s.rate, s.dur)
-		wg.Wait()
-		self, cass, busy := readCPU(s.cassPID).since(c0, time.Since(t0))
+		ordP, err := startLoad(loadSpec{Targets: urls, From: ordinaryFrom.String(), Clients: nOrdinary, Rate: s.rate, Dur: s.dur})
+		if err != nil {
+			return err
+		}
+		var atkP *loadProcess
+		if sc.from != nil {
+			if atkP, err = startLoad(loadSpec{Base: sc.base, Users: s.users, Today: s.today, ViewDays: s.viewDays,
+				From: sc.from.String(), Clients: sc.addrs, Rate: s.attackRate, Dur: s.dur}); err != nil {
+				return err
+			}
+		}
+		ord, loadCPU, err := ordP.wait()
+		if err != nil {
+			return err
+		}
+		var atk result
+		if atkP != nil {
+			var atkCPU time.Duration
+			if atk, atkCPU, err = atkP.wait(); err != nil {
+				return err
+			}
+			loadCPU += atkCPU
+		}
+		wall := time.Since(t0)
+		self, cass, busy := readCPU(s.cassPID).since(c0, wall)
 		stopProfile()
 		fmt.Fprintf(os.Stderr, "bench-api: %s: ordinary requests over 10 ms by second sent (second:count): %s\n", sc.name, ord.slowSeconds())
 		fmt.Fprintf(os.Stderr, "bench-api: %s: the limited api's counters: %s\n", sc.name, countersSince(counters(s.metrics), m0))
-		fmt.Fprintf(os.Stderr, "bench-api: %s: goroutines runnable before running (this process): %s\n", sc.name, schedSince(schedLatencies(), sched0))
-		ordinary.close()
+		fmt.Fprintf(os.Stderr, "bench-api: %s: goroutines runnable before running (the api's process): %s\n", sc.name, schedSince(schedLatencies(), sched0))
 		row := []string{sc.name, fmtD(ord.p50), fmtD(ord.p99), fmt.Sprintf("%.1f×", float64(ord.p99)/float64(s.ref)), fmt.Sprintf("%.2f%%", 100*ord.success)}
-		if sc.attacker == nil {
+		if sc.from == nil {
 			row = append(row, "-", "-", "-", "-", "-")
 		} else {
-			sc.attacker.close()
 			other := atk.n - atk.codes[200] - atk.codes[429] - atk.codes[503]
 			row = append(row, strconv.Itoa(atk.n), strconv.Itoa(atk.codes[200]), strconv.Itoa(atk.codes[429]), strconv.Itoa(atk.codes[503]), strconv.Itoa(other))
 		}
-		row = append(row, self, cass, busy)
+		row = append(row, self, fmt.Sprintf("%.2f", loadCPU.Seconds()/wall.Seconds()), cass, busy)
 		rows = append(rows, row)
 		fmt.Fprintf(os.Stderr, "bench-api: %s done\n", sc.name)
 	}
 	benchkit.Table(os.Stdout, []string{"scenario", "ordinary p50", "ordinary p99", "p99/trivial", "ordinary 200", "attacker sent", "200", "429", "503", "other",
-		"CPU api+load", "CPU Cassandra", "machine busy"}, rows)
+		"CPU api", "CPU load", "CPU Cassandra", "machine busy"}, rows)
 	return nil
 }

@@ -24,7 +24,9 @@
 // of Cassandra-only ranges, each with other from/to, from one address
 // (and then from many), against the api with `topk api`'s limits and,
 // for comparison, without them: the ordinary requests' p50/p99 and the
-// attacker's answers by status.
+// attacker's answers by status. There the ordinary clients and the
+// attacker are each a process of their own (load.go), so that the api's
+// scheduler and garbage collector are its own.
 package main
 
 import (
@@ -70,8 +72,16 @@ func main() {
 	tracks := flag.Int("tracks", 20_000, "distinct tracks of the heavy user")
 	search := flag.Bool("search", true, "search the highest rate with p99 under 10 ms")
 	attackRate := flag.Int("attack", 2000, "requests per second of the attacker (0: no attack runs)")
+	load := flag.String("load", "", "internal: run as a load generator of the attack runs (a JSON loadSpec) and print its result")
 	profileDir := flag.String("profile", "", "write a CPU profile of this process (api and load generator) per attack scenario to this folder")
 	flag.Parse()
+	if *load != "" {
+		if err := runLoad(*load); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-api load generator:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*rate, *dur, *users, *heavy, *tracks, *search, *attackRate, *profileDir); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-api:", err)
 		os.Exit(1)
