@@ -84,7 +84,7 @@ type Config struct {
 	// MaxReads bounds the store reads (a partition of items, a day list,
 	// a page of listens) that run at once in the whole service: reading
 	// and decoding them is CPU work in this process, which view-served
-	// requests must not queue behind (TOPK_API_CASSANDRA_READS, 4). 0:
+	// requests must not queue behind (TOPK_API_CASSANDRA_READS, 2). 0:
 	// no bound.
 	MaxReads int
 	// BusyWait is how long a query waits for a Cassandra slot. Default

@@ -89,7 +89,7 @@ var Vars = []Var{
 	{"TOPK_VIEW_DAYS", "Days the api's Goka view keeps (today and the days before); older days come from Cassandra", fixed("35"), func(c *Config) any { return &c.Charts.ViewDays }},
 	{"TOPK_VIEW_MAX_MB", "Memory of the api's view (decoded user-days); past it the view keeps the newest days that fit and older ones come from Cassandra", fixed("1024"), func(c *Config) any { return &c.Charts.ViewMaxMB }},
 	{"TOPK_CACHE_TTL", "How long the api reuses a Cassandra answer (in process and in Redis; 0s: no caching)", fixed("30s"), func(c *Config) any { return &c.Charts.CacheTTL }},
-	{"TOPK_API_CASSANDRA_READS", "Cassandra reads (a partition, a day list, a page of listens) one api process runs and decodes at once, over all its fills: decoding is CPU work view-served requests must not queue behind (0: no bound)", fixed("4"), func(c *Config) any { return &c.Charts.CassandraReads }},
+	{"TOPK_API_CASSANDRA_READS", "Cassandra reads (a partition, a day list, a page of listens) one api process runs and decodes at once, over all its fills: decoding is CPU work view-served requests must not queue behind (0: no bound)", fixed("2"), func(c *Config) any { return &c.Charts.CassandraReads }},
 	{"TOPK_NAMES_TTL", "How long the api reuses a user's all-time spellings of the days before the view (a chart's display names; only late listens older than the view change them)", fixed("10m"), func(c *Config) any { return &c.Charts.NamesTTL }},
 	{"TOPK_CACHE_LOCAL_MB", "Memory for decoded Cassandra answers in one api process", fixed("64"), func(c *Config) any { return &c.Charts.CacheLocalMB }},
 	{"TOPK_API_ACCESS_LOG", "1: log every api request at info level; 0: at debug level", fixed("1"), func(c *Config) any { return &c.Charts.AccessLog }},
