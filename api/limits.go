@@ -46,10 +46,11 @@ type RateLimit struct {
 	InFlight int
 	// ReadsPerToken is how many Cassandra reads (partitions, day lists,
 	// pages of listens) a request may cause for its one token; each
-	// further ReadsPerToken (or part of it) costs the client one more,
-	// charged after the answer. Default (0) 4; negative: reads cost
-	// nothing. A chart the view or the cache serves costs one token; a
-	// two-year custom range read from Cassandra (~30 partitions) eight.
+	// further ReadsPerToken (or part of it) costs the client one more: a
+	// tally's partitions before they are read, other reads after the
+	// answer. Default (0) 4; negative: reads cost nothing. A chart the
+	// view or the cache serves costs one token; a two-year custom range
+	// read from Cassandra about seven.
 	ReadsPerToken int
 	// ExemptLoopback leaves clients on 127.0.0.0/8 and ::1 unlimited:
 	// `topk` sets it with TOPK_DEV_MODE=1 (a developer's browser and
@@ -68,6 +69,18 @@ type Timeouts struct {
 
 // DefaultTimeouts are the timeouts of fields left zero.
 var DefaultTimeouts = Timeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}
+
+// withDefaults fills the fields left 0: 4 requests in flight, 4 reads
+// per token.
+func (r RateLimit) withDefaults() RateLimit {
+	if r.InFlight == 0 {
+		r.InFlight = 4
+	}
+	if r.ReadsPerToken == 0 {
+		r.ReadsPerToken = 4
+	}
+	return r
+}
 
 func (t Timeouts) withDefaults() Timeouts {
 	for _, f := range []struct{ v, def *time.Duration }{
@@ -129,9 +142,6 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		key := ratelimit.Key(ip)
 		inFlight := s.cfg.RateLimit.InFlight
-		if inFlight == 0 {
-			inFlight = 4
-		}
 		leave, ok := s.limiter.Enter(key, inFlight)
 		if !ok {
 			s.rejected.WithLabelValues("in_flight").Inc()
@@ -149,9 +159,6 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		per := s.cfg.RateLimit.ReadsPerToken
 		if per < 0 {
 			return next(c)
-		}
-		if per == 0 {
-			per = 4
 		}
 		// The tokens a request owes for n reads: the first per came with
 		// its own token, each further per (or part) costs one more.

@@ -73,6 +73,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		cfg.Checker = &ops.Checker{}
 	}
 	cfg.Timeouts = cfg.Timeouts.withDefaults()
+	cfg.RateLimit = cfg.RateLimit.withDefaults()
 	ipOf, err := ipExtractor(cfg.TrustedProxies)
 	if err != nil {
 		return nil, err

@@ -73,61 +73,42 @@ type counted struct {
 }
 
 // read accounts for one store read under ctx and waits for a free read;
-// done gives it back.
-func (s counted) read(ctx context.Context) (done func(), err error) {
+// the function returned gives it back. When ctx ends first it returns at
+// once, and the store's call fails with ctx's error.
+func (s counted) read(ctx context.Context) (done func()) {
 	addReads(ctx, 1)
 	if s.reads == nil {
-		return func() {}, nil
+		return func() {}
 	}
 	select {
 	case s.reads <- struct{}{}:
-		return func() { <-s.reads }, nil
+		return func() { <-s.reads }
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return func() {}
 	}
 }
 
 func (s counted) FirstDay(ctx context.Context, user string) (time.Time, bool, error) {
-	done, err := s.read(ctx)
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	defer done()
+	defer s.read(ctx)()
 	return s.Store.FirstDay(ctx, user)
 }
 
 func (s counted) UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error) {
-	done, err := s.read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
+	defer s.read(ctx)()
 	return s.Store.UserDays(ctx, user, from, to)
 }
 
 func (s counted) Items(ctx context.Context, p topk.Period, user string, e topk.Entity) ([]topk.Item, error) {
-	done, err := s.read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
+	defer s.read(ctx)()
 	return s.Store.Items(ctx, p, user, e)
 }
 
 func (s counted) Listens(ctx context.Context, user string, day time.Time, after *topk.ListenPos, limit int) ([]topk.Listen, error) {
-	done, err := s.read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
+	defer s.read(ctx)()
 	return s.Store.Listens(ctx, user, day, after, limit)
 }
 
 func (s counted) SearchUsers(ctx context.Context, prefix string, limit int) ([]string, error) {
-	done, err := s.read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
+	defer s.read(ctx)()
 	return s.Store.SearchUsers(ctx, prefix, limit)
 }
