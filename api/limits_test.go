@@ -310,90 +310,104 @@ func TestServerTimeouts(t *testing.T) {
 	}
 }
 
-// A request that reads Cassandra costs its client one more token per 4
-// reads past the first 4 (a tally's partitions taken up front, other
-// reads after the answer, when the bucket may go into debt); a chart the view serves costs one token (its names' fill
-// runs in the background, for nobody's account).
+// A request that reads Cassandra costs its client one more read token
+// per 4 reads past the first 4 (a tally's partitions taken up front,
+// other reads after the answer, when the bucket may go into debt), from
+// the client's read bucket, not the bucket of its requests; a chart the
+// view serves costs one request token (its names' fill runs in the
+// background, for nobody's account).
 func TestRateLimitChargesReads(t *testing.T) {
 	f := newFixture(t, fixtureOpts{recovered: true, ttl: time.Minute, api: func(c *Config) {
-		c.RateLimit = RateLimit{PerSecond: 0.001, Burst: 40}
+		c.RateLimit = RateLimit{PerSecond: 0.001, Burst: 40, ReadBurst: 40}
 	}})
 	const client = "192.0.2.7:4000"
-	remaining := func(rec *httptest.ResponseRecorder) int {
-		t.Helper()
-		if rec.Code != 200 {
-			t.Fatalf("%d %s", rec.Code, rec.Body.String())
-		}
-		n, err := strconv.Atoi(rec.Header().Get("X-RateLimit-Remaining"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	charged := func() float64 {
-		t.Helper()
-		_, metrics := f.get(t, "/metrics")
-		for _, l := range strings.Split(metrics, "\n") {
-			if v, ok := strings.CutPrefix(l, "topk_http_rate_tokens_charged_total "); ok {
-				n, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-		}
-		t.Fatal("no topk_http_rate_tokens_charged_total in /metrics")
-		return 0
-	}
-	if r := remaining(f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 39 {
+	if r := remaining(t, f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 39 {
 		t.Fatalf("first request: %d remaining, want 39", r)
 	}
-	if r := remaining(f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 38 || charged() != 0 {
-		t.Fatalf("a view-served chart: %d remaining, %v charged; want 38, 0", r, charged())
+	if r := remaining(t, f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 38 || charged(t, f) != 0 {
+		t.Fatalf("a view-served chart: %d remaining, %v charged; want 38, 0", r, charged(t, f))
 	}
 	// Two years of custom range, older than the view: Cassandra only.
-	if r := remaining(f.doFrom("/v1/users/alice/top/artists?from=2023-01-15&to=2025-11-20", client)); r != 37 {
-		t.Fatalf("the Cassandra range's own answer: %d remaining, want 37 (its headers are set before its reads)", r)
+	if r := remaining(t, f.doFrom("/v1/users/alice/top/artists?from=2023-01-15&to=2025-11-20", client)); r != 37 {
+		t.Fatalf("the Cassandra range's own answer: %d remaining, want 37", r)
 	}
-	extra := charged()
-	t.Logf("a two-year Cassandra-only range: %v tokens charged beside its own", extra)
+	extra := charged(t, f)
+	t.Logf("a two-year Cassandra-only range: %v read tokens charged beside its own", extra)
 	if extra < 1 {
 		t.Fatalf("a two-year Cassandra range charged %v tokens, want at least 1", extra)
 	}
-	if r := remaining(f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 36-int(extra) {
-		t.Fatalf("after the charge: %d remaining, want %d", r, 36-int(extra))
+	if r := remaining(t, f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 36 {
+		t.Fatalf("after the charge: %d request tokens remaining, want 36 (reads are paid from the other bucket)", r)
 	}
 }
 
-// A Cassandra range whose reads cost more tokens than the client has left
-// is refused with 429 before anything is read: a burst of expensive
-// ranges cannot all start at once.
+// A Cassandra range whose reads cost more read tokens than the client
+// has left is refused with 429 before anything is read; one that costs
+// more than a full read bucket is admitted with a full one and leaves it
+// in debt: a burst of expensive ranges cannot all start at once, whatever
+// the request bucket holds.
 func TestRateLimitAdmitsReadsUpFront(t *testing.T) {
 	f := newFixture(t, fixtureOpts{recovered: true, ttl: time.Minute, api: func(c *Config) {
-		c.RateLimit = RateLimit{PerSecond: 0.001, Burst: 8}
+		c.RateLimit = RateLimit{PerSecond: 0.001, Burst: 40, ReadBurst: 2}
 	}})
 	const client = "192.0.2.8:4000"
-	for i := range 5 { // 3 tokens left
-		if rec := f.doFrom("/v1/users/alice/top/tracks?range=7d", client); rec.Code != 200 {
-			t.Fatalf("view-served chart %d: %d", i, rec.Code)
-		}
+	// Costs more than the 2 read tokens of a full bucket: admitted, in debt.
+	if r := remaining(t, f.doFrom("/v1/users/alice/top/artists?from=2023-01-15&to=2025-11-20", client)); r != 39 {
+		t.Fatalf("the first Cassandra range: %d request tokens remaining, want 39", r)
+	}
+	if extra := charged(t, f); extra <= 2 {
+		t.Fatalf("the first Cassandra range charged %v read tokens, want more than the bucket's 2", extra)
 	}
 	f.svc.Settle()
 	f.store.ResetReads()
-	rec := f.doFrom("/v1/users/alice/top/artists?from=2023-01-15&to=2025-11-20", client)
+	rec := f.doFrom("/v1/users/alice/top/tracks?from=2023-01-15&to=2025-11-20", client)
 	if rec.Code != http.StatusTooManyRequests || errorCode(t, rec.Body.String()) != CodeRateLimited || rec.Header().Get("Retry-After") == "" {
-		t.Fatalf("a range costing more than the tokens left: %d %v %s", rec.Code, rec.Header(), rec.Body.String())
+		t.Fatalf("a range costing more than the read tokens left: %d %v %s", rec.Code, rec.Header(), rec.Body.String())
 	}
-	if !strings.Contains(rec.Body.String(), "Cassandra partitions") {
+	if !strings.Contains(rec.Body.String(), "partitions") {
 		t.Errorf("the 429 does not say why: %s", rec.Body.String())
 	}
 	if r := f.store.AllReads(); r["month_items"]+r["year_items"]+r["day_items"] != 0 {
 		t.Errorf("the refused range read %v", r)
 	}
+	// View-served charts still answer: their request tokens are left.
+	if r := remaining(t, f.doFrom("/v1/users/alice/top/tracks?range=7d", client)); r != 37 {
+		t.Fatalf("a view-served chart after the refusal: %d request tokens remaining, want 37", r)
+	}
 	// Another client with its tokens reads it.
-	if rec := f.doFrom("/v1/users/alice/top/artists?from=2023-01-15&to=2025-11-20", "192.0.2.9:4000"); rec.Code != 200 {
+	if rec := f.doFrom("/v1/users/alice/top/tracks?from=2023-01-15&to=2025-11-20", "192.0.2.9:4000"); rec.Code != 200 {
 		t.Fatalf("another client: %d %s", rec.Code, rec.Body.String())
 	}
+}
+
+// remaining is an answer's X-RateLimit-Remaining; the answer must be a 200.
+func remaining(t *testing.T, rec *httptest.ResponseRecorder) int {
+	t.Helper()
+	if rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	}
+	n, err := strconv.Atoi(rec.Header().Get("X-RateLimit-Remaining"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// charged is topk_http_rate_tokens_charged_total.
+func charged(t *testing.T, f *fixture) float64 {
+	t.Helper()
+	_, metrics := f.get(t, "/metrics")
+	for _, l := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(l, "topk_http_rate_tokens_charged_total "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no topk_http_rate_tokens_charged_total in /metrics")
+	return 0
 }
 
 // A client with TOPK_API_RATE_IN_FLIGHT requests in progress gets 429 for
@@ -439,16 +453,10 @@ func TestRateLimitInFlight(t *testing.T) {
 	if !strings.Contains(metrics, `topk_http_rejected_total{reason="in_flight"} 1`) {
 		t.Errorf("the refusal is not counted:\n%s", grepLines(metrics, "rejected"))
 	}
-	var charged int
-	for _, l := range strings.Split(metrics, "\n") {
-		if v, ok := strings.CutPrefix(l, "topk_http_rate_tokens_charged_total "); ok {
-			charged, _ = strconv.Atoi(v)
-		}
-	}
-	// Three requests allowed (the two blocked, this one), their reads
-	// charged; the refused one took nothing.
-	if r, _ := strconv.Atoi(rec.Header().Get("X-RateLimit-Remaining")); r != 40-3-charged {
-		t.Errorf("%d tokens left, want %d (40 - 3 requests - %d charged for reads): the refused request took one?", r, 40-3-charged, charged)
+	// Three requests allowed (the two blocked, this one); the refused
+	// one took nothing (reads are paid from the other bucket).
+	if r, _ := strconv.Atoi(rec.Header().Get("X-RateLimit-Remaining")); r != 40-3 {
+		t.Errorf("%d tokens left, want %d (40 - 3 requests): the refused request took one?", r, 40-3)
 	}
 }
 

@@ -55,7 +55,8 @@ type Server struct {
 	latency  *prometheus.HistogramVec
 	rejected *prometheus.CounterVec
 	charged  prometheus.Counter
-	limiter  *ratelimit.Limiter
+	limiter  *ratelimit.Limiter // requests
+	reads    *ratelimit.Limiter // the tokens requests owe for their Cassandra reads
 }
 
 // New builds the server and its routes.
@@ -78,7 +79,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, limiter: ratelimit.New(ratelimit.Config{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.Burst})}
+	s := &Server{cfg: cfg, log: log,
+		limiter: ratelimit.New(ratelimit.Config{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.Burst}),
+		reads:   ratelimit.New(ratelimit.Config{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.ReadBurst})}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_http_requests_total", Help: "HTTP requests by route, method, status and source of the answer (view, cassandra, mixed; none for other routes).",
 	}, []string{"route", "method", "code", "source"})
@@ -90,7 +93,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		Name: "topk_http_rejected_total", Help: "Requests refused to protect the api, by reason: rate_limit (429, a client over TOPK_API_RATE_LIMIT or short of tokens for its Cassandra reads), in_flight (429, a client with TOPK_API_RATE_IN_FLIGHT requests in progress), cassandra_busy (503, every Cassandra slot taken: TOPK_API_CASSANDRA_CONCURRENCY).",
 	}, []string{"reason"})
 	s.charged = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "topk_http_rate_tokens_charged_total", Help: "Rate-limit tokens charged to clients after their answer for the Cassandra reads it caused, beyond the request's own token (one per 4 reads).",
+		Name: "topk_http_rate_tokens_charged_total", Help: "Read tokens charged to clients for the Cassandra reads their requests caused beyond the first 4 (one per 4 reads; TOPK_API_RATE_READ_BURST), before the reads or after the answer.",
 	})
 	for _, c := range []prometheus.Collector{s.requests, s.latency, s.rejected, s.charged} {
 		if err := cfg.Registerer.Register(c); err != nil {

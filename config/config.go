@@ -148,7 +148,9 @@ type API struct {
 	RateLimit int
 	RateBurst int
 	// RateInFlight bounds a client's requests in progress at once.
-	RateInFlight   int
+	RateInFlight int
+	// RateReadBurst is the size of a client's bucket of read tokens.
+	RateReadBurst  int
 	TrustedProxies []string
 	// The HTTP server's timeouts.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration

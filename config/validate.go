@@ -30,6 +30,9 @@ func (c API) validateLimits(add addFunc, r read) {
 	if c.RateInFlight < 1 {
 		add("TOPK_API_RATE_IN_FLIGHT: must be at least 1")
 	}
+	if c.RateReadBurst < 1 {
+		add("TOPK_API_RATE_READ_BURST: must be at least 1")
+	}
 	if c.RateBurst < 1 {
 		add("TOPK_API_RATE_BURST: must be at least 1")
 	}

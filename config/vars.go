@@ -98,6 +98,7 @@ var Vars = []Var{
 	{"TOPK_API_RATE_LIMIT", "Requests per second each client (IP address; IPv6: /64) may make to /v1/users…, beyond TOPK_API_RATE_BURST at once; past it 429 with Retry-After (0: no limit). With TOPK_DEV_MODE=1 loopback clients are not limited", fixed("10"), func(c *Config) any { return &c.API.RateLimit }},
 	{"TOPK_API_RATE_IN_FLIGHT", "Requests of one client the api works on at once; more get 429 at once (a browser's chart page sends 4)", fixed("4"), func(c *Config) any { return &c.API.RateInFlight }},
 	{"TOPK_API_RATE_BURST", "Requests a client may make at once before TOPK_API_RATE_LIMIT paces it", fixed("40"), func(c *Config) any { return &c.API.RateBurst }},
+	{"TOPK_API_RATE_READ_BURST", "Read tokens a client may spend at once: each 4 Cassandra reads of a request past its first 4 cost one, from a bucket of its own refilled at TOPK_API_RATE_LIMIT (a request owing more is admitted with a full bucket and leaves it in debt)", fixed("10"), func(c *Config) any { return &c.API.RateReadBurst }},
 	{"TOPK_API_TRUSTED_PROXIES", "Reverse proxies (CIDR or IP, comma separated) whose X-Forwarded-For names the client; empty: the connection's peer is the client", fixed(""), func(c *Config) any { return &c.API.TrustedProxies }},
 	{"TOPK_API_READ_HEADER_TIMEOUT", "How long the api waits for a request's headers", fixed("5s"), func(c *Config) any { return &c.API.ReadHeaderTimeout }},
 	{"TOPK_API_READ_TIMEOUT", "How long the api waits for a whole request", fixed("10s"), func(c *Config) any { return &c.API.ReadTimeout }},

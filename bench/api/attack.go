@@ -285,8 +285,9 @@ func underAttack(s attackSetup) error {
 		{"no limits, attacker from 1 address", s.unlimitedURL, net.IPv4(127, 0, 0, 2), 1},
 	}
 	fmt.Printf("\nunder attack: ordinary = view-served 30-day charts at %d req/s from %d addresses (%d req/s each); attacker = %d req/s of\n"+
-		"Cassandra-only ranges, each with other from/to; limits of `topk api`: %d req/s per client, burst %d, %d Cassandra reads at once\n\n",
-		s.rate, nOrdinary, s.rate/nOrdinary, s.attackRate, limit, s.cfg.API.RateBurst, s.cfg.Charts.CassandraConcurrency)
+		"Cassandra-only ranges, each with other from/to; limits of `topk api`: %d req/s per client, bursts of %d requests and %d read tokens\n"+
+		"(4 partition reads each), %d Cassandra fills and %d partition reads at once per process\n\n",
+		s.rate, nOrdinary, s.rate/nOrdinary, s.attackRate, limit, s.cfg.API.RateBurst, s.cfg.API.RateReadBurst, s.cfg.Charts.CassandraConcurrency, s.cfg.Charts.CassandraReads)
 	var rows [][]string
 	for _, sc := range scenarios {
 		ordinary := newClients(ordinaryFrom, nOrdinary)

@@ -182,7 +182,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		sc := charts.Config{View: view, Store: reader, Cache: charts.RedisCache{Client: rc}, CacheTTL: ttl, NamesTTL: cfg.Charts.NamesTTL,
 			LocalCacheBytes: int64(cfg.Charts.CacheLocalMB) << 20, CachePrefix: cfg.Cassandra.Keyspace + ":", Registerer: reg}
 		if limited {
-			ac.RateLimit = api.RateLimit{PerSecond: float64(cfg.API.RateLimit), Burst: cfg.API.RateBurst, InFlight: cfg.API.RateInFlight}
+			ac.RateLimit = api.RateLimit{PerSecond: float64(cfg.API.RateLimit), Burst: cfg.API.RateBurst, ReadBurst: cfg.API.RateReadBurst, InFlight: cfg.API.RateInFlight}
 			ac.Timeouts = api.Timeouts{ReadHeader: cfg.API.ReadHeaderTimeout, Read: cfg.API.ReadTimeout, Write: cfg.API.WriteTimeout, Idle: cfg.API.IdleTimeout}
 			sc.MaxCassandra, sc.CacheMaxEntryBytes = cfg.Charts.CassandraConcurrency, int64(cfg.Charts.CacheMaxEntryBytes)
 			sc.MaxReads = cfg.Charts.CassandraReads

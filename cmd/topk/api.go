@@ -95,7 +95,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	log := logWith(env.Log, "api")
 	vc := views.Config{Namespace: c.Namespace, Days: c.Charts.ViewDays, Log: log, OutageLimit: outageLimit(env), MaxBytes: int64(c.Charts.ViewMaxMB) << 20}
 	ac := api.Config{Addr: c.API.Addr, AccessLog: c.Charts.AccessLog,
-		RateLimit:      api.RateLimit{PerSecond: float64(c.API.RateLimit), Burst: c.API.RateBurst, InFlight: c.API.RateInFlight, ExemptLoopback: c.Crawler.DevMode},
+		RateLimit:      api.RateLimit{PerSecond: float64(c.API.RateLimit), Burst: c.API.RateBurst, ReadBurst: c.API.RateReadBurst, InFlight: c.API.RateInFlight, ExemptLoopback: c.Crawler.DevMode},
 		TrustedProxies: c.API.TrustedProxies,
 		Timeouts:       api.Timeouts{ReadHeader: c.API.ReadHeaderTimeout, Read: c.API.ReadTimeout, Write: c.API.WriteTimeout, Idle: c.API.IdleTimeout},
 	}
