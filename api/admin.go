@@ -36,6 +36,9 @@ type AdminConfig struct {
 	Token string
 	// Control is the control plane.
 	Control Admin
+	// Tokens is the store of users' API tokens (tokens.go); nil: the
+	// token endpoints are not mounted.
+	Tokens Tokens
 	// Monitor is asynqmon's handler, built with root path /asynq; nil: not
 	// mounted.
 	Monitor http.Handler
@@ -51,6 +54,7 @@ const AdminUser = "admin"
 //	GET    /v1/admin/users/{user}    one user's status, task, archived task, runs
 //	DELETE /v1/users/{user}          delete a user (204)
 //	POST   /v1/users/{user}/crawl    crawl now (202; 409 while a crawl runs)
+//	/v1/admin/users/{user}/tokens…   users' API tokens: create, list, revoke (tokens.go)
 //	/asynq/                          asynqmon, a browser UI (browser.go)
 //
 // The list and get live under /v1/admin/ because GET /v1/users is the
@@ -64,6 +68,9 @@ func (s *Server) MountAdmin(cfg AdminConfig) {
 	s.echo.GET("/v1/admin/users/:user", a.get, a.bearer)
 	s.echo.DELETE("/v1/users/:user", a.delete, a.bearer)
 	s.echo.POST("/v1/users/:user/crawl", a.crawl, a.bearer)
+	if cfg.Tokens != nil {
+		s.mountTokens(a)
+	}
 	if cfg.Monitor != nil {
 		s.mountUI("/asynq", cfg.Monitor, a)
 	}

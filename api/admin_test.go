@@ -80,6 +80,13 @@ const token = "s3cret-admin-token"
 
 func adminServer(t *testing.T, tok string) (*Server, *fakeAdmin) {
 	t.Helper()
+	s, f, _ := adminServerWithTokens(t, tok)
+	return s, f
+}
+
+// adminServerWithTokens is adminServer with its fake token store.
+func adminServerWithTokens(t *testing.T, tok string) (*Server, *fakeAdmin, *fakeTokens) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := New(Config{Checker: &ops.Checker{}, Registerer: reg, Gatherer: reg}, ops.NewLogger(io.Discard, "info", "text"))
 	if err != nil {
@@ -89,8 +96,9 @@ func adminServer(t *testing.T, tok string) (*Server, *fakeAdmin) {
 	monitor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "asynqmon at "+r.URL.Path)
 	})
-	s.MountAdmin(AdminConfig{Token: tok, Control: f, Monitor: monitor})
-	return s, f
+	ft := newFakeTokens()
+	s.MountAdmin(AdminConfig{Token: tok, Control: f, Tokens: ft, Monitor: monitor})
+	return s, f, ft
 }
 
 type response struct {
@@ -124,11 +132,13 @@ func do(s *Server, method, path, auth, body string) response {
 // Every admin endpoint refuses a request without the token, with a wrong
 // one, or with the token in the wrong scheme: 401 with a JSON error.
 func TestAdminWithoutTokenIs401(t *testing.T) {
-	s, f := adminServer(t, token)
+	s, f, ft := adminServerWithTokens(t, token)
 	f.users["alice"] = crawler.UserStatus{UserID: "alice"}
 	for _, r := range []struct{ method, path string }{
 		{"POST", "/v1/users"}, {"GET", "/v1/admin/users"}, {"GET", "/v1/admin/users/alice"},
 		{"DELETE", "/v1/users/alice"}, {"POST", "/v1/users/alice/crawl"},
+		{"POST", "/v1/admin/users/alice/tokens"}, {"GET", "/v1/admin/users/alice/tokens"},
+		{"DELETE", "/v1/admin/users/alice/tokens"}, {"DELETE", "/v1/admin/users/alice/tokens/1"},
 	} {
 		for _, auth := range []string{"", "Bearer wrong", "Bearer " + token + "x", "Basic " + token, token} {
 			res := do(s, r.method, r.path, auth, `{"user_id":"x","provider":"simulated"}`)
@@ -140,7 +150,7 @@ func TestAdminWithoutTokenIs401(t *testing.T) {
 			}
 		}
 	}
-	if len(f.users) != 1 {
+	if len(f.users) != 1 || len(ft.tokens) != 0 {
 		t.Fatal("an unauthorized request changed state")
 	}
 }

@@ -1,6 +1,6 @@
 // Package api is topk's public HTTP server (echo): the Top-K charts
 // (charts.go: top, activity, listens, user search), the admin endpoints
-// (admin.go), the browser UIs (browser.go: the charts page at /, and
+// (admin.go; users' API tokens in tokens.go), the browser UIs (browser.go: the charts page at /, and
 // behind basic auth asynqmon at /asynq/ and the Goka monitor at /goka/;
 // none may be framed, and a request that changes something through the
 // last two must come from the api's own origin), /healthz, /readyz (each

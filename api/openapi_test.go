@@ -14,7 +14,7 @@ import (
 func fullServer(t *testing.T) *fixture {
 	t.Helper()
 	f := newFixture(t, fixtureOpts{recovered: true})
-	f.srv.MountAdmin(AdminConfig{Token: "s3cret", Control: &fakeAdmin{}, Monitor: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv.MountAdmin(AdminConfig{Token: "s3cret", Control: &fakeAdmin{}, Tokens: newFakeTokens(), Monitor: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("<html>asynqmon " + r.Method + " " + r.URL.Path + "</html>"))
 	})})
 	f.srv.MountMonitor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

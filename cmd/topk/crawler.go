@@ -302,8 +302,9 @@ func runEnqueue(ctx context.Context, env *Env, args []string) error {
 	return enc.Encode(st)
 }
 
-// mountAdmin adds the admin endpoints and asynqmon (under /asynq/) to the
-// api; the returned func releases their connections. `topk api` calls it.
+// mountAdmin adds the admin endpoints (users' API tokens included) and
+// asynqmon (under /asynq/) to the api; the returned func releases their
+// connections. `topk api` calls it.
 func mountAdmin(ctx context.Context, env *Env, srv *api.Server) (func(), error) {
 	log := logWith(env.Log, "admin")
 	cp, err := openControlPlane(ctx, env, nil, log)
@@ -316,7 +317,7 @@ func mountAdmin(ctx context.Context, env *Env, srv *api.Server) (func(), error) 
 		return nil, err
 	}
 	mon := asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: cp.redis})
-	srv.MountAdmin(api.AdminConfig{Token: env.Config.API.AdminToken, Control: ctl, Monitor: mon})
+	srv.MountAdmin(api.AdminConfig{Token: env.Config.API.AdminToken, Control: ctl, Tokens: cp.store, Monitor: mon})
 	if env.Config.API.AdminToken == "" {
 		log.Warn("TOPK_ADMIN_TOKEN is not set: the admin endpoints, /goka/ and /asynq/ refuse every request; to use them, set a random token: export TOPK_ADMIN_TOKEN=$(" + config.GenerateAdminToken + ")")
 	}

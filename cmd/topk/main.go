@@ -39,6 +39,7 @@ var commands = map[string]command{
 	"raw-writer": {"run the raw writer: user.listen.valid → Cassandra raw listens", runRawWriter},
 	"flusher":    {"run the flusher: aggregator changelog → Cassandra day values and rollups", runFlusher},
 	"rekey":      {"re-seal every stored provider token with TOPK_TOKEN_KEY (key rotation; old keys in TOPK_TOKEN_KEY_PREVIOUS)", runRekey},
+	"token":      {"users' API tokens (ListenBrainz api): `topk token create|list|revoke --user U [--id N]`", runToken},
 }
 
 func main() {

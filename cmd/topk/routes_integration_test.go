@@ -143,7 +143,7 @@ func documented(t *testing.T) (map[string]map[string]string, map[string]bool) {
 
 // concrete fills a path's parameters.
 func concrete(path string) string {
-	return strings.NewReplacer("{user}", "alice", "{entity}", "tracks").Replace(path)
+	return strings.NewReplacer("{user}", "alice", "{entity}", "tracks", "{id}", "1").Replace(path)
 }
 
 var allMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}

@@ -13,13 +13,15 @@ import (
 )
 
 // Store is the control plane's tables: users, provider accounts with their
-// sealed tokens, schedules and crawl runs (schemas/postgres). It holds
-// every SQL statement topk runs on them, each with bind parameters, and
-// implements the crawler's ports:
+// sealed tokens, schedules, crawl runs and users' API tokens
+// (schemas/postgres). It holds every SQL statement topk runs on them, each
+// with bind parameters, and implements the crawler's ports and the api's
+// token store:
 //
 //	crawler.UserStore      users.go, schedules.go, runs.go   (admin api, topk enqueue)
 //	crawler.ScheduleStore  schedules.go                      (crawl now, the reconciler)
 //	crawler.RunStore       runs.go, accounts.go              (the crawl worker)
+//	api.Tokens             tokens.go                         (admin api, topk token)
 //
 // Provider tokens are sealed (crawler/tokens) before they are written and
 // opened after they are read, in accounts.go: the tables never hold them
@@ -36,7 +38,9 @@ var (
 )
 
 // NewStore returns the store on pool; cipher seals and opens the provider
-// tokens. It does no I/O.
+// tokens (nil: a store for everything but provider accounts, whose
+// methods then must not be called; `topk token` needs no token key). It
+// does no I/O.
 func NewStore(pool *pgxpool.Pool, cipher *tokens.Cipher) *Store {
 	return &Store{pool: pool, cipher: cipher}
 }
