@@ -9,7 +9,9 @@
 // too, and the whole request is produced to user.listen.raw (source
 // "listenbrainz") and answered only after Kafka acknowledged every
 // listen; from there the pipeline counts it like any other. playing_now
-// submissions are not listens: they are kept in Redis with a TTL.
+// submissions are not listens: they are kept in Redis with a TTL. Where
+// ListenBrainz names a listen by its recording_msid, topk computes one from
+// the normalized names (msid.go).
 //
 // Reads (listens, listen counts, the stats endpoints) answer from the same
 // query code as /v1/ (package charts: the aggregator's view for recent
