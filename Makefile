@@ -9,7 +9,7 @@ TOPK := bin/topk
 INTEGRATION_FLAGS ?= -tags integration -count=1 -p 1 -timeout 18m -run Integration
 
 .PHONY: help build run test vet unit integration infra-up infra-down infra-status infra-reset bench-ingest bench-latency \
-        topics migrate compose-check produce clean cluster-up cluster-down cluster-status cluster-reset cluster-env
+        topics migrate compose-check produce clean cluster-up cluster-down cluster-status cluster-reset cluster-env pyenv
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,8 +43,18 @@ vet:
 unit: ## unit tests with the race detector
 	$(GO) test -race -count=1 ./...
 
-integration: build infra-up ## integration tests against the real Kafka, Cassandra, Redis, PostgreSQL
-	$(GO) test $(INTEGRATION_FLAGS) ./...
+integration: build infra-up pyenv ## integration tests against the real Kafka, Cassandra, Redis, PostgreSQL
+	TOPK_PYTHON=$(PYENV)/bin/python $(GO) test $(INTEGRATION_FLAGS) ./...
+
+# A Python virtual environment with the ListenBrainz client library the
+# ListenBrainz api's integration test drives (cmd/topk/testdata/); no
+# system-wide pip. Made again when the requirements change.
+PYENV := $(CURDIR)/.runtime/pyenv
+pyenv: $(PYENV)/.installed ## the Python environment of the client-library tests (liblistenbrainz)
+$(PYENV)/.installed: cmd/topk/testdata/requirements.txt
+	python3 -m venv $(PYENV)
+	$(PYENV)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
 
 # The chaos suite (processors/chaos_integration_test.go, TestIntegrationChaos…)
 # is part of `make integration`; `make chaos` runs it alone and longer.

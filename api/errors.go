@@ -125,9 +125,19 @@ func domainCode(e *topk.Error) Code {
 	return CodeInternal
 }
 
-// errorHandler writes every error as {"error": {...}}.
+// errorHandler writes every error as {"error": {...}}, and those of the
+// ListenBrainz routes (/1/…) as ListenBrainz does: {"code": status,
+// "error": message}.
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if strings.HasPrefix(c.Request().URL.Path, "/1/") {
+		le := lbStatus(routeError(c, err), "")
+		if le.Code >= 500 {
+			s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		}
+		lbJSON(c, le)
 		return
 	}
 	status, body := StatusOf(routeError(c, err))

@@ -156,7 +156,11 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelInfo
 		}
 		if s.log.Enabled(c.Request().Context(), level) {
-			s.log.Log(c.Request().Context(), level, "http", "method", c.Request().Method, "uri", c.Request().RequestURI, "route", route,
+			uri := c.Request().RequestURI
+			if c.Request().URL.Query().Has("token") { // GET /1/validate-token?token=…: a user's secret
+				uri = c.Request().URL.Path + "?token=REDACTED"
+			}
+			s.log.Log(c.Request().Context(), level, "http", "method", c.Request().Method, "uri", uri, "route", route,
 				"status", status, "source", source, "duration", d, "bytes", c.Response().Size, "remote", c.RealIP())
 		}
 		return nil

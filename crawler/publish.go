@@ -17,8 +17,14 @@ type Publisher interface {
 	Publish(ctx context.Context, batch []listen.Listen) error
 }
 
-// KafkaPublisher produces listens to the raw topic keyed by user id, with
-// the idempotent, acks=all producer of kafka.NewSaramaConfig.
+// SourceHeader is the Kafka record header naming where a listen came from
+// (its source field: a provider, "listenbrainz"), for whoever reads the
+// raw topic; the pipeline trusts only the record's value.
+const SourceHeader = "source"
+
+// KafkaPublisher produces listens to the raw topic keyed by user id (so
+// a user's listens keep their order), with the idempotent, acks=all
+// producer of kafka.NewSaramaConfig, and a SourceHeader.
 type KafkaPublisher struct {
 	topic    string
 	producer sarama.SyncProducer
@@ -67,6 +73,9 @@ func (p *KafkaPublisher) Publish(ctx context.Context, batch []listen.Listen) err
 			return err
 		}
 		msgs[i] = &sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(l.UserID), Value: sarama.ByteEncoder(v)}
+		if l.Source != "" {
+			msgs[i].Headers = []sarama.RecordHeader{{Key: []byte(SourceHeader), Value: []byte(l.Source)}}
+		}
 	}
 	// SendMessages has no context: it returns when the producer's own
 	// retries end (kafka.NewSaramaConfig bounds them).

@@ -93,6 +93,7 @@ func plainValue(v any) any {
 // it is encoding/json's.
 func decodeBody(body []byte) (any, error) {
 	if len(body) == 0 {
+		//lint:ignore ST1005 orjson's message, which clients are shown
 		return nil, errors.New("Input is a zero-length, empty document: line 1 column 1 (char 0)")
 	}
 	if !utf8.Valid(body) {

@@ -50,7 +50,8 @@ func addAPI(ctx context.Context, env *Env, s *service) error {
 }
 
 // newFullAPI is every route `topk api` serves: newAPI's, plus the admin
-// endpoints and asynqmon (mountAdmin). Tests of the whole HTTP surface
+// endpoints and asynqmon (mountAdmin) and the ListenBrainz routes
+// (mountListenBrainz). Tests of the whole HTTP surface
 // build it here, so they cannot drift from what runs.
 func newFullAPI(ctx context.Context, env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	p, err := newAPI(env, reg)
@@ -62,8 +63,14 @@ func newFullAPI(ctx context.Context, env *Env, reg *prometheus.Registry) (*apiPa
 		p.close()
 		return nil, err
 	}
+	closeLB, err := mountListenBrainz(ctx, env, p)
+	if err != nil {
+		closeAdmin()
+		p.close()
+		return nil, err
+	}
 	closeCharts := p.close
-	p.close = func() { closeAdmin(); closeCharts() }
+	p.close = func() { closeLB(); closeAdmin(); closeCharts() }
 	return p, nil
 }
 

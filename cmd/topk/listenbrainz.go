@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/topk-charts/topk/api"
+	"github.com/topk-charts/topk/crawler"
+	"github.com/topk-charts/topk/internal/wiring"
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/store/postgres"
+	"github.com/topk-charts/topk/store/redis"
+)
+
+// mountListenBrainz adds the ListenBrainz routes (/1/…) to the api:
+// users' tokens from PostgreSQL, submissions to user.listen.raw through a
+// producer that connects on the first submission (the api starts while
+// Kafka is down; a submission then is a 503 and the next one tries
+// again), playing now in Redis's main database. The returned func closes
+// what it opened.
+func mountListenBrainz(ctx context.Context, env *Env, p *apiParts) (func(), error) {
+	c := env.Config
+	pool, err := postgres.Open(ctx, wiring.Postgres(c.Postgres))
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.New(wiring.Redis(c.Redis))
+	pub := &lazyPublisher{brokers: c.Kafka.Brokers, topic: string(listen.NewTopics(c.Namespace).Raw)}
+	p.srv.MountListenBrainz(api.ListenBrainzConfig{
+		Charts:     p.charts,
+		Tokens:     postgres.NewStore(pool, nil),
+		Publisher:  pub,
+		NowPlaying: redis.NowPlaying{Client: rdb, Prefix: redisPrefix(c.Namespace)},
+		Limits:     listen.Limits{MaxNameChars: c.Pipeline.MaxNameChars},
+	})
+	return func() { pub.Close(); _ = rdb.Close(); pool.Close() }, nil
+}
+
+// redisPrefix starts the api's own Redis keys: "topk:", or
+// "<namespace>.topk:" in a namespace (tests).
+func redisPrefix(ns string) string {
+	if ns == "" {
+		return "topk:"
+	}
+	return ns + ".topk:"
+}
+
+// lazyPublisher is a crawler.KafkaPublisher made on the first Publish
+// (and again after a failed connect), so that building the api needs no
+// Kafka.
+type lazyPublisher struct {
+	brokers []string
+	topic   string
+
+	mu  sync.Mutex
+	pub *crawler.KafkaPublisher
+}
+
+// connectTimeout bounds how long a submission waits for the producer's
+// first connection.
+const connectTimeout = 10 * time.Second
+
+func (l *lazyPublisher) Publish(ctx context.Context, batch []listen.Listen) error {
+	l.mu.Lock()
+	if l.pub == nil {
+		cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+		pub, err := crawler.NewKafkaPublisher(cctx, l.brokers, l.topic)
+		cancel()
+		if err != nil {
+			l.mu.Unlock()
+			return fmt.Errorf("connect the producer: %w", err)
+		}
+		l.pub = pub
+	}
+	pub := l.pub
+	l.mu.Unlock()
+	return pub.Publish(ctx, batch)
+}
+
+func (l *lazyPublisher) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pub != nil {
+		_ = l.pub.Close()
+		l.pub = nil
+	}
+}
