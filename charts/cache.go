@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/topk-charts/topk"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -225,6 +226,29 @@ func fetch[T any](ctx context.Context, a *answers, key string, c codec[T], fill 
 		return zero, time.Time{}, err
 	}
 	return e.val.(T), e.asOf, nil
+}
+
+// part is one partition's items read from Cassandra within the TTL, if
+// this process holds them (readTally). Items are never changed once read.
+func (a *answers) part(key string) ([]topk.Item, bool) {
+	if a.ttl <= 0 {
+		return nil, false
+	}
+	e, ok := a.local.get(a.prefix + key)
+	if !ok || !a.now().Before(e.asOf.Add(a.ttl)) {
+		return nil, false
+	}
+	items, ok := e.val.([]topk.Item)
+	return items, ok
+}
+
+// putPart keeps one partition's items just read, under the local tier's
+// budget (their size estimated like a tally's).
+func (a *answers) putPart(key string, items []topk.Item) {
+	if a.ttl <= 0 {
+		return
+	}
+	a.local.put(a.prefix+key, cached{val: items, asOf: a.now().UTC(), size: itemsSize(items)})
 }
 
 // decodeWith is fromShared's decoder of c's answers.

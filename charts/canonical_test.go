@@ -30,8 +30,10 @@ func sparseWorld() *chartstest.World {
 }
 
 // Two requests that mean the same thing share a cache entry: the second
-// reads no *_items partition. Requests that differ in what they count
-// do not. (No view: everything is Cassandra's.) Whole months and years
+// stores no tally of its own. Requests that differ in what they count
+// do not. (Reads cannot tell: partitions read within the TTL are kept
+// apart from the tallies, so a second tally of the same partitions reads
+// none.) (No view: everything is Cassandra's.) Whole months and years
 // are planned as such whether they hold plays or not (knowing would cost
 // a read each), so a range that adds an empty whole month has a key of
 // its own.
@@ -67,10 +69,11 @@ func TestCanonicalCacheKeys(t *testing.T) {
 		{"the later half only", q("2025-01-01", "2025-12-31"), q("2024-03-05", "2025-12-31"), false},
 		{"an empty whole month more", q("2025-11-01", "2025-11-30"), q("2025-11-01", "2025-12-31"), false},
 	} {
-		svc, store := sparseService(t, w)
+		svc, _, cache := sparseService(t, w)
 		ans := make([]*charts.TopAnswer, 2)
+		var tallies int
 		for i, x := range []query{c.a, c.b} {
-			store.ResetReads()
+			tallies = cache.Count("items:")
 			var err error
 			ans[i], err = svc.Top(context.Background(), charts.TopQuery{User: "u", Entity: x.e, Range: x.r, K: x.k, Offset: x.offset})
 			if err != nil {
@@ -78,10 +81,8 @@ func TestCanonicalCacheKeys(t *testing.T) {
 			}
 			svc.Settle() // the background fills of the names' all-time part
 		}
-		r := store.AllReads()
-		items := r["day_items"] + r["month_items"] + r["year_items"]
-		if c.shared != (items == 0) {
-			t.Errorf("%s: the second request read %v; want shared=%v", c.why, r, c.shared)
+		if added := cache.Count("items:") - tallies; c.shared != (added == 0) {
+			t.Errorf("%s: the second request stored %d tallies; want shared=%v", c.why, added, c.shared)
 		}
 		if c.shared && c.a.k == c.b.k && c.a.offset == c.b.offset && fmt.Sprint(ans[0].Items) != fmt.Sprint(ans[1].Items) {
 			t.Errorf("%s: shared an entry but answered %v and %v", c.why, ans[0].Items, ans[1].Items)
@@ -113,7 +114,7 @@ func TestCanonicalCacheKeys(t *testing.T) {
 
 	// Activity: a range reaching before the first day reads the same
 	// user_days entry as one starting at it.
-	svc, store := sparseService(t, w)
+	svc, store, _ := sparseService(t, w)
 	for i, r := range []charts.Range{custom("2002-01-01", "2025-12-31"), custom("2024-03-05", "2025-12-31")} {
 		store.ResetReads()
 		a, err := svc.Activity(context.Background(), "u", r)
@@ -126,14 +127,65 @@ func TestCanonicalCacheKeys(t *testing.T) {
 	}
 }
 
-func sparseService(t *testing.T, w *chartstest.World) (*charts.Service, *chartstest.Store) {
+func sparseService(t *testing.T, w *chartstest.World) (*charts.Service, *chartstest.Store, *chartstest.Cache) {
 	t.Helper()
 	store := chartstest.NewStore(w.Data())
-	svc, err := charts.New(charts.Config{Store: store, CacheTTL: time.Minute, Now: func() time.Time { return chartstest.Now },
+	cache := &chartstest.Cache{}
+	svc, err := charts.New(charts.Config{Store: store, Cache: cache, CacheTTL: time.Minute, Now: func() time.Time { return chartstest.Now },
 		Registerer: prometheus.NewRegistry()}, ops.NewLogger(io.Discard, "error", "text"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	return svc, store
+	return svc, store, cache
+}
+
+// A tally's partitions read within the TTL serve the next tallies that
+// share them: two ranges that differ in their last days read the shared
+// year and months once; past the TTL they are read again. Only the
+// partitions read are admitted (Cost.Admit).
+func TestTallyPartitionsComeFromMemory(t *testing.T) {
+	w := sparseWorld()
+	store := chartstest.NewStore(w.Data())
+	now := chartstest.Now
+	svc, err := charts.New(charts.Config{Store: store, Cache: &chartstest.Cache{}, CacheTTL: time.Minute, Now: func() time.Time { return now },
+		Registerer: prometheus.NewRegistry()}, ops.NewLogger(io.Discard, "error", "text"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	top := func(from, to string) (reads map[string]int, admitted int) {
+		t.Helper()
+		f, _ := charts.ParseDay(from)
+		tt, _ := charts.ParseDay(to)
+		svc.Settle()
+		store.ResetReads()
+		ctx, cost := charts.WithCost(context.Background())
+		cost.Admit = func(n int) error { admitted += n; return nil }
+		ans, err := svc.Top(ctx, charts.TopQuery{User: "u", Entity: topk.Tracks, Range: charts.Custom(f, tt), K: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := w.Expect("u", topk.Tracks, f, tt); ans.Total != len(want) {
+			t.Fatalf("%s..%s: %d items, want %d", from, to, ans.Total, len(want))
+		}
+		r := store.AllReads()
+		return map[string]int{"day": r["day_items"], "month": r["month_items"], "year": r["year_items"]}, admitted
+	}
+	first, admitted := top("2024-01-01", "2025-11-20")
+	if first["month"] == 0 || admitted == 0 {
+		t.Fatalf("the first range read %v, admitted %d", first, admitted)
+	}
+	// The same months up to May 2025 (the range starts at the first day,
+	// 2024-03-05); then one day of June (2025-06-10) where the first had
+	// June whole: another tally, one more partition.
+	second, admitted := top("2024-01-01", "2025-06-10")
+	if second["year"] != 0 || second["month"] != 0 || second["day"] != 1 || admitted != 1 {
+		t.Errorf("the second range read %v (admitted %d): the shared months again", second, admitted)
+	}
+	now = now.Add(2 * time.Minute) // past the TTL
+	third, _ := top("2024-01-01", "2025-06-10")
+	if third["month"] == 0 {
+		t.Errorf("past the TTL the months were not read again: %v, the first time %v", third, first)
+	}
 }

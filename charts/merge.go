@@ -73,10 +73,13 @@ func (a *accumulator) tally() *tally {
 }
 
 // size approximates a tally's memory, for the local cache's budget.
-func (t *tally) size() int64 {
-	n := int64(64 + 96*len(t.items))
-	for i := range t.items {
-		it := &t.items[i]
+func (t *tally) size() int64 { return itemsSize(t.items) }
+
+// itemsSize approximates the memory of items and their names.
+func itemsSize(items []topk.Item) int64 {
+	n := int64(64 + 96*len(items))
+	for i := range items {
+		it := &items[i]
 		n += int64(len(it.Name) + len(it.Artist) + 48*len(it.Spellings))
 		for _, sp := range it.Spellings {
 			n += int64(len(sp.Name))

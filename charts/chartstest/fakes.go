@@ -287,6 +287,19 @@ func (c *Cache) SetDown(down bool) { c.mu.Lock(); c.down = down; c.mu.Unlock() }
 // Len is the number of keys stored.
 func (c *Cache) Len() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.m) }
 
+// Count is the number of keys stored that contain sub.
+func (c *Cache) Count(sub string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k := range c.m {
+		if strings.Contains(k, sub) {
+			n++
+		}
+	}
+	return n
+}
+
 // Get implements charts.Cache.
 func (c *Cache) Get(_ context.Context, key string) ([]byte, error) {
 	c.mu.Lock()
