@@ -20,6 +20,7 @@ func fullServer(t *testing.T) *fixture {
 	f.srv.MountMonitor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("<html>goka monitor " + r.URL.Path + "</html>"))
 	}), "s3cret")
+	f.srv.MountListenBrainz(ListenBrainzConfig{Charts: f.svc, Tokens: lbTokens{aliceToken: "alice"}, Publisher: &fakePublisher{}, NowPlaying: &fakeNowPlaying{}})
 	return f
 }
 

@@ -69,8 +69,42 @@ func (a answer) jsonErr() api.Error {
 	return e["error"]
 }
 
-// noRoute says whether the answer is the router's 404 for path.
+// lbErr is the ListenBrainz error body {"code": N, "error": msg} of the
+// answer (the shape of every error under /1/); ok false when it is none:
+// not JSON, or without an integer code or a string error.
+func (a answer) lbErr() (code int, msg string, ok bool) {
+	var e struct {
+		Code  *int    `json:"code"`
+		Error *string `json:"error"`
+	}
+	if a.header.Get("Content-Type") != "application/json" || json.Unmarshal([]byte(a.body), &e) != nil || e.Code == nil || e.Error == nil {
+		return 0, "", false
+	}
+	return *e.Code, *e.Error, true
+}
+
+// isLB says whether path is one of the ListenBrainz routes, which answer
+// errors in ListenBrainz's shape and CORS preflights themselves.
+func isLB(path string) bool { return strings.HasPrefix(path, "/1/") }
+
+// errorOf says whether the answer is a JSON error with status code in the
+// shape of path's routes: under /1/ ListenBrainz's, with that code in the
+// body and a non-empty message; elsewhere topk's with apiCode.
+func (a answer) errorOf(path string, code int, apiCode api.Code) bool {
+	if isLB(path) {
+		c, msg, ok := a.lbErr()
+		return ok && a.code == code && c == code && msg != ""
+	}
+	return a.code == code && a.jsonErr().Code == apiCode
+}
+
+// noRoute says whether the answer is the router's 404 for path (in
+// ListenBrainz's shape under /1/).
 func (a answer) noRoute(path string) bool {
+	if isLB(path) {
+		c, msg, ok := a.lbErr()
+		return ok && a.code == 404 && c == 404 && msg == "no such path: "+path
+	}
 	e := a.jsonErr()
 	return a.code == 404 && e.Code == api.CodeNotFound && e.Message == "no such path: "+path
 }
@@ -143,7 +177,11 @@ func documented(t *testing.T) (map[string]map[string]string, map[string]bool) {
 
 // concrete fills a path's parameters.
 func concrete(path string) string {
-	return strings.NewReplacer("{user}", "alice", "{entity}", "tracks", "{id}", "1").Replace(path)
+	entity := "tracks"
+	if isLB(path) {
+		entity = "artists" // ListenBrainz's name of a chart
+	}
+	return strings.NewReplacer("{user}", "alice", "{entity}", entity, "{id}", "1").Replace(path)
 }
 
 var allMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
@@ -155,16 +193,35 @@ var allMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
 // documented path is a JSON 405 whose Allow lists the documented ones
 // (OPTIONS answers 204 with it); unknown paths, also under /v1/admin/ and
 // beside /asynq and /goka, are JSON 404s naming the path, with or without
-// a token.
+// a token. The ListenBrainz routes (/1/, issue 13) answer these errors in
+// ListenBrainz's shape ({"code": N, "error": msg}: the status as code and
+// a message), /1/submit-listens a 401 without a user's token and its
+// handler with one, and their OPTIONS is a CORS preflight: 200 with the
+// documented methods in Access-Control-Allow-Methods.
 func TestIntegrationRoutesOfTheWiredAPI(t *testing.T) {
 	base, _ := wiredAPI(t, io.Discard)
 	doc, anyMethod := documented(t)
+	// A user's API token for the ListenBrainz routes, of a user the admin
+	// routes walked below do not delete.
+	created := call(t, base, "POST", "/v1/admin/users/routes-scrobbler/tokens", "bearer")
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(created.body), &tok); created.code != 201 || err != nil || tok.Token == "" {
+		t.Fatalf("creating a user's API token: %d %s", created.code, created.body)
+	}
 	checked := 0
 	for path, methods := range doc {
 		p := concrete(path)
 		for method, scheme := range methods {
 			a := call(t, base, method, p, "")
-			if scheme != "" {
+			switch {
+			case scheme != "" && isLB(p):
+				if !a.errorOf(p, 401, api.CodeUnauthorized) {
+					t.Errorf("%s %s without a token: %d %s, want a ListenBrainz 401", method, p, a.code, a.body)
+				}
+				a = call(t, base, method, p, "", "Authorization", "Token "+tok.Token)
+			case scheme != "":
 				e := a.jsonErr()
 				if a.code != 401 || e.Code != api.CodeUnauthorized || !strings.Contains(strings.ToLower(a.header.Get("WWW-Authenticate")), scheme) {
 					t.Errorf("%s %s without credentials: %d %q %s, want a 401 %s challenge", method, p, a.code, a.header.Get("WWW-Authenticate"), a.body, scheme)
@@ -187,9 +244,14 @@ func TestIntegrationRoutesOfTheWiredAPI(t *testing.T) {
 		}
 		allow := []string{"OPTIONS"}
 		for m := range methods {
-			allow = append(allow, m)
+			if m != "OPTIONS" { // documented on the ListenBrainz routes
+				allow = append(allow, m)
+			}
 		}
 		slices.Sort(allow)
+		if _, ok := methods["OPTIONS"]; ok != isLB(p) {
+			t.Errorf("%s: OPTIONS documented %v; only the ListenBrainz routes answer it themselves", path, ok)
+		}
 		for _, method := range allMethods {
 			if _, ok := methods[method]; ok {
 				continue
@@ -197,10 +259,20 @@ func TestIntegrationRoutesOfTheWiredAPI(t *testing.T) {
 			a := call(t, base, method, p, "bearer")
 			got := strings.Split(a.header.Get("Allow"), ", ")
 			slices.Sort(got)
-			if a.code != 405 || !slices.Equal(got, allow) || (method != "HEAD" && a.jsonErr().Code != api.CodeMethod) {
+			if a.code != 405 || !slices.Equal(got, allow) || (method != "HEAD" && !a.errorOf(p, 405, api.CodeMethod)) {
 				t.Errorf("%s %s: %d Allow %q %.200s, want a JSON 405 with Allow %v", method, p, a.code, a.header.Get("Allow"), a.body, allow)
 			}
 			checked++
+		}
+		if isLB(p) {
+			a := call(t, base, "OPTIONS", p, "", "Origin", "https://scrobbler.example", "Access-Control-Request-Method", allow[0])
+			got := strings.Split(a.header.Get("Access-Control-Allow-Methods"), ", ")
+			slices.Sort(got)
+			if a.code != 200 || !slices.Equal(got, allow) || a.header.Get("Access-Control-Allow-Origin") != "*" ||
+				!strings.Contains(a.header.Get("Access-Control-Allow-Headers"), "Authorization") {
+				t.Errorf("OPTIONS %s: %d %v, want a 200 preflight allowing %v from any origin with Authorization", p, a.code, a.header, allow)
+			}
+			continue
 		}
 		a := call(t, base, "OPTIONS", p, "")
 		got := strings.Split(a.header.Get("Allow"), ", ")
@@ -211,7 +283,9 @@ func TestIntegrationRoutesOfTheWiredAPI(t *testing.T) {
 	}
 	unknown := []string{"/nope", "/v1/nope", "/v1", "/v1/admin", "/v1/admin/nope", "/v1/admin/users/alice/runs",
 		"/v1/users/alice/nope", "/v1/users/alice/top/tracks/more", "/v2/users", "/asynqx", "/asynq-x/api/queues",
-		"/gokax", "/goka.old/", "/healthz/x", "/openapi.json", "/debug/pprof/", "/metrics/x"}
+		"/gokax", "/goka.old/", "/healthz/x", "/openapi.json", "/debug/pprof/", "/metrics/x",
+		"/1/nope", "/1/user/alice", "/1/user/alice/listens/more", "/1/stats/user/alice/artists/more", "/1/stats/sitewide/artists",
+		"/1/feedback/recording-feedback"}
 	for _, p := range unknown {
 		for _, method := range []string{"GET", "POST", "PUT", "DELETE"} {
 			for _, auth := range []string{"", "bearer"} {
