@@ -8,7 +8,7 @@ TOPK := bin/topk
 # Packages whose tests share the real servers run one at a time.
 INTEGRATION_FLAGS ?= -tags integration -count=1 -p 1 -timeout 18m -run Integration
 
-.PHONY: help build run test vet unit integration infra-up infra-down infra-status infra-reset bench-ingest bench-latency \
+.PHONY: help build run test vet unit integration infra-up infra-down infra-status infra-reset bench-ingest bench-latency bench-lb \
         topics migrate compose-check produce clean cluster-up cluster-down cluster-status cluster-reset cluster-env pyenv
 
 help: ## list the targets
@@ -127,6 +127,13 @@ bench-ingest: build infra-up ## listens/s of ingest+aggregator vs a minimal Goka
 
 bench-latency: build infra-up ## produce-to-view latency at a fixed rate vs Kafka's EndToEndLatency tool
 	$(GO) run ./bench/latency
+
+# The ListenBrainz api: single-listen submissions at a fixed rate, each
+# timed until the user's listen-count shows it, beside EndToEndLatency.
+BENCH_LB_RATE ?= 500
+BENCH_LB_DURATION ?= 30s
+bench-lb: build infra-up ## ListenBrainz submit-to-chart latency p50/p99 at $(BENCH_LB_RATE) submissions/s vs Kafka's EndToEndLatency tool
+	$(GO) run ./bench/listenbrainz -rate $(BENCH_LB_RATE) -duration $(BENCH_LB_DURATION)
 
 BENCH_REIMPORT_N ?= 100000
 .PHONY: bench-reimport
