@@ -51,6 +51,7 @@ type attackSetup struct {
 	settle                   func()              // waits for the limited api's background fills
 	profileDir               string              // a CPU profile of this process per scenario there ("": none)
 	metrics                  prometheus.Gatherer // the limited api's
+	viewAttack               bool                // the attacker asks for one view-served chart (-attack-view)
 }
 
 // cpu is a reading of where the machine's CPU time went: this process
@@ -312,8 +313,12 @@ func underAttack(s attackSetup) error {
 		}
 		var atkP *loadProcess
 		if sc.from != nil {
-			if atkP, err = startLoad(loadSpec{Base: sc.base, Users: s.users, Today: s.today, ViewDays: s.viewDays,
-				From: sc.from.String(), Clients: sc.addrs, Rate: s.attackRate, Dur: s.dur}); err != nil {
+			spec := loadSpec{Base: sc.base, Users: s.users, Today: s.today, ViewDays: s.viewDays,
+				From: sc.from.String(), Clients: sc.addrs, Rate: s.attackRate, Dur: s.dur}
+			if s.viewAttack {
+				spec.Targets = []string{sc.base + "/v1/users/user-1/top/artists?range=30d"}
+			}
+			if atkP, err = startLoad(spec); err != nil {
 				return err
 			}
 		}

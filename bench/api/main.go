@@ -64,6 +64,11 @@ import (
 	"github.com/topk-charts/topk/views"
 )
 
+// attackView is a diagnostic: the attacker asks for one view-served chart
+// instead of Cassandra ranges, to tell what the flood and its 429s cost
+// alone from what its Cassandra reads cost.
+var attackView = flag.Bool("attack-view", false, "diagnostic: the attacker asks for one view-served chart instead of Cassandra ranges (what the flood and its 429s cost alone)")
+
 func main() {
 	rate := flag.Int("rate", 1000, "requests per second of the fixed-rate runs")
 	dur := flag.Duration("duration", 10*time.Second, "length of each fixed-rate run")
@@ -286,7 +291,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		}
 		return underAttack(attackSetup{
 			limitedURL: limitedURL, unlimitedURL: cachedURL, rate: rate, attackRate: attackRate, dur: dur,
-			users: users, today: today, viewDays: cfg.Charts.ViewDays, ref: ref, cfg: cfg, cassPID: e.CassandraPID(), settle: limited.Settle, profileDir: profileDir, metrics: limitedReg,
+			users: users, today: today, viewDays: cfg.Charts.ViewDays, ref: ref, cfg: cfg, cassPID: e.CassandraPID(), settle: limited.Settle, profileDir: profileDir, metrics: limitedReg, viewAttack: *attackView,
 		})
 	}
 	if !search {
