@@ -46,12 +46,16 @@ type RateLimit struct {
 	// once. Default (0) 4; negative: no bound.
 	InFlight int
 	// ReadsPerToken is how many Cassandra reads (partitions, day lists,
-	// pages of listens) a request may cause for its one token; each
-	// further ReadsPerToken (or part of it) costs the client one more: a
-	// tally's partitions before they are read, other reads after the
-	// answer. Default (0) 4; negative: reads cost nothing. A chart the
-	// view or the cache serves costs one token; a two-year custom range
-	// read from Cassandra about seven.
+	// pages of listens) one read token pays for: each ReadsPerToken (or
+	// part of them) a request causes cost its client one, from the read
+	// bucket — a tally's partitions before they are read, other reads
+	// after the answer. Default (0) 4; negative: reads cost nothing. A
+	// chart the view or the cache serves costs no read token; a two-year
+	// custom range read from Cassandra about seven. (Until bench-api's
+	// -attack-view showed that a flood of 429s alone takes ~7 ms of the
+	// 10 ms budget on two cores, a request's first 4 reads came free with
+	// its request token: an attacker's cheap Cassandra ranges then cost it
+	// nothing but requests.)
 	ReadsPerToken int
 	// ReadBurst is the size of each client's second bucket, the one its
 	// reads' tokens come from (TOPK_API_RATE_READ_BURST; it refills at
@@ -174,14 +178,9 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if per < 0 {
 			return next(c)
 		}
-		// The tokens a request owes for n reads: the first per came with
-		// its own token, each further per (or part) costs one more.
-		owed := func(n int64) int {
-			if n <= int64(per) {
-				return 0
-			}
-			return int((n - 1) / int64(per))
-		}
+		// The read tokens a request owes for n reads: one per per reads
+		// (or part of them).
+		owed := func(n int64) int { return int((n + int64(per) - 1) / int64(per)) }
 		ctx, cost := charts.WithCost(c.Request().Context())
 		// A query may admit reads from other goroutines (its fills), even
 		// after the request has been answered (a fill others still wait

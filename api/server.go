@@ -93,7 +93,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		Name: "topk_http_rejected_total", Help: "Requests refused to protect the api, by reason: rate_limit (429, a client over TOPK_API_RATE_LIMIT or short of tokens for its Cassandra reads), in_flight (429, a client with TOPK_API_RATE_IN_FLIGHT requests in progress), cassandra_busy (503, every Cassandra slot taken: TOPK_API_CASSANDRA_CONCURRENCY).",
 	}, []string{"reason"})
 	s.charged = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "topk_http_rate_tokens_charged_total", Help: "Read tokens charged to clients for the Cassandra reads their requests caused beyond the first 4 (one per 4 reads; TOPK_API_RATE_READ_BURST), before the reads or after the answer.",
+		Name: "topk_http_rate_tokens_charged_total", Help: "Read tokens charged to clients for the Cassandra reads their requests caused (one per 4 reads or part of 4; TOPK_API_RATE_READ_BURST), before the reads or after the answer.",
 	})
 	for _, c := range []prometheus.Collector{s.requests, s.latency, s.rejected, s.charged} {
 		if err := cfg.Registerer.Register(c); err != nil {
