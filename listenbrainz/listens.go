@@ -91,7 +91,7 @@ const pageSize = charts.MaxListens
 // listen since MinTS.
 func Listens(ctx context.Context, r Reader, q ListensQuery) (*ListensPage, error) {
 	page := &ListensPage{Listens: []Listen{}, UserID: q.User}
-	latest, oldest, err := bounds(ctx, r, q.User, q.Now)
+	latest, oldest, days, err := bounds(ctx, r, q.User, q.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -121,14 +121,10 @@ func Listens(ctx context.Context, r Reader, q ListensQuery) (*ListensPage, error
 	}
 	// The oldest Count after MinTS: the days from `from` until, past the
 	// first (which may hold listens before MinTS), they hold Count plays.
-	act, err := r.Activity(ctx, q.User, charts.Custom(from, to))
-	if err != nil {
-		return nil, err
-	}
 	var sum int64
-	for _, d := range act.Days {
+	for _, d := range days {
 		day, ok := charts.ParseDay(d.Day)
-		if !ok || day.Equal(from) {
+		if !ok || !day.After(from) || day.After(to) {
 			continue
 		}
 		if sum += d.Plays; sum >= int64(q.Count) {
@@ -153,27 +149,28 @@ func Listens(ctx context.Context, r Reader, q ListensQuery) (*ListensPage, error
 	return page, nil
 }
 
-// bounds are the user's newest and oldest listen times (0, 0: none).
-func bounds(ctx context.Context, r Reader, user string, now time.Time) (latest, oldest int64, err error) {
+// bounds are the user's newest and oldest listen times (0, 0: none) and
+// their days with plays over all time, oldest first.
+func bounds(ctx context.Context, r Reader, user string, now time.Time) (latest, oldest int64, days []charts.DayPlays, err error) {
 	ans, err := r.Listens(ctx, charts.ListensQuery{User: user, From: charts.Earliest, To: charts.LastDay(now), Limit: 1})
 	if err != nil || len(ans.Listens) == 0 {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	latest = ans.Listens[0].PlayedAt.Unix()
 	act, err := r.Activity(ctx, user, charts.Named("all"))
 	if err != nil || len(act.Days) == 0 {
-		return latest, latest, err
+		return latest, latest, nil, err
 	}
 	first, ok := charts.ParseDay(act.Days[0].Day)
 	if !ok {
-		return latest, latest, nil
+		return latest, latest, act.Days, nil
 	}
 	oldest = latest
 	err = walk(ctx, r, user, first, first, func(l charts.ListenJSON) bool {
 		oldest = min(oldest, l.PlayedAt.Unix())
 		return true
 	})
-	return latest, oldest, err
+	return latest, oldest, act.Days, err
 }
 
 // walk hands each listen of the user in [from, to] (days) to fn, newest

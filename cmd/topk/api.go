@@ -58,19 +58,21 @@ func newFullAPI(ctx context.Context, env *Env, reg *prometheus.Registry) (*apiPa
 	if err != nil {
 		return nil, err
 	}
-	closeAdmin, err := mountAdmin(ctx, env, p.srv)
+	// One control plane (PostgreSQL, Redis) serves both.
+	cp, err := openControlPlane(ctx, env, nil, logWith(env.Log, "admin"))
 	if err != nil {
 		p.close()
 		return nil, err
 	}
-	closeLB, err := mountListenBrainz(ctx, env, p)
+	closeAdmin, err := mountAdminOn(cp, env, p.srv)
 	if err != nil {
-		closeAdmin()
+		cp.Close()
 		p.close()
 		return nil, err
 	}
+	closeLB := mountListenBrainz(env, p, cp)
 	closeCharts := p.close
-	p.close = func() { closeLB(); closeAdmin(); closeCharts() }
+	p.close = func() { closeLB(); closeAdmin(); cp.Close(); closeCharts() }
 	return p, nil
 }
 

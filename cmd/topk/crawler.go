@@ -302,18 +302,12 @@ func runEnqueue(ctx context.Context, env *Env, args []string) error {
 	return enc.Encode(st)
 }
 
-// mountAdmin adds the admin endpoints (users' API tokens included) and
-// asynqmon (under /asynq/) to the api; the returned func releases their
-// connections. `topk api` calls it.
-func mountAdmin(ctx context.Context, env *Env, srv *api.Server) (func(), error) {
+// mountAdminOn adds the admin endpoints and asynqmon on cp; the returned
+// func stops asynqmon (cp stays open).
+func mountAdminOn(cp *controlPlane, env *Env, srv *api.Server) (func(), error) {
 	log := logWith(env.Log, "admin")
-	cp, err := openControlPlane(ctx, env, nil, log)
-	if err != nil {
-		return nil, err
-	}
 	ctl, err := cp.control(log)
 	if err != nil {
-		cp.Close()
 		return nil, err
 	}
 	mon := asynqmon.New(asynqmon.Options{RootPath: "/asynq", RedisConnOpt: cp.redis})
@@ -321,5 +315,5 @@ func mountAdmin(ctx context.Context, env *Env, srv *api.Server) (func(), error) 
 	if env.Config.API.AdminToken == "" {
 		log.Warn("TOPK_ADMIN_TOKEN is not set: the admin endpoints, /goka/ and /asynq/ refuse every request; to use them, set a random token: export TOPK_ADMIN_TOKEN=$(" + config.GenerateAdminToken + ")")
 	}
-	return func() { mon.Close(); cp.Close() }, nil
+	return func() { _ = mon.Close() }, nil
 }

@@ -381,3 +381,20 @@ func gather(t *testing.T) string {
 	promhttp.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	return rec.Body.String()
 }
+
+// mountAdmin adds the admin endpoints (users' API tokens included) and
+// asynqmon (under /asynq/) to the api on a control plane of their own;
+// the returned func releases its connections (tests; `topk api` mounts them
+// on the control plane it shares with the ListenBrainz routes: newFullAPI).
+func mountAdmin(ctx context.Context, env *Env, srv *api.Server) (func(), error) {
+	cp, err := openControlPlane(ctx, env, nil, logWith(env.Log, "admin"))
+	if err != nil {
+		return nil, err
+	}
+	closeAdmin, err := mountAdminOn(cp, env, srv)
+	if err != nil {
+		cp.Close()
+		return nil, err
+	}
+	return func() { closeAdmin(); cp.Close() }, nil
+}

@@ -8,34 +8,27 @@ import (
 
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/crawler"
-	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/listen"
-	"github.com/topk-charts/topk/store/postgres"
 	"github.com/topk-charts/topk/store/redis"
 )
 
 // mountListenBrainz adds the ListenBrainz routes (/1/…) to the api:
-// users' tokens from PostgreSQL, submissions to user.listen.raw through a
-// producer that connects on the first submission (the api starts while
-// Kafka is down; a submission then is a 503 and the next one tries
-// again), playing now in Redis's main database. The returned func closes
-// what it opened.
-func mountListenBrainz(ctx context.Context, env *Env, p *apiParts) (func(), error) {
+// users' tokens from cp's PostgreSQL, submissions to user.listen.raw
+// through a producer that connects on the first submission (the api
+// starts while Kafka is down; a submission then is a 503 and the next one
+// tries again), playing now in cp's Redis (the main database). The
+// returned func closes the producer.
+func mountListenBrainz(env *Env, p *apiParts, cp *controlPlane) func() {
 	c := env.Config
-	pool, err := postgres.Open(ctx, wiring.Postgres(c.Postgres))
-	if err != nil {
-		return nil, err
-	}
-	rdb := redis.New(wiring.Redis(c.Redis))
 	pub := &lazyPublisher{brokers: c.Kafka.Brokers, topic: string(listen.NewTopics(c.Namespace).Raw)}
 	p.srv.MountListenBrainz(api.ListenBrainzConfig{
 		Charts:     p.charts,
-		Tokens:     postgres.NewStore(pool, nil),
+		Tokens:     cp.store,
 		Publisher:  pub,
-		NowPlaying: redis.NowPlaying{Client: rdb, Prefix: redisPrefix(c.Namespace)},
+		NowPlaying: redis.NowPlaying{Client: cp.rdb, Prefix: redisPrefix(c.Namespace)},
 		Limits:     listen.Limits{MaxNameChars: c.Pipeline.MaxNameChars},
 	})
-	return func() { pub.Close(); _ = rdb.Close(); pool.Close() }, nil
+	return pub.Close
 }
 
 // redisPrefix starts the api's own Redis keys: "topk:", or
