@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -32,16 +31,6 @@ import (
 	"github.com/topk-charts/topk/store/postgres"
 	"github.com/topk-charts/topk/store/redis"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // crawlerEnv points the commands at a namespace, database and queue of
 // the test's own, with dev mode's generated token key.
@@ -101,7 +90,7 @@ func TestIntegrationCrawlerRefusesWithoutTokenKey(t *testing.T) {
 // task after the queue is flushed; both stop gracefully.
 func TestIntegrationCrawlerSchedulerEnqueueCommands(t *testing.T) {
 	ns, _ := crawlerEnv(t)
-	crawlerPort, schedPort := freePort(t), freePort(t)
+	crawlerPort, schedPort := testenv.FreePort(t), testenv.FreePort(t)
 	t.Setenv("TOPK_OPS_PORT_CRAWLER", strconv.Itoa(crawlerPort))
 	t.Setenv("TOPK_OPS_PORT_SCHEDULER", strconv.Itoa(schedPort))
 	t.Setenv("TOPK_SCHEDULER_RECONCILE", "200ms")
@@ -277,7 +266,7 @@ func TestIntegrationAdminAPIShowsNoProviderKey(t *testing.T) {
 	t.Setenv("TOPK_LASTFM_API_KEY", key)
 	t.Setenv("TOPK_LASTFM_RATE", "-1")
 	t.Setenv("TOPK_CRAWLER_RETRY_BASE", "1h") // one attempt while the test looks
-	t.Setenv("TOPK_OPS_PORT_CRAWLER", strconv.Itoa(freePort(t)))
+	t.Setenv("TOPK_OPS_PORT_CRAWLER", strconv.Itoa(testenv.FreePort(t)))
 	_, req := adminAPI(t)
 	bearer := "Bearer " + token
 	if code, body := req("POST", "/v1/users", bearer, `{"user_id":"kim","provider":"lastfm","external_id":"kim-lastfm"}`); code != 201 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/crawler"
+	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/ops"
 )
 
@@ -343,7 +344,7 @@ func TestIntegrationBrowserUIsOfTheWiredAPI(t *testing.T) {
 		reason string
 	}{
 		{"another site's page", []string{"Origin", "http://evil.test", "Sec-Fetch-Site", "cross-site"}, "Sec-Fetch-Site is \"cross-site\""},
-		{"another origin", []string{"Origin", "http://localhost:" + strconv.Itoa(freePort(t))}, "is not this host (" + host + ")"},
+		{"another origin", []string{"Origin", "http://localhost:" + strconv.Itoa(testenv.FreePort(t))}, "is not this host (" + host + ")"},
 		{"another site's Referer", []string{"Referer", "http://evil.test/asynq/"}, "Referer \"http://evil.test/asynq/\" is not this host"},
 		{"no Origin or Referer", nil, "needs an Origin or Referer header"},
 	} {

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -55,8 +54,8 @@ func StartKafkaWith(t testing.TB, o KafkaOptions) *Kafka {
 		o.Heap = "512m"
 	}
 	k := &Kafka{t: t, dir: t.TempDir(), heap: o.Heap}
-	k.port = freeFixedPort(t)
-	for k.ctrlPort = freeFixedPort(t); k.ctrlPort == k.port; k.ctrlPort = freeFixedPort(t) {
+	k.port = FreePort(t)
+	for k.ctrlPort = FreePort(t); k.ctrlPort == k.port; k.ctrlPort = FreePort(t) {
 	}
 	k.prepare()
 	t.Cleanup(func() {
@@ -104,24 +103,6 @@ func clusterID() string {
 			return s
 		}
 	}
-}
-
-// freeFixedPort is a loopback port below the ephemeral range (so no
-// client's outgoing connection takes it while the broker is down) that
-// nobody listens on right now.
-func freeFixedPort(t testing.TB) int {
-	t.Helper()
-	for range 200 {
-		n, _ := rand.Int(rand.Reader, big.NewInt(10000))
-		port := 20000 + int(n.Int64())
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
-	}
-	return FreePort(t)
 }
 
 // Brokers is the bootstrap list of this broker.
