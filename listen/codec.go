@@ -9,7 +9,7 @@ import (
 )
 
 // Codec is the codec of user.listen.valid (JSON of Listen): Encode(value
-// any) ([]byte, error) accepts Listen or *Listen; Decode(data []byte) (any,
+// any) ([]byte, error) accepts Listen or *Listen (and Delete, see delete.go); Decode(data []byte) (any,
 // error) returns Listen. Decoding does NOT re-run the time-window check (old
 // valid records must still decode later) but must reject garbage with an
 // error.
@@ -39,6 +39,8 @@ func (Codec) Encode(value any) ([]byte, error) {
 			return nil, fmt.Errorf("listen: codec: encode nil *Listen")
 		}
 		l = *v
+	case Delete:
+		return v.Encode(), nil
 	default:
 		return nil, fmt.Errorf("listen: codec: encode %T: want Listen or *Listen", value)
 	}
@@ -53,6 +55,9 @@ func (Codec) Encode(value any) ([]byte, error) {
 func (Codec) Decode(data []byte) (any, error) {
 	if len(data) == 0 {
 		return nil, invalid(ReasonNilValue, "", "empty value")
+	}
+	if IsDelete(data) {
+		return nil, invalid(ReasonDeleteRecord, "", "a delete record, not a listen (DecodeDelete reads it)")
 	}
 	l, err := parse(data, MinPlayedAtUnix, maxStoredUnix, 0)
 	if err != nil {

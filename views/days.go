@@ -82,9 +82,11 @@ func toDay(date time.Time, d *aggregator.Day) *Day {
 		if len(items) == 0 {
 			return nil
 		}
-		r := make([]topk.Item, len(items))
+		r := make([]topk.Item, 0, len(items))
 		for i := range items {
-			r[i] = items[i].Topk(date)
+			if items[i].Plays > 0 { // a deleted listen's item may have none left
+				r = append(r, items[i].Topk(date))
+			}
 		}
 		return r
 	}
@@ -110,7 +112,7 @@ func (v *View) encoded(key string) []byte {
 		}
 		return r
 	}
-	lean := &aggregator.Day{Total: uint32(d.Plays), Artists: back(d.Artists), Tracks: back(d.Tracks), Albums: back(d.Albums)}
+	lean := &aggregator.Day{Total: uint32(d.Plays), Version: uint32(d.Plays), Artists: back(d.Artists), Tracks: back(d.Tracks), Albums: back(d.Albums)}
 	return lean.Encode()
 }
 

@@ -60,6 +60,30 @@ func (it *Item) add(name string, sec uint32) {
 	it.Name, it.First = m.Name, m.First
 }
 
+// remove takes one play out of the item, from its majority spelling
+// (Day.Delete). An item with no plays stays, with Plays 0.
+func (it *Item) remove() {
+	if it.Plays == 0 {
+		return
+	}
+	it.Plays--
+	if it.Spellings == nil {
+		return
+	}
+	i := slices.IndexFunc(it.Spellings, func(s Spelling) bool { return s.Name == it.Name })
+	if i < 0 {
+		i = 0
+	}
+	if it.Spellings[i].Plays--; it.Spellings[i].Plays == 0 {
+		it.Spellings = slices.Delete(it.Spellings, i, i+1)
+	}
+	m := majority(it.Spellings)
+	it.Name, it.First = m.Name, m.First
+	if len(it.Spellings) == 1 {
+		it.Spellings = nil
+	}
+}
+
 // addSpelling adds s to sp, kept sorted by name (so equal days encode
 // the same and Topk needs no sort), and returns it.
 func addSpelling(sp []Spelling, s Spelling) []Spelling {

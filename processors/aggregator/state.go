@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/topk-charts/topk"
+	"github.com/topk-charts/topk/listen"
 )
 
 // Item is one track, artist or album of a user-day with its plays.
@@ -37,7 +39,14 @@ type Item struct {
 type seen struct {
 	sec   uint32
 	track uint32 // index into Day.Tracks
+	// album is the listen's album: 0 none, i+1 Day.Albums[i], or
+	// albumUnknown for a listen counted before state version 3 whose
+	// album the day's counts do not tell (see inferAlbums).
+	album uint32
 }
+
+// albumUnknown is seen.album of a listen whose album is not known.
+const albumUnknown = ^uint32(0)
 
 // Day is the aggregator's state for one user and UTC day: exact play counts
 // per track, artist and album, and the compact set of listens already
@@ -49,6 +58,12 @@ type Day struct {
 	Albums  []Item
 	// Total is the number of counted plays.
 	Total uint32
+	// Version counts the day's changes: every counted listen and every
+	// deletion adds one, so it only grows while Total may go down. The
+	// flusher writes the day's Cassandra values USING TIMESTAMP Version.
+	// A state written before deletions existed (version 1 and 2) had only
+	// adds: its Version is its Total.
+	Version uint32
 	// seen is sorted by (sec, track).
 	seen []seen
 }
@@ -96,7 +111,7 @@ func (d *Day) find(p Play) (int, bool) {
 	if t < 0 {
 		return i, false
 	}
-	return i, i < len(d.seen) && d.seen[i] == seen{p.Sec, uint32(t)}
+	return i, i < len(d.seen) && d.seen[i].sec == p.Sec && d.seen[i].track == uint32(t)
 }
 
 // Add counts a play not counted before and reports whether it did (false:
@@ -107,10 +122,11 @@ func (d *Day) Add(p Play) bool {
 	}
 	a := upsert(&d.Artists, p.ArtistKey, p.Artist, p.Sec, 0)
 	t := upsert(&d.Tracks, p.TrackKey, p.Track, p.Sec, uint32(a))
+	var album uint32
 	if p.AlbumKey != 0 {
-		upsert(&d.Albums, p.AlbumKey, p.Album, p.Sec, uint32(a))
+		album = uint32(upsert(&d.Albums, p.AlbumKey, p.Album, p.Sec, uint32(a))) + 1
 	}
-	s := seen{p.Sec, uint32(t)}
+	s := seen{p.Sec, uint32(t), album}
 	i := sort.Search(len(d.seen), func(i int) bool {
 		x := d.seen[i]
 		return x.sec > s.sec || (x.sec == s.sec && x.track >= s.track)
@@ -119,7 +135,55 @@ func (d *Day) Add(p Play) bool {
 	copy(d.seen[i+1:], d.seen[i:])
 	d.seen[i] = s
 	d.Total++
+	d.Version++
 	return true
+}
+
+// Deleted is what Day.Delete did.
+type Deleted int
+
+const (
+	// NotFound: no counted listen of that second has that msid (never
+	// counted, or deleted already); the day is unchanged.
+	NotFound Deleted = iota
+	// Removed: the listen is out of the seen set and of its track's,
+	// artist's and album's plays.
+	Removed
+	// RemovedAlbumUnknown: as Removed, but the listen was counted before
+	// state version 3 and the day's counts do not tell its album, so no
+	// album lost a play (the caller says so).
+	RemovedAlbumUnknown
+)
+
+// Delete takes the counted listen at second sec of the day whose track
+// has recording msid msid (listen.MSID of any spelling) out of the seen
+// set and out of the plays of its track, artist and album, and counts a
+// change (Version). The play is taken from the item's majority spelling:
+// a listen's own spelling is not kept, and spellings only decide display
+// names. An item left with no plays keeps its place (seen entries and
+// the flusher refer to it) with Plays 0; readers skip such items.
+func (d *Day) Delete(sec uint32, msid string) Deleted {
+	i := sort.Search(len(d.seen), func(i int) bool { return d.seen[i].sec >= sec })
+	for ; i < len(d.seen) && d.seen[i].sec == sec; i++ {
+		s := d.seen[i]
+		t := &d.Tracks[s.track]
+		if listen.MSID(d.Artists[t.artist].Name, t.Name) != msid {
+			continue
+		}
+		d.seen = slices.Delete(d.seen, i, i+1)
+		t.remove()
+		d.Artists[t.artist].remove()
+		d.Total--
+		d.Version++
+		switch {
+		case s.album == albumUnknown:
+			return RemovedAlbumUnknown
+		case s.album > 0:
+			d.Albums[s.album-1].remove()
+		}
+		return Removed
+	}
+	return NotFound
 }
 
 // upsert adds a play spelled name to the item with key, or appends a new
@@ -149,13 +213,18 @@ func (d *Day) refreshArtists() {
 // Seen is the number of distinct listens counted (equals Total).
 func (d *Day) Seen() int { return len(d.seen) }
 
-// Encoding (version 2), all integers unsigned varints:
+// Encoding (version 3), all integers unsigned varints:
 //
-//	version total
+//	version total day_version
 //	n_artists { key(8 bytes LE) plays first len name spellings }
 //	n_tracks  { key plays first artist_index len name spellings }
 //	n_albums  { key plays first artist_index len name spellings }
-//	n_seen    { sec_delta track }   sorted by (sec, track); sec_delta from the previous entry
+//	n_seen    { sec_delta track album }   sorted by (sec, track); sec_delta from the previous entry
+//
+// album is seen.album (0 none, i+1 the i-th album, 2^32-1 unknown).
+// Version 2 (written before deletions) has no day_version (it is the
+// total: every change was an add) and no album per seen entry (inferred
+// where the counts tell, see inferAlbums), and items always have plays.
 //
 // spellings is a count, 0 when name is the only spelling (most items),
 // else every spelling, name's included, in name order: { len name plays
@@ -164,13 +233,14 @@ func (d *Day) Seen() int { return len(d.seen) }
 // with all its plays, first listened at its second (then the latest
 // listen's, as the spelling was).
 const (
-	encodingVersion   = 2
+	encodingVersion   = 3
+	encodingVersionV2 = 2
 	encodingVersionV1 = 1
 )
 
 // Encode renders the day compactly.
 func (d *Day) Encode() []byte {
-	size := 16 + 12*len(d.seen)
+	size := 24 + 14*len(d.seen)
 	for _, items := range [][]Item{d.Artists, d.Tracks, d.Albums} {
 		for _, it := range items {
 			size += 25 + len(it.Name)
@@ -182,6 +252,7 @@ func (d *Day) Encode() []byte {
 	b := make([]byte, 0, size)
 	b = binary.AppendUvarint(b, encodingVersion)
 	b = binary.AppendUvarint(b, uint64(d.Total))
+	b = binary.AppendUvarint(b, uint64(d.Version))
 	put := func(items []Item, withArtist bool) {
 		b = binary.AppendUvarint(b, uint64(len(items)))
 		for _, it := range items {
@@ -203,6 +274,7 @@ func (d *Day) Encode() []byte {
 	for _, s := range d.seen {
 		b = binary.AppendUvarint(b, uint64(s.sec-prev))
 		b = binary.AppendUvarint(b, uint64(s.track))
+		b = binary.AppendUvarint(b, uint64(s.album))
 		prev = s.sec
 	}
 	return b
@@ -221,16 +293,20 @@ func appendSpellings(b []byte, sp []Spelling) []byte {
 
 var errCorrupt = errors.New("aggregator: corrupt day state")
 
-// DecodeDay parses Encode's output, and version 1 states.
+// DecodeDay parses Encode's output, and version 1 and 2 states.
 func DecodeDay(b []byte) (*Day, error) {
 	// One string holds every name: the names are its substrings, so a
 	// decode allocates once for them instead of once per item.
 	r := topk.NewDecoder(b)
 	v := r.Uvarint()
-	if v != encodingVersion && v != encodingVersionV1 {
-		return nil, fmt.Errorf("aggregator: day state version %d, want %d or %d", v, encodingVersionV1, encodingVersion)
+	if v != encodingVersion && v != encodingVersionV2 && v != encodingVersionV1 {
+		return nil, fmt.Errorf("aggregator: day state version %d, want %d to %d", v, encodingVersionV1, encodingVersion)
 	}
 	d := &Day{Total: uint32(r.Uvarint())}
+	d.Version = d.Total
+	if v == encodingVersion {
+		d.Version = uint32(r.Uvarint())
+	}
 	get := func(withArtist bool) []Item {
 		n := r.Count(10)
 		if n == 0 {
@@ -246,7 +322,7 @@ func DecodeDay(b []byte) (*Day, error) {
 				it.artist = uint32(r.Uvarint())
 			}
 			it.Name = r.String()
-			if v == encodingVersion {
+			if v != encodingVersionV1 {
 				readSpellings(r, it)
 			}
 		}
@@ -262,9 +338,15 @@ func DecodeDay(b []byte) (*Day, error) {
 	var sec uint32
 	for i := range d.seen {
 		sec += uint32(r.Uvarint())
-		d.seen[i] = seen{sec, uint32(r.Uvarint())}
+		d.seen[i] = seen{sec: sec, track: uint32(r.Uvarint())}
+		if v == encodingVersion {
+			d.seen[i].album = uint32(r.Uvarint())
+		}
 	}
 	if !r.Done() {
+		return nil, errCorrupt
+	}
+	if d.Version < d.Total {
 		return nil, errCorrupt
 	}
 	for _, items := range [][]Item{d.Tracks, d.Albums} {
@@ -275,11 +357,43 @@ func DecodeDay(b []byte) (*Day, error) {
 		}
 	}
 	for _, s := range d.seen {
-		if int(s.track) >= len(d.Tracks) {
+		if int(s.track) >= len(d.Tracks) || (s.album != albumUnknown && int(s.album) > len(d.Albums)) {
 			return nil, errCorrupt
 		}
 	}
+	if v != encodingVersion {
+		d.inferAlbums()
+	}
 	return d, nil
+}
+
+// inferAlbums sets the album of every seen entry of a state written
+// before version 3 where the day's counts tell it: an artist with no
+// album item had no listen with an album; an artist with exactly one
+// album item whose plays equal the plays of the artist's tracks had every
+// listen on it. Any other entry's album is albumUnknown.
+func (d *Day) inferAlbums() {
+	trackPlays := make([]uint32, len(d.Artists))
+	for _, t := range d.Tracks {
+		trackPlays[t.artist] += t.Plays
+	}
+	albums := make([]int, len(d.Artists)) // how many albums of each artist
+	only := make([]uint32, len(d.Artists))
+	for i, a := range d.Albums {
+		albums[a.artist]++
+		only[a.artist] = uint32(i) + 1
+	}
+	for i := range d.seen {
+		a := d.Tracks[d.seen[i].track].artist
+		switch {
+		case albums[a] == 0:
+			d.seen[i].album = 0
+		case albums[a] == 1 && d.Albums[only[a]-1].Plays == trackPlays[a]:
+			d.seen[i].album = only[a]
+		default:
+			d.seen[i].album = albumUnknown
+		}
+	}
 }
 
 // readSpellings reads the item's spellings (version 2) and fails r unless they

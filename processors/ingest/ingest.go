@@ -48,7 +48,18 @@ func Graph(cfg Config) *goka.GroupGraph {
 	limits := listen.Limits{MaxNameChars: cfg.MaxNameChars}
 	process := func(ctx goka.Context, msg any) {
 		raw, _ := msg.([]byte)
-		l, err := limits.Parse(raw, now())
+		var key string
+		var v any
+		var err error
+		if listen.IsDelete(raw) {
+			var d listen.Delete
+			d, err = listen.ParseDelete(raw, now())
+			key, v = d.Key(), d
+		} else {
+			var l listen.Listen
+			l, err = limits.Parse(raw, now())
+			key, v = l.Key(), l
+		}
 		if err != nil {
 			reason := "invalid"
 			var ie *listen.InvalidError
@@ -59,7 +70,7 @@ func Graph(cfg Config) *goka.GroupGraph {
 			records.WithLabelValues("dead_letter").Inc()
 			return
 		}
-		ctx.Emit(t.Valid, l.Key(), l)
+		ctx.Emit(t.Valid, key, v)
 		records.WithLabelValues("valid").Inc()
 	}
 	return goka.DefineGroup(Group(cfg.Namespace),
