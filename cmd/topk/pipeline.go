@@ -60,6 +60,7 @@ func addAggregator(_ context.Context, env *Env, s *service) error {
 	cfg := aggregator.Config{
 		Namespace: c.Namespace, MaxPlaysPerDay: c.Pipeline.MaxPlaysPerDay, MaxStateBytes: c.Pipeline.MaxStateBytes,
 		RecentDays: c.Charts.ViewDays, CacheBytes: cacheBytes(c.Pipeline.AggregatorCacheMB),
+		Log: logWith(env.Log, "aggregator"),
 	}
 	supervised(env, s, "aggregator", func(ctx context.Context) (*goka.Processor, error) {
 		set := settings(env, "aggregator")

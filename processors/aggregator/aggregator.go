@@ -3,6 +3,7 @@ package aggregator
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,7 @@ const DefaultMaxPlaysPerDay = 2000
 var (
 	listens = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_aggregator_listens_total",
-		Help: "Listens read by the aggregator, by outcome (counted, duplicate, over_cap, over_size, invalid).",
+		Help: "Records read by the aggregator, by outcome: listens counted, duplicate, over_cap, over_size, invalid; deletions deleted, deleted_album_unknown (counted before state version 3, album not known: no album lost a play), delete_not_found.",
 	}, []string{"outcome"})
 	rewrites = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_aggregator_rewrites_total",
@@ -57,6 +58,10 @@ var (
 	outcomeOverCap   = listens.WithLabelValues("over_cap")
 	outcomeOverSize  = listens.WithLabelValues("over_size")
 	outcomeInvalid   = listens.WithLabelValues("invalid")
+
+	outcomeDeleted      = listens.WithLabelValues("deleted")
+	outcomeDeletedNoAlb = listens.WithLabelValues("deleted_album_unknown")
+	outcomeDelMissing   = listens.WithLabelValues("delete_not_found")
 )
 
 // DefaultMaxStateBytes caps the encoded size of one user-day's state,
@@ -87,6 +92,8 @@ type Config struct {
 	// CacheBytes bounds the cache of decoded user-day states (see
 	// cache.go). Default DefaultCacheBytes; negative: no cache.
 	CacheBytes int
+	// Log takes the warnings of deletions. Default slog.Default().
+	Log *slog.Logger
 }
 
 // DefaultRecentDays is the default window of the recent topic: the api's
@@ -152,6 +159,9 @@ func newCounter(cfg Config) *counter {
 	}
 	if cfg.CacheBytes == 0 {
 		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
 	}
 	return &counter{cfg: cfg, t: listen.NewTopics(cfg.Namespace), written: map[string]struct{}{},
 		cache: newStateCache(cfg.CacheBytes)}
@@ -235,6 +245,10 @@ func (c *counter) process(ctx goka.Context, msg any) {
 			return
 		}
 	}
+	if listen.IsDelete(raw) {
+		c.delete(ctx, raw)
+		return
+	}
 	v, err := listen.Codec{}.Decode(raw)
 	if err != nil {
 		processors.DeadLetter(ctx, t.DLQ, Stage, "undecodable", err.Error(), raw)
@@ -248,31 +262,12 @@ func (c *counter) process(ctx goka.Context, msg any) {
 		return
 	}
 	key := ctx.Key()
-	pc := c.cache.partition(ctx.Partition())
-	d, ok := pc.get(key)
-	if !ok {
-		d, _ = ctx.Value().(*Day)
-		if d == nil {
-			d = &Day{}
-		}
-	}
+	pc, d := c.state(ctx)
 	p := PlayOf(l)
 	switch {
 	case d.Has(p):
 		outcomeDuplicate.Inc()
-		// Goka writes the local store before the changelog write is
-		// acknowledged, so after a crash or a failed write the replayed
-		// listen is already in the local state while the changelog (and
-		// the flusher, and the views) never saw it. Writing the value
-		// again closes that window — once per key and assignment: after
-		// that the changelog has what the store has.
-		if !c.firstWrite(key) {
-			return
-		}
-		rewrites.Inc()
-		b := d.Encode()
-		c.write(ctx, b)
-		pc.put(key, d, len(b))
+		c.rewrite(ctx, pc, d)
 		return
 	case int(d.Total) >= c.cfg.MaxPlaysPerDay:
 		processors.DeadLetter(ctx, t.DLQ, Stage, "daily_cap", "user-day reached its cap of counted plays", raw)
@@ -294,6 +289,75 @@ func (c *counter) process(ctx goka.Context, msg any) {
 	// listen; a later duplicate of this key rewrites it once instead.
 	c.write(ctx, b)
 	pc.put(key, d, len(b))
+}
+
+// state is the user-day's state (from the cache, else the table, else a
+// new day) and the partition's cache.
+func (c *counter) state(ctx goka.Context) (*partCache, *Day) {
+	pc := c.cache.partition(ctx.Partition())
+	d, ok := pc.get(ctx.Key())
+	if !ok {
+		d, _ = ctx.Value().(*Day)
+		if d == nil {
+			d = &Day{}
+		}
+	}
+	return pc, d
+}
+
+// rewrite writes the unchanged state d again for a record that changed
+// nothing (a duplicate listen, a deletion of a listen not counted), once
+// per key and assignment. Goka writes the local store before the
+// changelog write is acknowledged, so after a crash or a failed write the
+// replayed record's change is already in the local state while the
+// changelog (and the flusher, and the views) never saw it. Writing the
+// value again closes that window; after that the changelog has what the
+// store has.
+func (c *counter) rewrite(ctx goka.Context, pc *partCache, d *Day) {
+	if !c.firstWrite(ctx.Key()) {
+		return
+	}
+	rewrites.Inc()
+	b := d.Encode()
+	c.write(ctx, b)
+	pc.put(ctx.Key(), d, len(b))
+}
+
+// delete applies a delete record (listen.Delete): the counted listen of
+// that second whose track has that msid leaves the seen set and the
+// counts, and the day's Version grows; the flusher and the views follow
+// the new state. A deletion that finds no such listen (never counted,
+// deleted already, or a replay) changes nothing. A deleted listen that
+// arrives again later counts again: it is no longer in the seen set.
+func (c *counter) delete(ctx goka.Context, raw []byte) {
+	del, err := listen.DecodeDelete(raw)
+	if err != nil {
+		processors.DeadLetter(ctx, c.t.DLQ, Stage, "undecodable", err.Error(), raw)
+		outcomeInvalid.Inc()
+		return
+	}
+	if del.Key() != ctx.Key() {
+		processors.DeadLetter(ctx, c.t.DLQ, Stage, "wrong_key", "key "+ctx.Key()+" but the deletion belongs to "+del.Key(), raw)
+		outcomeInvalid.Inc()
+		return
+	}
+	pc, d := c.state(ctx)
+	t := del.PlayedAt.UTC()
+	switch d.Delete(uint32(t.Hour()*3600+t.Minute()*60+t.Second()), del.MSID) {
+	case NotFound:
+		outcomeDelMissing.Inc()
+		c.rewrite(ctx, pc, d)
+		return
+	case RemovedAlbumUnknown:
+		outcomeDeletedNoAlb.Inc()
+		c.cfg.Log.Warn("deleted a listen counted before state version 3 whose album the day's counts do not tell: its album keeps the play",
+			"key", ctx.Key(), "played_at", t, "recording_msid", del.MSID)
+	default:
+		outcomeDeleted.Inc()
+	}
+	b := d.Encode()
+	c.write(ctx, b)
+	pc.put(ctx.Key(), d, len(b))
 }
 
 // KeyPartition is the partition of key among n under Goka's hasher (FNV-1a,
