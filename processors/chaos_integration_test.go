@@ -387,6 +387,7 @@ type chaos struct {
 	mu       sync.Mutex // guards want and the counts below
 	want     *expected
 	acked    int // listens acknowledged
+	deleted  int // deletions acknowledged
 	records  int // records sent, resends included
 	resent   int // records sent again after a failed produce
 	failures int // failed produce calls
@@ -736,9 +737,13 @@ func (c *chaos) trySend(p *producer, msgs []*sarama.ProducerMessage) error {
 				pending = append(pending, m)
 				continue
 			}
-			if l, ok := m.Metadata.(listen.Listen); ok {
-				c.want.add(l)
+			switch md := m.Metadata.(type) {
+			case listen.Listen:
+				c.want.add(md)
 				c.acked++
+			case deletion:
+				c.want.delete(md.l)
+				c.deleted++
 			}
 		}
 		c.mu.Unlock()
@@ -755,15 +760,58 @@ type mix struct {
 	topic string
 	sent  []listen.Listen
 	n     int
+	// keyed holds the listens of sent whose every copy went under their
+	// user's key: a deletion (keyed by user) is ordered after them on
+	// user.listen.raw, so the model knows it finds them. Deleted
+	// listens leave sent and keyed and are never sent again.
+	keyed map[listen.Identity]bool
 }
 
+// deletion is the Metadata of a delete record: once acknowledged, the
+// expected counts lose the listen.
+type deletion struct{ l listen.Listen }
+
 func (c *chaos) newMix(seed uint64) *mix {
-	return &mix{g: newGenerator(seed, 200), topic: string(c.s.topics.Raw)}
+	return &mix{g: newGenerator(seed, 200), topic: string(c.s.topics.Raw), keyed: map[listen.Identity]bool{}}
+}
+
+// deleteOne makes the delete record of a listen of an earlier batch
+// whose every copy went under its user's key (nil when there is none),
+// with the msid of another spelling now and then.
+func (x *mix) deleteOne() *sarama.ProducerMessage {
+	g := x.g
+	for range 4 {
+		if len(x.sent) == 0 {
+			return nil
+		}
+		i := g.r.IntN(len(x.sent))
+		l := x.sent[i]
+		if !x.keyed[l.Identity()] {
+			continue
+		}
+		x.sent = append(x.sent[:i], x.sent[i+1:]...)
+		delete(x.keyed, l.Identity())
+		artist, track := l.ArtistName, l.TrackName
+		if g.r.IntN(2) == 0 {
+			artist, track = strings.ToUpper(artist), strings.ToLower(track)
+		}
+		d := listen.Delete{UserID: l.UserID, PlayedAt: l.PlayedAt, MSID: listen.MSID(artist, track)}
+		return &sarama.ProducerMessage{Topic: x.topic, Key: sarama.StringEncoder(l.UserID), Value: sarama.ByteEncoder(d.Encode()), Metadata: deletion{l}}
+	}
+	return nil
 }
 
 func (x *mix) batch(per int) []*sarama.ProducerMessage {
 	g := x.g
 	msgs := make([]*sarama.ProducerMessage, 0, per)
+	// Deletions first: of listens of earlier batches (acknowledged), so
+	// none of this batch's copies can come after them.
+	for range per / 16 {
+		if m := x.deleteOne(); m != nil {
+			msgs = append(msgs, m)
+		}
+	}
+	var fresh []listen.Listen
 	for range per {
 		x.n++
 		var l listen.Listen
@@ -775,7 +823,8 @@ func (x *mix) batch(per int) []*sarama.ProducerMessage {
 			l = x.sent[g.r.IntN(len(x.sent))]
 		default:
 			l = g.listen()
-			x.sent = append(x.sent, l)
+			fresh = append(fresh, l)
+			x.keyed[l.Identity()] = true
 		}
 		m := &sarama.ProducerMessage{Topic: x.topic, Value: sarama.StringEncoder(g.raw(l, g.r.IntN(4))), Metadata: l}
 		switch g.r.IntN(3) {
@@ -783,9 +832,13 @@ func (x *mix) batch(per int) []*sarama.ProducerMessage {
 			m.Key = sarama.StringEncoder(l.UserID)
 		case 1:
 			m.Key = sarama.StringEncoder("junk-" + strconv.Itoa(g.r.IntN(1000)))
+			delete(x.keyed, l.Identity())
+		default:
+			delete(x.keyed, l.Identity())
 		}
 		msgs = append(msgs, m)
 	}
+	x.sent = append(x.sent, fresh...)
 	return msgs
 }
 
@@ -1038,8 +1091,8 @@ func (c *chaos) verify(spec verifySpec) {
 	for _, ids := range want.seen {
 		distinct += len(ids)
 	}
-	c.summary = append(c.summary, fmt.Sprintf("produced   %d listens acknowledged (%d records sent, %d of them again after %d failed produce calls); %d distinct listens in %d user-days",
-		c.acked, c.records, c.resent, c.failures, distinct, len(want.seen)))
+	c.summary = append(c.summary, fmt.Sprintf("produced   %d listens and %d deletions acknowledged (%d records sent, %d of them again after %d failed produce calls); %d distinct listens left in %d user-days",
+		c.acked, c.deleted, c.records, c.resent, c.failures, distinct, len(want.seen)))
 
 	table := c.s.table(t)
 	c.mark("table read")
