@@ -9,8 +9,10 @@ import (
 )
 
 // Codec is the codec of user.listen.valid (JSON of Listen): Encode(value
-// any) ([]byte, error) accepts Listen or *Listen (and Delete, see delete.go); Decode(data []byte) (any,
-// error) returns Listen. Decoding does NOT re-run the time-window check (old
+// any) ([]byte, error) accepts Listen or *Listen; Decode(data []byte) (any,
+// error) returns Listen. The topic also carries deletions (delete.go):
+// Encode takes a Delete, and Decode returns one for a delete record, so a
+// caller checks the type (or IsDelete first). Decoding does NOT re-run the time-window check (old
 // valid records must still decode later) but must reject garbage with an
 // error.
 //
@@ -57,7 +59,11 @@ func (Codec) Decode(data []byte) (any, error) {
 		return nil, invalid(ReasonNilValue, "", "empty value")
 	}
 	if IsDelete(data) {
-		return nil, invalid(ReasonDeleteRecord, "", "a delete record, not a listen (DecodeDelete reads it)")
+		d, err := DecodeDelete(data)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	l, err := parse(data, MinPlayedAtUnix, maxStoredUnix, 0)
 	if err != nil {

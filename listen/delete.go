@@ -20,7 +20,8 @@ import (
 // takes the forms a listen's does (RFC 3339 or Unix seconds); the msid
 // is in the canonical form (lowercase, hyphenated). A record like this has
 // no top-level played_at, so a consumer that predates deletions refuses it
-// as a listen (dead-letter, replayable) instead of counting it.
+// as a listen (dead-letter, replayable) instead of counting it. Codec
+// decodes it as a Delete.
 type Delete struct {
 	UserID   string
 	PlayedAt time.Time
@@ -34,12 +35,8 @@ const (
 	FieldRecordingMSID = "recording_msid"
 )
 
-const (
-	// ReasonBadDelete is a delete record that is not the object above.
-	ReasonBadDelete Reason = "bad_delete"
-	// ReasonDeleteRecord is a delete record read as a listen (Codec).
-	ReasonDeleteRecord Reason = "delete_record"
-)
+// ReasonBadDelete is a delete record that is not the object above.
+const ReasonBadDelete Reason = "bad_delete"
 
 // Key is the state key user_id|day of the deleted listen (Listen.Key).
 func (d Delete) Key() string { return DayKey(d.UserID, d.PlayedAt) }

@@ -141,3 +141,41 @@ func TestLongNameGoesToDLQ(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteIsKeyedUserDay: a delete record goes to user.listen.valid
+// under its user-day, in the form the aggregator and the raw writer read;
+// a bad one goes to the DLQ with its reason.
+func TestDeleteIsKeyedUserDay(t *testing.T) {
+	tt := start(t)
+	tp := listen.NewTopics("")
+	valid := tt.NewQueueTracker(string(tp.Valid))
+	dlq := tt.NewQueueTracker(string(tp.DLQ))
+	msid := listen.MSID("Radiohead", "Reckoner")
+	tt.Consume(string(tp.Raw), "alice", []byte(` {"delete":{"user_id":"alice","played_at":"2026-11-28T09:15:00+01:00","recording_msid":"`+msid+`"}}`))
+	k, v, ok := valid.Next()
+	if !ok {
+		t.Fatal("nothing on user.listen.valid")
+	}
+	b, err := listen.Codec{}.Encode(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := listen.DecodeDelete(b)
+	if err != nil || k != "alice|2026-11-28" || d.MSID != msid || !d.PlayedAt.Equal(time.Date(2026, 11, 28, 8, 15, 0, 0, time.UTC)) {
+		t.Fatalf("key %q delete %+v %v", k, d, err)
+	}
+	for _, bad := range []string{
+		`{"delete":{"user_id":"alice","played_at":"2026-11-28T09:15:00Z"}}`,
+		`{"delete":{"user_id":"alice","played_at":"2026-11-28T09:15:00Z","recording_msid":"` + strings.ToUpper(msid) + `"}}`,
+		`{"delete":{"user_id":"alice","played_at":"2027-11-28T09:15:00Z","recording_msid":"` + msid + `"}}`,
+		`{"delete":{"user_id":"alice","played_at":"2026-11-28T09:15:00Z","recording_msid":"` + msid + `","extra":1}}`,
+	} {
+		tt.Consume(string(tp.Raw), "alice", []byte(bad))
+		if _, _, ok := valid.Next(); ok {
+			t.Errorf("%s reached user.listen.valid", bad)
+		}
+		if _, _, ok := dlq.Next(); !ok {
+			t.Errorf("%s: no dead letter", bad)
+		}
+	}
+}
