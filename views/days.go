@@ -229,8 +229,8 @@ func (v *View) Get(user string, day time.Time) *Day {
 	return d
 }
 
-// Range returns the user's days in [from, to] that the view holds, oldest
-// first; days before FirstDay are not asked for (the view does not have
+// Range returns the user's days in [from, to] that the view holds with
+// plays (a day whose listens were all deleted has none), oldest first; days before FirstDay are not asked for (the view does not have
 // them). The days' items are shared: do not modify them. The caller checks
 // Recovered.
 func (v *View) Range(user string, from, to time.Time) ([]Day, error) {
@@ -245,7 +245,7 @@ func (v *View) Range(user string, from, to time.Time) ([]Day, error) {
 	defer v.dmu.RUnlock()
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
 		key = d.AppendFormat(key[:n], listen.DayLayout)
-		if day := v.days[string(key)]; day != nil {
+		if day := v.days[string(key)]; day != nil && day.Plays > 0 {
 			out = append(out, *day)
 		}
 	}
