@@ -487,6 +487,26 @@ const Source = "listenbrainz"
 // spotify_id, submission_client, media_player, music_service, origin_url
 // and any other key a client sends.
 func (s Submitted) Listen(user string, limits listen.Limits, now time.Time) (listen.Listen, *Error) {
+	l := s.Map(user)
+	if err := limits.Validate(l, now); err != nil {
+		return listen.Listen{}, &Error{Code: 400, Message: refusal(err, l, limits, now), Listen: s.Object}
+	}
+	record, err := json.Marshal(l)
+	if err != nil {
+		return listen.Listen{}, &Error{Code: 400, Message: "This server cannot store this listen: " + err.Error(), Listen: s.Object}
+	}
+	if len(record) > listen.MaxRecordBytes {
+		return listen.Listen{}, &Error{Code: 400, Message: fmt.Sprintf("This listen is too large for this server: as its record it takes %d bytes, over the limit of %d bytes.", len(record), listen.MaxRecordBytes), Listen: s.Object}
+	}
+	return l, nil
+}
+
+// Map is the mapping Listen applies, without its checks: s as topk's event
+// contract for user, Source "listenbrainz". It is for other readers of
+// ListenBrainz's listens (package imports reads ListenBrainz's export with
+// it), which check the result and word refusals themselves; the fields
+// kept are those Listen's comment lists.
+func (s Submitted) Map(user string) listen.Listen {
 	l := listen.Listen{
 		UserID:     user,
 		PlayedAt:   time.Unix(s.ListenedAt, 0).UTC(),
@@ -501,17 +521,7 @@ func (s Submitted) Listen(user string, limits listen.Limits, now time.Time) (lis
 	if artists, ok := s.AdditionalInfo["artist_mbids"].([]any); ok && len(artists) > 0 {
 		l.ArtistID = mbid(artists[0])
 	}
-	if err := limits.Validate(l, now); err != nil {
-		return listen.Listen{}, &Error{Code: 400, Message: refusal(err, l, limits, now), Listen: s.Object}
-	}
-	record, err := json.Marshal(l)
-	if err != nil {
-		return listen.Listen{}, &Error{Code: 400, Message: "This server cannot store this listen: " + err.Error(), Listen: s.Object}
-	}
-	if len(record) > listen.MaxRecordBytes {
-		return listen.Listen{}, &Error{Code: 400, Message: fmt.Sprintf("This listen is too large for this server: as its record it takes %d bytes, over the limit of %d bytes.", len(record), listen.MaxRecordBytes), Listen: s.Object}
-	}
-	return l, nil
+	return l
 }
 
 // durationMS is duration_ms, or duration in milliseconds, or 0.
