@@ -62,8 +62,8 @@ type spotifyStream struct {
 //  2. Music only. A podcast episode (episode_name or spotify_episode_uri
 //     set) is skipped, SkipEpisode; an audiobook (any audiobook_* field
 //     set), SkipAudiobook; a stream without a track name or artist name
-//     (null or only whitespace: Spotify leaves them null for content it
-//     no longer describes, and for video), SkipNoMetadata. topk charts
+//     (null or only whitespace: real exports hold such streams, with
+//     every metadata field null), SkipNoMetadata. topk charts
 //     tracks, artists and albums; these are none of them.
 //  3. ts missing or not a date and time: refused, RefuseBadTime. ts is
 //     UTC (Spotify says so). Accepted forms: RFC 3339 with any offset
