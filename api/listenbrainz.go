@@ -29,10 +29,14 @@ type TokenAuthenticator interface {
 	Authenticate(ctx context.Context, token string) (user string, ok bool, err error)
 }
 
-// ListenPublisher sends listens to user.listen.raw and returns once Kafka
-// acknowledged every one (crawler.KafkaPublisher implements it).
+// ListenPublisher sends listens, and deletes of listens, to
+// user.listen.raw and returns once Kafka acknowledged every one
+// (crawler.KafkaPublisher implements it).
 type ListenPublisher interface {
 	Publish(ctx context.Context, batch []listen.Listen) error
+	// PublishDelete sends d's record (listen.Delete.Encode) keyed by
+	// d.UserID, with the header source: source.
+	PublishDelete(ctx context.Context, d listen.Delete, source string) error
 }
 
 // NowPlayingStore keeps each user's playing-now listen (JSON) for a
@@ -49,7 +53,8 @@ type ListenBrainzConfig struct {
 	Charts Charts
 	// Tokens authenticates submissions; nil: every submission is a 401.
 	Tokens TokenAuthenticator
-	// Publisher takes submitted listens; nil: submissions are a 503.
+	// Publisher takes submitted listens and deletes; nil: submissions and
+	// deletes are a 503.
 	Publisher ListenPublisher
 	// NowPlaying keeps playing-now submissions; nil: they are a 503.
 	NowPlaying NowPlayingStore
@@ -63,6 +68,7 @@ type ListenBrainzConfig struct {
 //
 //	GET  /1/validate-token
 //	POST /1/submit-listens
+//	POST /1/delete-listen
 //	GET  /1/user/{user}/playing-now
 //	GET  /1/user/{user}/listens?count=&min_ts=&max_ts=
 //	GET  /1/user/{user}/listen-count
@@ -76,6 +82,7 @@ func (s *Server) MountListenBrainz(cfg ListenBrainzConfig) {
 	}
 	route(http.MethodGet, "/1/validate-token", h.validateToken)
 	route(http.MethodPost, "/1/submit-listens", h.submit)
+	route(http.MethodPost, "/1/delete-listen", h.deleteListen)
 	route(http.MethodGet, "/1/user/:user/playing-now", h.playingNow)
 	route(http.MethodGet, "/1/user/:user/listens", h.listens)
 	route(http.MethodGet, "/1/user/:user/listen-count", h.listenCount)
@@ -236,6 +243,37 @@ func (h *lbHandler) submit(c echo.Context) error {
 	if err := h.cfg.Publisher.Publish(ctx, batch); err != nil {
 		h.srv.log.Error("submitted listens not acknowledged", "user", user, "listens", len(batch), "err", err)
 		return lbError(http.StatusServiceUnavailable, "Listens could not be stored right now; nothing may be counted twice, so submit them again.")
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// deleteListen answers POST /1/delete-listen: the token's user's listen
+// at listened_at with that recording_msid is taken back, as ListenBrainz
+// does (listenbrainz.ParseDeleteListen has its checks and messages). The
+// delete record goes to user.listen.raw through the submissions' producer
+// (keyed by the user, after the user's listens) and the answer waits for
+// Kafka's acknowledgement; the pipeline then takes the listen out of
+// raw_listens and the counts (a listen that does not exist is no error,
+// as in ListenBrainz).
+func (h *lbHandler) deleteListen(c echo.Context) error {
+	user, err := h.authenticate(c)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, listenbrainz.MaxDeleteBytes+1))
+	if err != nil {
+		return lbError(http.StatusBadRequest, "Cannot read the request body: "+err.Error())
+	}
+	d, lerr := listenbrainz.ParseDeleteListen(user, c.Request().Header.Get(echo.HeaderContentType), body, h.cfg.Charts.Now())
+	if lerr != nil {
+		return lerr
+	}
+	if h.cfg.Publisher == nil {
+		return lbError(http.StatusServiceUnavailable, "Listens are not deleted by this server.")
+	}
+	if err := h.cfg.Publisher.PublishDelete(c.Request().Context(), d, listenbrainz.Source); err != nil {
+		h.srv.log.Error("listen delete not acknowledged", "user", user, "listened_at", d.PlayedAt.Unix(), "msid", d.MSID, "err", err)
+		return lbError(http.StatusServiceUnavailable, "We couldn't delete the listen. Please try again later.")
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }

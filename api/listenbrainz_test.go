@@ -31,7 +31,23 @@ func (f lbTokens) Authenticate(_ context.Context, token string) (string, bool, e
 type fakePublisher struct {
 	mu      sync.Mutex
 	batches [][]listen.Listen
+	deletes []producedRecord
 	err     error
+}
+
+// producedRecord is a record as crawler.KafkaPublisher produces it.
+type producedRecord struct {
+	key, value, source string
+}
+
+func (p *fakePublisher) PublishDelete(_ context.Context, d listen.Delete, source string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	p.deletes = append(p.deletes, producedRecord{d.UserID, string(d.Encode()), source})
+	return nil
 }
 
 func (p *fakePublisher) Publish(_ context.Context, batch []listen.Listen) error {
@@ -468,6 +484,97 @@ func TestLBListeningActivity(t *testing.T) {
 
 // The routes answer CORS preflights and carry ListenBrainz's rate-limit
 // headers; past the limit, a 429 in ListenBrainz's error shape.
+// A delete of one of the user's listens: the token's user, the msid in
+// its canonical form, produced with the source header before the 200;
+// Kafka down: 503 and nothing produced, the next one works again.
+func TestLBDeleteListen(t *testing.T) {
+	f := newLBFixture(t, fixtureOpts{recovered: true})
+	auth := []string{"Authorization", "Token " + aliceToken, "Content-Type", "application/json"}
+	at := testNow.Add(-time.Hour).Unix()
+	msid := listen.MSID("Radiohead", "Airbag")
+	body := fmt.Sprintf(`{"listened_at": %d, "recording_msid": %q}`, at, strings.ToUpper(msid))
+	rec := f.send(http.MethodPost, "/1/delete-listen", body, auth...)
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"status":"ok"}` {
+		t.Fatalf("delete: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("delete answer without CORS headers: %v", rec.Header())
+	}
+	want := producedRecord{
+		key: "alice",
+		value: fmt.Sprintf(`{"delete":{"user_id":"alice","played_at":"%s","recording_msid":"%s"}}`,
+			time.Unix(at, 0).UTC().Format(time.RFC3339), msid),
+		source: "listenbrainz",
+	}
+	if len(f.pub.deletes) != 1 || f.pub.deletes[0] != want {
+		t.Fatalf("produced %+v, want %+v", f.pub.deletes, want)
+	}
+	if d, err := listen.ParseDelete([]byte(want.value), time.Now()); err != nil || d.Key() != listen.DayKey("alice", time.Unix(at, 0)) {
+		t.Errorf("the record as ingest reads it: %+v %v", d, err)
+	}
+	f.pub.err = errors.New("kafka: not acknowledged")
+	wantLBError(t, f.send(http.MethodPost, "/1/delete-listen", body, auth...), 503, "We couldn't delete the listen. Please try again later.")
+	f.pub.err = nil
+	if rec := f.send(http.MethodPost, "/1/delete-listen", body, auth...); rec.Code != 200 || len(f.pub.deletes) != 2 {
+		t.Fatalf("after kafka is back: %d %s, %d deletes", rec.Code, rec.Body.String(), len(f.pub.deletes))
+	}
+	// Without a publisher (Kafka not wired): 503.
+	g := &lbFixture{fixture: newFixture(t, fixtureOpts{recovered: true})}
+	g.srv.MountListenBrainz(ListenBrainzConfig{Charts: g.svc, Tokens: lbTokens{aliceToken: "alice"}})
+	wantLBError(t, g.send(http.MethodPost, "/1/delete-listen", body, auth...), 503, "Listens are not deleted by this server.")
+	// Only POST; its preflight.
+	if rec := f.send(http.MethodGet, "/1/delete-listen", ""); rec.Code != 405 || lbBody(t, rec)["code"] != float64(405) {
+		t.Errorf("GET: %d %s", rec.Code, rec.Body.String())
+	}
+	rec = f.send(http.MethodOptions, "/1/delete-listen", "", "Origin", "https://example.org", "Access-Control-Request-Method", "POST")
+	if h := rec.Header(); rec.Code != 200 || h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Methods") != "POST, OPTIONS" {
+		t.Errorf("preflight: %d %v", rec.Code, h)
+	}
+}
+
+// One test per error of /1/delete-listen: ListenBrainz's status and
+// message (topk's for a listened_at outside what it holds), and nothing
+// produced.
+func TestLBDeleteListenErrors(t *testing.T) {
+	f := newLBFixture(t, fixtureOpts{recovered: true})
+	auth := []string{"Authorization", "Token " + aliceToken, "Content-Type", "application/json"}
+	at := testNow.Add(-time.Hour).Unix()
+	msid := listen.MSID("Radiohead", "Airbag")
+	ahead := testNow.Add(11 * time.Minute).Unix()
+	for _, tc := range []struct {
+		name, body string
+		header     []string
+		code       int
+		msg        string
+	}{
+		{"no header", `{}`, nil, 401, "You need to provide an Authorization header."},
+		{"no token", `{}`, []string{"Authorization", "Token"}, 401, "Provided Authorization header is invalid."},
+		{"bad token", `{}`, []string{"Authorization", "Token nope", "Content-Type", "application/json"}, 401, "Invalid authorization token."},
+		{"no content type", `{}`, []string{"Authorization", "Token " + aliceToken}, 415,
+			"Did not attempt to load JSON data because the request Content-Type was not 'application/json'."},
+		{"not JSON", `{"listened_at":`, auth, 400, "The browser (or proxy) sent a request that this server could not understand."},
+		{"missing listened_at", fmt.Sprintf(`{"recording_msid": %q}`, msid), auth, 400, "Listen timestamp missing."},
+		{"bad listened_at", fmt.Sprintf(`{"listened_at": "noon", "recording_msid": %q}`, msid), auth, 400, "noon: Listen timestamp invalid."},
+		{"listened_at too old for topk", fmt.Sprintf(`{"listened_at": 1000, "recording_msid": %q}`, msid), auth, 400,
+			"1000: Listen timestamp invalid: this server holds no listen before 1009843200 (2002-01-01 00:00:00 UTC)."},
+		{"listened_at ahead", fmt.Sprintf(`{"listened_at": %d, "recording_msid": %q}`, ahead, msid), auth, 400,
+			fmt.Sprintf("%d: Listen timestamp invalid: it is more than 10 minutes ahead of this server's clock, and this server holds no such listen.", ahead)},
+		{"missing msid", fmt.Sprintf(`{"listened_at": %d}`, at), auth, 400, "Recording MSID missing."},
+		{"bad msid", fmt.Sprintf(`{"listened_at": %d, "recording_msid": "not-a-uuid"}`, at), auth, 400, "not-a-uuid: Recording MSID format invalid."},
+	} {
+		rec := f.send(http.MethodPost, "/1/delete-listen", tc.body, tc.header...)
+		wantLBError(t, rec, tc.code, tc.msg)
+		if rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("%s: no CORS header", tc.name)
+		}
+	}
+	huge := fmt.Sprintf(`{"listened_at": %d, "recording_msid": %q, "x": "%s"}`, at, msid, strings.Repeat("a", listenbrainz.MaxDeleteBytes))
+	wantLBError(t, f.send(http.MethodPost, "/1/delete-listen", huge, auth...), 400, "Payload too large. Payload cannot exceed 10240 bytes")
+	if len(f.pub.deletes) != 0 {
+		t.Errorf("produced %+v", f.pub.deletes)
+	}
+}
+
 func TestLBCORSAndRateLimit(t *testing.T) {
 	f := newLBFixture(t, fixtureOpts{recovered: true, api: func(c *Config) {
 		c.RateLimit = RateLimit{PerSecond: 0.001, Burst: 2}
@@ -484,6 +591,10 @@ func TestLBCORSAndRateLimit(t *testing.T) {
 			h.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(h.Get("Access-Control-Expose-Headers"), "X-RateLimit-Remaining") {
 			t.Fatalf("request %d: %d %v", i, rec.Code, h)
 		}
+	}
+	// delete-listen shares the bucket: past the limit it is a 429 too.
+	if rec := f.send(http.MethodPost, "/1/delete-listen", "{}", "Authorization", "Token "+aliceToken); rec.Code != 429 || lbBody(t, rec)["code"] != float64(429) {
+		t.Errorf("delete-listen past the limit: %d %s", rec.Code, rec.Body.String())
 	}
 	rec = f.send(http.MethodGet, "/1/user/alice/listen-count", "")
 	if m := lbBody(t, rec); rec.Code != 429 || m["code"] != float64(429) || m["error"] == "" || rec.Header().Get("X-RateLimit-Remaining") != "0" {

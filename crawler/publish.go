@@ -88,5 +88,21 @@ func (p *KafkaPublisher) Publish(ctx context.Context, batch []listen.Listen) err
 	return ctx.Err()
 }
 
+// PublishDelete sends the delete record of d (listen.Delete.Encode) keyed
+// by its user id, so that it follows the user's listens, with a
+// SourceHeader of source when not empty, and waits for its
+// acknowledgement. Sending it again is harmless: deleting a listen twice
+// deletes it once.
+func (p *KafkaPublisher) PublishDelete(ctx context.Context, d listen.Delete, source string) error {
+	msg := &sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(d.UserID), Value: sarama.ByteEncoder(d.Encode())}
+	if source != "" {
+		msg.Headers = []sarama.RecordHeader{{Key: []byte(SourceHeader), Value: []byte(source)}}
+	}
+	if _, _, err := p.producer.SendMessage(msg); err != nil {
+		return fmt.Errorf("kafka: delete not acknowledged: %w", err)
+	}
+	return ctx.Err()
+}
+
 // Close flushes and closes the producer.
 func (p *KafkaPublisher) Close() error { return p.producer.Close() }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gocql/gocql"
 	"golang.org/x/sync/errgroup"
@@ -19,7 +20,7 @@ import (
 const (
 	insertListen = `INSERT INTO raw_listens (user_id, day, played_at, identity,
  artist_name, track_name, album_name, track_id, artist_id, album_id, duration_ms, source, event_id)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
 	insertUserDay = `INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?) USING TIMESTAMP ?`
 )
 
@@ -139,10 +140,12 @@ func (b *bare) rawBatch(ctx context.Context, batch []rawGroup, known *knownUsers
 			chunk := grp.rows[start:min(start+rawMaxRows, len(grp.rows))]
 			g.Go(func() error {
 				entries := make([]gocql.BatchEntry, len(chunk))
+				now := time.Now().UnixMicro() // the raw writer's is its record's; the cost is the same
 				for i, r := range chunk {
 					entries[i] = gocql.BatchEntry{Stmt: insertListen, Idempotent: true, Args: []any{
 						grp.user, r.day, r.at, r.id[:], r.artist, r.track, optional(r.album),
 						gocql.UnsetValue, gocql.UnsetValue, gocql.UnsetValue, gocql.UnsetValue, gocql.UnsetValue, gocql.UnsetValue,
+						now + int64(i),
 					}}
 				}
 				if err := b.exec(gctx, entries); err != nil {

@@ -13,8 +13,8 @@ import (
 )
 
 // mountListenBrainz adds the ListenBrainz routes (/1/…) to the api:
-// users' tokens from cp's PostgreSQL, submissions to user.listen.raw
-// through a producer that connects on the first submission (the api
+// users' tokens from cp's PostgreSQL, submissions and deletes to
+// user.listen.raw through a producer that connects on the first submission (the api
 // starts while Kafka is down; a submission then is a 503 and the next one
 // tries again), playing now in cp's Redis (the main database). The
 // returned func closes the producer.
@@ -55,21 +55,36 @@ type lazyPublisher struct {
 // first connection.
 const connectTimeout = 10 * time.Second
 
-func (l *lazyPublisher) Publish(ctx context.Context, batch []listen.Listen) error {
+// producer is the producer, connected now if it is not yet.
+func (l *lazyPublisher) producer(ctx context.Context) (*crawler.KafkaPublisher, error) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.pub == nil {
 		cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 		pub, err := crawler.NewKafkaPublisher(cctx, l.brokers, l.topic)
 		cancel()
 		if err != nil {
-			l.mu.Unlock()
-			return fmt.Errorf("connect the producer: %w", err)
+			return nil, fmt.Errorf("connect the producer: %w", err)
 		}
 		l.pub = pub
 	}
-	pub := l.pub
-	l.mu.Unlock()
+	return l.pub, nil
+}
+
+func (l *lazyPublisher) Publish(ctx context.Context, batch []listen.Listen) error {
+	pub, err := l.producer(ctx)
+	if err != nil {
+		return err
+	}
 	return pub.Publish(ctx, batch)
+}
+
+func (l *lazyPublisher) PublishDelete(ctx context.Context, d listen.Delete, source string) error {
+	pub, err := l.producer(ctx)
+	if err != nil {
+		return err
+	}
+	return pub.PublishDelete(ctx, d, source)
 }
 
 func (l *lazyPublisher) Close() {

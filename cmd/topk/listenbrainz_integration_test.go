@@ -44,8 +44,11 @@ func pythonWithClient(t *testing.T) string {
 // the ListenBrainz client library: testdata/liblistenbrainz_check.py
 // validates tokens, imports 3,400 listens (400 duplicates in other
 // spellings) and single listens, sends invalid requests, a playing now,
-// reads listens, listen counts and the stats of every range, and checks
-// each answer against its own count of what it submitted.
+// reads listens, listen counts and the stats of every range, deletes a
+// few listens (/1/delete-listen: one submitted twice, one then submitted
+// again, one msid that matches nothing, the errors) and reads them all
+// again, and checks each answer against its own count of what it
+// submitted and deleted.
 func TestIntegrationListenBrainzClient(t *testing.T) {
 	py := pythonWithClient(t)
 	cfg := testenv.Config(t)

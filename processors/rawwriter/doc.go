@@ -7,8 +7,22 @@
 // Rows are keyed by (user_id, day, played_at, identity), with the identity
 // derived by package listen, so writing a listen twice — a redelivery, a
 // retried batch, a re-crawl, a re-import — overwrites one row: idempotent.
-// A record that does not decode, or whose key is not its listen's
-// user_id|day, is counted, logged and skipped: ingest is the gate, and the
+//
+// A delete record (listen.Delete, from /1/delete-listen) deletes the row of
+// its listen: the rows of that second whose listen.MSID of the artist and
+// track names is the delete's are read and deleted by primary key (a
+// delete of a listen that is not there is a no-op, counted as not_found).
+// Every row and tombstone is written USING TIMESTAMP its record's time
+// (the Kafka timestamp, ms, × 1000 + offset mod 1000, strictly increasing
+// within a batch), so the later record wins whatever order the CQL runs
+// in — a listen and its later delete in one batch end deleted, a delete
+// and the listen sent again end present — and a redelivered or stale
+// batch writes the same times again: the end state does not change.
+// Within a batch a delete also takes back the listens before it, which are
+// then not written.
+//
+// A record that does not decode, or whose key is not its listen's (or
+// delete's) user_id|day, is counted, logged and skipped: ingest is the gate, and the
 // aggregator dead-letters such records without counting them. (Listens over
 // the aggregator's daily cap are written here: raw_listens holds every valid
 // listen, the counts at most the cap.)

@@ -3,12 +3,15 @@ package rawwriter
 import (
 	"fmt"
 	"testing"
+
+	"github.com/topk-charts/topk/store/cassandra"
 )
 
-// Each distinct user of a batch is recorded for the search once per
-// process; a full set starts over rather than grow without bound.
+// Each distinct user of a batch's listens is recorded for the search once
+// per process (a user with deletes only is not); a full set starts over rather than grow without bound.
 func TestKnownUsers(t *testing.T) {
-	groups := []*partitionGroup{{user: "alice"}, {user: "bob"}, {user: "alice"}}
+	l := []cassandra.RawListen{{}}
+	groups := []*partitionGroup{{user: "alice", listens: l}, {user: "bob", listens: l}, {user: "carol"}, {user: "alice", listens: l}}
 	users := distinctUsers(groups)
 	if fmt.Sprint(users) != "[alice bob]" {
 		t.Fatalf("distinct users %v", users)

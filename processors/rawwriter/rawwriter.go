@@ -42,14 +42,18 @@ var (
 	})
 	skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_raw_writer_skipped_total",
-		Help: "Records of user.listen.valid not written, by reason: undecodable (not a listen), wrong_key (the key is not the listen's user_id|day). The aggregator dead-letters both.",
+		Help: "Records of user.listen.valid not written, by reason: undecodable (not a listen nor a delete), wrong_key (the key is not the listen's or delete's user_id|day). The aggregator dead-letters both.",
 	}, []string{"reason"})
+	deletes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_raw_writer_deletes_total",
+		Help: "Listen deletes written to raw_listens, by result: applied (it found its row, or a listen of its batch), not_found (no such listen: never sent, or already deleted, as when a delete is redelivered). Deletes of one listen in one batch count once; a retried or redelivered batch counts again.",
+	}, []string{"result"})
 )
 
 // registerMetrics registers the raw writer's metrics on reg (nil: the
 // default registerer); again is a no-op.
 func registerMetrics(reg prometheus.Registerer) error {
-	return metrics.Register(reg, rowsWritten, cqlBatches, usersWritten, skipped)
+	return metrics.Register(reg, rowsWritten, cqlBatches, usersWritten, skipped, deletes)
 }
 
 // Config configures the raw writer.
@@ -127,11 +131,15 @@ type Writer struct {
 }
 
 // store is what the raw writer needs of Cassandra: cassandra.RawStore, or
-// a fake in the unit tests. Both writes must be idempotent.
+// a fake in the unit tests. Every write must be idempotent, and writes
+// of one row must take effect in the order of their write times.
 type store interface {
 	// WriteListens writes listens, all of the partition (user, day), as
-	// one unlogged single-partition batch.
-	WriteListens(ctx context.Context, user string, day time.Time, listens []listen.Listen) error
+	// one unlogged single-partition batch, each at its WriteTime.
+	WriteListens(ctx context.Context, user string, day time.Time, listens []cassandra.RawListen) error
+	// DeleteListen deletes the listen of d from the partition (user, day)
+	// at d.WriteTime and returns how many rows it found (0: none, no error).
+	DeleteListen(ctx context.Context, user string, day time.Time, d cassandra.RawDelete) (int, error)
 	// WriteKnownUser records user for the api's user search.
 	WriteKnownUser(ctx context.Context, user string) error
 }
@@ -222,12 +230,25 @@ func (w *Writer) Run(ctx context.Context) error { return w.sink.Run(ctx) }
 // (readiness: the writer is alive but not writing).
 func (w *Writer) Check(ctx context.Context) error { return w.sink.Check(ctx) }
 
-// partitionGroup is the listens of one Cassandra partition (user_id, day),
-// one per identity.
+// partitionGroup is what a batch writes to one Cassandra partition
+// (user_id, day): its listens, one per identity, and its deletes, one per
+// deleted listen (second and msid), each at the write time of its record
+// (writeTimes). A delete takes back the listens of the batch before it
+// (they are left out) and the row Cassandra holds (DeleteListen); a
+// listen after it is written at a later time, so it stays whatever order
+// the writes run in.
 type partitionGroup struct {
 	user    string
 	day     time.Time
-	listens []listen.Listen
+	listens []cassandra.RawListen
+	deletes []deleteOp
+}
+
+// deleteOp is a delete of a group and whether it took back a listen of
+// the batch (then it counts as applied even if Cassandra had no row).
+type deleteOp struct {
+	cassandra.RawDelete
+	inBatch bool
 }
 
 // rejected is a record of the batch that is not written, and why.
@@ -237,15 +258,150 @@ type rejected struct {
 	err    error
 }
 
-// group decodes a batch and groups it by (user_id, day), one listen per
-// identity (they are the same row), merged as writing them in order would
-// (see merge). Records that do not decode, or whose key is not their
-// listen's user_id|day, are returned apart: the aggregator dead-letters
-// them without counting them, so raw_listens leaves them out too.
-func group(batch []*sarama.ConsumerMessage) (groups []*partitionGroup, bad []rejected) {
-	byKey := map[string]*partitionGroup{}
-	index := map[listen.Identity]int{}
-	for _, m := range batch {
+// deleteTarget names the listen a delete takes back within a partition.
+type deleteTarget struct {
+	sec  int64
+	msid string
+}
+
+// builder collects one group in record order.
+type builder struct {
+	g       *partitionGroup
+	index   map[listen.Identity]int // listens[i] holds the identity, not taken back
+	gone    []bool                  // listens[i] was taken back by a later delete
+	msids   []string                // listen.MSID of listens[i], computed when a delete asks
+	targets map[deleteTarget]int    // deletes[i] takes back the target
+}
+
+// add adds a listen: merged into the earlier copy of its identity (they
+// are the same row), unless a delete took that copy back since.
+func (b *builder) add(l listen.Listen, at int64) {
+	id := l.Identity()
+	if i, ok := b.index[id]; ok {
+		b.g.listens[i] = cassandra.RawListen{Listen: merge(b.g.listens[i].Listen, l), WriteTime: at}
+		return
+	}
+	b.index[id] = len(b.g.listens)
+	b.g.listens = append(b.g.listens, cassandra.RawListen{Listen: l, WriteTime: at})
+	b.gone = append(b.gone, false)
+	b.msids = append(b.msids, "")
+}
+
+// remove adds a delete: the listens of the batch so far with its second
+// and msid are left out, and the row is deleted at the delete's time (the
+// latest delete of a listen in the batch: one tombstone covers the
+// earlier ones).
+func (b *builder) remove(d listen.Delete, at int64) {
+	sec := d.PlayedAt.Unix()
+	inBatch := false
+	for i := range b.g.listens {
+		l := b.g.listens[i].Listen
+		if b.gone[i] || l.PlayedAt.Unix() != sec {
+			continue
+		}
+		if b.msids[i] == "" {
+			b.msids[i] = listen.MSID(l.ArtistName, l.TrackName)
+		}
+		if b.msids[i] == d.MSID {
+			b.gone[i] = true
+			delete(b.index, l.Identity())
+			inBatch = true
+		}
+	}
+	t := deleteTarget{sec, d.MSID}
+	if i, ok := b.targets[t]; ok {
+		op := &b.g.deletes[i]
+		op.WriteTime, op.inBatch = at, op.inBatch || inBatch
+		return
+	}
+	b.targets[t] = len(b.g.deletes)
+	b.g.deletes = append(b.g.deletes, deleteOp{
+		RawDelete: cassandra.RawDelete{PlayedAt: time.Unix(sec, 0).UTC(), MSID: d.MSID, WriteTime: at},
+		inBatch:   inBatch,
+	})
+}
+
+// done drops the listens taken back.
+func (b *builder) done() {
+	kept := b.g.listens[:0]
+	for i, l := range b.g.listens {
+		if !b.gone[i] {
+			kept = append(kept, l)
+		}
+	}
+	b.g.listens = kept
+}
+
+// minRecordTime is the earliest record timestamp taken as one; a record
+// without a timestamp (zero, or Kafka's -1) is given the writer's clock.
+var minRecordTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// writeTimes are the Cassandra write times (µs) of the batch's records,
+// strictly increasing in record order: the record's Kafka timestamp (ms,
+// set when ingest produced it) × 1000 + its offset mod 1000, so that
+// records of one millisecond follow their order and a redelivered record
+// gets the same time again; at least the previous record's + 1 (a
+// producer clock that stepped back, or offsets past a multiple of 1000
+// within a millisecond). So a listen sent again after its delete is
+// written after the tombstone, and a delete after its listen removes it,
+// whatever order the CQL requests run in and however often the batch is
+// written again. The times also beat those of rows written before topk
+// used explicit times (gocql's client clock at the write), which their
+// records' deletes were produced after.
+func writeTimes(batch []*sarama.ConsumerMessage, now time.Time) []int64 {
+	out := make([]int64, len(batch))
+	var prev int64
+	for i, m := range batch {
+		ts := m.Timestamp
+		if ts.Before(minRecordTime) {
+			ts = now
+		}
+		at := ts.UnixMilli()*1000 + m.Offset%1000
+		if i > 0 && at <= prev {
+			at = prev + 1
+		}
+		out[i], prev = at, at
+	}
+	return out
+}
+
+// group decodes a batch and groups it by (user_id, day) in record order
+// (see partitionGroup and builder). Records that do not decode, or whose
+// key is not their listen's (or delete's) user_id|day, are returned apart:
+// the aggregator dead-letters them without counting them, so raw_listens
+// leaves them out too.
+func group(batch []*sarama.ConsumerMessage, now time.Time) (groups []*partitionGroup, bad []rejected) {
+	byKey := map[string]*builder{}
+	var builders []*builder
+	get := func(user string, at time.Time, key string) *builder {
+		b := byKey[key]
+		if b == nil {
+			t := at.UTC()
+			b = &builder{
+				g:       &partitionGroup{user: user, day: time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)},
+				index:   map[listen.Identity]int{},
+				targets: map[deleteTarget]int{},
+			}
+			byKey[key] = b
+			builders = append(builders, b)
+		}
+		return b
+	}
+	times := writeTimes(batch, now)
+	for i, m := range batch {
+		if listen.IsDelete(m.Value) {
+			d, err := listen.DecodeDelete(m.Value)
+			if err != nil {
+				bad = append(bad, rejected{m, "undecodable", err})
+				continue
+			}
+			if d.Key() != string(m.Key) {
+				bad = append(bad, rejected{m, "wrong_key", fmt.Errorf("the delete belongs to %s", d.Key())})
+				continue
+			}
+			get(d.UserID, d.PlayedAt, d.Key()).remove(d, times[i])
+			continue
+		}
 		v, err := listen.Codec{}.Decode(m.Value)
 		if err != nil {
 			bad = append(bad, rejected{m, "undecodable", err})
@@ -256,28 +412,21 @@ func group(batch []*sarama.ConsumerMessage) (groups []*partitionGroup, bad []rej
 			bad = append(bad, rejected{m, "wrong_key", fmt.Errorf("the listen belongs to %s", l.Key())})
 			continue
 		}
-		g := byKey[l.Key()]
-		if g == nil {
-			t := l.PlayedAt.UTC()
-			g = &partitionGroup{user: l.UserID, day: time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)}
-			byKey[l.Key()] = g
-			groups = append(groups, g)
-		}
-		id := l.Identity()
-		if i, ok := index[id]; ok {
-			g.listens[i] = merge(g.listens[i], l)
-			continue
-		}
-		index[id] = len(g.listens)
-		g.listens = append(g.listens, l)
+		get(l.UserID, l.PlayedAt, l.Key()).add(l, times[i])
+	}
+	for _, b := range builders {
+		b.done()
+		groups = append(groups, b.g)
 	}
 	return groups, bad
 }
 
-// Write implements sink.Writer: every decodable listen of batch is in
-// raw_listens when it returns nil.
+// Write implements sink.Writer: when it returns nil, every decodable
+// listen of batch is in raw_listens unless a later delete of the batch
+// took it back, and every delete's listen is gone unless a later copy of
+// it was sent again.
 func (w *Writer) Write(ctx context.Context, batch []*sarama.ConsumerMessage) error {
-	groups, bad := group(batch)
+	groups, bad := group(batch, time.Now())
 	for _, r := range bad {
 		skipped.WithLabelValues(r.reason).Inc()
 		w.log.Warn("skipping a record of the valid topic", "reason", r.reason,
@@ -286,6 +435,9 @@ func (w *Writer) Write(ctx context.Context, batch []*sarama.ConsumerMessage) err
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(w.cfg.Concurrency)
 	for _, pg := range groups {
+		for _, d := range pg.deletes {
+			g.Go(func() error { return w.deleteListen(gctx, pg, d) })
+		}
 		for start := 0; start < len(pg.listens); start += w.cfg.MaxRowsPerCQLBatch {
 			chunk := pg.listens[start:min(start+w.cfg.MaxRowsPerCQLBatch, len(pg.listens))]
 			g.Go(func() error { return w.writeChunk(gctx, pg, chunk) })
@@ -302,12 +454,13 @@ func (w *Writer) Write(ctx context.Context, batch []*sarama.ConsumerMessage) err
 	return nil
 }
 
-// distinctUsers lists the users of the groups once each, in order.
+// distinctUsers lists the users of the groups that write listens once
+// each, in order (a delete adds no user to the search).
 func distinctUsers(groups []*partitionGroup) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, pg := range groups {
-		if !seen[pg.user] {
+		if len(pg.listens) > 0 && !seen[pg.user] {
 			seen[pg.user] = true
 			out = append(out, pg.user)
 		}
@@ -324,7 +477,22 @@ func (w *Writer) writeKnownUser(ctx context.Context, user string) error {
 	return nil
 }
 
-func (w *Writer) writeChunk(ctx context.Context, pg *partitionGroup, listens []listen.Listen) error {
+// deleteListen deletes the row of a delete and counts it.
+func (w *Writer) deleteListen(ctx context.Context, pg *partitionGroup, d deleteOp) error {
+	n, err := w.store.DeleteListen(ctx, pg.user, pg.day, d.RawDelete)
+	if err != nil {
+		return fmt.Errorf("raw_listens %s %s: delete %s at %s: %w", pg.user, pg.day.Format(listen.DayLayout), d.MSID,
+			d.PlayedAt.Format(time.RFC3339), err)
+	}
+	if n > 0 || d.inBatch {
+		deletes.WithLabelValues("applied").Inc()
+	} else {
+		deletes.WithLabelValues("not_found").Inc()
+	}
+	return nil
+}
+
+func (w *Writer) writeChunk(ctx context.Context, pg *partitionGroup, listens []cassandra.RawListen) error {
 	if err := w.store.WriteListens(ctx, pg.user, pg.day, listens); err != nil {
 		return fmt.Errorf("raw_listens %s %s (%d rows): %w", pg.user, pg.day.Format(listen.DayLayout), len(listens), err)
 	}

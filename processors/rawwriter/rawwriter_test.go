@@ -40,7 +40,7 @@ func TestGroupByPartitionAndIdentity(t *testing.T) {
 	}
 	batch[2].Key, batch[2].Value = []byte("alice|2026-11-28"), []byte("not json")
 	batch[7].Key = []byte("bob|2026-11-28") // alice's listen under bob's key
-	groups, bad := group(batch)
+	groups, bad := group(batch, time.Now())
 	if len(bad) != 3 || bad[0].msg.Offset != 2 || bad[1].msg.Offset != 4 || bad[2].msg.Offset != 7 ||
 		bad[0].reason != "undecodable" || bad[1].reason != "undecodable" || bad[2].reason != "wrong_key" {
 		t.Fatalf("bad records %+v, want offsets 2 and 4 undecodable, 7 wrong_key", bad)
@@ -52,7 +52,7 @@ func TestGroupByPartitionAndIdentity(t *testing.T) {
 	if g.user != "alice" || !g.day.Equal(time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)) || len(g.listens) != 2 {
 		t.Fatalf("first group %s %v with %d listens, want alice 2026-11-28 with 2", g.user, g.day, len(g.listens))
 	}
-	if l := g.listens[0]; l.EventID != "2" || l.ArtistName != "RADIOHEAD" || l.DurationMS != 215000 || l.AlbumName != "In Rainbows" {
+	if l := g.listens[0].Listen; l.EventID != "2" || l.ArtistName != "RADIOHEAD" || l.DurationMS != 215000 || l.AlbumName != "In Rainbows" {
 		t.Errorf("a duplicate identity merges to %+v, want the later copy with the earlier duration and album", l)
 	}
 	if groups[2].day.Format(listen.DayLayout) != "2026-11-27" {

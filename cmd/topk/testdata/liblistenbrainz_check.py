@@ -245,31 +245,40 @@ getters = {
     "releases": (client.get_user_releases, lambda l: (norm(l[1]), norm(l[3])) if l[3] else None),
     "release_groups": (client.get_user_release_groups, lambda l: (norm(l[1]), norm(l[3])) if l[3] else None),
 }
-for rng_name in ["all_time", "this_year", "year", "half_yearly", "quarter", "month", "this_month", "week", "this_week"]:
-    lo, hi = period(rng_name, today)
-    in_range = [l for l in counted.values() if epoch(lo) <= l[0] < epoch(hi)]
-    for entity, (get, key) in getters.items():
-        want = Counter(k for k in map(key, in_range) if k is not None)
-        ans = get(USER, count=1000, time_range=rng_name)
-        if not want:
-            check(ans is None, "%s %s: no listens in %s..%s, want no stats (204): %r" % (entity, rng_name, lo, hi, ans and ans["payload"].get("count")))
-            continue
-        if ans is None:
-            check(False, "%s %s: 204, want %d items" % (entity, rng_name, len(want)))
-            continue
-        p = ans["payload"]
-        items = p[entity]
-        got_counts = [it["listen_count"] for it in items]
-        ok = (sorted(got_counts, reverse=True) == got_counts == sorted(want.values(), reverse=True)
-              and p["total_%s_count" % entity[:-1]] == len(want) and p["count"] == len(items) and p["user_id"] == USER and p["range"] == rng_name)
-        if rng_name != "all_time":
-            ok = ok and p["from_ts"] == epoch(lo) and p["to_ts"] == epoch(hi)
-        check(ok, "%s %s: %d items, %d listens%s" % (entity, rng_name, len(items), sum(got_counts),
-                                                    "" if ok else " (want %d items, %d listens; payload keys %s)" % (len(want), sum(want.values()), sorted(p))))
-        # the top names are spellings that were sent
-        if items and entity == "artists":
-            top = items[0]["artist_name"]
-            check(norm(top) in {norm(a) for a in ARTISTS}, "artists %s: top artist %r is one that was sent" % (rng_name, top))
+ALL_RANGES = ["all_time", "this_year", "year", "half_yearly", "quarter", "month", "this_month", "week", "this_week"]
+
+
+def check_stats(ranges, tag=""):
+    """The top charts of each range against counted (what was sent and not
+    deleted), every entity."""
+    for rng_name in ranges:
+        lo, hi = period(rng_name, today)
+        in_range = [l for l in counted.values() if epoch(lo) <= l[0] < epoch(hi)]
+        for entity, (get, key) in getters.items():
+            want = Counter(k for k in map(key, in_range) if k is not None)
+            ans = get(USER, count=1000, time_range=rng_name)
+            if not want:
+                check(ans is None, "%s%s %s: no listens in %s..%s, want no stats (204): %r" % (tag, entity, rng_name, lo, hi, ans and ans["payload"].get("count")))
+                continue
+            if ans is None:
+                check(False, "%s%s %s: 204, want %d items" % (tag, entity, rng_name, len(want)))
+                continue
+            p = ans["payload"]
+            items = p[entity]
+            got_counts = [it["listen_count"] for it in items]
+            ok = (sorted(got_counts, reverse=True) == got_counts == sorted(want.values(), reverse=True)
+                  and p["total_%s_count" % entity[:-1]] == len(want) and p["count"] == len(items) and p["user_id"] == USER and p["range"] == rng_name)
+            if rng_name != "all_time":
+                ok = ok and p["from_ts"] == epoch(lo) and p["to_ts"] == epoch(hi)
+            check(ok, "%s%s %s: %d items, %d listens%s" % (tag, entity, rng_name, len(items), sum(got_counts),
+                                                        "" if ok else " (want %d items, %d listens; payload keys %s)" % (len(want), sum(want.values()), sorted(p))))
+            # the top names are spellings that were sent
+            if items and entity == "artists":
+                top = items[0]["artist_name"]
+                check(norm(top) in {norm(a) for a in ARTISTS}, "%sartists %s: top artist %r is one that was sent" % (tag, rng_name, top))
+
+
+check_stats(ALL_RANGES)
 
 # paging
 a = client.get_user_artists(USER, count=3, offset=2)["payload"]
@@ -278,16 +287,20 @@ check([x["listen_count"] for x in a["artists"]] == [x["listen_count"] for x in f
       "get_user_artists(count=3, offset=2) pages the chart")
 
 # listening activity (liblistenbrainz has no method for it: requests)
-for rng_name in ["week", "month", "year", "all_time"]:
-    r = requests.get(URL + "/1/stats/user/%s/listening-activity" % USER, params={"range": rng_name})
-    rows = r.json()["payload"]["listening_activity"]
-    ok = r.status_code == 200 and rows
-    for row in rows:
-        n = sum(1 for l in counted.values() if row["from_ts"] <= l[0] <= row["to_ts"])
-        if n != row["listen_count"]:
-            ok = False
-            print("     %s %s: %d listens, want %d" % (rng_name, row["time_range"], row["listen_count"], n))
-    check(ok, "listening-activity %s: %d buckets, %d listens" % (rng_name, len(rows), sum(r["listen_count"] for r in rows)))
+def check_activity(ranges, tag=""):
+    for rng_name in ranges:
+        r = requests.get(URL + "/1/stats/user/%s/listening-activity" % USER, params={"range": rng_name})
+        rows = r.json()["payload"]["listening_activity"]
+        ok = r.status_code == 200 and rows
+        for row in rows:
+            n = sum(1 for l in counted.values() if row["from_ts"] <= l[0] <= row["to_ts"])
+            if n != row["listen_count"]:
+                ok = False
+                print("     %s %s: %d listens, want %d" % (rng_name, row["time_range"], row["listen_count"], n))
+        check(ok, "%slistening-activity %s: %d buckets, %d listens" % (tag, rng_name, len(rows), sum(r["listen_count"] for r in rows)))
+
+
+check_activity(["week", "month", "year", "all_time"])
 
 # ------------------------------------------------------------ errors
 
@@ -321,6 +334,97 @@ except ListenBrainzAPIException as e:
     check(e.status_code == 404, "unknown user: %d %s" % (e.status_code, e.message))
 
 check(client.get_user_listen_count(USER) == expected, "listen-count after the errors: nothing else counted")
+
+# ------------------------------------------------------------ deletes
+# Listens deleted with their listened_at and recording_msid as /listens
+# answers them (client.delete_listen takes such a Listen): the newest one,
+# one that was submitted twice (in another spelling), one from the middle
+# of the history, and one that is then submitted again (counted again).
+# A delete that matches nothing, a delete sent twice and a delete with our
+# token of the other user's listen change nothing. Then listen-count, the
+# listens and the stats must be the count made here minus the deleted.
+
+
+def listen_at(c, user, ts):
+    """The listen at second ts as /listens answers it (one listen per second
+    here: the seconds were sampled without repeats)."""
+    got = c.get_listens(user, max_ts=ts + 1, count=1)
+    return got[0] if got and got[0].listened_at == ts else None
+
+
+def delete_raw(body, token=TOKEN, ctype="application/json"):
+    h = {"Content-Type": ctype} if ctype else {}
+    if token is not None:
+        h["Authorization"] = "Token " + token
+    return requests.post(URL + "/1/delete-listen", data=json.dumps(body), headers=h)
+
+
+dup_ts = dups[0][0]
+targets = [("the newest listen", ordered[0][0]), ("a listen submitted twice", dup_ts),
+           ("a listen from the middle", ordered[len(ordered) // 2][0]), ("a listen then submitted again", ordered[7][0])]
+deleted = []
+for what, ts in targets:
+    if any(ts == d[1] for d in deleted):
+        continue  # the picks coincide (unlikely): one delete
+    l = listen_at(client, USER, ts)
+    if l is None or not l.recording_msid:
+        check(False, "delete %s: no listen at %d in /listens" % (what, ts))
+        continue
+    r = client.delete_listen(l)
+    check(r == {"status": "ok"}, "delete %s (%d, %s): %r" % (what, ts, l.recording_msid, r))
+    deleted.append((what, ts, l))
+for what, ts, l in deleted:
+    if what == "a listen then submitted again":
+        first = counted[identity(ts, l.artist_name, l.track_name)]
+        r = client.submit_single_listen(to_lb(*first))
+        check(r == {"status": "ok"}, "the deleted listen submitted again: %r" % r)
+    else:
+        del counted[identity(ts, l.artist_name, l.track_name)]
+# the duplicate's delete again, its msid in upper case: harmless
+dup = next((l for what, ts, l in deleted if ts == dup_ts), None)
+if dup is not None:
+    r = delete_raw({"listened_at": dup_ts, "recording_msid": dup.recording_msid.upper()})
+    check(r.status_code == 200 and r.json() == {"status": "ok"}, "the same delete again: %d %s" % (r.status_code, r.text.strip()))
+# an msid that matches nothing, at the second of a listen that stays
+r = delete_raw({"listened_at": ordered[1][0], "recording_msid": "0d0d0d0d-0000-4000-8000-000000000001"})
+check(r.status_code == 200 and r.json() == {"status": "ok"}, "a delete that matches nothing: %d %s" % (r.status_code, r.text.strip()))
+# our token cannot delete the other user's listen: it deletes ours at that second, of which there is none
+theirs = other.get_listens(OTHER_USER, count=1)[0]
+r = delete_raw({"listened_at": theirs.listened_at, "recording_msid": theirs.recording_msid})
+check(r.status_code == 200, "a delete of the other user's listen with our token: %d (deletes nothing of theirs)" % r.status_code)
+# errors, in ListenBrainz's words
+for what, r, code, msg in [
+    ("no token", delete_raw({"listened_at": now, "recording_msid": theirs.recording_msid}, token=None), 401,
+     "You need to provide an Authorization header."),
+    ("no listened_at", delete_raw({"recording_msid": theirs.recording_msid}), 400, "Listen timestamp missing."),
+    ("bad listened_at", delete_raw({"listened_at": "noon", "recording_msid": theirs.recording_msid}), 400, "noon: Listen timestamp invalid."),
+    ("no recording_msid", delete_raw({"listened_at": now}), 400, "Recording MSID missing."),
+    ("bad recording_msid", delete_raw({"listened_at": now, "recording_msid": "x"}), 400, "x: Recording MSID format invalid."),
+    ("no JSON content type", delete_raw({"listened_at": now, "recording_msid": theirs.recording_msid}, ctype=None), 415, None),
+]:
+    body = r.json()
+    check(r.status_code == code and body.get("code") == code and (msg is None or body.get("error") == msg),
+          "delete-listen, %s: %d %s" % (what, r.status_code, body.get("error")))
+
+expected = len(counted)
+got, ok = wait_count(client, USER, expected)
+check(ok, "listen-count after %d deletes (one listen submitted again): %s, want %d" % (len(deleted), got, expected))
+got, ok = wait_count(other, OTHER_USER, len(other_listens), limit=5)
+check(ok, "listen-count of the other user after our deletes: %s, want %d" % (got, len(other_listens)))
+
+ordered = sorted(counted.values(), key=lambda l: -l[0])
+deadline = time.time() + 30
+while time.time() < deadline:  # raw_listens may follow the counts by a moment
+    got = client.get_listens(USER, count=100)
+    if [l.listened_at for l in got] == [l[0] for l in ordered[:100]]:
+        break
+    time.sleep(0.2)
+same_listens(client.get_listens(USER, count=100), ordered[:100], "after the deletes: get_listens(count=100)")
+for what, ts, l in deleted:
+    before = [x for x in ordered if x[0] < ts + 1][:3]
+    same_listens(client.get_listens(USER, max_ts=ts + 1, count=3), before, "after the deletes: get_listens(max_ts) at %s" % what)
+check_stats(["all_time", "this_year", "this_month", "this_week", "quarter"], "after the deletes: ")
+check_activity(["week", "all_time"], "after the deletes: ")
 
 print("%d checks failed" % len(failures))
 sys.exit(1 if failures else 0)
