@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,5 +210,26 @@ func TestVersion2StatesMigrate(t *testing.T) {
 	}
 	if old.Total != 0 || old.Version != 14 {
 		t.Errorf("total %d version %d", old.Total, old.Version)
+	}
+}
+
+// TestDeletedItemCountedAgain: an item deleted to 0 plays and counted
+// again, in another spelling, starts again as new (name, first second),
+// and the day decodes.
+func TestDeletedItemCountedAgain(t *testing.T) {
+	var d Day
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	d.Add(PlayOf(lis("u", at, "Radiohead", "Creep", "Pablo Honey")))
+	if got := d.Delete(36000, listen.MSID("Radiohead", "Creep")); got != Removed {
+		t.Fatal(got)
+	}
+	d.Add(PlayOf(lis("u", at.Add(time.Hour), "RADIOHEAD", "CREEP", "PABLO HONEY")))
+	for _, items := range [][]Item{d.Tracks, d.Artists, d.Albums} {
+		if it := items[0]; it.Plays != 1 || it.Spellings != nil || it.First != 39600 || it.Name != strings.ToUpper(it.Name) {
+			t.Errorf("%+v", it)
+		}
+	}
+	if _, err := DecodeDay(d.Encode()); err != nil {
+		t.Error(err)
 	}
 }

@@ -47,6 +47,10 @@ func majority(sp []Spelling) Spelling {
 // with one spelling allocates nothing while its listens keep spelling it
 // the same way.
 func (it *Item) add(name string, sec uint32) {
+	if it.Plays == 0 {
+		// Every listen of the item was deleted: it starts again as new.
+		it.Name, it.First, it.Spellings = name, sec, nil
+	}
 	it.Plays++
 	if it.Spellings == nil && name == it.Name {
 		it.First = min(it.First, sec)
