@@ -57,7 +57,12 @@ func (p Period) String() string {
 }
 
 // DayTotal is a user's counted plays on one UTC day (a user_days row).
+// Version is the day's state version (the aggregator's Day.Version, every
+// change counted: listens added and deleted), which the flusher writes as
+// the row's write timestamp and reads back with WRITETIME(plays); readers
+// of charts leave it 0 (and JSON omits it).
 type DayTotal struct {
-	Day   time.Time
-	Plays int64
+	Day     time.Time
+	Plays   int64
+	Version int64 `json:",omitempty"`
 }

@@ -57,6 +57,9 @@ func (s *Service) Activity(ctx context.Context, user string, r Range) (*Activity
 		}
 		ans.AsOf = asOf
 		for _, d := range days {
+			if d.Plays <= 0 { // the store leaves out days whose listens were all deleted; a second guard
+				continue
+			}
 			ans.Days = append(ans.Days, DayPlays{day(d.Day), d.Plays})
 			ans.Plays += d.Plays
 		}

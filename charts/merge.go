@@ -42,7 +42,13 @@ func (a *accumulator) release() {
 	accumulators.Put(a)
 }
 
+// add adds it to the sum; an item with no plays (its listens all deleted:
+// the stores and views leave such items out, this is a second guard) is
+// not added, so it never shows in a chart.
 func (a *accumulator) add(it *topk.Item) {
+	if it.Plays <= 0 {
+		return
+	}
 	if i, ok := a.index[it.Key]; ok {
 		a.items[i].Merge(it)
 		return

@@ -13,20 +13,24 @@ import (
 )
 
 // cache remembers the content of day states and month rollups by
-// (user, period, total): an entry says "the rows of this period whose track
-// plays sum to total are these". It is content, not a copy of Cassandra's
-// current value, so it cannot go stale: the rollup recompute reads the
-// current totals (user_days) from Cassandra and uses an entry only when its
-// total is the current one. See the package doc for why that is exact and
-// which entries may be put (put's callers).
+// (user, period, version): an entry says "the rows of this period at this
+// version (a day state's Version, a month rollup's sum of its days'
+// versions) are these". It is content, not a copy of Cassandra's current
+// value, so it cannot go stale: the rollup recompute reads the current
+// versions (user_days, WRITETIME) from Cassandra and uses an entry only
+// when its version is the current one. Keyed by version, not by plays:
+// deletions make plays go down and up again, so equal plays can be two
+// states. See the package doc for why that is exact and which entries may
+// be put (put's callers).
 //
-// It also remembers, without rows, the highest total of each month and
+// It also remembers, without rows, the highest version of each month and
 // year rollup this instance has written (wrote, written): a recompute
-// whose total is not above it has nothing to add and is not written again.
+// whose version is not above it has nothing to add and is not written
+// again.
 //
 // Entries are stored encoded (about 36 bytes per row, and each other
 // spelling's) and bounded in bytes, least recently used evicted first. One
-// entry per (user, period): the one with the highest total. What an entry counts against the bound is what
+// entry per (user, period): the one with the highest version. What an entry counts against the bound is what
 // it holds on the heap (cost): its encoding (names included), its own copy
 // of the user name, and the entry, list element and map slot.
 type cache struct {
@@ -49,14 +53,14 @@ type level uint8
 const (
 	levelDay          level = iota // a day state's rows
 	levelMonth                     // a month rollup's rows (computed or read, see the package doc)
-	levelMonthWritten              // no rows: the highest total of a month rollup written
-	levelYearWritten               // no rows: the highest total of a year rollup written
+	levelMonthWritten              // no rows: the highest version of a month rollup written
+	levelYearWritten               // no rows: the highest version of a year rollup written
 )
 
 type cacheEntry struct {
-	key   cacheKey
-	total int64
-	enc   []byte
+	key     cacheKey
+	version int64
+	enc     []byte
 }
 
 func newCache(maxBytes int) *cache {
@@ -71,7 +75,7 @@ func monthKey(user string, month int) cacheKey {
 	return cacheKey{user: user, level: levelMonth, part: int32(month)}
 }
 
-// writtenKey is the key of the highest total written of t's (user, part).
+// writtenKey is the key of the highest version written of t's (user, part).
 func writtenKey(t table, user string, part int) cacheKey {
 	if t == yearItems {
 		return cacheKey{user: user, level: levelYearWritten, part: int32(part)}
@@ -79,10 +83,10 @@ func writtenKey(t table, user string, part int) cacheKey {
 	return cacheKey{user: user, level: levelMonthWritten, part: int32(part)}
 }
 
-// wrote remembers that a rollup with total was written for k (writtenKey).
-func (c *cache) wrote(k cacheKey, total int64) { c.put(k, total, nil) }
+// wrote remembers that a rollup with version was written for k (writtenKey).
+func (c *cache) wrote(k cacheKey, version int64) { c.put(k, version, nil) }
 
-// written is the highest total remembered written for k (writtenKey).
+// written is the highest version remembered written for k (writtenKey).
 func (c *cache) written(k cacheKey) (int64, bool) {
 	if c == nil || c.max <= 0 {
 		return 0, false
@@ -94,17 +98,17 @@ func (c *cache) written(k cacheKey) (int64, bool) {
 		return 0, false
 	}
 	c.lru.MoveToFront(el)
-	return el.Value.(*cacheEntry).total, true
+	return el.Value.(*cacheEntry).version, true
 }
 
-// get returns the rows of k if the entry's total is total.
-func (c *cache) get(k cacheKey, total int64) ([]topk.EntityItem, bool) {
+// get returns the rows of k if the entry's version is version.
+func (c *cache) get(k cacheKey, version int64) ([]topk.EntityItem, bool) {
 	if c == nil || c.max <= 0 {
 		return nil, false
 	}
 	c.mu.Lock()
 	el := c.items[k]
-	if el == nil || el.Value.(*cacheEntry).total != total {
+	if el == nil || el.Value.(*cacheEntry).version != version {
 		c.mu.Unlock()
 		return nil, false
 	}
@@ -114,20 +118,20 @@ func (c *cache) get(k cacheKey, total int64) ([]topk.EntityItem, bool) {
 	return decodeRows(enc)
 }
 
-// has reports whether get(k, total) would answer (without decoding).
-func (c *cache) has(k cacheKey, total int64) bool {
+// has reports whether get(k, version) would answer (without decoding).
+func (c *cache) has(k cacheKey, version int64) bool {
 	if c == nil || c.max <= 0 {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el := c.items[k]
-	return el != nil && el.Value.(*cacheEntry).total == total
+	return el != nil && el.Value.(*cacheEntry).version == version
 }
 
-// put remembers rows as the content of k with total, unless an entry with a
-// higher total is there already.
-func (c *cache) put(k cacheKey, total int64, rows []topk.EntityItem) {
+// put remembers rows as the content of k at version, unless an entry with
+// a higher version is there already.
+func (c *cache) put(k cacheKey, version int64, rows []topk.EntityItem) {
 	if c == nil || c.max <= 0 {
 		return
 	}
@@ -135,10 +139,10 @@ func (c *cache) put(k cacheKey, total int64, rows []topk.EntityItem) {
 	defer c.mu.Unlock()
 	if el := c.items[k]; el != nil {
 		e := el.Value.(*cacheEntry)
-		if e.total > total {
+		if e.version > version {
 			return
 		}
-		if e.total == total {
+		if e.version == version {
 			c.lru.MoveToFront(el)
 			return
 		}
@@ -147,7 +151,7 @@ func (c *cache) put(k cacheKey, total int64, rows []topk.EntityItem) {
 	// Its own copy of the user: a substring would pin, uncounted, the
 	// string it was cut from (a record's key, a decoded state).
 	k.user = strings.Clone(k.user)
-	e := &cacheEntry{key: k, total: total, enc: encodeRows(rows)}
+	e := &cacheEntry{key: k, version: version, enc: encodeRows(rows)}
 	cost := e.cost()
 	if cost > c.max {
 		return

@@ -42,7 +42,7 @@ var (
 	rollupsSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_flusher_rollups_unchanged_total",
 		Help: "Rollups recomputed and not written, by level (month, year): this instance had written one of that period " +
-			"with at least that total already.",
+			"with at least that version (the sum of its days' versions) already.",
 	}, []string{"level"})
 	rowsWritten = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_flusher_rows_written_total",
@@ -55,7 +55,7 @@ var (
 	})
 	skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_flusher_records_skipped_total",
-		Help: "Changelog records not written, by reason (tombstone, undecodable, bad_key, empty).",
+		Help: "Changelog records not written, by reason (tombstone, undecodable, bad_key, empty: a state with no change, version 0).",
 	}, []string{"reason"})
 	reads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_flusher_reads_total",
@@ -64,7 +64,7 @@ var (
 	inputs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_flusher_rollup_inputs_total",
 		Help: "Day states (level day) and month rollups (level month) summed into rollups, by source: " +
-			"batch (the state just written), cache (remembered, same total as Cassandra's), read (from Cassandra), " +
+			"batch (the state just written), cache (remembered, same version as Cassandra's), read (from Cassandra), " +
 			"and for months round (recomputed in the same round) and days (summed from its days for the year).",
 	}, []string{"level", "source"})
 	requests = prometheus.NewCounter(prometheus.CounterOpts{

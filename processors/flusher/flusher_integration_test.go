@@ -46,10 +46,13 @@ type world struct {
 	rng     *rand.Rand
 
 	keys   []string
-	states map[string][][]byte // key → encoded states, state i has i+1 plays
+	states map[string][][]byte // key → encoded states, in order (state i has version i+1)
 	days   map[string]*aggregator.Day
+	// listens are the listens counted in each key's newest state (what
+	// delete can take out)
+	listens map[string][]aggregator.Play
 	// expected is the state each key must end with in Cassandra: the
-	// highest total produced so far.
+	// highest version produced so far.
 	expected map[string]int // key → index into states
 }
 
@@ -81,7 +84,7 @@ func newEmptyWorld(t *testing.T, parts int32, observe *cqlCounter) *world {
 	testenv.Keyspace(t, cfg)
 	w := &world{t: t, cfg: cfg, topic: string(aggregator.Table(cfg.Namespace)), parts: parts,
 		rng: rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano()))), states: map[string][][]byte{},
-		days: map[string]*aggregator.Day{}, expected: map[string]int{}}
+		days: map[string]*aggregator.Day{}, listens: map[string][]aggregator.Play{}, expected: map[string]int{}}
 	sinktest.Topic(t, cfg, kafka.TopicSpec{Name: w.topic, Partitions: parts,
 		Config: map[string]string{"cleanup.policy": "compact"}}, flusher.Group(cfg.Namespace))
 	w.prod = sinktest.Producer(t, cfg, false)
@@ -125,10 +128,39 @@ func (w *world) grow(n int) {
 			}
 			if d.Add(p) {
 				added++
+				w.listens[key] = append(w.listens[key], p)
 				w.states[key] = append(w.states[key], d.Encode())
 			}
 		}
 	}
+}
+
+// delete takes n of key's counted listens out (aggregator.Day.Delete, as
+// a delete record would), recording each successive state.
+func (w *world) delete(key string, n int) {
+	d := w.days[key]
+	for range n {
+		i := w.rng.IntN(len(w.listens[key]))
+		p := w.listens[key][i]
+		if got := d.Delete(p.Sec, listen.MSID(p.Artist, p.Track)); got != aggregator.Removed {
+			w.t.Fatalf("%s: delete of %+v: %v", key, p, got)
+		}
+		w.listens[key] = append(w.listens[key][:i], w.listens[key][i+1:]...)
+		w.states[key] = append(w.states[key], d.Encode())
+	}
+}
+
+// produceNew sends, for every key, the states recorded since the newest
+// one produced, in order, and updates the expectation.
+func (w *world) produceNew() {
+	var msgs []*sarama.ProducerMessage
+	for _, key := range w.keys {
+		for i := w.expected[key] + 1; i < len(w.states[key]); i++ {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: w.topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(w.states[key][i])})
+		}
+		w.expected[key] = len(w.states[key]) - 1
+	}
+	sinktest.Send(w.t, w.prod, msgs)
 }
 
 // produce sends the states from..to-1 of every key in a random order, then
@@ -205,11 +237,15 @@ type tables struct {
 // want computes the tables from the expected day states, independently of
 // the flusher's recompute: the days' items summed (topk.Item.Merge: plays
 // and spellings, the majority's name and first, the earliest day's
-// artist).
+// artist). An item with plays 0 (its listens deleted) is a row with plays
+// 0 in its day; in a rollup it adds nothing but the item, and an item with
+// plays 0 in every day of the period is a row with plays 0 (the earliest
+// day's name, artist and first).
 func (w *world) want() tables {
 	tb := tables{days: map[string]map[itemKey]cell{}, totals: map[string]int64{}, months: map[string]map[itemKey]cell{}, years: map[string]map[itemKey]cell{}}
 	// the sums of "user|202601" and "user|2026", each into its table
 	sums := map[string]map[itemKey]*topk.Item{}
+	zero := map[string]map[itemKey]bool{} // sums holding an item with plays 0 only
 	into := map[string]map[string]map[itemKey]cell{}
 	keys := append([]string(nil), w.keys...)
 	sort.Strings(keys) // user, then day ascending: the earliest day's artist first
@@ -236,12 +272,19 @@ func (w *world) want() tables {
 				tb.days[key][k] = cellOf(&x)
 				for p, table := range map[string]map[string]map[itemKey]cell{mk: tb.months, yk: tb.years} {
 					if sums[p] == nil {
-						sums[p], into[p] = map[itemKey]*topk.Item{}, table
+						sums[p], into[p], zero[p] = map[itemKey]*topk.Item{}, table, map[itemKey]bool{}
 					}
-					if sums[p][k] == nil {
-						sums[p][k] = &topk.Item{}
+					switch {
+					case x.Plays == 0 && sums[p][k] == nil:
+						sums[p][k] = &topk.Item{Key: x.Key, Name: x.Name, Artist: x.Artist, First: x.First}
+						zero[p][k] = true
+					case x.Plays == 0:
+					default:
+						if sums[p][k] == nil || zero[p][k] {
+							sums[p][k], zero[p][k] = &topk.Item{}, false
+						}
+						sums[p][k].Merge(&x)
 					}
-					sums[p][k].Merge(&x)
 				}
 			}
 		}
@@ -410,6 +453,87 @@ func TestIntegrationFlusherWritesNewestStatesAndRollups(t *testing.T) {
 	t.Logf("flushed %d user-days in %d months; days written %v, coalesced %v",
 		len(w.keys), len(w.want().months), sinktest.Metric(t, "topk_flusher_days_written_total"),
 		sinktest.Metric(t, "topk_flusher_changes_coalesced_total")+sinktest.Metric(t, "topk_sink_records_coalesced_total", "sink", flusher.Name))
+}
+
+// Deletions: days flushed, then listens deleted (aggregator.Day.Delete,
+// each deletion a new state with a lower total and a higher version, as
+// the aggregator's changelog carries them): day_items, user_days,
+// month_items and year_items hold exactly the decremented counts (items
+// and days with no plays left as rows with plays 0), and the api's Reader
+// shows no day and no item with 0 plays: a user whose first days lost
+// every listen starts on the first day with plays left.
+func TestIntegrationFlusherAppliesDeletes(t *testing.T) {
+	w := newWorldOf(t, []string{"ann", "ben"}, []string{"2025-12-31", "2026-01-01", "2026-01-02", "2026-02-01"}, false)
+	w.grow(5)
+	w.produce(0, 5)
+	w.flusher(flusher.Config{FlushInterval: 200 * time.Millisecond, MaxBatch: 7,
+		Backoff: sink.Backoff{Min: 50 * time.Millisecond, Max: time.Second}})
+	w.converge(40 * time.Second)
+
+	for _, key := range w.keys {
+		switch {
+		case strings.HasPrefix(key, "ben|2025") || key == "ben|2026-01-01":
+			w.delete(key, len(w.listens[key])) // every listen: the day goes to 0
+		default:
+			w.delete(key, 2)
+		}
+	}
+	w.produceNew()
+	w.converge(40 * time.Second)
+	w.committedAt(w.hwms(), 15*time.Second)
+
+	want := w.want()
+	if got := want.totals["ann|2026-01-01"]; got != 3 {
+		t.Fatalf("the expectation: ann's day has %d plays, want 3", got)
+	}
+	if got := want.totals["ben|2026-01-01"]; got != 0 {
+		t.Fatalf("the expectation: ben's day has %d plays, want 0", got)
+	}
+	ctx := testenv.Context(t, time.Minute)
+	r := cassandra.NewReader(wiring.Cassandra(w.cfg.Cassandra))
+	defer r.Close()
+	d := func(s string) time.Time { x, _ := time.Parse(listen.DayLayout, s); return x }
+	if f, ok, err := r.FirstDay(ctx, "ben"); err != nil || !ok || !f.Equal(d("2026-01-02")) {
+		t.Errorf("ben's first day %v %v %v, want 2026-01-02 (the days before lost every listen)", f, ok, err)
+	}
+	days, err := r.UserDays(ctx, "ben", d("2025-12-01"), d("2026-02-28"))
+	if err != nil || len(days) != 2 || !days[0].Day.Equal(d("2026-01-02")) || days[0].Plays != 3 || days[1].Plays != 3 {
+		t.Errorf("ben's days %+v %v, want 2026-01-02 and 2026-02-01 with 3 plays each", days, err)
+	}
+	for _, p := range []topk.Period{topk.DayPeriod(d("2026-01-01")), topk.DayPeriod(d("2025-12-31")), topk.YearPeriod(d("2025-12-31")),
+		topk.MonthPeriod(d("2025-12-31"))} {
+		for _, e := range topk.Entities {
+			if items, err := r.Items(ctx, p, "ben", e); err != nil || len(items) != 0 {
+				t.Errorf("ben's %s %v: %+v %v, want none", e, p, items, err)
+			}
+		}
+	}
+	// January: what the api shows is exactly the rows with plays, and
+	// they sum to the month's plays
+	jan := want.months["ben|202601"]
+	for _, e := range topk.Entities {
+		items, err := r.Items(ctx, topk.MonthPeriod(d("2026-01-01")), "ben", e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shown, wanted int
+		var plays int64
+		for _, it := range items {
+			if it.Plays <= 0 || jan[itemKey{string(e), int64(it.Key)}].plays != it.Plays {
+				t.Errorf("ben's January %s %+v, want %d plays", e, it, jan[itemKey{string(e), int64(it.Key)}].plays)
+			}
+			shown++
+			plays += it.Plays
+		}
+		for k, c := range jan {
+			if k.entity == string(e) && c.plays > 0 {
+				wanted++
+			}
+		}
+		if shown != wanted || (e != topk.Albums && plays != 3) {
+			t.Errorf("ben's January %s: %d items with %d plays shown, want %d with 3", e, shown, plays, wanted)
+		}
+	}
 }
 
 // A tombstone, a value that is not a day state and a key that is not

@@ -36,7 +36,11 @@ func testFlusher() *Flusher {
 	return newFlusher(Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
 }
 
-func TestCoalesceKeepsTheHighestTotalPerUserDay(t *testing.T) {
+// coalesce keeps each user-day's state with the highest version, whatever
+// its total: a delete makes a newer state with fewer plays, and a day
+// whose listens were all deleted (total 0) is kept; a state with no change
+// at all (version 0) is not.
+func TestCoalesceKeepsTheHighestVersionPerUserDay(t *testing.T) {
 	rec := func(off int64, key string, d *aggregator.Day) *sarama.ConsumerMessage {
 		m := &sarama.ConsumerMessage{Offset: off, Key: []byte(key)}
 		if d != nil {
@@ -44,6 +48,10 @@ func TestCoalesceKeepsTheHighestTotalPerUserDay(t *testing.T) {
 		}
 		return m
 	}
+	deleted := dayWith(5) // 4 plays, version 6
+	deleted.Delete(1, reckoner)
+	none := dayWith(1) // 0 plays, version 2
+	none.Delete(0, reckoner)
 	batch := []*sarama.ConsumerMessage{
 		rec(0, "alice|2026-11-28", dayWith(2)),
 		rec(1, "alice|2026-11-28", dayWith(5)),
@@ -53,16 +61,33 @@ func TestCoalesceKeepsTheHighestTotalPerUserDay(t *testing.T) {
 		rec(5, "no-day", dayWith(1)),
 		{Offset: 6, Key: []byte("carol|2026-11-28"), Value: []byte{1, 2, 3}},
 		rec(7, "dave|2026-11-28", &aggregator.Day{}),
+		rec(8, "erin|2026-11-28", deleted),
+		rec(9, "erin|2026-11-28", dayWith(5)), // more plays, older: loses
+		rec(10, "fay|2026-11-28", dayWith(1)),
+		rec(11, "fay|2026-11-28", none),
 	}
-	got := testFlusher().coalesce(batch)
-	if len(got) != 2 {
-		t.Fatalf("%d user-days, want 2 (alice, bob)", len(got))
+	f := testFlusher()
+	got := f.coalesce(batch)
+	if len(got) != 4 {
+		t.Fatalf("%d user-days, want 4 (alice, bob, erin, fay)", len(got))
 	}
 	if got[0].user != "alice" || got[0].day.Format("2006-01-02") != "2026-11-28" || got[0].d.Total != 5 {
 		t.Errorf("alice: %s %v total %d, want the state with 5 plays", got[0].user, got[0].day, got[0].d.Total)
 	}
 	if got[1].user != "bob" || got[1].d.Total != 1 {
 		t.Errorf("bob: %+v", got[1])
+	}
+	if got[2].user != "erin" || got[2].d.Total != 4 || got[2].d.Version != 6 {
+		t.Errorf("erin: total %d version %d, want the state after the delete (4 plays, version 6)", got[2].d.Total, got[2].d.Version)
+	}
+	if got[3].user != "fay" || got[3].d.Total != 0 || got[3].d.Version != 2 {
+		t.Errorf("fay: total %d version %d, want the day deleted to 0 (version 2)", got[3].d.Total, got[3].d.Version)
+	}
+	if r, ok := f.Rank(batch[8]); !ok || r != 6 {
+		t.Errorf("Rank of erin's newer state %d %v, want its version 6", r, ok)
+	}
+	if r, ok := f.Rank(batch[9]); !ok || r != 5 {
+		t.Errorf("Rank of erin's older state %d %v, want its version 5", r, ok)
 	}
 }
 

@@ -13,12 +13,15 @@ import (
 	"github.com/topk-charts/topk"
 )
 
-// dayState is a user-day's state as rows, with its total.
+// dayState is a user-day's state as rows, with its version (the
+// aggregator's Day.Version: the write timestamp of its rows) and its total
+// plays.
 type dayState struct {
-	user  string
-	day   time.Time
-	total int64
-	rows  []topk.EntityItem
+	user    string
+	day     time.Time
+	version int64
+	plays   int64
+	rows    []topk.EntityItem
 }
 
 // roller recomputes rollups for all the partitions one flusher instance
@@ -225,7 +228,7 @@ func (w *flush) submit(ctx context.Context, states []*dayState) *ticket {
 			g.years[y] = map[int]bool{}
 		}
 		g.years[y][int(st.day.Month())] = true
-		if m := g.mem[unixDay(st.day)]; m == nil || st.total > m.total {
+		if m := g.mem[unixDay(st.day)]; m == nil || st.version > m.version {
 			g.mem[unixDay(st.day)] = st
 		}
 		if !seen[g] {

@@ -65,16 +65,19 @@ func (f *Flusher) runRound(ctx context.Context, rd *round) {
 // rollups of the months they touched, then the year rollup:
 //
 //  1. read the user's user_days rows of those years, once (a snapshot
-//     taken after the writes of every day the group's submissions wrote);
+//     taken after the writes of every day the group's submissions wrote),
+//     each day's plays and version (WRITETIME);
 //  2. for each month touched, sum the state of each day the snapshot lists,
-//     whose total must be the snapshot's plays: taken from the submitted
-//     states or the cache when one has exactly that total, else read from
-//     day_items; write month_items USING TIMESTAMP the sum's total;
+//     whose version must be the snapshot's: taken from the submitted
+//     states or the cache when one has exactly that version, else read
+//     from day_items; write month_items USING TIMESTAMP the sum of the
+//     snapshot's versions of those days;
 //  3. sum the year's months, each a rollup of the days the same snapshot
-//     lists (see yearMonth); write year_items USING TIMESTAMP the total.
+//     lists (see rollupYear); write year_items USING TIMESTAMP the sum of
+//     the snapshot's versions of the year's days.
 //
-// A rollup whose total is not above one this instance already wrote is not
-// written again (see the package doc).
+// A rollup whose version is not above one this instance already wrote is
+// not written again (see the package doc).
 func (f *Flusher) recompute(ctx context.Context, g *group) error {
 	user := g.user
 	years := make([]int, 0, len(g.years))
@@ -88,14 +91,14 @@ func (f *Flusher) recompute(ctx context.Context, g *group) error {
 	if err != nil {
 		return fmt.Errorf("rollups %s: read user_days: %w", user, err)
 	}
-	plays := make(map[int64]int64, len(snap))
+	versions := make(map[int64]int64, len(snap))
 	for _, d := range snap {
-		plays[unixDay(d.Day)] = d.Plays
+		versions[unixDay(d.Day)] = d.Version
 	}
 	for day, st := range g.mem {
-		if p, ok := plays[day]; !ok || p < st.total {
-			return fmt.Errorf("rollups %s: user_days shows %d plays on %s after %d were written", user, p,
-				st.day.Format(listen.DayLayout), st.total)
+		if v, ok := versions[day]; !ok || v < st.version {
+			return fmt.Errorf("rollups %s: user_days shows version %d of %s after version %d was written", user, v,
+				st.day.Format(listen.DayLayout), st.version)
 		}
 	}
 	for _, y := range years {
@@ -138,55 +141,66 @@ func monthDays(snap []topk.DayTotal, month int) []topk.DayTotal {
 
 // rollupMonth recomputes month_items of (g's user, month) from days (the
 // snapshot's days of that month), writes it unless this instance already
-// wrote one with at least its total, and returns its rows.
+// wrote one with at least its version, and returns its rows.
 func (f *Flusher) rollupMonth(ctx context.Context, g *group, days []topk.DayTotal, month int) ([]topk.EntityItem, error) {
 	user := g.user
-	rows, total, err := f.monthSum(ctx, g, days)
+	rows, err := f.monthSum(ctx, g, days)
 	if err != nil {
 		return nil, fmt.Errorf("month %s %d: read day_items: %w", user, month, err)
 	}
-	if total == 0 {
+	if len(rows) == 0 {
 		return nil, fmt.Errorf("month %s %d: no day values read back after writing them", user, month)
 	}
-	f.cache.put(monthKey(user, month), total, rows)
-	if err := f.writeRollup(ctx, monthItems, user, month, rows, total); err != nil {
+	version := sumVersions(days)
+	f.cache.put(monthKey(user, month), version, rows)
+	if err := f.writeRollup(ctx, monthItems, user, month, rows, version); err != nil {
 		return nil, err
 	}
 	return rows, nil
 }
 
-// writeRollup writes a month or year rollup with total, unless this
-// instance already wrote one of that period with at least that total:
-// then it has nothing to add (see the package doc, "Rollups not written
-// again").
-func (f *Flusher) writeRollup(ctx context.Context, t table, user string, part int, rows []topk.EntityItem, total int64) error {
+// sumVersions is the version of a rollup of days: the sum of their
+// versions (as the snapshot gives them).
+func sumVersions(days []topk.DayTotal) int64 {
+	var v int64
+	for _, d := range days {
+		v += d.Version
+	}
+	return v
+}
+
+// writeRollup writes a month or year rollup USING TIMESTAMP version (the
+// sum of its days' versions), unless this instance already wrote one of
+// that period with at least that version: then it has nothing to add (see
+// the package doc).
+func (f *Flusher) writeRollup(ctx context.Context, t table, user string, part int, rows []topk.EntityItem, version int64) error {
 	level := "month"
 	if t == yearItems {
 		level = "year"
 	}
 	wk := writtenKey(t, user, part)
-	if w, ok := f.cache.written(wk); ok && w >= total {
+	if w, ok := f.cache.written(wk); ok && w >= version {
 		rollupsSkipped.WithLabelValues(level).Inc()
 		return nil
 	}
-	if err := f.store.WriteItems(ctx, t.period(part), user, rows, total); err != nil {
+	if err := f.store.WriteItems(ctx, t.period(part), user, rows, version); err != nil {
 		return fmt.Errorf("%s %s %d: %w", t, user, part, err)
 	}
-	f.cache.wrote(wk, total)
+	f.cache.wrote(wk, version)
 	rowsWritten.WithLabelValues(t.String()).Add(float64(len(rows)))
 	rollupsWritten.WithLabelValues(level).Inc()
 	return nil
 }
 
-// inMemory reports whether every day of days has its state, with exactly
-// the snapshot's plays, among the submitted states or in the cache: the
+// inMemory reports whether every day of days has its state, at exactly
+// the snapshot's version, among the submitted states or in the cache: the
 // month can then be summed without a read.
 func (f *Flusher) inMemory(g *group, days []topk.DayTotal) bool {
 	for _, d := range days {
-		if st := g.mem[unixDay(d.Day)]; st != nil && st.total == d.Plays {
+		if st := g.mem[unixDay(d.Day)]; st != nil && st.version == d.Version {
 			continue
 		}
-		if !f.cache.has(dayKey(g.user, d.Day), d.Plays) {
+		if !f.cache.has(dayKey(g.user, d.Day), d.Version) {
 			return false
 		}
 	}
@@ -194,19 +208,20 @@ func (f *Flusher) inMemory(g *group, days []topk.DayTotal) bool {
 }
 
 // monthSum sums the states of days (a month's, as a snapshot lists them):
-// each the submitted state or the cached one whose total is exactly the
-// snapshot's plays, else day_items as read (that state or a newer one).
-func (f *Flusher) monthSum(ctx context.Context, g *group, days []topk.DayTotal) ([]topk.EntityItem, int64, error) {
+// each the submitted state or the cached one whose version is exactly the
+// snapshot's, else day_items as read (that state or a newer one). The sum
+// is the rollup of version sumVersions(days).
+func (f *Flusher) monthSum(ctx context.Context, g *group, days []topk.DayTotal) ([]topk.EntityItem, error) {
 	user := g.user
 	parts := make([][]topk.EntityItem, len(days))
 	var miss []int
 	for i, d := range days {
-		if st := g.mem[unixDay(d.Day)]; st != nil && st.total == d.Plays {
+		if st := g.mem[unixDay(d.Day)]; st != nil && st.version == d.Version {
 			parts[i] = st.rows
 			inputs.WithLabelValues("day", "batch").Inc()
 			continue
 		}
-		if rows, ok := f.cache.get(dayKey(user, d.Day), d.Plays); ok {
+		if rows, ok := f.cache.get(dayKey(user, d.Day), d.Version); ok {
 			parts[i] = rows
 			inputs.WithLabelValues("day", "cache").Inc()
 			continue
@@ -221,17 +236,18 @@ func (f *Flusher) monthSum(ctx context.Context, g *group, days []topk.DayTotal) 
 		}
 		inputs.WithLabelValues("day", "read").Inc()
 		parts[i] = rows
-		// Remember what was read only when it is certainly one whole state:
-		// every row was written with the same total (one total is one
-		// state, and a newer state has every item of an older one, so no
-		// row of an older state shows), and its tracks sum to it (the
-		// batch holding the tracks, the last, landed: so did the others).
-		if t, ok := wholeAt(rows, ts); ok {
-			f.cache.put(dayKey(user, days[i].Day), t, rows)
+		// Remember what was read only when it is certainly the snapshot's
+		// state: every row was written with the snapshot's version (one
+		// version is one state, and a newer state has every item of an
+		// older one, so no row of an older state shows), and its tracks
+		// sum to the snapshot's plays (the batch holding the last tracks
+		// with plays landed: so did the others).
+		if wholeAt(rows, ts, days[i]) {
+			f.cache.put(dayKey(user, days[i].Day), days[i].Version, rows)
 		}
 		return nil
 	}); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	r := newRollup()
 	for _, rows := range parts { // oldest day first
@@ -239,23 +255,26 @@ func (f *Flusher) monthSum(ctx context.Context, g *group, days []topk.DayTotal) 
 			r.add(x)
 		}
 	}
-	rows, total := r.result()
-	return rows, total, nil
+	rows, _ := r.result()
+	return rows, nil
 }
 
-// wholeAt reports whether rows read with write timestamps ts are all of
-// one write's total t, and their tracks sum to t.
-func wholeAt(rows []topk.EntityItem, ts []int64) (int64, bool) {
-	if len(rows) == 0 || len(ts) != len(rows) {
-		return 0, false
+// wholeAt reports whether rows read with write timestamps ts are one whole
+// write of version want.Version with want.Plays plays: every row written
+// with that version, and their tracks summing to those plays, which must
+// be some (the last batch of a write holds tracks with plays, see
+// inWriteOrder; a write of rows all with plays 0 could have lost a batch
+// unseen).
+func wholeAt(rows []topk.EntityItem, ts []int64, want topk.DayTotal) bool {
+	if len(rows) == 0 || len(ts) != len(rows) || want.Plays <= 0 {
+		return false
 	}
-	t := ts[0]
 	for _, x := range ts {
-		if x != t {
-			return 0, false
+		if x != want.Version {
+			return false
 		}
 	}
-	return t, trackPlays(rows) == t
+	return trackPlays(rows) == want.Plays
 }
 
 // rollupYear recomputes year_items of (g's user, year) from the months
@@ -263,25 +282,30 @@ func wholeAt(rows []topk.EntityItem, ts []int64) (int64, bool) {
 // rollup of the days snap lists in it, taken, cheapest first, from:
 //
 //   - done: the months this round just recomputed;
-//   - the cache, a month rollup whose total is exactly the snapshot's sum
-//     of that month's plays;
+//   - the cache, a month rollup whose version is exactly the snapshot's
+//     sum of that month's versions;
 //   - the states of its days, when the submitted states and the cache hold
-//     every one at exactly the snapshot's plays;
+//     every one at exactly the snapshot's version;
 //   - month_items as read, when every row was written with that sum as its
-//     timestamp (see the package doc: then it is the rollup of days at
-//     those totals);
+//     timestamp and its tracks sum to the snapshot's plays of the month
+//     (see the package doc: then it is the rollup of days at those
+//     versions when that matters);
 //   - else the states of its days, day_items read where needed.
+//
+// The year is written USING TIMESTAMP the sum of the snapshot's versions
+// of its days.
 func (f *Flusher) rollupYear(ctx context.Context, g *group, year int, snap []topk.DayTotal, done map[int][]topk.EntityItem) error {
 	user := g.user
-	var months []int // yyyymm, ascending
-	var sums []int64 // plays the snapshot gives each
+	var months []int         // yyyymm, ascending
+	var sums []topk.DayTotal // the plays and the version the snapshot gives each (Day unset)
 	for _, d := range snap {
 		m := d.Day.Year()*100 + int(d.Day.Month())
 		if len(months) == 0 || months[len(months)-1] != m {
 			months = append(months, m)
-			sums = append(sums, 0)
+			sums = append(sums, topk.DayTotal{})
 		}
-		sums[len(sums)-1] += d.Plays
+		sums[len(sums)-1].Plays += d.Plays
+		sums[len(sums)-1].Version += d.Version
 	}
 	parts := make([][]topk.EntityItem, len(months))
 	var miss []int
@@ -291,17 +315,17 @@ func (f *Flusher) rollupYear(ctx context.Context, g *group, year int, snap []top
 			inputs.WithLabelValues("month", "round").Inc()
 			continue
 		}
-		if rows, ok := f.cache.get(monthKey(user, m), sums[i]); ok {
+		if rows, ok := f.cache.get(monthKey(user, m), sums[i].Version); ok {
 			parts[i] = rows
 			inputs.WithLabelValues("month", "cache").Inc()
 			continue
 		}
 		if days := monthDays(snap, m); f.inMemory(g, days) {
-			rows, total, err := f.monthSum(ctx, g, days) // reads only what was evicted meanwhile
+			rows, err := f.monthSum(ctx, g, days) // reads only what was evicted meanwhile
 			if err != nil {
 				return fmt.Errorf("year %s %d: read day_items: %w", user, year, err)
 			}
-			f.cache.put(monthKey(user, m), total, rows)
+			f.cache.put(monthKey(user, m), sums[i].Version, rows)
 			parts[i] = rows
 			inputs.WithLabelValues("month", "days").Inc()
 			continue
@@ -314,18 +338,18 @@ func (f *Flusher) rollupYear(ctx context.Context, g *group, year int, snap []top
 		if err != nil {
 			return fmt.Errorf("read month_items: %w", err)
 		}
-		if t, ok := wholeAt(rows, ts); ok && t == sums[i] {
-			f.cache.put(monthKey(user, months[i]), t, rows)
+		if wholeAt(rows, ts, sums[i]) {
+			f.cache.put(monthKey(user, months[i]), sums[i].Version, rows)
 			parts[i] = rows
 			inputs.WithLabelValues("month", "read").Inc()
 			return nil
 		}
 		// Not (yet) the rollup of the days the snapshot lists: sum them.
-		rows, total, err := f.monthSum(ctx, g, monthDays(snap, months[i]))
+		rows, err = f.monthSum(ctx, g, monthDays(snap, months[i]))
 		if err != nil {
 			return fmt.Errorf("read day_items: %w", err)
 		}
-		f.cache.put(monthKey(user, months[i]), total, rows)
+		f.cache.put(monthKey(user, months[i]), sums[i].Version, rows)
 		parts[i] = rows
 		inputs.WithLabelValues("month", "days").Inc()
 		return nil
@@ -338,11 +362,11 @@ func (f *Flusher) rollupYear(ctx context.Context, g *group, year int, snap []top
 			r.add(x)
 		}
 	}
-	rows, total := r.result()
-	if total == 0 {
+	rows, _ := r.result()
+	if len(rows) == 0 {
 		return fmt.Errorf("year %s %d: no month rollups read back after writing them", user, year)
 	}
-	return f.writeRollup(ctx, yearItems, user, year, rows, total)
+	return f.writeRollup(ctx, yearItems, user, year, rows, sumVersions(snap))
 }
 
 // unixDay numbers a UTC day (days since 1970-01-01): a map key that does
@@ -364,10 +388,16 @@ func trackPlays(rows []topk.EntityItem) int64 {
 // rollup sums rows of several periods (given oldest first): plays and
 // spellings add up (topk.Item.Merge), the display name and First are the
 // majority spelling's over the sum (the same whatever the order of the
-// periods), the artist the first period's having one.
+// periods), the artist the first period's having one. A row with plays 0
+// (an item whose listens were deleted) adds nothing but the item: its
+// stale name, First and artist are not merged. An item with plays 0 in
+// every period is a row with plays 0 (the first period's row, as a
+// placeholder), so the rollup overwrites whatever value it had before:
+// a rollup is exactly the sum of its periods.
 type rollup struct {
 	rows  map[itemKey]*topk.EntityItem
 	order []itemKey
+	zero  map[itemKey]bool // rows holding only a placeholder (plays 0 so far)
 }
 
 type itemKey struct {
@@ -375,7 +405,9 @@ type itemKey struct {
 	key    uint64
 }
 
-func newRollup() *rollup { return &rollup{rows: map[itemKey]*topk.EntityItem{}} }
+func newRollup() *rollup {
+	return &rollup{rows: map[itemKey]*topk.EntityItem{}, zero: map[itemKey]bool{}}
+}
 
 func (r *rollup) add(x topk.EntityItem) {
 	k := itemKey{x.Entity, x.Key}
@@ -384,12 +416,24 @@ func (r *rollup) add(x topk.EntityItem) {
 		acc = &topk.EntityItem{Entity: x.Entity}
 		r.rows[k] = acc
 		r.order = append(r.order, k)
+		if x.Plays <= 0 {
+			acc.Item = topk.Item{Key: x.Key, Name: x.Name, Artist: x.Artist, First: x.First}
+			r.zero[k] = true
+			return
+		}
+	}
+	if x.Plays <= 0 {
+		return
+	}
+	if r.zero[k] {
+		acc.Item = topk.Item{}
+		delete(r.zero, k)
 	}
 	acc.Merge(&x.Item)
 }
 
-// result returns the rows in write order and the total (the sum of track
-// plays: every counted play has exactly one track).
+// result returns the rows in write order (inWriteOrder) and the total
+// (the sum of track plays: every counted play has exactly one track).
 func (r *rollup) result() (rows []topk.EntityItem, total int64) {
 	for _, e := range writeOrder {
 		for _, k := range r.order {
@@ -401,5 +445,5 @@ func (r *rollup) result() (rows []topk.EntityItem, total int64) {
 			}
 		}
 	}
-	return rows, total
+	return inWriteOrder(rows), total
 }

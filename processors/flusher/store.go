@@ -12,16 +12,19 @@ import (
 // depends on each method's contract (see the package doc).
 type store interface {
 	// WriteItems writes rows of user's partition of p's item table
-	// (day_items, month_items, year_items), every row USING TIMESTAMP ts:
-	// one single-partition batch, or several in the order of rows.
+	// (day_items, month_items, year_items), every row USING TIMESTAMP ts
+	// (a day state's version, a rollup's sum of its days' versions): one
+	// single-partition batch, or several in the order of rows.
 	WriteItems(ctx context.Context, p topk.Period, user string, rows []topk.EntityItem, ts int64) error
 	// WriteUserDays writes user_days rows of one user (one partition),
-	// each USING TIMESTAMP its own plays.
+	// each its plays USING TIMESTAMP its Version.
 	WriteUserDays(ctx context.Context, user string, days []topk.DayTotal) error
-	// UserDays lists the user_days rows of user in [from, to], oldest first.
+	// UserDays lists the user_days rows of user in [from, to], oldest
+	// first, plays 0 included, each with its Version (the write timestamp
+	// of its plays).
 	UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error)
 	// Items reads user's partition of p's item table, and the write
-	// timestamp of each row's plays (the total of the state or rollup
+	// timestamp of each row's plays (the version of the state or rollup
 	// that wrote it).
 	Items(ctx context.Context, p topk.Period, user string) ([]topk.EntityItem, []int64, error)
 }

@@ -11,10 +11,12 @@ import (
 // than repeating them.
 
 // spellingSum is a rollup row as the model sums it: the artist, and each
-// spelling's plays and earliest first listen.
+// spelling's plays and earliest first listen; zero, the first row with
+// plays 0 summed (the row when no row has plays).
 type spellingSum struct {
 	artist    string
 	spellings map[string]topk.Spelling
+	zero      *topk.EntityItem
 }
 
 // addSum adds row's spellings to part's sum of its item.
@@ -27,6 +29,12 @@ func addSum(sums map[string]map[itemKey]*spellingSum, part string, row topk.Enti
 	if sum == nil {
 		sum = &spellingSum{spellings: map[string]topk.Spelling{}}
 		sums[part][ik] = sum
+	}
+	if row.Plays == 0 {
+		if sum.zero == nil {
+			sum.zero = &row
+		}
+		return
 	}
 	if sum.artist == "" {
 		sum.artist = row.Artist
@@ -42,6 +50,10 @@ func addSum(sums map[string]map[itemKey]*spellingSum, part string, row topk.Enti
 // row is the sum as the rollup row of ik: plays summed, name and First the
 // majority spelling's, Spellings in name order when more than one.
 func (sum *spellingSum) row(ik itemKey) topk.EntityItem {
+	if len(sum.spellings) == 0 {
+		z := sum.zero.Item
+		return topk.EntityItem{Entity: ik.entity, Item: topk.Item{Key: ik.key, Name: z.Name, Artist: z.Artist, First: z.First}}
+	}
 	var sp []topk.Spelling
 	var plays int64
 	for _, s := range sum.spellings {

@@ -5,8 +5,10 @@
 package flusher
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +27,11 @@ type userDay struct {
 	d    *aggregator.Day
 }
 
-// Rank implements sink.Coalescer: a user-day's state ranks by its total
-// (a newer state has a higher total, a replayed older one a lower), so
-// the sink keeps one state per user-day of a batch, as coalesce would.
+// Rank implements sink.Coalescer: a user-day's state ranks by its version
+// (every change, a listen added or deleted, increments it: a newer state
+// has a higher version, a replayed older one a lower; its total may go
+// down), so the sink keeps one state per user-day of a batch, as coalesce
+// would.
 // Records coalesce skips (bad key, tombstone, undecodable) are not ranked:
 // they reach it, which counts and logs them. Every record read tells the
 // roller that its partition is collecting a batch (see roller).
@@ -43,10 +47,10 @@ func (f *Flusher) Rank(m *sarama.ConsumerMessage) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return int64(d.Total), true
+	return int64(d.Version), true
 }
 
-// coalesce keeps the newest state (highest total; on a tie the later
+// coalesce keeps the newest state (highest version; on a tie the later
 // record) of each user-day of batch. Records that can never be written are
 // counted and logged, and left out.
 func (f *Flusher) coalesce(batch []*sarama.ConsumerMessage) []*userDay {
@@ -72,7 +76,11 @@ func (f *Flusher) coalesce(batch []*sarama.ConsumerMessage) []*userDay {
 			skip(m, "undecodable", err)
 			continue
 		}
-		if d.Total == 0 {
+		// A state with Total 0 and a Version is a day whose listens were
+		// all deleted: it is written (its rows with plays 0). Only a state
+		// that never changed (the aggregator writes none) has nothing to
+		// write.
+		if d.Version == 0 {
 			skipped.WithLabelValues("empty").Inc()
 			continue
 		}
@@ -84,7 +92,7 @@ func (f *Flusher) coalesce(batch []*sarama.ConsumerMessage) []*userDay {
 		} else {
 			coalesced.Inc()
 		}
-		if ud.d == nil || d.Total >= ud.d.Total {
+		if ud.d == nil || d.Version >= ud.d.Version {
 			ud.d = d
 		}
 	}
@@ -116,11 +124,11 @@ func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) er
 		if _, ok := byUser[ud.user]; !ok {
 			users = append(users, ud.user)
 		}
-		byUser[ud.user] = append(byUser[ud.user], topk.DayTotal{Day: ud.day, Plays: states[i].total})
+		byUser[ud.user] = append(byUser[ud.user], topk.DayTotal{Day: ud.day, Plays: states[i].plays, Version: states[i].version})
 	}
 	if err := f.each(ctx, len(states), func(ctx context.Context, i int) error {
 		st := states[i]
-		if err := f.store.WriteItems(ctx, topk.DayPeriod(st.day), st.user, st.rows, st.total); err != nil {
+		if err := f.store.WriteItems(ctx, topk.DayPeriod(st.day), st.user, st.rows, st.version); err != nil {
 			return fmt.Errorf("day_items %s %s: %w", st.user, st.day.Format(listen.DayLayout), err)
 		}
 		rowsWritten.WithLabelValues("day_items").Add(float64(len(st.rows)))
@@ -128,7 +136,7 @@ func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) er
 	}); err != nil {
 		return err
 	}
-	// user_days after day_items: a reader that sees a day's total in
+	// user_days after day_items: a reader that sees a day's version in
 	// user_days finds at least that state in day_items.
 	if err := f.each(ctx, len(users), func(ctx context.Context, i int) error {
 		if err := f.store.WriteUserDays(ctx, users[i], byUser[users[i]]); err != nil {
@@ -141,21 +149,25 @@ func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) er
 	}
 	daysWritten.Add(float64(len(states)))
 	for _, st := range states {
-		f.cache.put(dayKey(st.user, st.day), st.total, st.rows)
+		f.cache.put(dayKey(st.user, st.day), st.version, st.rows)
 	}
 	return w.submit(ctx, states).wait(ctx)
 }
 
 // newDayState turns a user-day's state into its day_items rows, in write
-// order.
+// order (see inWriteOrder). Items with no plays left (their listens were
+// deleted) are rows too, with plays 0: they overwrite the item's earlier
+// value, and readers leave them out.
 func newDayState(ud *userDay) *dayState {
-	st := &dayState{user: ud.user, day: ud.day, total: int64(ud.d.Total)}
+	st := &dayState{user: ud.user, day: ud.day, version: int64(ud.d.Version), plays: int64(ud.d.Total)}
+	var rows []topk.EntityItem
 	for _, e := range writeOrder {
 		items := ud.d.Items(e)
 		for i := range items {
-			st.rows = append(st.rows, topk.EntityItem{Entity: e, Item: items[i].Topk(ud.day)})
+			rows = append(rows, topk.EntityItem{Entity: e, Item: items[i].Topk(ud.day)})
 		}
 	}
+	st.rows = inWriteOrder(rows)
 	return st
 }
 
@@ -185,7 +197,21 @@ func (f *Flusher) each(ctx context.Context, n int, fn func(ctx context.Context, 
 	return g.Wait()
 }
 
-// writeOrder is the order rows are written in when they take several
-// batches: tracks last, because readers take the sum of track plays as the
-// total (see the package doc).
+// writeOrder is the order of the entities' rows with plays when they take
+// several batches: tracks last, because readers take the sum of track
+// plays as the total (see the package doc).
 var writeOrder = []topk.Entity{topk.Artists, topk.Albums, topk.Tracks}
+
+// inWriteOrder puts rows (in writeOrder) in the order they are written in
+// when they take several batches: the rows with plays 0 first, then the
+// others in writeOrder, so the last batch holds tracks with plays whenever
+// there are plays at all. A reader that finds every track with plays
+// written (their sum is the total) has then seen every other row too,
+// the rows with plays 0 included (see the package doc). rows is reordered
+// in place (stably) and returned.
+func inWriteOrder(rows []topk.EntityItem) []topk.EntityItem {
+	slices.SortStableFunc(rows, func(a, b topk.EntityItem) int {
+		return cmp.Compare(min(a.Plays, 1), min(b.Plays, 1))
+	})
+	return rows
+}

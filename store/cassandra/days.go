@@ -11,8 +11,9 @@ import (
 
 // DayStore is the flusher's store: it writes the day values (day_items,
 // then user_days) and the rollups (month_items, year_items), every row
-// USING TIMESTAMP a total, and reads them back with the write timestamp of
-// each row's plays. Every request it sends holds one of Concurrency slots
+// USING TIMESTAMP a version (a day state's Version, a rollup's sum of its
+// days' versions), and reads them back with the write timestamp of each
+// row's plays. Every request it sends holds one of Concurrency slots
 // while in flight, so the slots bound the requests one flusher instance
 // has in flight, whatever the number of partitions it claims. Writes and
 // reads are idempotent and run at the session's consistency (topk's
@@ -65,7 +66,7 @@ func (c *DayStore) release() { <-c.sem }
 
 const (
 	insertUserDay = `INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?) USING TIMESTAMP ?`
-	selectDays    = `SELECT day, plays FROM user_days WHERE user_id = ? AND day >= ? AND day <= ?`
+	selectDays    = `SELECT day, plays, WRITETIME(plays) FROM user_days WHERE user_id = ? AND day >= ? AND day <= ?`
 )
 
 var (
@@ -131,14 +132,15 @@ func (c *DayStore) WriteItems(ctx context.Context, p topk.Period, user string, r
 }
 
 // WriteUserDays writes user_days rows of user (one partition), each USING
-// TIMESTAMP its own plays, in batches of MaxRowsPerBatch rows.
+// TIMESTAMP its own Version (plays 0 included: a day whose listens were
+// all deleted), in batches of MaxRowsPerBatch rows.
 func (c *DayStore) WriteUserDays(ctx context.Context, user string, days []topk.DayTotal) error {
 	for start := 0; start < len(days); start += c.maxRows {
 		chunk := days[start:min(start+c.maxRows, len(days))]
 		entries := make([]gocql.BatchEntry, 0, len(chunk))
 		for _, d := range chunk {
 			entries = append(entries, gocql.BatchEntry{Stmt: insertUserDay, Idempotent: true,
-				Args: []any{user, d.Day, d.Plays, d.Plays}})
+				Args: []any{user, d.Day, d.Plays, d.Version}})
 		}
 		if err := c.batch(ctx, entries); err != nil {
 			return err
@@ -147,7 +149,10 @@ func (c *DayStore) WriteUserDays(ctx context.Context, user string, days []topk.D
 	return nil
 }
 
-// UserDays lists the user_days rows of user in [from, to], oldest first.
+// UserDays lists the user_days rows of user in [from, to], oldest first,
+// plays 0 included, each with its Version: the write timestamp of its
+// plays (rows written before deletions existed were written USING
+// TIMESTAMP their plays, which was their state's version too).
 func (c *DayStore) UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error) {
 	if err := c.acquire(ctx); err != nil {
 		return nil, err
@@ -157,7 +162,7 @@ func (c *DayStore) UserDays(ctx context.Context, user string, from, to time.Time
 	iter := c.s.Query(selectDays, user, from, to).WithContext(ctx).Idempotent(true).Iter()
 	var out []topk.DayTotal
 	var d topk.DayTotal
-	for iter.Scan(&d.Day, &d.Plays) {
+	for iter.Scan(&d.Day, &d.Plays, &d.Version) {
 		out = append(out, d)
 	}
 	if err := iter.Close(); err != nil {
@@ -170,8 +175,8 @@ func (c *DayStore) UserDays(ctx context.Context, user string, from, to time.Time
 }
 
 // Items reads user's partition of p's item table, and the write timestamp
-// of each row's plays (the total of the state or rollup that wrote it).
-// A row written before first existed counts from p's start; a spellings
+// of each row's plays (the version of the state or rollup that wrote it).
+// Rows with plays 0 are returned too. A row written before first existed counts from p's start; a spellings
 // value that does not decode is an error (wrapping topk.ErrCorrupt).
 func (c *DayStore) Items(ctx context.Context, p topk.Period, user string) ([]topk.EntityItem, []int64, error) {
 	if err := c.acquire(ctx); err != nil {

@@ -88,11 +88,14 @@ func TestIntegrationDayStore(t *testing.T) {
 			}
 		}
 	}
-	days := []topk.DayTotal{{Day: day.AddDate(0, 0, -1), Plays: 4}, {Day: day, Plays: 3}, {Day: day.AddDate(0, 0, 1), Plays: 5}}
+	// versions, not plays, order the writes: a day with a delete has
+	// fewer plays at a higher version; plays 0 is a row too
+	days := []topk.DayTotal{{Day: day.AddDate(0, 0, -1), Plays: 0, Version: 6}, {Day: day, Plays: 3, Version: 5}, {Day: day.AddDate(0, 0, 1), Plays: 5, Version: 5}}
 	if err := st.WriteUserDays(ctx, "ann", days); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.WriteUserDays(ctx, "ann", []topk.DayTotal{{Day: day, Plays: 2}}); err != nil { // older, loses
+	older := []topk.DayTotal{{Day: day, Plays: 4, Version: 4}, {Day: day.AddDate(0, 0, -1), Plays: 3, Version: 3}}
+	if err := st.WriteUserDays(ctx, "ann", older); err != nil { // older versions, more plays: they lose
 		t.Fatal(err)
 	}
 	got, err := st.UserDays(ctx, "ann", day.AddDate(0, 0, -1), day)
@@ -100,7 +103,7 @@ func TestIntegrationDayStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(days[:2]) {
-		t.Errorf("user_days %v, want %v (oldest first, the higher total)", got, days[:2])
+		t.Errorf("user_days %v, want %v (oldest first, the higher version, WRITETIME as Version)", got, days[:2])
 	}
 	if want := map[string]int{"day_items": 2, "month_items": 2, "year_items": 2, "user_days": 1}; fmt.Sprint(reads) != fmt.Sprint(want) {
 		t.Errorf("reads reported %v, want %v", reads, want)

@@ -8,8 +8,13 @@
 //   - Reader (query.go): the api's reads of day values, rollups, raw
 //     listens and the user search;
 //   - DayStore (days.go): the flusher's writes of day_items, user_days,
-//     month_items and year_items USING TIMESTAMP a total, and its reads of
-//     them with WRITETIME, its requests bounded in flight;
+//     month_items and year_items USING TIMESTAMP a version (a day state's
+//     Version, a rollup's sum of its days' versions; deletions make a
+//     day's total go down, so the total cannot order its writes), and its
+//     reads of them with WRITETIME, its requests bounded in flight. Values
+//     written before deletions carry their total, which was their
+//     version: they need no migration. Rows with plays 0 (listens
+//     deleted) are values like any other; the Reader leaves them out;
 //   - RawStore (raw.go): the raw writer's raw_listens batches and
 //     users_by_prefix rows.
 //

@@ -139,23 +139,38 @@ func (r *Reader) Ping(ctx context.Context) error {
 	return unavailable("ping", read(ctx, s, `SELECT release_version FROM system.local`).Scan(&v))
 }
 
+// firstDayPage is the page size of FirstDay's read: the first row
+// answers unless the user's first days had all their listens deleted.
+const firstDayPage = 32
+
 // FirstDay is the user's first day with plays (ok false: none at all).
+// user_days keeps a row with plays 0 for a day whose listens were all
+// deleted, so it reads the days oldest first, a page of firstDayPage rows
+// at a time, until one has plays (at most the user's days, one row each).
 func (r *Reader) FirstDay(ctx context.Context, user string) (day time.Time, ok bool, err error) {
 	s, err := r.session()
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	err = read(ctx, s, `SELECT day FROM user_days WHERE user_id = ? ORDER BY day ASC LIMIT 1`, user).Scan(&day)
-	if errors.Is(err, gocql.ErrNotFound) {
-		return time.Time{}, false, nil
+	it := read(ctx, s, `SELECT day, plays FROM user_days WHERE user_id = ? ORDER BY day ASC`, user).PageSize(firstDayPage).Iter()
+	var plays int64
+	for it.Scan(&day, &plays) {
+		if plays > 0 {
+			ok = true
+			break
+		}
 	}
-	if err != nil {
+	if err := it.Close(); err != nil {
 		return time.Time{}, false, unavailable("user_days", err)
+	}
+	if !ok {
+		return time.Time{}, false, nil
 	}
 	return day.UTC(), true, nil
 }
 
-// UserDays lists the user's days with plays in [from, to], oldest first.
+// UserDays lists the user's days with plays in [from, to], oldest first:
+// rows with plays 0 (days whose listens were all deleted) are left out.
 func (r *Reader) UserDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, error) {
 	s, err := r.session()
 	if err != nil {
@@ -166,6 +181,9 @@ func (r *Reader) UserDays(ctx context.Context, user string, from, to time.Time) 
 	var out []topk.DayTotal
 	var d topk.DayTotal
 	for it.Scan(&d.Day, &d.Plays) {
+		if d.Plays <= 0 {
+			continue
+		}
 		d.Day = d.Day.UTC()
 		out = append(out, d)
 	}
@@ -180,7 +198,8 @@ var selectItems = [...]string{
 
 // Items reads the items of one entity of one period, with their First
 // and spellings (a row written before first existed counts from p's
-// start). A spellings value that does not decode is an error wrapping
+// start). Rows with plays 0 (items whose listens were all deleted) are
+// left out. A spellings value that does not decode is an error wrapping
 // topk.ErrCorrupt, not ErrUnavailable: asking again will not help.
 func (r *Reader) Items(ctx context.Context, p topk.Period, user string, entity topk.Entity) ([]topk.Item, error) {
 	s, err := r.session()
@@ -193,6 +212,10 @@ func (r *Reader) Items(ctx context.Context, p topk.Period, user string, entity t
 	var x topk.Item
 	var cols itemColumns
 	for it.Scan(&key, &x.Name, &x.Artist, &x.Plays, &cols.first, &cols.spellings) {
+		if x.Plays <= 0 {
+			x, cols = topk.Item{}, itemColumns{}
+			continue
+		}
 		x.Key = uint64(key)
 		cols.fill(&x, p)
 		out = append(out, x)

@@ -17,6 +17,51 @@ import (
 	"github.com/topk-charts/topk/store/cassandra"
 )
 
+// Rows with plays 0 (listens deleted; the flusher writes them over the
+// earlier values) are not shown: the first day is the first with plays,
+// past more than a page of days with none; days and items with plays 0
+// are left out; a user whose days all have 0 plays has no first day.
+func TestIntegrationReaderSkipsZeroPlays(t *testing.T) {
+	cfg := testenv.Config(t)
+	testenv.Keyspace(t, cfg)
+	ctx := testenv.Context(t, time.Minute)
+	exec := execer(t, ctx, wiring.Cassandra(cfg.Cassandra))
+	start := time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 40 { // more than a page of FirstDay's read
+		exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, "bob", start.AddDate(0, 0, i), int64(0))
+	}
+	first := start.AddDate(0, 0, 40)
+	exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, "bob", first, int64(2))
+	exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, "bob", first.AddDate(0, 0, 1), int64(0))
+	exec(`INSERT INTO user_days (user_id, day, plays) VALUES (?, ?, ?)`, "zed", first, int64(0))
+	for _, x := range []struct {
+		item  int64
+		plays int64
+	}{{1, 2}, {2, 0}} {
+		exec(`INSERT INTO day_items (user_id, day, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?)`, "bob", first, "track", x.item, "T", "A", x.plays)
+		exec(`INSERT INTO month_items (user_id, month, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?)`, "bob", 202512, "track", x.item, "T", "A", x.plays)
+		exec(`INSERT INTO year_items (user_id, year, entity, item, name, artist, plays) VALUES (?, ?, ?, ?, ?, ?, ?)`, "bob", 2025, "track", x.item, "T", "A", x.plays)
+	}
+	r := cassandra.NewReader(wiring.Cassandra(cfg.Cassandra))
+	defer r.Close()
+	if f, ok, err := r.FirstDay(ctx, "bob"); err != nil || !ok || !f.Equal(first) {
+		t.Errorf("first day %v %v %v, want %v", f, ok, err, first)
+	}
+	if f, ok, err := r.FirstDay(ctx, "zed"); err != nil || ok {
+		t.Errorf("first day of a user with only 0 plays: %v %v %v, want none", f, ok, err)
+	}
+	days, err := r.UserDays(ctx, "bob", start, first.AddDate(0, 1, 0))
+	if err != nil || len(days) != 1 || !days[0].Day.Equal(first) || days[0].Plays != 2 {
+		t.Errorf("user days %+v %v, want only %v", days, err, first)
+	}
+	for _, p := range []topk.Period{topk.DayPeriod(first), topk.MonthPeriod(first), topk.YearPeriod(first)} {
+		items, err := r.Items(ctx, p, "bob", topk.Tracks)
+		if err != nil || len(items) != 1 || items[0].Key != 1 || items[0].Plays != 2 {
+			t.Errorf("%v items %+v %v, want only item 1", p, items, err)
+		}
+	}
+}
+
 // The api's reads against the real tables: first day, days in a range
 // oldest first, items of a day, month and year partition for one entity,
 // raw listens newest first with a position (ties of played_at included),
