@@ -233,3 +233,19 @@ func TestDeletedItemCountedAgain(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestDeleteFirstListen: deleting an item's first listen moves its First
+// to the first listen still counted (items with one spelling).
+func TestDeleteFirstListen(t *testing.T) {
+	var d Day
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	d.Add(PlayOf(lis("u", at.Add(time.Second), "Radiohead", "Creep", "Pablo Honey")))
+	d.Add(PlayOf(lis("u", at.Add(3*time.Second), "Radiohead", "Anyone", "Pablo Honey")))
+	d.Add(PlayOf(lis("u", at.Add(5*time.Second), "Radiohead", "Creep", "Pablo Honey")))
+	if got := d.Delete(1, listen.MSID("Radiohead", "Creep")); got != Removed {
+		t.Fatal(got)
+	}
+	if d.Tracks[0].First != 5 || d.Artists[0].First != 3 || d.Albums[0].First != 3 || d.Tracks[1].First != 3 {
+		t.Errorf("firsts: creep %d, radiohead %d, pablo honey %d, anyone %d", d.Tracks[0].First, d.Artists[0].First, d.Albums[0].First, d.Tracks[1].First)
+	}
+}

@@ -139,6 +139,23 @@ func (d *Day) Add(p Play) bool {
 	return true
 }
 
+// refirst sets the First of an item with one spelling left to the second
+// of its first listen still counted (the seen entries of), after a
+// deletion that may have taken its first listen. An item with several
+// spellings keeps its spellings' firsts: which listen had which spelling
+// is not kept, so they stay a bound (no later than the first listen).
+func (d *Day) refirst(it *Item, of func(seen) bool) {
+	if it.Plays == 0 || it.Spellings != nil {
+		return
+	}
+	for _, x := range d.seen { // sorted by second: the first match is the first listen
+		if of(x) {
+			it.First = x.sec
+			return
+		}
+	}
+}
+
 // Deleted is what Day.Delete did.
 type Deleted int
 
@@ -175,11 +192,14 @@ func (d *Day) Delete(sec uint32, msid string) Deleted {
 		d.Artists[t.artist].remove()
 		d.Total--
 		d.Version++
+		d.refirst(t, func(x seen) bool { return x.track == s.track })
+		d.refirst(&d.Artists[t.artist], func(x seen) bool { return d.Tracks[x.track].artist == t.artist })
 		switch {
 		case s.album == albumUnknown:
 			return RemovedAlbumUnknown
 		case s.album > 0:
 			d.Albums[s.album-1].remove()
+			d.refirst(&d.Albums[s.album-1], func(x seen) bool { return x.album == s.album })
 		}
 		return Removed
 	}
