@@ -271,11 +271,50 @@ func (h *lbHandler) deleteListen(c echo.Context) error {
 	if h.cfg.Publisher == nil {
 		return lbError(http.StatusServiceUnavailable, "Listens are not deleted by this server.")
 	}
+	d.Album = h.storedAlbum(c.Request().Context(), d)
 	if err := h.cfg.Publisher.PublishDelete(c.Request().Context(), d, listenbrainz.Source); err != nil {
 		h.srv.log.Error("listen delete not acknowledged", "user", user, "listened_at", d.PlayedAt.Unix(), "msid", d.MSID, "err", err)
 		return lbError(http.StatusServiceUnavailable, "We couldn't delete the listen. Please try again later.")
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// storedAlbum is the album name the listen d deletes was stored with in
+// raw_listens ("" for none), read through the charts' /listens pages of
+// its day; nil when it is not found there (not written yet, or no such
+// listen) or cannot be read within a second. The aggregator needs it only
+// for a listen counted before its state recorded each listen's album
+// (listen.Delete.Album).
+func (h *lbHandler) storedAlbum(ctx context.Context, d listen.Delete) *string {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	day := d.PlayedAt.UTC().Truncate(24 * time.Hour)
+	q := charts.ListensQuery{User: d.UserID, From: day, To: day, Limit: charts.MaxListens}
+	for range 4 { // a day holds at most a few pages (TOPK_MAX_PLAYS_PER_DAY)
+		ans, err := h.cfg.Charts.Listens(ctx, q)
+		if err != nil {
+			return nil
+		}
+		for _, l := range ans.Listens { // newest first
+			if l.PlayedAt.After(d.PlayedAt) {
+				continue
+			}
+			if l.PlayedAt.Before(d.PlayedAt) {
+				return nil
+			}
+			if listen.MSID(l.Artist, l.Track) == d.MSID {
+				album := l.Album
+				return &album
+			}
+		}
+		if ans.Next == "" {
+			return nil
+		}
+		if q.After, err = charts.ParseCursor(ans.Next); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // putNowPlaying keeps a playing-now listen for its duration, unless the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/topk-charts/topk"
+	"github.com/topk-charts/topk/charts"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/listenbrainz"
 )
@@ -603,5 +605,30 @@ func TestLBCORSAndRateLimit(t *testing.T) {
 	// Unknown /1/ paths answer in ListenBrainz's shape too.
 	if rec := f.send(http.MethodGet, "/1/nope", ""); rec.Code != 404 || lbBody(t, rec)["code"] != float64(404) {
 		t.Errorf("unknown path: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// A delete of a listen stored in raw_listens carries the album it was
+// stored with, for the aggregator's states from before each listen's
+// album was kept.
+func TestLBDeleteListenCarriesTheStoredAlbum(t *testing.T) {
+	f := newLBFixture(t, fixtureOpts{recovered: true})
+	auth := []string{"Authorization", "Token " + aliceToken, "Content-Type", "application/json"}
+	ans, err := f.svc.Listens(context.Background(), charts.ListensQuery{User: "alice", From: charts.Earliest, To: charts.LastDay(f.svc.Now()), Limit: 50})
+	if err != nil || len(ans.Listens) == 0 {
+		t.Fatalf("alice's listens: %v %v", ans, err)
+	}
+	i := slices.IndexFunc(ans.Listens, func(l charts.ListenJSON) bool { return l.Album != "" })
+	if i < 0 {
+		t.Fatal("no listen of alice with an album in the test world")
+	}
+	l := ans.Listens[i]
+	body := fmt.Sprintf(`{"listened_at": %d, "recording_msid": %q}`, l.PlayedAt.Unix(), listen.MSID(l.Artist, l.Track))
+	if rec := f.send(http.MethodPost, "/1/delete-listen", body, auth...); rec.Code != 200 {
+		t.Fatalf("delete: %d %s", rec.Code, rec.Body.String())
+	}
+	d, err := listen.ParseDelete([]byte(f.pub.deletes[0].value), time.Now())
+	if err != nil || d.Album == nil || *d.Album != l.Album {
+		t.Fatalf("produced %s (%+v, %v), want album %q", f.pub.deletes[0].value, d, err, l.Album)
 	}
 }

@@ -15,6 +15,7 @@ import (
 //
 //	{"delete":{"user_id":"alice","played_at":"2026-12-01T10:00:00Z","recording_msid":"<uuid>"}}
 //
+// with an optional "album_name" (see Album)
 // keyed like a listen: by user_id on raw (so it is ordered after the
 // user's listens of every source), by user_id|day on valid. played_at
 // takes the forms a listen's does (RFC 3339 or Unix seconds); the msid
@@ -26,6 +27,11 @@ type Delete struct {
 	UserID   string
 	PlayedAt time.Time
 	MSID     string
+	// Album, when set, is the album name the listen was stored with in
+	// raw_listens ("" for none), which the api looks up: the aggregator
+	// uses it only for a listen counted before its state recorded each
+	// listen's album (state version 3). Member "album_name", optional.
+	Album *string
 }
 
 // FieldDelete and FieldRecordingMSID name the delete record's members in
@@ -50,6 +56,10 @@ func (d Delete) Encode() []byte {
 	b = d.PlayedAt.UTC().AppendFormat(b, "2006-01-02T15:04:05Z")
 	b = append(b, `","recording_msid":`...)
 	b = appendJSONString(b, d.MSID)
+	if d.Album != nil {
+		b = append(b, `,"album_name":`...)
+		b = appendJSONString(b, *d.Album)
+	}
 	return append(b, "}}"...)
 }
 
@@ -66,7 +76,8 @@ func IsDelete(raw []byte) bool {
 
 // ParseDelete reads a delete record received at now: played_at within
 // [MinPlayedAtUnix, now+MaxFutureSkew] as a listen's, a valid user_id,
-// the msid in the canonical form, no other member. Errors are
+// the msid in the canonical form, album_name (if any) a valid name, no
+// other member. Errors are
 // *InvalidError.
 func ParseDelete(raw []byte, now time.Time) (Delete, error) {
 	d, err := parseDelete(raw, now.Add(MaxFutureSkew).Unix())
@@ -95,6 +106,7 @@ func parseDelete(raw []byte, hi int64) (Delete, *InvalidError) {
 			UserID   *string         `json:"user_id"`
 			PlayedAt json.RawMessage `json:"played_at"`
 			MSID     *string         `json:"recording_msid"`
+			Album    *string         `json:"album_name"`
 		} `json:"delete"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -128,7 +140,12 @@ func parseDelete(raw []byte, hi int64) (Delete, *InvalidError) {
 	if !canonicalUUID(*r.MSID) {
 		return Delete{}, invalid(ReasonBadDelete, FieldRecordingMSID, "not a UUID in the canonical form (lowercase hex, 8-4-4-4-12)")
 	}
-	return Delete{UserID: *r.UserID, PlayedAt: time.Unix(sec, 0).UTC(), MSID: *r.MSID}, nil
+	if r.Album != nil {
+		if err := checkName(FieldAlbumName, CollapseSpace(*r.Album), false, 0); err != nil {
+			return Delete{}, err
+		}
+	}
+	return Delete{UserID: *r.UserID, PlayedAt: time.Unix(sec, 0).UTC(), MSID: *r.MSID, Album: r.Album}, nil
 }
 
 // canonicalUUID reports whether s is a UUID as FormatUUID writes it.

@@ -343,7 +343,7 @@ func (c *counter) delete(ctx goka.Context, raw []byte) {
 	}
 	pc, d := c.state(ctx)
 	t := del.PlayedAt.UTC()
-	switch d.Delete(uint32(t.Hour()*3600+t.Minute()*60+t.Second()), del.MSID) {
+	switch d.DeleteWithAlbum(uint32(t.Hour()*3600+t.Minute()*60+t.Second()), del.MSID, del.Album) {
 	case NotFound:
 		outcomeDelMissing.Inc()
 		c.rewrite(ctx, pc, d)

@@ -249,3 +249,36 @@ func TestDeleteFirstListen(t *testing.T) {
 		t.Errorf("firsts: creep %d, radiohead %d, pablo honey %d, anyone %d", d.Tracks[0].First, d.Artists[0].First, d.Albums[0].First, d.Tracks[1].First)
 	}
 }
+
+// TestVersion2DeleteWithAlbum: the album the api found in raw_listens
+// settles a listen counted before state version 3 whose album the counts
+// do not tell.
+func TestVersion2DeleteWithAlbum(t *testing.T) {
+	var d Day
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	ls := []listen.Listen{
+		lis("u", at, "Air", "Alone", "Moon Safari"),
+		lis("u", at.Add(time.Minute), "Air", "Alone", "Talkie Walkie"),
+		lis("u", at.Add(2*time.Minute), "Air", "Venus", ""),
+	}
+	for _, l := range ls {
+		d.Add(PlayOf(l))
+	}
+	old, err := DecodeDay(encodeV2(&d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	talkie, none, other := "TALKIE  WALKIE", "", "Premiers Symptômes"
+	if got := old.DeleteWithAlbum(36060, listen.MSID("Air", "Alone"), &talkie); got != Removed {
+		t.Errorf("with its album: %v", got)
+	}
+	if got := old.DeleteWithAlbum(36120, listen.MSID("Air", "Venus"), &none); got != Removed {
+		t.Errorf("with no album: %v", got)
+	}
+	if got := old.DeleteWithAlbum(36000, listen.MSID("Air", "Alone"), &other); got != RemovedAlbumUnknown {
+		t.Errorf("with an album the day does not have: %v", got)
+	}
+	if a := plays(old, topk.Albums); a["Moon Safari"] != 1 || a["Talkie Walkie"] != 0 {
+		t.Errorf("albums %v", a)
+	}
+}

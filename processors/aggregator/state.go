@@ -139,6 +139,22 @@ func (d *Day) Add(p Play) bool {
 	return true
 }
 
+// albumOf is the seen.album of a listen of artist (an index of Artists)
+// stored with album name: 0 for none, the album item with its key and
+// a play left, else albumUnknown.
+func (d *Day) albumOf(artist uint32, name string) uint32 {
+	if listen.CollapseSpace(name) == "" {
+		return 0
+	}
+	key := listen.AlbumKey(d.Artists[artist].Name, name)
+	for i, a := range d.Albums {
+		if a.Key == key && a.artist == artist && a.Plays > 0 {
+			return uint32(i) + 1
+		}
+	}
+	return albumUnknown
+}
+
 // refirst sets the First of an item with one spelling left to the second
 // of its first listen still counted (the seen entries of), after a
 // deletion that may have taken its first listen. An item with several
@@ -179,7 +195,13 @@ const (
 // a listen's own spelling is not kept, and spellings only decide display
 // names. An item left with no plays keeps its place (seen entries and
 // the flusher refer to it) with Plays 0; readers skip such items.
-func (d *Day) Delete(sec uint32, msid string) Deleted {
+func (d *Day) Delete(sec uint32, msid string) Deleted { return d.DeleteWithAlbum(sec, msid, nil) }
+
+// DeleteWithAlbum is Delete with the album name the listen was stored
+// with (listen.Delete.Album; "" for none), for a listen counted before
+// state version 3 whose album the counts do not tell: the play is taken
+// from that album. nil: not known.
+func (d *Day) DeleteWithAlbum(sec uint32, msid string, album *string) Deleted {
 	i := sort.Search(len(d.seen), func(i int) bool { return d.seen[i].sec >= sec })
 	for ; i < len(d.seen) && d.seen[i].sec == sec; i++ {
 		s := d.seen[i]
@@ -194,6 +216,9 @@ func (d *Day) Delete(sec uint32, msid string) Deleted {
 		d.Version++
 		d.refirst(t, func(x seen) bool { return x.track == s.track })
 		d.refirst(&d.Artists[t.artist], func(x seen) bool { return d.Tracks[x.track].artist == t.artist })
+		if s.album == albumUnknown && album != nil {
+			s.album = d.albumOf(t.artist, *album)
+		}
 		switch {
 		case s.album == albumUnknown:
 			return RemovedAlbumUnknown
