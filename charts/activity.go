@@ -94,7 +94,7 @@ func (s *Service) olderDays(ctx context.Context, user string, from, to time.Time
 
 // userDays is the user's days with plays in [from, to] (cached).
 func (s *Service) userDays(ctx context.Context, user string, from, to time.Time) ([]topk.DayTotal, time.Time, error) {
-	return fetch(ctx, s.cache, "days:"+day(from)+":"+day(to)+":"+user, jsonCodec[[]topk.DayTotal](),
+	return fetch(ctx, s.cache, "days:"+day(from)+":"+day(to)+":"+s.userKey(user), jsonCodec[[]topk.DayTotal](),
 		func(ctx context.Context) ([]topk.DayTotal, error) {
 			return s.cfg.Store.UserDays(ctx, user, from, to)
 		})

@@ -80,7 +80,7 @@ func (s *Service) Listens(ctx context.Context, q ListensQuery) (*ListensAnswer, 
 		if cur != nil {
 			curKey = cur.encode()
 		}
-		page, asOf, err := fetch(ctx, s.cache, "listens:"+day(from)+":"+day(to)+":"+strconv.Itoa(q.Limit)+":"+curKey+":"+q.User,
+		page, asOf, err := fetch(ctx, s.cache, "listens:"+day(from)+":"+day(to)+":"+strconv.Itoa(q.Limit)+":"+curKey+":"+s.userKey(q.User),
 			jsonCodec[ListensAnswer](), func(ctx context.Context) (ListensAnswer, error) {
 				return s.readListens(ctx, q.User, from, to, cur, q.Limit)
 			})

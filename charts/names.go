@@ -87,7 +87,7 @@ func (a *allTime) cassandra(ctx context.Context, e topk.Entity, es ...topk.Entit
 			out = append(out, t)
 			continue
 		}
-		key := "alltime:" + string(x) + ":" + to.Format(time.DateOnly) + ":" + a.user
+		key := "alltime:" + string(x) + ":" + to.Format(time.DateOnly) + ":" + a.s.userKey(a.user)
 		t, ok := peek(ctx, a.s.cache, key, a.s.cfg.NamesTTL, tallyCodec, func(ctx context.Context) (*tally, error) {
 			periods, _, err := a.s.canonicalPlan(ctx, a.user, Earliest, to)
 			if err != nil {

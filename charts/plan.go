@@ -120,7 +120,7 @@ func (s *Service) firstDayAsOf(ctx context.Context, user string) (time.Time, boo
 	}
 	c := jsonCodec[fd]()
 	c.keep = func(v fd) bool { return v.OK }
-	v, asOf, err := fetch(ctx, s.cache, "first:"+user, c, func(ctx context.Context) (fd, error) {
+	v, asOf, err := fetch(ctx, s.cache, "first:"+s.userKey(user), c, func(ctx context.Context) (fd, error) {
 		d, ok, err := s.cfg.Store.FirstDay(ctx, user)
 		return fd{d, ok}, err
 	})
@@ -181,7 +181,7 @@ func (s *Service) periodsTally(ctx context.Context, user string, e topk.Entity, 
 	if len(periods) == 0 {
 		return newAccumulator(0).tally(), time.Time{}, nil
 	}
-	return fetch(ctx, s.cache, tallyKey(e, periods, user), tallyCodec, func(ctx context.Context) (*tally, error) {
+	return fetch(ctx, s.cache, tallyKey(e, periods, s.userKey(user)), tallyCodec, func(ctx context.Context) (*tally, error) {
 		return s.readTally(ctx, user, e, periods)
 	})
 }
@@ -252,7 +252,7 @@ func (s *Service) readTally(ctx context.Context, user string, e topk.Entity, per
 	results := make([][]topk.Item, len(periods))
 	missing := make([]int, 0, len(periods))
 	for i, p := range periods {
-		if items, ok := s.cache.part(partKey(e, p, user)); ok {
+		if items, ok := s.cache.part(partKey(e, p, s.userKey(user))); ok {
 			results[i] = items
 		} else {
 			missing = append(missing, i)
@@ -278,7 +278,7 @@ func (s *Service) readTally(ctx context.Context, user string, e topk.Entity, per
 		return nil, err
 	}
 	for _, i := range missing {
-		s.cache.putPart(partKey(e, periods[i], user), results[i])
+		s.cache.putPart(partKey(e, periods[i], s.userKey(user)), results[i])
 	}
 	n := 0
 	for _, r := range results {

@@ -97,6 +97,12 @@ type Config struct {
 	// Lag tells how far Cassandra is behind the view (LagMonitor); answers
 	// that read Cassandra carry it. nil: unknown.
 	Lag LagSource
+	// Generations tells, per user, the latest change to the user's older
+	// days that Cassandra holds (processors/stored): it is part of the
+	// keys of the user's cached answers, so an answer cached before such a
+	// change is not used again once the api heard of it. nil: none (the
+	// answers are kept their TTL).
+	Generations Generations
 	// Registerer takes topk_api_cache_requests_total; default
 	// prometheus.DefaultRegisterer.
 	Registerer prometheus.Registerer
@@ -161,6 +167,25 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	return &Service{cfg: cfg, log: log, cache: cache, rangeNames: rangeNames}, nil
+}
+
+// Generations is the source of Config.Generations.
+type Generations interface {
+	// Generation is the user's latest notice (0: none heard of).
+	Generation(user string) int64
+}
+
+// userKey is how the user ends the keys of the user's cached answers:
+// the user, and the generation of the user's older days when there is
+// one, after a '|' (never in a user id: ValidUser).
+func (s *Service) userKey(user string) string {
+	if s.cfg.Generations == nil {
+		return user
+	}
+	if g := s.cfg.Generations.Generation(user); g != 0 {
+		return user + "|g" + strconv.FormatInt(g, 36)
+	}
+	return user
 }
 
 // Close stops the cache's background refreshes (refresh-ahead of answers

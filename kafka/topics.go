@@ -93,6 +93,7 @@ func ListenTopics(k Config, t listen.Topics) []TopicSpec {
 			"cleanup.policy": "delete", "retention.ms": ms(30 * day), "min.insync.replicas": minISR,
 			"max.message.bytes": strconv.Itoa(ProducerMaxMessageBytes(k.MaxMessageBytes)),
 		}},
+		StoredTopic(string(t.Stored), int32(k.RawPartitions), k.MinInsyncReplicas),
 	}
 }
 
@@ -292,6 +293,25 @@ func DeleteNamespace(admin sarama.ClusterAdmin, namespace string) error {
 		}
 	}
 	return DeleteTopics(admin, mine...)
+}
+
+// StoredRetention is how long the stored topic keeps its notices: far
+// longer than an answer is cached (TOPK_CACHE_TTL) and than an api takes
+// to read them when it starts (see processors/stored).
+const StoredRetention = time.Hour
+
+// StoredTopic is the stored topic (listen.Topics.Stored): notices that a
+// user's older days changed in Cassandra, keyed by user, deleted by age
+// (the broker's clock).
+func StoredTopic(name string, partitions int32, minInsync int) TopicSpec {
+	spec := TopicSpec{Name: name, Partitions: partitions, Config: map[string]string{
+		"cleanup.policy": "delete", "retention.ms": ms(StoredRetention),
+		"segment.ms": ms(10 * time.Minute), "message.timestamp.type": "LogAppendTime",
+	}}
+	if minInsync > 0 {
+		spec.Config["min.insync.replicas"] = strconv.Itoa(minInsync)
+	}
+	return spec
 }
 
 // RecentTopic is the aggregator's projection of the recent days for the

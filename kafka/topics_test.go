@@ -18,7 +18,7 @@ func TestListenTopicsMaxMessageBytes(t *testing.T) {
 	for _, tc := range []struct{ configured, want int }{{0, 1 << 20}, {1 << 20, 1 << 20}, {3 << 20, 3 << 20}, {100000, 100000}} {
 		k := Config{ValidPartitions: 16, RawPartitions: 8, MinInsyncReplicas: 2, MaxMessageBytes: tc.configured}
 		specs := ListenTopics(k, topics)
-		if len(specs) != 3 {
+		if len(specs) != 4 {
 			t.Fatalf("%d specs", len(specs))
 		}
 		want := map[string]int{
@@ -27,6 +27,12 @@ func TestListenTopicsMaxMessageBytes(t *testing.T) {
 			string(topics.DLQ):   tc.want + DeadLetterHeadroom,
 		}
 		for _, s := range specs {
+			if s.Name == string(topics.Stored) { // notices: small, an hour
+				if s.Config["retention.ms"] != "3600000" || s.Config["min.insync.replicas"] != "2" || s.Partitions != 8 {
+					t.Errorf("stored topic %+v", s)
+				}
+				continue
+			}
 			w, ok := want[s.Name]
 			if !ok {
 				t.Errorf("unexpected topic %s", s.Name)

@@ -10,6 +10,9 @@ const (
 	// recentTopic is not in DESIGN.md's first table: the aggregator's
 	// projection of the recent days for the api's views (issue 10).
 	recentTopic = "user.day.recent"
+	// storedTopic: notices that a user's older days changed in Cassandra
+	// (processors/stored).
+	storedTopic = "user.day.stored"
 )
 
 // Topics are the listen streams of one deployment.
@@ -28,6 +31,11 @@ type Topics struct {
 	// deleted by age: the api's views read it, so their time to ready
 	// follows the days they serve, not all history in the table.
 	Recent goka.Stream
+	// Stored holds notices that a user's days before yesterday changed in
+	// Cassandra, keyed by user (the flusher and the raw writer publish
+	// them after their writes; the api drops its cached answers of that
+	// user when it reads one). Deleted by age.
+	Stored goka.Stream
 }
 
 // NewTopics names the listen topics under namespace: the empty namespace
@@ -39,6 +47,7 @@ func NewTopics(namespace string) Topics {
 		Valid:  goka.Stream(Namespaced(namespace, validTopic)),
 		DLQ:    goka.Stream(Namespaced(namespace, dlqTopic)),
 		Recent: goka.Stream(Namespaced(namespace, recentTopic)),
+		Stored: goka.Stream(Namespaced(namespace, storedTopic)),
 	}
 }
 

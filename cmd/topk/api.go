@@ -12,9 +12,11 @@ import (
 	"github.com/topk-charts/topk/charts"
 	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/flusher"
+	"github.com/topk-charts/topk/processors/stored"
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/redis"
 	"github.com/topk-charts/topk/views"
@@ -45,7 +47,7 @@ func addAPI(ctx context.Context, env *Env, s *service) error {
 		return err
 	}
 	s.views = append(s.views, p.view.Goka)
-	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api-lag", p.lag.Run}, component{"api", p.srv.Run})
+	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api-lag", p.lag.Run}, component{"api-stored", p.gens.Run}, component{"api", p.srv.Run})
 	return nil
 }
 
@@ -83,6 +85,7 @@ type apiParts struct {
 	srv  *api.Server
 	view *views.View
 	lag  *charts.LagMonitor
+	gens *stored.Generations
 	// charts is the query service (tests settle its background fills).
 	charts *charts.Service
 	close  func()
@@ -123,10 +126,17 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	// How far the flusher (Cassandra) is behind the changelog the view follows.
 	meter := kafka.NewTimeLagMeter(c.Kafka.Brokers, nil, flusher.Group(c.Namespace), string(aggregator.Table(c.Namespace)))
 	closeAll := func() { reader.Close(); _ = rc.Close(); _ = meter.Close() }
+	// Notices that Cassandra holds a change to a user's older days: part
+	// of that user's cache keys, kept as long as any answer is cached.
+	gens := stored.NewGenerations(stored.GenerationsConfig{
+		Brokers: c.Kafka.Brokers, Topic: string(listen.NewTopics(c.Namespace).Stored), Log: log,
+		Horizon: max(c.Charts.CacheTTL, c.Charts.NamesTTL) + time.Minute,
+	})
 
 	checks := []ops.Check{
 		{Name: "view", Required: true, Fn: view.Check},
 		{Name: "cassandra", Fn: reader.Ping},
+		{Name: "stored", Fn: gens.Check},
 		{Name: "redis", Fn: func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
 	}
 	for _, name := range []string{"kafka", "postgres"} {
@@ -163,6 +173,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		MaxCassandra:       c.Charts.CassandraConcurrency,
 		MaxReads:           c.Charts.CassandraReads,
 		Lag:                lag,
+		Generations:        gens,
 		Registerer:         ac.Registerer,
 	}, log)
 	if err != nil {
@@ -173,5 +184,5 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka()} }), c.API.AdminToken)
 	// The cache's background refreshes read through reader and rc: stop
 	// them first.
-	return &apiParts{srv: srv, view: view, lag: lag, charts: svc, close: func() { svc.Close(); closeAll() }}, nil
+	return &apiParts{srv: srv, view: view, lag: lag, gens: gens, charts: svc, close: func() { svc.Close(); closeAll() }}, nil
 }

@@ -7,12 +7,16 @@ import (
 	"sync"
 
 	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/internal/wiring"
+	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/rawwriter"
+	"github.com/topk-charts/topk/processors/stored"
 	"github.com/topk-charts/topk/store/cassandra"
 )
 
@@ -84,6 +88,7 @@ func addRawWriter(_ context.Context, env *Env, s *service) error {
 	addCassandraSink(env, s, "raw-writer", func(sess *gocql.Session) (cassandraSink, error) {
 		w, err := rawwriter.New(rawwriter.Config{
 			Namespace: c.Namespace, Brokers: c.Kafka.Brokers, Log: logWith(env.Log, "raw-writer"),
+			Stored:      storedPublisher(env, "raw-writer"),
 			OutageLimit: outageLimit(env), MaxBatchBytes: c.Pipeline.SinkBatchBytes,
 		}, sess)
 		if err != nil {
@@ -99,6 +104,7 @@ func addFlusher(_ context.Context, env *Env, s *service) error {
 	addCassandraSink(env, s, "flusher", func(sess *gocql.Session) (cassandraSink, error) {
 		f, err := flusher.New(flusher.Config{
 			Namespace: c.Namespace, Brokers: c.Kafka.Brokers, Log: logWith(env.Log, "flusher"),
+			Stored:        storedPublisher(env, "flusher"),
 			FlushInterval: c.Pipeline.FlushInterval,
 			MaxBatchBytes: c.Pipeline.SinkBatchBytes,
 			CacheBytes:    cacheBytes(c.Pipeline.FlushCacheMB),
@@ -110,6 +116,25 @@ func addFlusher(_ context.Context, env *Env, s *service) error {
 		return f, nil
 	})
 	return nil
+}
+
+// storedPublisher tells the api's caches about the writer's changes to
+// older days (processors/stored); it connects on its first notice.
+func storedPublisher(env *Env, writer string) *stored.Publisher {
+	c := env.Config
+	p, err := stored.NewPublisher(stored.PublisherConfig{
+		Brokers:     c.Kafka.Brokers,
+		Topic:       kafka.StoredTopic(string(listen.NewTopics(c.Namespace).Stored), int32(c.Kafka.RawPartitions), c.Kafka.MinInsyncReplicas),
+		Replication: int16(c.Kafka.ReplicationFactor),
+		Writer:      writer,
+		Registerer:  prometheus.DefaultRegisterer,
+		Log:         logWith(env.Log, writer),
+	})
+	if err != nil { // only a metrics registration conflict
+		env.Log.Error("stored notices off", "writer", writer, "err", err)
+		return nil
+	}
+	return p
 }
 
 // cacheBytes is a cache bound in bytes for a *_CACHE_MB setting, whose 0

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/topk-charts/topk/processors/stored"
+
 	"github.com/IBM/sarama"
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,6 +100,10 @@ func registerMetrics(reg prometheus.Registerer) error {
 type Config struct {
 	// Namespace prefixes the topic and the group (tests); empty in production.
 	Namespace string
+	// Stored tells the api's caches about every write that changed a day
+	// before yesterday (processors/stored), after the write and before the
+	// input's offsets are marked; nil: nobody is told.
+	Stored *stored.Publisher
 	// Brokers are the Kafka bootstrap servers.
 	Brokers []string
 	// FlushInterval is how long changes are coalesced before they are

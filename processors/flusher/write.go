@@ -151,7 +151,14 @@ func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) er
 	for _, st := range states {
 		f.cache.put(dayKey(st.user, st.day), st.version, st.rows)
 	}
-	return w.submit(ctx, states).wait(ctx)
+	if err := w.submit(ctx, states).wait(ctx); err != nil {
+		return err
+	}
+	changed := map[string][]time.Time{}
+	for _, st := range states {
+		changed[st.user] = append(changed[st.user], st.day)
+	}
+	return f.cfg.Stored.Publish(ctx, changed)
 }
 
 // newDayState turns a user-day's state into its day_items rows, in write

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/topk-charts/topk/processors/stored"
+
 	"github.com/IBM/sarama"
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +62,10 @@ func registerMetrics(reg prometheus.Registerer) error {
 type Config struct {
 	// Namespace prefixes the topic and the group (tests); empty in production.
 	Namespace string
+	// Stored tells the api's caches about every write that changed a day
+	// before yesterday (processors/stored), after the write and before the
+	// input's offsets are marked; nil: nobody is told.
+	Stored *stored.Publisher
 	// Brokers are the Kafka bootstrap servers.
 	Brokers []string
 	// BatchSize is the most listens per sink batch. Default 1000.
@@ -451,7 +457,13 @@ func (w *Writer) Write(ctx context.Context, batch []*sarama.ConsumerMessage) err
 		return err
 	}
 	w.known.add(users)
-	return nil
+	changed := map[string][]time.Time{}
+	for _, pg := range groups {
+		if len(pg.listens) > 0 || len(pg.deletes) > 0 {
+			changed[pg.user] = append(changed[pg.user], pg.day)
+		}
+	}
+	return w.cfg.Stored.Publish(ctx, changed)
 }
 
 // distinctUsers lists the users of the groups that write listens once
