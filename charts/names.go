@@ -87,7 +87,11 @@ func (a *allTime) cassandra(ctx context.Context, e topk.Entity, es ...topk.Entit
 			out = append(out, t)
 			continue
 		}
-		key := "alltime:" + string(x) + ":" + to.Format(time.DateOnly) + ":" + a.s.userKey(a.user)
+		// Not a.s.userKey: the display spellings of the days before the view
+		// are kept their NamesTTL through changes to older days (a change
+		// of majority spelling there is rare, and a new key would answer
+		// with the range's spellings until the fill ends).
+		key := "alltime:" + string(x) + ":" + to.Format(time.DateOnly) + ":" + a.user
 		t, ok := peek(ctx, a.s.cache, key, a.s.cfg.NamesTTL, tallyCodec, func(ctx context.Context) (*tally, error) {
 			periods, _, err := a.s.canonicalPlan(ctx, a.user, Earliest, to)
 			if err != nil {

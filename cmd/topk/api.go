@@ -130,7 +130,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	// of that user's cache keys, kept as long as any answer is cached.
 	gens := stored.NewGenerations(stored.GenerationsConfig{
 		Brokers: c.Kafka.Brokers, Topic: string(listen.NewTopics(c.Namespace).Stored), Log: log,
-		Horizon: max(c.Charts.CacheTTL, c.Charts.NamesTTL) + time.Minute,
+		Horizon: c.Charts.CacheTTL + time.Minute,
 	})
 
 	checks := []ops.Check{

@@ -261,11 +261,12 @@ func runPipeline(t *testing.T, cfg config.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rw, err := rawwriter.New(rawwriter.Config{Namespace: cfg.Namespace, Brokers: cfg.Kafka.Brokers, Log: set.Log}, session)
+	rw, err := rawwriter.New(rawwriter.Config{Namespace: cfg.Namespace, Brokers: cfg.Kafka.Brokers, Log: set.Log, Stored: storedPublisherOf(cfg, set.Log, "raw-writer")}, session)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl, err := flusher.New(flusher.Config{Namespace: cfg.Namespace, Brokers: cfg.Kafka.Brokers, Log: set.Log, FlushInterval: 200 * time.Millisecond}, session)
+	fl, err := flusher.New(flusher.Config{Namespace: cfg.Namespace, Brokers: cfg.Kafka.Brokers, Log: set.Log, FlushInterval: 200 * time.Millisecond,
+		Stored: storedPublisherOf(cfg, set.Log, "flusher")}, session)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,12 @@ func (a *apiUnderTest) runView() {
 			a.t.Errorf("view: %v", err)
 		}
 	}()
-	a.stopRun = func() { cancel(); <-done }
+	gensDone := make(chan struct{})
+	go func() { // as `topk api` runs it (component api-stored)
+		defer close(gensDone)
+		_ = a.parts.gens.Run(ctx)
+	}()
+	a.stopRun = func() { cancel(); <-done; <-gensDone }
 	deadline := time.Now().Add(time.Minute)
 	for !a.parts.view.Recovered() {
 		if time.Now().After(deadline) {

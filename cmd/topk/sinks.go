@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/internal/outage"
 	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
@@ -121,17 +123,21 @@ func addFlusher(_ context.Context, env *Env, s *service) error {
 // storedPublisher tells the api's caches about the writer's changes to
 // older days (processors/stored); it connects on its first notice.
 func storedPublisher(env *Env, writer string) *stored.Publisher {
-	c := env.Config
+	return storedPublisherOf(env.Config, logWith(env.Log, writer), writer)
+}
+
+// storedPublisherOf is storedPublisher for a configuration and a log.
+func storedPublisherOf(c config.Config, log *slog.Logger, writer string) *stored.Publisher {
 	p, err := stored.NewPublisher(stored.PublisherConfig{
 		Brokers:     c.Kafka.Brokers,
 		Topic:       kafka.StoredTopic(string(listen.NewTopics(c.Namespace).Stored), int32(c.Kafka.RawPartitions), c.Kafka.MinInsyncReplicas),
 		Replication: int16(c.Kafka.ReplicationFactor),
 		Writer:      writer,
 		Registerer:  prometheus.DefaultRegisterer,
-		Log:         logWith(env.Log, writer),
+		Log:         log,
 	})
 	if err != nil { // only a metrics registration conflict
-		env.Log.Error("stored notices off", "writer", writer, "err", err)
+		log.Error("stored notices off", "err", err)
 		return nil
 	}
 	return p
