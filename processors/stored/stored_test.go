@@ -28,7 +28,7 @@ func TestPublishNothingRecent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	days := map[string][]time.Time{"alice": {now.Truncate(24 * time.Hour), now.Truncate(24 * time.Hour).AddDate(0, 0, -1)}}
+	days := map[string][]time.Time{"alice": {now.Truncate(24 * time.Hour), now.Truncate(24*time.Hour).AddDate(0, 0, -1)}}
 	if err := p.Publish(t.Context(), days); err != nil {
 		t.Fatalf("a notice for recent days only: %v", err)
 	}
