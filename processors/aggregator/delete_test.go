@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
@@ -136,37 +135,6 @@ func TestDeleteTakesTheMajoritySpelling(t *testing.T) {
 	if _, err := DecodeDay(d.Encode()); err != nil {
 		t.Error(err)
 	}
-}
-
-// encodeV2 writes d as state version 2 did (no version, no album per
-// seen entry), for the migration test.
-func encodeV2(d *Day) []byte {
-	b := binary.AppendUvarint(nil, 2)
-	b = binary.AppendUvarint(b, uint64(d.Total))
-	put := func(items []Item, withArtist bool) {
-		b = binary.AppendUvarint(b, uint64(len(items)))
-		for _, it := range items {
-			b = binary.LittleEndian.AppendUint64(b, it.Key)
-			b = binary.AppendUvarint(b, uint64(it.Plays))
-			b = binary.AppendUvarint(b, uint64(it.First))
-			if withArtist {
-				b = binary.AppendUvarint(b, uint64(it.artist))
-			}
-			b = topk.AppendString(b, it.Name)
-			b = appendSpellings(b, it.Spellings)
-		}
-	}
-	put(d.Artists, false)
-	put(d.Tracks, true)
-	put(d.Albums, true)
-	b = binary.AppendUvarint(b, uint64(len(d.seen)))
-	var prev uint32
-	for _, s := range d.seen {
-		b = binary.AppendUvarint(b, uint64(s.sec-prev))
-		b = binary.AppendUvarint(b, uint64(s.track))
-		prev = s.sec
-	}
-	return b
 }
 
 // TestVersion2StatesMigrate: a state written before deletions decodes

@@ -206,8 +206,15 @@ func TestHeavyDaySize(t *testing.T) {
 // encodeV1 is the version 1 encoder (before spellings were kept), to
 // build the states the Kafka tables still hold: each item with its one
 // (latest) spelling.
-func encodeV1(d *Day) []byte {
-	b := binary.AppendUvarint(nil, 1)
+func encodeV1(d *Day) []byte { return encodeOld(d, 1) }
+
+// encodeV2 is the version 2 encoder (before deletions: no day version, no
+// album per seen entry).
+func encodeV2(d *Day) []byte { return encodeOld(d, 2) }
+
+// encodeOld writes d in encoding version 1 or 2 (2: with spellings).
+func encodeOld(d *Day, version uint64) []byte {
+	b := binary.AppendUvarint(nil, version)
 	b = binary.AppendUvarint(b, uint64(d.Total))
 	put := func(items []Item, withArtist bool) {
 		b = binary.AppendUvarint(b, uint64(len(items)))
@@ -219,6 +226,9 @@ func encodeV1(d *Day) []byte {
 				b = binary.AppendUvarint(b, uint64(it.artist))
 			}
 			b = topk.AppendString(b, it.Name)
+			if version == 2 {
+				b = appendSpellings(b, it.Spellings)
+			}
 		}
 	}
 	put(d.Artists, false)
