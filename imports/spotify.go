@@ -78,12 +78,18 @@ type spotifyStream struct {
 //     skip, a preview, a track started by mistake is not a listen.
 //  6. A private session (incognito_mode) with Options.SkipIncognito:
 //     skipped, SkipIncognito.
-//  7. The listen: played_at = ts − ms_played, truncated to the second.
-//     ts is when the stream ended, and played_at is when the listen
-//     started, as ListenBrainz's listened_at and Last.fm's timestamp are
-//     (so an export and the same listen from those sources have the same
-//     second, hence the same identity), and as a listen's day is the day
-//     it began. artist_name = master_metadata_album_artist_name (Spotify's
+//  7. The listen: played_at = ts, truncated to the second. ts is when
+//     the stream ended; the start could be derived (ts − ms_played) but
+//     is not, because the same stream reaches topk from two other
+//     sources with the end's second: the crawler's Spotify provider
+//     writes the Web API's recently-played played_at as played_at, and
+//     that is the same instant as the export's ts (ListenBrainz's own
+//     Spotify reader and its export importer both use them as
+//     listened_at as they are). Identity is user, second, artist and
+//     track (package listen), so a derived start would make every
+//     crawled Spotify listen count a second time when its export is
+//     imported. The cost: a long stream that began before midnight
+//     counts on the day it ended. artist_name = master_metadata_album_artist_name (Spotify's
 //     only artist field, which it describes as the track's artist),
 //     track_name = master_metadata_track_name, album_name =
 //     master_metadata_album_album_name (null: no album); track_id = the
@@ -132,7 +138,7 @@ func (rd *reader) spotify(raw []byte) outcome {
 	}
 	l := listen.Listen{
 		UserID:     rd.opts.User,
-		PlayedAt:   end.Add(-time.Duration(ms) * time.Millisecond),
+		PlayedAt:   end,
 		ArtistName: *s.Artist,
 		TrackName:  *s.Track,
 		Source:     SourceSpotify,
