@@ -77,13 +77,25 @@ func (p *KafkaPublisher) Publish(ctx context.Context, batch []listen.Listen) err
 			msgs[i].Headers = []sarama.RecordHeader{{Key: []byte(SourceHeader), Value: []byte(l.Source)}}
 		}
 	}
+	if err := p.Send(ctx, msgs); err != nil {
+		return fmt.Errorf("kafka: %d listens: %w", len(batch), err)
+	}
+	return nil
+}
+
+// Send produces msgs as they are (any topic) and waits for every
+// acknowledgement; its error says how many were not acknowledged.
+func (p *KafkaPublisher) Send(ctx context.Context, msgs []*sarama.ProducerMessage) error {
+	if len(msgs) == 0 {
+		return ctx.Err()
+	}
 	// SendMessages has no context: it returns when the producer's own
 	// retries end (kafka.NewSaramaConfig bounds them).
 	if err := p.producer.SendMessages(msgs); err != nil {
 		if errs, ok := err.(sarama.ProducerErrors); ok && len(errs) > 0 {
-			return fmt.Errorf("kafka: %d of %d listens not acknowledged: %w", len(errs), len(batch), errs[0].Err)
+			return fmt.Errorf("%d of %d records not acknowledged: %w", len(errs), len(msgs), errs[0].Err)
 		}
-		return fmt.Errorf("kafka: %w", err)
+		return err
 	}
 	return ctx.Err()
 }

@@ -51,6 +51,10 @@ const (
 	// DefaultMaxLineBytes is the longest line of a JSON lines file: a
 	// listen of the export takes a few KiB at most.
 	DefaultMaxLineBytes = 1 << 20
+	// MaxRefusedBytes is the largest refused record whose bytes Refusal
+	// carries: a dead-letter record stays well under Kafka's default
+	// message size (1 MiB).
+	MaxRefusedBytes = 256 << 10
 )
 
 // Options of Read. Only User is required; every zero value is a default.
@@ -81,6 +85,10 @@ type Options struct {
 	// Read fails if the archive has no file of that name. nil: from the
 	// start.
 	After *Position
+	// Refused, if set, is called with each refused record, in order with
+	// the accepted ones handed to fn (a caller sends it to the dead-letter
+	// topic with its reason). Its error stops the read, as fn's does.
+	Refused func(Refusal) error
 	// Progress, if set, is called every ProgressEvery records within a
 	// file and once when a file ends.
 	Progress func(Progress)
@@ -109,6 +117,16 @@ type Record struct {
 	Position
 }
 
+// Refusal is one refused record: where it is, why, and its bytes as
+// read (a copy, the caller's to keep; nil when over MaxRefusedBytes: a
+// line over MaxLineBytes, which is not kept, or a huge array element).
+type Refusal struct {
+	Position
+	Reason Reason
+	Detail string
+	Raw    []byte
+}
+
 // Progress is where a read is.
 type Progress struct {
 	File      string
@@ -118,6 +136,8 @@ type Progress struct {
 	Files     int   // files of the archive (1 for a single file)
 	FilesDone int   // files read to their end before File
 	Done      bool  // File has ended
+	// Totals are the counts of every file read so far, File's included.
+	Totals FileReport
 }
 
 func (o Options) withDefaults() Options {

@@ -459,3 +459,52 @@ func TestLongLine(t *testing.T) {
 		t.Errorf("err %v report %+v", err, f)
 	}
 }
+
+// Refused hands every refused record on, with its position, reason and
+// bytes, in file order; the counts agree with the report.
+func TestRefusedHook(t *testing.T) {
+	data, exp := fixture.Spotify(false)
+	var refused []imports.Refusal
+	opts := options()
+	opts.Refused = func(r imports.Refusal) error {
+		refused = append(refused, r)
+		return nil
+	}
+	rep, _, err := read(t, data, "my_spotify_data.zip", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rep.Totals()
+	n := 0
+	for _, c := range tot.Refused {
+		n += c
+	}
+	if n == 0 || len(refused) != n {
+		t.Fatalf("%d refusals handed on, report refused %d", len(refused), n)
+	}
+	byReason := map[string]int{}
+	for i, r := range refused {
+		byReason[string(r.Reason)]++
+		if len(r.Raw) == 0 || r.Detail == "" || r.File == "" {
+			t.Errorf("refusal %d: %+v", i, r)
+		}
+		if i > 0 && r.File == refused[i-1].File && r.Index <= refused[i-1].Index {
+			t.Errorf("refusal %d out of order: %v after %v", i, r.Position, refused[i-1].Position)
+		}
+	}
+	want := map[string]int{}
+	for _, f := range exp.Files {
+		for k, v := range f.Refused {
+			want[k] += v
+		}
+	}
+	if !reflect.DeepEqual(byReason, want) {
+		t.Errorf("refusals by reason %v, want %v", byReason, want)
+	}
+	// The hook's error stops the read.
+	stop := errors.New("stop")
+	opts.Refused = func(imports.Refusal) error { return stop }
+	if _, _, err := read(t, data, "my_spotify_data.zip", opts); !errors.Is(err, stop) {
+		t.Errorf("err %v, want the hook's", err)
+	}
+}

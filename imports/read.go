@@ -270,6 +270,15 @@ func (rd *reader) record(f *file, raw []byte, m mapper) error {
 			f.skip(o.skip)
 		case o.refuse != "":
 			f.refuse(o.refuse, index, o.detail, rd.opts.MaxExamples)
+			if rd.opts.Refused != nil {
+				var kept []byte
+				if len(raw) <= MaxRefusedBytes {
+					kept = bytes.Clone(raw)
+				}
+				if err := rd.opts.Refused(Refusal{Position: Position{File: f.File, Index: index}, Reason: o.refuse, Detail: o.detail, Raw: kept}); err != nil {
+					return err
+				}
+			}
 		default:
 			f.Accepted++
 			if err := rd.fn(Record{Listen: o.l, Position: Position{File: f.File, Index: index}}); err != nil {
@@ -331,5 +340,6 @@ func (rd *reader) progress(f *file, done bool) {
 	rd.opts.Progress(Progress{
 		File: f.File, Index: f.next, Bytes: f.count.n, FileBytes: f.size,
 		Files: max(rd.files, 1), FilesDone: rd.done, Done: done,
+		Totals: rd.rep.Totals(),
 	})
 }
