@@ -20,6 +20,12 @@ const (
 	HeaderKey       = "source_key"
 )
 
+// StageImport is the stage of a record an import refused (package
+// imports/send): its bytes are the history file's own record, not a listen
+// of the contract, so a replay passes it over (import the file again
+// instead).
+const StageImport = "import"
+
 // DeadLetters counts records sent to the DLQ by stage and reason. The
 // groups that send dead letters register it (RegisterDeadLetters).
 var DeadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{

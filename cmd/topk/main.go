@@ -39,6 +39,7 @@ var commands = map[string]command{
 	"raw-writer": {"run the raw writer: user.listen.valid → Cassandra raw listens", runRawWriter},
 	"flusher":    {"run the flusher: aggregator changelog → Cassandra day values and rollups", runFlusher},
 	"rekey":      {"re-seal every stored provider token with TOPK_TOKEN_KEY (key rotation; old keys in TOPK_TOKEN_KEY_PREVIOUS)", runRekey},
+	"import":     {"import listening history files: `topk import --user U FILE...` (Spotify Extended Streaming History, ListenBrainz export)", runImport},
 	"token":      {"users' API tokens (ListenBrainz api): `topk token create|list|revoke --user U [--id N]`", runToken},
 }
 
@@ -69,6 +70,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := cmd.run(ctx, env, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 2
+		}
+		var ee *exitError
+		if errors.As(err, &ee) && ee.code != 1 {
+			fmt.Fprintf(stderr, "topk %s: %v\n", args[0], ee.err)
+			return ee.code
 		}
 		env.Log.Error("topk "+args[0]+" failed", "err", err)
 		return 1

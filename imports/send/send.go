@@ -18,8 +18,8 @@ import (
 )
 
 // Stage is the dead-letter stage of records an import refused (header
-// processors.HeaderStage).
-const Stage = "import"
+// processors.HeaderStage); `topk dlq replay` passes them over.
+const Stage = processors.StageImport
 
 // Dead-letter headers of an import's refused records, beside
 // processors.HeaderReason, HeaderDetail, HeaderStage and HeaderKey (the
@@ -29,6 +29,11 @@ const (
 	HeaderFile   = "import_file"  // the file the record was in (a member of the archive)
 	HeaderIndex  = "import_index" // the record's index in that file
 )
+
+// ErrNotSent is wrapped by Run's error when Kafka did not acknowledge a
+// batch or the checkpoint could not be kept: the import stopped there,
+// and running it again (resumed or not) completes it.
+var ErrNotSent = errors.New("import stopped before every record was sent")
 
 // DefaultBatch is how many records Run sends before it waits for Kafka's
 // acknowledgements and moves its checkpoint.
@@ -187,7 +192,7 @@ func (s *sender) flush(ctx context.Context) error {
 	s.st.Sending += time.Since(t0)
 	if err != nil {
 		s.failed = true
-		return fmt.Errorf("import: %d records not all acknowledged (none after %s #%d is checkpointed): %w", len(s.msgs), s.last.File, s.last.Index, err)
+		return fmt.Errorf("%w: %d records not all acknowledged by Kafka (the checkpoint stays before them): %w", ErrNotSent, len(s.msgs), err)
 	}
 	dl := len(s.msgs) - s.listens
 	s.st.Sent += s.listens
@@ -196,7 +201,7 @@ func (s *sender) flush(ctx context.Context) error {
 	if s.cfg.Checkpoint != nil {
 		if err := s.cfg.Checkpoint(s.last); err != nil {
 			s.failed = true
-			return fmt.Errorf("import: checkpoint: %w", err)
+			return fmt.Errorf("%w: checkpoint: %w", ErrNotSent, err)
 		}
 	}
 	s.st.Reading = time.Since(s.started) - s.st.Sending
