@@ -31,8 +31,17 @@ const (
 	// header lists the methods it has).
 	CodeMethod Code = "method_not_allowed"
 	// CodeForbidden: refused whatever the credentials (a cross-origin
-	// request to a browser UI): 403.
+	// request to a browser UI), or credentials of another user: 403.
 	CodeForbidden Code = "forbidden"
+)
+
+// Error codes of uploads.
+const (
+	// CodeTooLarge: an upload over the size limit, or an archive that
+	// would inflate past its limits (a zip bomb): 413.
+	CodeTooLarge Code = "too_large"
+	// CodeUnsupported: an upload that is no history file topk reads: 415.
+	CodeUnsupported Code = "unsupported_file"
 )
 
 // Error is an error with a code and, for bad input, the parameter at fault.
@@ -83,6 +92,10 @@ func StatusOf(err error) (int, *Error) {
 			return http.StatusConflict, e
 		case CodeRateLimited:
 			return http.StatusTooManyRequests, e
+		case CodeTooLarge:
+			return http.StatusRequestEntityTooLarge, e
+		case CodeUnsupported:
+			return http.StatusUnsupportedMediaType, e
 		case CodeUnavailable:
 			return http.StatusServiceUnavailable, e
 		}

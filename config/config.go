@@ -154,6 +154,11 @@ type API struct {
 	TrustedProxies []string
 	// The HTTP server's timeouts.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// ImportMaxBytes bounds a history upload; ImportDir keeps uploads
+	// while they are imported; ImportUploadTimeout bounds an upload's body.
+	ImportMaxBytes      int
+	ImportDir           string
+	ImportUploadTimeout time.Duration
 }
 
 // Charts tunes the api's reads: the view's window and the answer cache.

@@ -12,14 +12,14 @@ import (
 	"time"
 
 	"github.com/topk-charts/topk/imports"
-	"github.com/topk-charts/topk/imports/internal/fixture"
+	"github.com/topk-charts/topk/internal/importfixture"
 	"github.com/topk-charts/topk/listen"
 )
 
 var now = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func options() imports.Options {
-	return imports.Options{User: fixture.User, Now: now}
+	return imports.Options{User: importfixture.User, Now: now}
 }
 
 // read reads data and collects the records.
@@ -54,7 +54,7 @@ func canon(l listen.Listen) listen.Listen {
 
 // checkFile compares one file's report and records with the generator's
 // expectation.
-func checkFile(t *testing.T, got *imports.FileReport, records []imports.Record, want *fixture.File) {
+func checkFile(t *testing.T, got *imports.FileReport, records []imports.Record, want *importfixture.File) {
 	t.Helper()
 	if got == nil {
 		t.Errorf("%s: no report", want.Name)
@@ -107,7 +107,7 @@ func checkFile(t *testing.T, got *imports.FileReport, records []imports.Record, 
 	}
 }
 
-func checkArchive(t *testing.T, rep *imports.Report, records []imports.Record, exp fixture.Expect) {
+func checkArchive(t *testing.T, rep *imports.Report, records []imports.Record, exp importfixture.Expect) {
 	t.Helper()
 	if len(rep.Files) != len(exp.Files) {
 		var names []string
@@ -129,8 +129,8 @@ func checkArchive(t *testing.T, rep *imports.Report, records []imports.Record, e
 }
 
 func TestSpotifyArchive(t *testing.T) {
-	data, exp := fixture.Spotify(true)
-	rep, records, err := read(t, data, fixture.SpotifyCorruptName, options())
+	data, exp := importfixture.Spotify(true)
+	rep, records, err := read(t, data, importfixture.SpotifyCorruptName, options())
 	var fe *imports.FileError
 	if !errors.As(err, &fe) || !strings.Contains(fe.File, "Streaming_History_Audio_2023_2.json") || fe.Index != 2 {
 		t.Fatalf("err %v, want the corrupt file's error after 2 records", err)
@@ -167,30 +167,30 @@ func TestSpotifyArchive(t *testing.T) {
 
 // The committed fixture is the generator's, and reads without error.
 func TestSpotifyCommittedFixture(t *testing.T) {
-	data, exp := fixture.Spotify(false)
-	committed, err := os.ReadFile(filepath.Join("testdata", fixture.SpotifyName))
+	data, exp := importfixture.Spotify(false)
+	committed, err := os.ReadFile(filepath.Join("testdata", importfixture.SpotifyName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(committed, data) {
-		t.Fatalf("testdata/%s differs from the generator's: go run ./imports/fixturegen -out imports/testdata", fixture.SpotifyName)
+		t.Fatalf("testdata/%s differs from the generator's: go run ./imports/fixturegen -out imports/testdata", importfixture.SpotifyName)
 	}
 	var records []imports.Record
-	rep, err := imports.ReadFile(context.Background(), filepath.Join("testdata", fixture.SpotifyName), options(), func(r imports.Record) error {
+	rep, err := imports.ReadFile(context.Background(), filepath.Join("testdata", importfixture.SpotifyName), options(), func(r imports.Record) error {
 		records = append(records, r)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Name != fixture.SpotifyName {
+	if rep.Name != importfixture.SpotifyName {
 		t.Errorf("name %q", rep.Name)
 	}
 	checkArchive(t, rep, records, exp)
 }
 
 func TestSpotifySingleFile(t *testing.T) {
-	data, want := fixture.SpotifyFile()
+	data, want := importfixture.SpotifyFile()
 	name := filepath.Base(want.Name)
 	want.Name = name
 	rep, records, err := read(t, data, name, options())
@@ -208,8 +208,8 @@ func TestSpotifySingleFile(t *testing.T) {
 }
 
 func TestListenBrainzArchive(t *testing.T) {
-	data, exp := fixture.ListenBrainz()
-	rep, records, err := read(t, data, fixture.ListenBrainzName, options())
+	data, exp := importfixture.ListenBrainz()
+	rep, records, err := read(t, data, importfixture.ListenBrainzName, options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestListenBrainzArchive(t *testing.T) {
 }
 
 func TestListenBrainzArray(t *testing.T) {
-	data, want := fixture.ListenBrainzArray()
+	data, want := importfixture.ListenBrainzArray()
 	rep, records, err := read(t, data, want.Name, options())
 	if err != nil {
 		t.Fatal(err)
@@ -280,10 +280,10 @@ func TestZipLimits(t *testing.T) {
 		limits imports.ZipLimits
 		file   string
 	}{
-		{"bomb", fixture.Bomb(), imports.ZipLimits{MaxEntryBytes: 4 << 20}, "Streaming_History_Audio_2020_0.json"},
-		{"declared bomb, default limits", fixture.DeclaredBomb(), imports.ZipLimits{}, "Streaming_History_Audio_2020_0.json"},
-		{"total", fixture.TwoMembers(3 << 20), imports.ZipLimits{MaxEntryBytes: 4 << 20, MaxTotalBytes: 5 << 20}, ""},
-		{"entries", fixture.ManyEntriesArchive(), imports.ZipLimits{MaxEntries: 10}, ""},
+		{"bomb", importfixture.Bomb(), imports.ZipLimits{MaxEntryBytes: 4 << 20}, "Streaming_History_Audio_2020_0.json"},
+		{"declared bomb, default limits", importfixture.DeclaredBomb(), imports.ZipLimits{}, "Streaming_History_Audio_2020_0.json"},
+		{"total", importfixture.TwoMembers(3 << 20), imports.ZipLimits{MaxEntryBytes: 4 << 20, MaxTotalBytes: 5 << 20}, ""},
+		{"entries", importfixture.ManyEntriesArchive(), imports.ZipLimits{MaxEntries: 10}, ""},
 	} {
 		opts := options()
 		opts.Zip = tc.limits
@@ -301,14 +301,14 @@ func TestZipLimits(t *testing.T) {
 	// Within the limits, the same archives read.
 	opts := options()
 	opts.Zip = imports.ZipLimits{MaxEntryBytes: 4 << 20, MaxTotalBytes: 7 << 20}
-	if _, _, err := read(t, fixture.TwoMembers(3<<20), "total.zip", opts); err != nil {
+	if _, _, err := read(t, importfixture.TwoMembers(3<<20), "total.zip", opts); err != nil {
 		t.Errorf("two members within the limits: %v", err)
 	}
 }
 
 func TestLyingHeader(t *testing.T) {
-	data, exp := fixture.LyingHeader()
-	rep, records, err := read(t, data, fixture.LyingHeaderName, options())
+	data, exp := importfixture.LyingHeader()
+	rep, records, err := read(t, data, importfixture.LyingHeaderName, options())
 	var le *imports.LimitError
 	if !errors.As(err, &le) || le.File != "Streaming_History_Audio_2020_1.json" || !strings.Contains(le.Detail, "header declares") {
 		t.Fatalf("err %v, want a *LimitError about the lying member", err)
@@ -321,8 +321,8 @@ func TestLyingHeader(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
-	data, _ := fixture.Spotify(false)
-	_, all, err := read(t, data, fixture.SpotifyName, options())
+	data, _ := importfixture.Spotify(false)
+	_, all, err := read(t, data, importfixture.SpotifyName, options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestResume(t *testing.T) {
 		opts := options()
 		after := all[k].Position
 		opts.After = &after
-		rep, rest, err := read(t, data, fixture.SpotifyName, opts)
+		rep, rest, err := read(t, data, importfixture.SpotifyName, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,13 +352,13 @@ func TestResume(t *testing.T) {
 	}
 	opts := options()
 	opts.After = &imports.Position{File: "nope.json", Index: 3}
-	if _, records, err := read(t, data, fixture.SpotifyName, opts); err == nil || len(records) != 0 {
+	if _, records, err := read(t, data, importfixture.SpotifyName, opts); err == nil || len(records) != 0 {
 		t.Errorf("resume after a file not in the archive: err %v, %d records", err, len(records))
 	}
 }
 
 func TestStop(t *testing.T) {
-	data, _ := fixture.Spotify(false)
+	data, _ := importfixture.Spotify(false)
 	stop := errors.New("stop")
 	n := 0
 	_, err := imports.Read(context.Background(), bytes.NewReader(data), int64(len(data)), "x.zip", options(), func(imports.Record) error {
@@ -380,7 +380,7 @@ func TestStop(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	data, want := fixture.SpotifyFile()
+	data, want := importfixture.SpotifyFile()
 	base := want.Accepted
 
 	opts := options()
@@ -417,7 +417,7 @@ func TestOptions(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
-	data, exp := fixture.Spotify(false)
+	data, exp := importfixture.Spotify(false)
 	var calls []imports.Progress
 	opts := options()
 	opts.ProgressEvery = 5
@@ -463,7 +463,7 @@ func TestLongLine(t *testing.T) {
 // Refused hands every refused record on, with its position, reason and
 // bytes, in file order; the counts agree with the report.
 func TestRefusedHook(t *testing.T) {
-	data, exp := fixture.Spotify(false)
+	data, exp := importfixture.Spotify(false)
 	var refused []imports.Refusal
 	opts := options()
 	opts.Refused = func(r imports.Refusal) error {

@@ -53,7 +53,7 @@ func addAPI(ctx context.Context, env *Env, s *service) error {
 
 // newFullAPI is every route `topk api` serves: newAPI's, plus the admin
 // endpoints and asynqmon (mountAdmin) and the ListenBrainz routes
-// (mountListenBrainz). Tests of the whole HTTP surface
+// (mountListenBrainz) and the history uploads (mountImports). Tests of the whole HTTP surface
 // build it here, so they cannot drift from what runs.
 func newFullAPI(ctx context.Context, env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	p, err := newAPI(env, reg)
@@ -72,9 +72,17 @@ func newFullAPI(ctx context.Context, env *Env, reg *prometheus.Registry) (*apiPa
 		p.close()
 		return nil, err
 	}
-	closeLB := mountListenBrainz(env, p, cp)
+	pub := mountListenBrainz(env, p, cp)
+	closeImports, err := mountImports(ctx, env, p, cp, pub)
+	if err != nil {
+		pub.Close()
+		closeAdmin()
+		cp.Close()
+		p.close()
+		return nil, err
+	}
 	closeCharts := p.close
-	p.close = func() { closeLB(); closeAdmin(); cp.Close(); closeCharts() }
+	p.close = func() { closeImports(); pub.Close(); closeAdmin(); cp.Close(); closeCharts() }
 	return p, nil
 }
 

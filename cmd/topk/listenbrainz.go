@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/crawler"
+	"github.com/topk-charts/topk/imports/uploads"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/store/redis"
 )
@@ -17,8 +22,8 @@ import (
 // user.listen.raw through a producer that connects on the first submission (the api
 // starts while Kafka is down; a submission then is a 503 and the next one
 // tries again), playing now in cp's Redis (the main database). The
-// returned func closes the producer.
-func mountListenBrainz(env *Env, p *apiParts, cp *controlPlane) func() {
+// returned producer is theirs, for the uploads' imports too (mountImports).
+func mountListenBrainz(env *Env, p *apiParts, cp *controlPlane) *lazyPublisher {
 	c := env.Config
 	pub := &lazyPublisher{brokers: c.Kafka.Brokers, topic: string(listen.NewTopics(c.Namespace).Raw)}
 	p.srv.MountListenBrainz(api.ListenBrainzConfig{
@@ -28,7 +33,40 @@ func mountListenBrainz(env *Env, p *apiParts, cp *controlPlane) func() {
 		NowPlaying: redis.NowPlaying{Client: cp.rdb, Prefix: redisPrefix(c.Namespace)},
 		Limits:     listen.Limits{MaxNameChars: c.Pipeline.MaxNameChars},
 	})
-	return pub.Close
+	return pub
+}
+
+// mountImports adds the history upload routes: uploads spooled in
+// TOPK_IMPORT_DIR, imported by an uploads.Runner through pub, their status
+// in cp's PostgreSQL. The imports this host left running resume in the
+// background. The returned func stops the running imports (they resume
+// at the next start).
+func mountImports(ctx context.Context, env *Env, p *apiParts, cp *controlPlane, pub *lazyPublisher) (func(), error) {
+	c := env.Config
+	dir, err := filepath.Abs(c.API.ImportDir)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	log := logWith(env.Log, "imports")
+	r, err := uploads.New(uploads.Config{
+		Store: cp.store, Producer: pub, Topics: listen.NewTopics(c.Namespace),
+		Limits: listen.Limits{MaxNameChars: c.Pipeline.MaxNameChars},
+		Dir:    dir, Host: host + ":" + dir, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.srv.MountImports(api.ImportsConfig{
+		Importer: r, Tokens: cp.store, AdminToken: c.API.AdminToken,
+		MaxBytes: int64(c.API.ImportMaxBytes), UploadTimeout: c.API.ImportUploadTimeout,
+	})
+	go func() {
+		if err := r.Resume(ctx); err != nil && ctx.Err() == nil {
+			log.Error("imports left running not resumed", "err", err)
+		}
+	}()
+	return r.Close, nil
 }
 
 // redisPrefix starts the api's own Redis keys: "topk:", or
@@ -77,6 +115,14 @@ func (l *lazyPublisher) Publish(ctx context.Context, batch []listen.Listen) erro
 		return err
 	}
 	return pub.Publish(ctx, batch)
+}
+
+func (l *lazyPublisher) Send(ctx context.Context, msgs []*sarama.ProducerMessage) error {
+	pub, err := l.producer(ctx)
+	if err != nil {
+		return err
+	}
+	return pub.Send(ctx, msgs)
 }
 
 func (l *lazyPublisher) PublishDelete(ctx context.Context, d listen.Delete, source string) error {

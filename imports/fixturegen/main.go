@@ -1,5 +1,5 @@
 // Command fixturegen writes the history archives of imports' tests
-// (package imports/internal/fixture) to files:
+// (package internal/importfixture) to files:
 //
 //	go run ./imports/fixturegen -out imports/testdata        # spotify-history.zip, the committed one
 //	go run ./imports/fixturegen -out /tmp/fixtures -all      # every fixture, zip bombs included
@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/topk-charts/topk/imports/internal/fixture"
+	"github.com/topk-charts/topk/internal/importfixture"
 )
 
 func main() {
 	out := flag.String("out", "imports/testdata", "folder to write to")
-	all := flag.Bool("all", false, "write every fixture, not only "+fixture.SpotifyName)
+	all := flag.Bool("all", false, "write every fixture, not only "+importfixture.SpotifyName)
 	flag.Parse()
 	if err := run(*out, *all); err != nil {
 		fmt.Fprintln(os.Stderr, "fixturegen:", err)
@@ -26,8 +26,8 @@ func main() {
 }
 
 func run(out string, all bool) error {
-	files := fixture.All()
-	names := []string{fixture.SpotifyName}
+	files := importfixture.All()
+	names := []string{importfixture.SpotifyName}
 	if all {
 		names = names[:0]
 		for name := range files {

@@ -11,7 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/topk-charts/topk/imports"
-	"github.com/topk-charts/topk/imports/internal/fixture"
+	"github.com/topk-charts/topk/internal/importfixture"
 	"github.com/topk-charts/topk/imports/send"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
@@ -39,7 +39,7 @@ var topics = listen.NewTopics("t")
 
 func config(p send.Producer) send.Config {
 	return send.Config{
-		Options:  imports.Options{User: fixture.User, Now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)},
+		Options:  imports.Options{User: importfixture.User, Now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)},
 		Topics:   topics,
 		Producer: p,
 		Name:     "test",
@@ -62,7 +62,7 @@ func run(t *testing.T, data []byte, cfg send.Config) (*imports.Report, send.Stat
 }
 
 func TestRunSendsListensAndDeadLetters(t *testing.T) {
-	data, exp := fixture.Spotify(false)
+	data, exp := importfixture.Spotify(false)
 	p := &producer{}
 	var checkpoints []imports.Position
 	cfg := config(p)
@@ -93,13 +93,13 @@ func TestRunSendsListensAndDeadLetters(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := exp.Listens()[i].Listen
-			if l.Identity() != want.Identity() || string(k) != fixture.User || header(m, "source") != imports.SourceSpotify {
+			if l.Identity() != want.Identity() || string(k) != importfixture.User || header(m, "source") != imports.SourceSpotify {
 				t.Errorf("listen %d: %+v key %q, want %+v", i, l, k, want)
 			}
 			i++
 		case string(topics.DLQ):
 			if header(m, processors.HeaderReason) == "" || header(m, processors.HeaderStage) != send.Stage ||
-				header(m, processors.HeaderKey) != fixture.User || header(m, send.HeaderFile) == "" || header(m, send.HeaderImport) != "test" {
+				header(m, processors.HeaderKey) != importfixture.User || header(m, send.HeaderFile) == "" || header(m, send.HeaderImport) != "test" {
 				t.Errorf("dead letter %q headers %v", k, m.Headers)
 			}
 		default:
@@ -112,7 +112,7 @@ func TestRunSendsListensAndDeadLetters(t *testing.T) {
 // union of both runs is every record, and nothing before the checkpoint
 // is sent again.
 func TestRunResumesAfterAFailedSend(t *testing.T) {
-	data, _ := fixture.Spotify(false)
+	data, _ := importfixture.Spotify(false)
 	all := &producer{}
 	if _, _, err := run(t, data, config(all)); err != nil {
 		t.Fatal(err)
