@@ -11,8 +11,8 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/topk-charts/topk/imports"
-	"github.com/topk-charts/topk/internal/importfixture"
 	"github.com/topk-charts/topk/imports/send"
+	"github.com/topk-charts/topk/internal/importfixture"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 )
