@@ -21,6 +21,7 @@ func fullServer(t *testing.T) *fixture {
 		_, _ = w.Write([]byte("<html>goka monitor " + r.URL.Path + "</html>"))
 	}), "s3cret")
 	f.srv.MountListenBrainz(ListenBrainzConfig{Charts: f.svc, Tokens: lbTokens{aliceToken: "alice"}, Publisher: &fakePublisher{}, NowPlaying: &fakeNowPlaying{}})
+	f.srv.MountImports(ImportsConfig{Tokens: lbTokens{aliceToken: "alice"}, AdminToken: "s3cret"})
 	return f
 }
 
