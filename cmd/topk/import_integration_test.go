@@ -1,0 +1,329 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/imports"
+	"github.com/topk-charts/topk/imports/uploads"
+	"github.com/topk-charts/topk/internal/importfixture"
+	"github.com/topk-charts/topk/internal/testenv"
+	"github.com/topk-charts/topk/internal/wiring"
+	"github.com/topk-charts/topk/kafka"
+	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/processors"
+	"github.com/topk-charts/topk/store/postgres"
+)
+
+const importAdmin = "import-admin-token-0123456789"
+
+// History files through `topk import` and the upload route into the real
+// pipeline, the user's listens already partly there from a crawl and a
+// ListenBrainz submission: the charts of every range equal the independent
+// count (each identity once) after the first import, and stay equal after
+// the same archive is imported again by the command and uploaded twice;
+// every refused record is on the dead-letter topic with its reason, once
+// per import; the exit status says records were refused; a wrong token,
+// an oversized upload and a zip bomb are refused and import nothing; an
+// interrupted command resumes from its checkpoint.
+func TestIntegrationImport(t *testing.T) {
+	cfg := testenv.Config(t)
+	for k, v := range map[string]string{
+		"TOPK_NAMESPACE": cfg.Namespace, "TOPK_POSTGRES_DB": cfg.Postgres.Database, "TOPK_CASSANDRA_KEYSPACE": cfg.Cassandra.Keyspace,
+		"TOPK_RUNTIME_DIR": t.TempDir(), "TOPK_DEV_MODE": "1", "TOPK_TOKEN_KEY": "", "TOPK_ADMIN_TOKEN": importAdmin,
+		"TOPK_IMPORT_MAX_BYTES": "65536",
+	} {
+		t.Setenv(k, v)
+	}
+	testenv.Database(t, cfg)
+	topics := testenv.Topics(t, cfg)
+	testenv.Keyspace(t, cfg)
+	if code, _, stderr := runTopk("migrate", "postgres"); code != 0 {
+		t.Fatalf("topk migrate postgres: %s", stderr)
+	}
+	env, err := LoadEnv(io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Log = testenv.Logger(t)
+	runPipeline(t, env.Config)
+	p, err := newFullAPI(context.Background(), env, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(p.srv.Echo())
+	a := &apiUnderTest{t: t, url: hs.URL, parts: p, stopRun: func() {}}
+	t.Cleanup(func() { hs.Close(); a.stopRun(); p.close() })
+	a.runView()
+
+	const user = "importer"
+	data, exp := importfixture.Spotify(false)
+	archive := filepath.Join(t.TempDir(), "my_spotify_data.zip")
+	if err := os.WriteFile(archive, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, f := range exp.Files {
+		for _, n := range f.Refused {
+			refused += n
+		}
+	}
+	tr := newTruth()
+	var want []listen.Listen
+	for _, l := range exp.Listens() {
+		l.Listen.UserID = user
+		want = append(want, l.Listen)
+	}
+
+	// Two of the archive's listens came before it: one crawled (a raw
+	// record as the crawler writes it), one submitted through the
+	// ListenBrainz api with the user's token.
+	pool, err := postgres.Open(t.Context(), wiring.Postgres(env.Config.Postgres))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := postgres.NewStore(pool, nil)
+	tok, _, err := store.CreateToken(t.Context(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crawled, submitted := want[0], want[len(want)-1]
+	produce(t, env.Config, []*sarama.ProducerMessage{rawMessage(topics, crawled)})
+	sub := `{"listen_type":"import","payload":[{"listened_at":` + jsonInt(submitted.PlayedAt.Unix()) +
+		`,"track_metadata":{"artist_name":` + jsonString(submitted.ArtistName) + `,"track_name":` + jsonString(submitted.TrackName) + `,"release_name":` + jsonString(submitted.AlbumName) + `}}]}`
+	if code, body := a.send(http.MethodPost, "/1/submit-listens", "application/json", strings.NewReader(sub), "Token "+tok); code != 200 {
+		t.Fatalf("submit: %d %s", code, body)
+	}
+	tr.add(crawled)
+	tr.add(submitted)
+
+	// topk import, as a person runs it.
+	state := t.TempDir()
+	code, stdout, stderr := runTopk("import", "--user", user, "--state", state, "--quiet", archive)
+	t.Logf("topk import:\n%s%s", stdout, stderr)
+	if code != exitRefused || !strings.Contains(stdout, "14 accepted") || !strings.Contains(stdout, "refused #") {
+		t.Fatalf("topk import: exit %d, want %d and a report", code, exitRefused)
+	}
+	for _, l := range want {
+		tr.add(l)
+	}
+	waitPipeline(t, env.Config, topics)
+	checkImported(t, a, tr, user)
+
+	// Again, by the command and twice by upload (the admin token, then the
+	// user's): nothing counts twice.
+	if code, _, stderr := runTopk("import", "--user", user, "--state", state, "--quiet", archive); code != exitRefused {
+		t.Fatalf("second topk import: exit %d: %s", code, stderr)
+	}
+	for _, auth := range []string{"Bearer " + importAdmin, "Token " + tok} {
+		st := a.upload(user, "my_spotify_data.zip", data, auth)
+		if st.State != uploads.StateDone || st.Counts.Sent != len(want) || st.Counts.DeadLetters != refused || st.Counts.Refused != refused {
+			t.Fatalf("upload: %+v", st)
+		}
+	}
+	waitPipeline(t, env.Config, topics)
+	checkImported(t, a, tr, user)
+
+	// Every refused record is a dead letter of stage import, once per import.
+	letters := deadLetters(t, env.Config, topics)
+	if len(letters) != 4*refused {
+		t.Fatalf("%d dead letters, want %d (4 imports of %d refused records)", len(letters), 4*refused, refused)
+	}
+	for _, m := range letters {
+		h := map[string]string{}
+		for _, r := range m.Headers {
+			h[string(r.Key)] = string(r.Value)
+		}
+		if h[processors.HeaderStage] != processors.StageImport || h[processors.HeaderReason] == "" || h[processors.HeaderKey] != user ||
+			!strings.HasPrefix(h["import_file"], "Spotify Extended Streaming History/") {
+			t.Errorf("dead letter %s: headers %v", m.Key, h)
+		}
+	}
+
+	// Refused uploads import nothing.
+	for _, tc := range []struct {
+		name, auth string
+		body       []byte
+		status     int
+	}{
+		{"wrong token", "Token 00000000-0000-4000-8000-000000000000", data, 401},
+		{"another user's token", "Token " + tok, data, 403},
+		{"oversized", "Token " + tok, bytes.Repeat([]byte("["), 70000), 413},
+		{"zip bomb", "Token " + tok, importfixture.DeclaredBomb(), 413},
+	} {
+		target := user
+		if tc.name == "another user's token" {
+			target = "someone-else"
+		}
+		body, ct := multipartFile(t, "f.zip", tc.body)
+		code, answer := a.send(http.MethodPost, "/v1/users/"+target+"/imports", ct, body, tc.auth)
+		if code != tc.status || !strings.Contains(answer, `"error"`) {
+			t.Errorf("%s: %d %s, want %d", tc.name, code, answer, tc.status)
+		}
+	}
+
+	// An interrupted command resumes after its checkpoint: the records
+	// up to it are passed over.
+	abs, _ := filepath.Abs(archive)
+	fi, _ := os.Stat(archive)
+	cp, _ := json.Marshal(importState{User: user, File: abs, Size: fi.Size(), ModTime: fi.ModTime(),
+		After: imports.Position{File: "Spotify Extended Streaming History/Streaming_History_Audio_2019-2021_0.json", Index: 9}, Saved: time.Now()})
+	if err := os.WriteFile(importStatePath(state, user, abs, fi.Size(), fi.ModTime()), cp, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runTopk("import", "--user", user, "--state", state, "--quiet", archive)
+	if code != exitRefused || !strings.Contains(stderr, "resuming after") || !strings.Contains(stdout, "(10 passed over") {
+		t.Fatalf("resumed import: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(importStatePath(state, user, abs, fi.Size(), fi.ModTime())); !os.IsNotExist(err) {
+		t.Errorf("checkpoint left after a complete import: %v", err)
+	}
+	waitPipeline(t, env.Config, topics)
+	checkImported(t, a, tr, user)
+}
+
+// checkImported compares every range's charts of user with the truth.
+func checkImported(t *testing.T, a *apiUnderTest, tr *truth, user string) {
+	t.Helper()
+	a.parts.charts.Settle()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	first := tr.first(user)
+	for _, entity := range []string{"tracks", "artists", "albums"} {
+		a.checkTop(tr, user, entity, "range=all", first, today, "")
+		for y := first.Year(); y <= today.Year(); y++ {
+			from := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+			to := time.Date(y, 12, 31, 0, 0, 0, 0, time.UTC)
+			if len(tr.chart(user, "artists", from, to)) == 0 {
+				continue // no listens that year: a 404
+			}
+			a.checkTop(tr, user, entity, "from="+from.Format(listen.DayLayout)+"&to="+to.Format(listen.DayLayout), from, to, "")
+		}
+	}
+}
+
+// send is one request with a body and an Authorization header.
+func (a *apiUnderTest) send(method, path, contentType string, body io.Reader, auth string) (int, string) {
+	a.t.Helper()
+	req, _ := http.NewRequest(method, a.url+path, body)
+	req.Header.Set("Content-Type", contentType)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// upload posts data as a multipart file and waits for the import to end.
+func (a *apiUnderTest) upload(user, name string, data []byte, auth string) uploads.Status {
+	a.t.Helper()
+	body, ct := multipartFile(a.t, name, data)
+	code, answer := a.send(http.MethodPost, "/v1/users/"+user+"/imports", ct, body, auth)
+	if code != http.StatusAccepted {
+		a.t.Fatalf("upload: %d %s", code, answer)
+	}
+	var st struct {
+		uploads.Status
+		StatusURL string `json:"status_url"`
+	}
+	if err := json.Unmarshal([]byte(answer), &st); err != nil {
+		a.t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, answer := a.send(http.MethodGet, st.StatusURL, "", nil, auth)
+		if code != 200 {
+			a.t.Fatalf("status: %d %s", code, answer)
+		}
+		var s uploads.Status
+		if err := json.Unmarshal([]byte(answer), &s); err != nil {
+			a.t.Fatal(err)
+		}
+		if s.State != uploads.StateRunning {
+			return s
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("import still running: %s", answer)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func multipartFile(t *testing.T, name string, data []byte) (io.Reader, string) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	part, err := w.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part.Write(data)
+	w.Close()
+	return &b, w.FormDataContentType()
+}
+
+// deadLetters reads the whole dead-letter topic.
+func deadLetters(t *testing.T, cfg config.Config, topics listen.Topics) []*sarama.ConsumerMessage {
+	t.Helper()
+	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(string(topics.DLQ))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*sarama.ConsumerMessage
+	for _, p := range parts {
+		end, err := client.GetOffset(string(topics.DLQ), p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(string(topics.DLQ), p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range pc.Messages() {
+			out = append(out, m)
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
