@@ -179,6 +179,34 @@ func TestIntegrationImport(t *testing.T) {
 		}
 	}
 
+	// A ListenBrainz export by the command, and a Spotify archive with a
+	// damaged file by upload: the damaged file is named, the rest counted.
+	lbData, lbExp := importfixture.ListenBrainz()
+	lbArchive := filepath.Join(t.TempDir(), "listenbrainz_lb-user_1735600000.zip")
+	if err := os.WriteFile(lbArchive, lbData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runTopk("import", "--user", "lb-user", "--state", state, "--quiet", lbArchive)
+	if code != exitRefused || !strings.Contains(stdout, string(imports.FormatListenBrainz)) {
+		t.Fatalf("topk import of a ListenBrainz export: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, l := range lbExp.Listens() {
+		l.Listen.UserID = "lb-user"
+		tr.add(l.Listen)
+	}
+	corrupt, corruptExp := importfixture.Spotify(true)
+	st := a.upload("damaged", "my_spotify_data.zip", corrupt, "Bearer "+importAdmin)
+	if st.State != uploads.StateDone || !strings.Contains(st.Error, "Streaming_History_Audio_2023_2.json") || st.Counts.Sent != len(corruptExp.Listens()) {
+		t.Fatalf("upload of a damaged archive: %+v", st)
+	}
+	for _, l := range corruptExp.Listens() {
+		l.Listen.UserID = "damaged"
+		tr.add(l.Listen)
+	}
+	waitPipeline(t, env.Config, topics)
+	checkImported(t, a, tr, "lb-user")
+	checkImported(t, a, tr, "damaged")
+
 	// An interrupted command resumes after its checkpoint: the records
 	// up to it are passed over.
 	abs, _ := filepath.Abs(archive)
