@@ -5,6 +5,7 @@ package kafka_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -72,7 +73,7 @@ func TestIntegrationEnsureTopicsIsIdempotentAndConfigures(t *testing.T) {
 		}
 	}
 	for _, s := range specs {
-		entries, err := a.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: s.Name})
+		entries, err := topicConfig(a, s.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +94,7 @@ func TestIntegrationEnsureTopicsIsIdempotentAndConfigures(t *testing.T) {
 		t.Fatalf("ensure with max.message.bytes %d: %v", bigger.MaxMessageBytes, err)
 	}
 	for name, want := range map[string]int{string(topics.Raw): 2 << 20, string(topics.Valid): 2 << 20, string(topics.DLQ): 2<<20 + kafka.DeadLetterHeadroom} {
-		entries, err := a.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: name, ConfigNames: []string{"max.message.bytes"}})
+		entries, err := topicConfig(a, name, "max.message.bytes")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,4 +199,20 @@ func TestIntegrationConsoleProducerToGoConsumer(t *testing.T) {
 	if string(got[0].Key) != "alice" {
 		t.Fatalf("key %q, want alice", got[0].Key)
 	}
+}
+
+// topicConfig is the topic's configuration (only names, if any).
+func topicConfig(a sarama.ClusterAdmin, topic string, names ...string) ([]sarama.ConfigEntry, error) {
+	res, err := a.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: names}}, sarama.DescribeConfigsOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []sarama.ConfigEntry
+	for _, r := range res {
+		if r.ErrorCode != sarama.ErrNoError {
+			return nil, fmt.Errorf("describe %s: %v %s", topic, r.ErrorCode, r.ErrorMsg)
+		}
+		out = append(out, r.Configs...)
+	}
+	return out, nil
 }

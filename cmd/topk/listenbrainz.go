@@ -50,7 +50,7 @@ func mountImports(ctx context.Context, env *Env, p *apiParts, cp *controlPlane, 
 	host, _ := os.Hostname()
 	log := logWith(env.Log, "imports")
 	r, err := uploads.New(uploads.Config{
-		Store: cp.store, Producer: pub, Topics: listen.NewTopics(c.Namespace),
+		Store: importStore{cp.store}, Producer: pub, Topics: listen.NewTopics(c.Namespace),
 		Limits: listen.Limits{MaxNameChars: c.Pipeline.MaxNameChars},
 		Dir:    dir, Host: host + ":" + dir, Log: log,
 	})

@@ -5,107 +5,105 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/topk-charts/topk"
-	"github.com/topk-charts/topk/imports"
-	"github.com/topk-charts/topk/imports/uploads"
 )
 
 // imports: the status of uploaded history imports
-// (schemas/postgres/0005_imports.sql), for imports/uploads.
+// (schemas/postgres/0005_imports.sql). imports/uploads keeps its status
+// here through cmd/topk's adapter; the counts and the checkpoint are its
+// JSON, stored as they are (this package imports no import code).
 
-var _ uploads.Store = (*Store)(nil)
+// ImportRow is one row of imports.
+type ImportRow struct {
+	ID, UserID, File string
+	Bytes            int64
+	State            string
+	Counts           json.RawMessage // the importer's report so far
+	Error            string
+	Created, Updated time.Time
+	Finished         *time.Time
+	// Host and Spool: the api copy that holds the upload, and where.
+	Host, Spool string
+	// After is the checkpoint (JSON; nil: none yet).
+	After json.RawMessage
+}
 
-// InsertImport records a new running import taken by host.
-func (s *Store) InsertImport(ctx context.Context, st uploads.Status, host, spool string) error {
-	counts, err := json.Marshal(st.Counts)
-	if err != nil {
-		return err
+// InsertImport records a new import.
+func (s *Store) InsertImport(ctx context.Context, r ImportRow) error {
+	if len(r.Counts) == 0 {
+		r.Counts = json.RawMessage("{}")
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO imports (id, user_id, file_name, bytes, state, host, spool, counts, created_at, updated_at)
+	_, err := s.pool.Exec(ctx, `INSERT INTO imports (id, user_id, file_name, bytes, state, host, spool, counts, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
-		st.ID, st.UserID, st.File, st.Bytes, st.State, host, spool, counts, st.Created)
+		r.ID, r.UserID, r.File, r.Bytes, r.State, r.Host, r.Spool, []byte(r.Counts), r.Created)
 	if err != nil {
 		return fmt.Errorf("insert import: %w", err)
 	}
 	return nil
 }
 
-// UpdateImport writes st's state, counts, error, times and, when not nil,
-// the checkpoint after. Progress writes are relaxed commits: a lost one
-// only makes a resumed import send some records again.
-func (s *Store) UpdateImport(ctx context.Context, st uploads.Status, after *imports.Position) error {
-	counts, err := json.Marshal(st.Counts)
-	if err != nil {
-		return err
-	}
-	var a []byte
-	if after != nil {
-		if a, err = json.Marshal(after); err != nil {
-			return err
-		}
+// UpdateImport writes r's state, counts, error, update and finish times
+// and, when r.After is not nil, the checkpoint. The writes are relaxed
+// commits: a lost one only makes a resumed import send some records
+// again, which the pipeline counts once.
+func (s *Store) UpdateImport(ctx context.Context, r ImportRow) error {
+	var after []byte
+	if r.After != nil {
+		after = r.After
 	}
 	return s.relaxedTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE imports SET state = $2, counts = $3, error = $4, updated_at = $5, finished_at = $6,
 			after = COALESCE($7, after) WHERE id = $1`,
-			st.ID, st.State, counts, st.Error, st.Updated, st.Finished, a)
+			r.ID, r.State, []byte(r.Counts), r.Error, r.Updated, r.Finished, after)
 		return err
 	})
 }
 
-const importColumns = `id, user_id, file_name, bytes, state, counts, error, created_at, updated_at, finished_at`
+const importColumns = `id, user_id, file_name, bytes, state, counts, error, created_at, updated_at, finished_at, host, spool, after`
 
-func scanImport(row pgx.Row, extra ...any) (uploads.Status, error) {
-	var st uploads.Status
-	var counts []byte
-	dest := append([]any{&st.ID, &st.UserID, &st.File, &st.Bytes, &st.State, &counts, &st.Error, &st.Created, &st.Updated, &st.Finished}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return st, err
+func scanImport(row pgx.Row) (ImportRow, error) {
+	var r ImportRow
+	var counts, after []byte
+	if err := row.Scan(&r.ID, &r.UserID, &r.File, &r.Bytes, &r.State, &counts, &r.Error, &r.Created, &r.Updated, &r.Finished, &r.Host, &r.Spool, &after); err != nil {
+		return r, err
 	}
-	if err := json.Unmarshal(counts, &st.Counts); err != nil {
-		return st, fmt.Errorf("import %s: counts: %w", st.ID, err)
+	r.Counts, r.After = counts, after
+	r.Created, r.Updated = r.Created.UTC(), r.Updated.UTC()
+	if r.Finished != nil {
+		f := r.Finished.UTC()
+		r.Finished = &f
 	}
-	st.Created, st.Updated = st.Created.UTC(), st.Updated.UTC()
-	if st.Finished != nil {
-		f := st.Finished.UTC()
-		st.Finished = &f
-	}
-	return st, nil
+	return r, nil
 }
 
 // Import is user's import id; a topk.ErrNotFound naming "id" if user has
 // no import of that id.
-func (s *Store) Import(ctx context.Context, user, id string) (uploads.Status, error) {
-	st, err := scanImport(s.pool.QueryRow(ctx, `SELECT `+importColumns+` FROM imports WHERE id = $1 AND user_id = $2`, id, user))
+func (s *Store) Import(ctx context.Context, user, id string) (ImportRow, error) {
+	r, err := scanImport(s.pool.QueryRow(ctx, `SELECT `+importColumns+` FROM imports WHERE id = $1 AND user_id = $2`, id, user))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return st, topk.NotFound("id", fmt.Sprintf("user %q has no import %q", user, id))
+		return r, topk.NotFound("id", fmt.Sprintf("user %q has no import %q", user, id))
 	}
-	return st, err
+	return r, err
 }
 
-// UnfinishedImports lists host's running imports, oldest first.
-func (s *Store) UnfinishedImports(ctx context.Context, host string) ([]uploads.Unfinished, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+importColumns+`, spool, after FROM imports WHERE host = $1 AND state = 'running' ORDER BY created_at`, host)
+// RunningImports lists host's running imports, oldest first.
+func (s *Store) RunningImports(ctx context.Context, host string) ([]ImportRow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+importColumns+` FROM imports WHERE host = $1 AND state = 'running' ORDER BY created_at`, host)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []uploads.Unfinished
+	var out []ImportRow
 	for rows.Next() {
-		var u uploads.Unfinished
-		var after []byte
-		if u.Status, err = scanImport(rows, &u.Spool, &after); err != nil {
+		r, err := scanImport(rows)
+		if err != nil {
 			return nil, err
 		}
-		if after != nil {
-			u.After = &imports.Position{}
-			if err := json.Unmarshal(after, u.After); err != nil {
-				return nil, fmt.Errorf("import %s: checkpoint: %w", u.ID, err)
-			}
-		}
-		out = append(out, u)
+		out = append(out, r)
 	}
 	return out, rows.Err()
 }
