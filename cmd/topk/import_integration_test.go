@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/topk-charts/topk/config"
@@ -225,6 +227,62 @@ func TestIntegrationImport(t *testing.T) {
 	}
 	waitPipeline(t, env.Config, topics)
 	checkImported(t, a, tr, user)
+
+	// The charts page's upload box, in headless Chromium: the archive for a
+	// new user, with that user's token; the page shows the import done and
+	// the user's all-time chart equals the independent count.
+	boxTok, _, err := store.CreateToken(t.Context(), "box-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range want {
+		l.UserID = "box-user"
+		tr.add(l)
+	}
+	importThroughThePage(t, a, "box-user", boxTok, archive, len(want), refused)
+	waitPipeline(t, env.Config, topics)
+	checkImported(t, a, tr, "box-user")
+}
+
+// importThroughThePage uploads file with the charts page's import box and
+// waits for the page to say the import is done with sent listens and
+// refused records.
+func importThroughThePage(t *testing.T, a *apiUnderTest, user, token, file string, sent, refused int) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Fatal("chromium not installed (apt-get install chromium; .ci/run installs it)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(a.url+"/#user="+user+"&range=all"),
+		chromedp.WaitVisible("#ifile"),
+		chromedp.SetUploadFiles("#ifile", []string{file}),
+		chromedp.SendKeys("#itoken", token),
+		chromedp.Click("#isubmit"),
+	)
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	status, err := chromedp.Run(ctx, chromedp.Poll[string](`document.getElementById("istatus").textContent.startsWith("done") && document.getElementById("istatus").textContent`,
+		chromedp.WithPollingTimeout(60*time.Second)))
+	if err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.TextContent("#istatus"))
+		t.Fatalf("the page's import status %q: %v", text, err)
+	}
+	t.Logf("the page says: %s", status)
+	if !strings.Contains(status, fmt.Sprintf("sent %d", sent)) || !strings.Contains(status, fmt.Sprintf("refused %d", refused)) {
+		t.Fatalf("the page says %q, want sent %d and refused %d", status, sent, refused)
+	}
 }
 
 // checkImported compares every range's charts of user with the truth.
