@@ -101,7 +101,12 @@ type Config struct {
 	Host string
 	// Parallel is how many imports run at once (others wait); 0: 1.
 	Parallel int
-	Log      *slog.Logger
+	// Batch is send.Config.Batch (0: send.DefaultBatch).
+	Batch int
+	// CheckpointEvery is how often a running import writes its counts
+	// and checkpoint (after an acknowledged batch); 0: every second.
+	CheckpointEvery time.Duration
+	Log             *slog.Logger
 }
 
 // Runner runs uploaded imports in the background, one status row each.
@@ -121,6 +126,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = time.Second
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("imports folder: %w", err)
@@ -229,9 +237,6 @@ func (r *Runner) run(s Status, spool string, after *imports.Position) {
 	}()
 }
 
-// progressEvery is how often a running import writes its counts.
-const progressEvery = time.Second
-
 func (r *Runner) importFile(s Status, spool string, after *imports.Position) {
 	ctx := r.ctx
 	log := r.cfg.Log.With("import", s.ID, "user", s.UserID)
@@ -247,8 +252,9 @@ func (r *Runner) importFile(s Status, spool string, after *imports.Position) {
 		Topics:   r.cfg.Topics,
 		Producer: r.cfg.Producer,
 		Name:     s.ID,
+		Batch:    r.cfg.Batch,
 		Checkpoint: func(p imports.Position) error {
-			if time.Since(last) < progressEvery {
+			if time.Since(last) < r.cfg.CheckpointEvery {
 				return nil
 			}
 			last = time.Now()
