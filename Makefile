@@ -135,6 +135,14 @@ BENCH_LB_DURATION ?= 30s
 bench-lb: build infra-up ## ListenBrainz submit-to-chart latency p50/p99 at $(BENCH_LB_RATE) submissions/s vs Kafka's EndToEndLatency tool
 	$(GO) run ./bench/listenbrainz -rate $(BENCH_LB_RATE) -duration $(BENCH_LB_DURATION)
 
+# A ten-year Spotify archive through `topk import` until every range
+# answers exactly (today, 7d, this_year, each past year, all), beside
+# kafka-producer-perf-test sending the same listens.
+BENCH_IMPORT_STREAMS ?= 150000
+.PHONY: bench-import
+bench-import: build infra-up ## time from `topk import` of a 10-year Spotify archive ($(BENCH_IMPORT_STREAMS) streams) until every range answers exactly (goal 30 s) vs kafka-producer-perf-test
+	$(GO) run ./bench/import -streams $(BENCH_IMPORT_STREAMS)
+
 BENCH_REIMPORT_N ?= 100000
 .PHONY: bench-reimport
 bench-reimport: build infra-up ## changelog bytes of re-importing $(BENCH_REIMPORT_N) counted listens vs their first import
