@@ -261,11 +261,12 @@ func sortedReasons[V any](m map[imports.Reason]V) []imports.Reason {
 // progressLine is topk import's progress: one line rewritten in place on
 // a terminal, a line every 5 s otherwise.
 type progressLine struct {
-	w     io.Writer
-	tty   bool
-	quiet bool
-	last  time.Time
-	shown bool
+	w        io.Writer
+	tty      bool
+	quiet    bool
+	last     time.Time
+	shown    bool
+	lastDone string // the file whose end was shown last
 }
 
 func newProgressLine(w io.Writer, quiet bool) *progressLine {
@@ -279,15 +280,19 @@ func newProgressLine(w io.Writer, quiet bool) *progressLine {
 }
 
 func (p *progressLine) show(nth, path string, s send.Status) {
-	if p.quiet {
+	if p.quiet || s.Files == 0 { // nothing read yet
 		return
 	}
 	every := 5 * time.Second
 	if p.tty {
 		every = 100 * time.Millisecond
 	}
-	if time.Since(p.last) < every && !s.Done {
+	fileEnded := s.Done && s.File != p.lastDone // each file's end is shown once
+	if time.Since(p.last) < every && !fileEnded {
 		return
+	}
+	if s.Done {
+		p.lastDone = s.File
 	}
 	p.last = time.Now()
 	t := s.Totals
@@ -312,4 +317,5 @@ func (p *progressLine) done() {
 	}
 	p.shown = false
 	p.last = time.Time{}
+	p.lastDone = ""
 }
