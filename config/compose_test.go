@@ -249,7 +249,8 @@ func hasKey(m map[string]any, k string) bool {
 //     off, although the host sets TOPK_DEV_MODE=1;
 //   - the secrets reach only the services that use them: TOPK_TOKEN_KEY
 //     those whose command opens provider tokens, TOPK_ADMIN_TOKEN the api;
-//   - the aggregator keeps its state in the volume (TOPK_RUNTIME_DIR);
+//   - the aggregator keeps its state in the volume (TOPK_RUNTIME_DIR), the
+//     api its history uploads (TOPK_IMPORT_DIR);
 //   - enqueue-test exists: a one-shot (restart "no") `topk enqueue` of a
 //     simulated user, in a profile so `docker compose up` leaves it out.
 func TestComposeProductionDefaults(t *testing.T) {
@@ -278,6 +279,9 @@ func TestComposeProductionDefaults(t *testing.T) {
 		}
 		if cmd == "aggregator" && (len(s.Volumes) != 1 || c.RuntimeDir != topkDataDir || !strings.HasPrefix(c.Pipeline.StateDir, topkDataDir+"/")) {
 			t.Errorf("aggregator: state in %s, runtime dir %s, volumes %v; want its state in the volume at %s", c.Pipeline.StateDir, c.RuntimeDir, s.Volumes, topkDataDir)
+		}
+		if cmd == "api" && (len(s.Volumes) != 1 || s.Volumes[0].Target != topkDataDir || !strings.HasPrefix(c.API.ImportDir, topkDataDir+"/")) {
+			t.Errorf("api: uploads in %s, volumes %v; want them in a volume at %s", c.API.ImportDir, s.Volumes, topkDataDir)
 		}
 	}
 	for _, cmd := range []string{"api", "crawler", "scheduler", "aggregator"} {
