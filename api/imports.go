@@ -106,7 +106,7 @@ func (h *importsHandler) auth(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return next(c)
 		}
-		c.Response().Header().Set("WWW-Authenticate", `Token realm="topk"`)
+		c.Response().Header().Set("WWW-Authenticate", `Token realm="topk", Bearer realm="topk admin"`)
 		return Errorf(CodeUnauthorized, "", "missing or wrong token: Authorization: Token <the user's API token> (or Bearer <the admin token>)")
 	}
 }
