@@ -164,47 +164,6 @@ func (e *env) awaitStatus(t *testing.T, user, status string, runs int) crawler.U
 	return st
 }
 
-// consume reads every record of topic up to its high water marks.
-func consume(t *testing.T, cfg config.Config, topic string) []*sarama.ConsumerMessage {
-	t.Helper()
-	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*sarama.ConsumerMessage
-	for _, p := range parts {
-		hw, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hw == 0 {
-			continue
-		}
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range pc.Messages() {
-			out = append(out, m)
-			if m.Offset >= hw-1 {
-				break
-			}
-		}
-		pc.Close()
-	}
-	return out
-}
-
 // Simulated users' whole history, and a Last.fm user's through the real
 // Last.fm client from a local server in Last.fm's JSON shape, go to Kafka
 // keyed by user id; the cursor lands on the newest listen, the progress is
@@ -262,7 +221,7 @@ func TestIntegrationCrawlEndToEnd(t *testing.T) {
 			t.Errorf("%s: next task %+v, schedule %v", u, st.Task, st.Schedule.NextRunAt)
 		}
 	}
-	msgs := consume(t, e.cfg, string(e.topics.Raw))
+	msgs := testenv.Records(t, e.cfg, string(e.topics.Raw))
 	if len(msgs) != total {
 		t.Fatalf("%d records in %s, want %d", len(msgs), e.topics.Raw, total)
 	}
@@ -299,7 +258,7 @@ func TestIntegrationCrawlEndToEnd(t *testing.T) {
 	if st.Runs[0].Listens != 0 || st.Schedule.ListensTotal != int64(len(want["alice"])) {
 		t.Fatalf("second crawl: %+v", st.Runs[0])
 	}
-	if n := len(consume(t, e.cfg, string(e.topics.Raw))); n != total {
+	if n := len(testenv.Records(t, e.cfg, string(e.topics.Raw))); n != total {
 		t.Fatalf("second crawl republished: %d records", n)
 	}
 	scheduled, err := e.insp.ListScheduledTasks(e.ccfg.Queue)
@@ -586,7 +545,7 @@ func TestIntegrationOneCrawlPerUserAndDeleteMidCrawl(t *testing.T) {
 	}
 	// The page in flight when the lease was found lost is in Kafka (it was
 	// published before the cursor update that failed); the third never is.
-	if msgs := consume(t, e.cfg, string(e.topics.Raw)); len(msgs) != 2 {
+	if msgs := testenv.Records(t, e.cfg, string(e.topics.Raw)); len(msgs) != 2 {
 		t.Fatalf("%d records, want 2: the crawl did not stop at the deletion", len(msgs))
 	}
 }

@@ -39,13 +39,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -111,14 +109,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		})
 	}
 	defer cleanup()
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigc
-		fmt.Fprintln(os.Stderr, "bench-api: interrupted, removing topics and keyspace")
-		cleanup()
-		os.Exit(1)
-	}()
+	benchkit.OnInterrupt("bench-api: interrupted, removing topics and keyspace", cleanup)
 	dir, err := os.MkdirTemp("", "topk-bench-api-")
 	if err != nil {
 		return err

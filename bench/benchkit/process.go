@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,7 +49,7 @@ func (e *Env) StartConfig(logPath string, cfg config.Config, args ...string) (*P
 // serves /metrics on its ops port. The Process is named after args[0], or
 // prog without arguments.
 func (e *Env) StartProgram(logPath string, cfg config.Config, prog string, args ...string) (*Process, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +178,8 @@ func (p *Process) Profile(path string, delay, d time.Duration) {
 	}
 }
 
-func freePort() (int, error) {
+// FreePort is a free TCP port on loopback.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -314,4 +316,18 @@ func WaitQuiet(pid int, max time.Duration) time.Duration {
 		}
 	}
 	return time.Since(start)
+}
+
+// OnInterrupt prints msg on stderr, runs cleanup and exits 1 when the
+// process gets SIGINT or SIGTERM: a benchmark stopped by hand still removes
+// its topics, keyspace, database and processes.
+func OnInterrupt(msg string, cleanup func()) {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigc
+		fmt.Fprintln(os.Stderr, msg)
+		cleanup()
+		os.Exit(1)
+	}()
 }

@@ -77,17 +77,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -186,15 +183,7 @@ func run(o options) error {
 		})
 	}
 	defer cleanup()
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigc
-		fmt.Fprintln(os.Stderr, "\nbench-import: interrupted, removing topics, keyspace and database")
-		cancel()
-		cleanup()
-		os.Exit(1)
-	}()
+	benchkit.OnInterrupt("\nbench-import: interrupted, removing topics, keyspace and database", func() { cancel(); cleanup() })
 	dir, remove, err := e.WorkDir("import")
 	if err != nil {
 		return err
@@ -254,7 +243,7 @@ func run(o options) error {
 		return err
 	}
 
-	apiPort, err := freePort()
+	apiPort, err := benchkit.FreePort()
 	if err != nil {
 		return err
 	}
@@ -339,16 +328,6 @@ func topicSize(e *benchkit.Env, topic string) (records, bytes int64) {
 	}
 	bytes, _ = e.TopicBytes(topic)
 	return records, bytes
-}
-
-// freePort is a free TCP port on loopback.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitReady waits until every process answers /readyz 200 (the api on its

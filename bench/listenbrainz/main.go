@@ -52,12 +52,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/topk-charts/topk/bench/benchkit"
@@ -139,15 +137,7 @@ func run(o options) error {
 		})
 	}
 	defer cleanup()
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigc
-		fmt.Fprintln(os.Stderr, "\nbench-lb: interrupted, removing topics, keyspace and database")
-		cancel()
-		cleanup()
-		os.Exit(1)
-	}()
+	benchkit.OnInterrupt("\nbench-lb: interrupted, removing topics, keyspace and database", func() { cancel(); cleanup() })
 	dir, remove, err := e.WorkDir("lb")
 	if err != nil {
 		return err

@@ -69,11 +69,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -198,14 +196,7 @@ func run(o options) error {
 		})
 	}
 	defer cleanup()
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigc
-		fmt.Fprintln(os.Stderr, "bench-sinks: interrupted, stopping processes, removing topics and keyspaces")
-		cleanup()
-		os.Exit(1)
-	}()
+	benchkit.OnInterrupt("bench-sinks: interrupted, stopping processes, removing topics and keyspaces", cleanup)
 	b.cassPID = e.CassandraPID()
 
 	ctx := context.Background()

@@ -333,6 +333,20 @@ func startAPI(t *testing.T, cfg config.Config, runView bool) *apiUnderTest {
 	return a
 }
 
+// startFullAPI serves newFullAPI on env (every route `topk api` serves:
+// admin, ListenBrainz, uploads) over HTTP, with its view running.
+func startFullAPI(t *testing.T, env *Env) *apiUnderTest {
+	p, err := newFullAPI(context.Background(), env, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(p.srv.Echo())
+	a := &apiUnderTest{t: t, url: hs.URL, parts: p, stopRun: func() {}}
+	t.Cleanup(func() { hs.Close(); a.stopRun(); p.close() })
+	a.runView()
+	return a
+}
+
 func (a *apiUnderTest) runView() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -55,21 +55,7 @@ func TestIntegrationChartsPageInBrowser(t *testing.T) {
 		t.Fatalf("api answer %s: %v", body, err)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		t.Fatal("chromium not installed (apt-get install chromium; .ci/run installs it)")
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-
+	ctx := browser(t)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(a.url+"/"),
 		chromedp.WaitVisible("#user"),
@@ -110,6 +96,25 @@ func TestIntegrationChartsPageInBrowser(t *testing.T) {
 		}
 	}
 	checkActivityChart(t, ctx, a)
+}
+
+// browser is a headless Chromium tab (Debian's chromium) for at most 90 s,
+// closed when the test ends.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Fatal("chromium not installed (apt-get install chromium; .ci/run installs it)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancel(); cancelTab(); cancelAlloc() })
+	return ctx
 }
 
 // checkActivityChart: the plays-per-day chart of the 30d range has a bar

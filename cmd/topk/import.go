@@ -97,10 +97,9 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		if rep != nil {
 			printImportReport(env.Stdout, path, rep, st)
 		}
-		var fe *imports.FileError
 		switch {
 		case err == nil:
-		case errors.As(err, &fe) && ctx.Err() == nil && !errors.Is(err, send.ErrNotSent):
+		case send.Complete(err):
 			// A damaged file: the rest was read and sent.
 			refusedOrDamaged = true
 			fmt.Fprintf(env.Stderr, "topk import: %s: %v\n", path, err)
@@ -185,8 +184,7 @@ func importFile(ctx context.Context, env *Env, pub *crawler.KafkaPublisher, topi
 		Progress: func(s send.Status) { bar.show(nth, path, s) },
 	}
 	rep, st, err := send.Run(ctx, f, fi.Size(), filepath.Base(path), cfg)
-	var fe *imports.FileError
-	if err == nil || (errors.As(err, &fe) && ctx.Err() == nil && !errors.Is(err, send.ErrNotSent)) {
+	if send.Complete(err) {
 		// Read to the end (a damaged file as far as it goes) and every
 		// record acknowledged: nothing to resume.
 		if rerr := os.Remove(statePath); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {

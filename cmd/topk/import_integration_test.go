@@ -4,13 +4,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,15 +17,12 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/chromedp/chromedp"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/topk-charts/topk/config"
 	"github.com/topk-charts/topk/imports"
 	"github.com/topk-charts/topk/imports/uploads"
 	"github.com/topk-charts/topk/internal/importfixture"
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/internal/wiring"
-	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/store/postgres"
@@ -65,14 +60,7 @@ func TestIntegrationImport(t *testing.T) {
 	}
 	env.Log = testenv.Logger(t)
 	runPipeline(t, env.Config)
-	p, err := newFullAPI(context.Background(), env, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(p.srv.Echo())
-	a := &apiUnderTest{t: t, url: hs.URL, parts: p, stopRun: func() {}}
-	t.Cleanup(func() { hs.Close(); a.stopRun(); p.close() })
-	a.runView()
+	a := startFullAPI(t, env)
 
 	const user = "importer"
 	data, exp := importfixture.Spotify(false)
@@ -144,7 +132,7 @@ func TestIntegrationImport(t *testing.T) {
 	checkImported(t, a, tr, user)
 
 	// Every refused record is a dead letter of stage import, once per import.
-	letters := deadLetters(t, env.Config, topics)
+	letters := testenv.Records(t, env.Config, string(topics.DLQ))
 	if len(letters) != 4*refused {
 		t.Fatalf("%d dead letters, want %d (4 imports of %d refused records)", len(letters), 4*refused, refused)
 	}
@@ -249,20 +237,7 @@ func TestIntegrationImport(t *testing.T) {
 // refused records.
 func importThroughThePage(t *testing.T, a *apiUnderTest, user, token, file string, sent, refused int) {
 	t.Helper()
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		t.Fatal("chromium not installed (apt-get install chromium; .ci/run installs it)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := browser(t)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(a.url+"/#user="+user+"&range=all"),
 		chromedp.WaitVisible("#ifile"),
@@ -367,47 +342,6 @@ func multipartFile(t *testing.T, name string, data []byte) (io.Reader, string) {
 	part.Write(data)
 	w.Close()
 	return &b, w.FormDataContentType()
-}
-
-// deadLetters reads the whole dead-letter topic.
-func deadLetters(t *testing.T, cfg config.Config, topics listen.Topics) []*sarama.ConsumerMessage {
-	t.Helper()
-	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := client.Partitions(string(topics.DLQ))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*sarama.ConsumerMessage
-	for _, p := range parts {
-		end, err := client.GetOffset(string(topics.DLQ), p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if end == 0 {
-			continue
-		}
-		pc, err := consumer.ConsumePartition(string(topics.DLQ), p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range pc.Messages() {
-			out = append(out, m)
-			if m.Offset+1 >= end {
-				break
-			}
-		}
-		pc.Close()
-	}
-	return out
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }

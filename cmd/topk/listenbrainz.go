@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -12,7 +10,6 @@ import (
 
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/crawler"
-	"github.com/topk-charts/topk/imports/uploads"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/store/redis"
 )
@@ -34,39 +31,6 @@ func mountListenBrainz(env *Env, p *apiParts, cp *controlPlane) *lazyPublisher {
 		Limits:     listen.Limits{MaxNameChars: c.Pipeline.MaxNameChars},
 	})
 	return pub
-}
-
-// mountImports adds the history upload routes: uploads spooled in
-// TOPK_IMPORT_DIR, imported by an uploads.Runner through pub, their status
-// in cp's PostgreSQL. The imports this host left running resume in the
-// background. The returned func stops the running imports (they resume
-// at the next start).
-func mountImports(ctx context.Context, env *Env, p *apiParts, cp *controlPlane, pub *lazyPublisher) (func(), error) {
-	c := env.Config
-	dir, err := filepath.Abs(c.API.ImportDir)
-	if err != nil {
-		return nil, err
-	}
-	host, _ := os.Hostname()
-	log := logWith(env.Log, "imports")
-	r, err := uploads.New(uploads.Config{
-		Store: importStore{cp.store}, Producer: pub, Topics: listen.NewTopics(c.Namespace),
-		Limits: listen.Limits{MaxNameChars: c.Pipeline.MaxNameChars},
-		Dir:    dir, Host: host + ":" + dir, Log: log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	p.srv.MountImports(api.ImportsConfig{
-		Importer: r, Tokens: cp.store, AdminToken: c.API.AdminToken,
-		MaxBytes: int64(c.API.ImportMaxBytes), UploadTimeout: c.API.ImportUploadTimeout,
-	})
-	go func() {
-		if err := r.Resume(ctx); err != nil && ctx.Err() == nil {
-			log.Error("imports left running not resumed", "err", err)
-		}
-	}()
-	return r.Close, nil
 }
 
 // redisPrefix starts the api's own Redis keys: "topk:", or

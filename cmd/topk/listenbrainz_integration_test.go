@@ -6,14 +6,11 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/topk-charts/topk/internal/testenv"
 	"github.com/topk-charts/topk/internal/wiring"
@@ -71,14 +68,7 @@ func TestIntegrationListenBrainzClient(t *testing.T) {
 	}
 	env.Log = testenv.Logger(t)
 	runPipeline(t, env.Config)
-	p, err := newFullAPI(context.Background(), env, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(p.srv.Echo())
-	a := &apiUnderTest{t: t, url: hs.URL, parts: p, stopRun: func() {}}
-	t.Cleanup(func() { hs.Close(); a.stopRun(); p.close() })
-	a.runView()
+	a := startFullAPI(t, env)
 
 	pool, err := postgres.Open(t.Context(), wiring.Postgres(env.Config.Postgres))
 	if err != nil {
@@ -98,7 +88,7 @@ func TestIntegrationListenBrainzClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, "testdata/liblistenbrainz_check.py")
-	cmd.Env = append(os.Environ(), "LB_URL="+hs.URL, "LB_TOKEN="+tok, "LB_USER=scrobbler", "LB_OTHER_TOKEN="+otherTok, "LB_OTHER_USER=someone-else",
+	cmd.Env = append(os.Environ(), "LB_URL="+a.url, "LB_TOKEN="+tok, "LB_USER=scrobbler", "LB_OTHER_TOKEN="+otherTok, "LB_OTHER_USER=someone-else",
 		"PYTHONUNBUFFERED=1")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs

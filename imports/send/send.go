@@ -35,6 +35,16 @@ const (
 // and running it again (resumed or not) completes it.
 var ErrNotSent = errors.New("import stopped before every record was sent")
 
+// Complete reports whether a Run that returned err read every file as far
+// as it could and had every record acknowledged, so that nothing is left
+// to resume: err is nil, or it holds only damaged files
+// (*imports.FileError), no failed send (ErrNotSent) and no cancellation.
+func Complete(err error) bool {
+	var fe *imports.FileError
+	return err == nil || (errors.As(err, &fe) && !errors.Is(err, ErrNotSent) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded))
+}
+
 // DefaultBatch is how many records Run sends before it waits for Kafka's
 // acknowledgements and moves its checkpoint.
 const DefaultBatch = 2000

@@ -266,22 +266,23 @@ func (r *Runner) importFile(s Status, spool string, after *imports.Position) {
 	rep, st, err := send.Run(ctx, f, s.Bytes, s.File, cfg)
 	s.Counts = counts(rep.Totals(), st)
 	s.Counts.PerFile = rep.Files
-	var fe *imports.FileError
+	var state, errText string
 	switch {
 	case ctx.Err() != nil:
 		// Closing: the row stays running, Resume goes on from the checkpoint.
 		log.Info("import interrupted; resumes when the api starts again", "sent", st.Sent)
 		return
-	case err == nil:
+	case send.Complete(err):
 		s.Counts.FilesDone, s.Counts.Current, s.Counts.BytesRead, s.Counts.BytesTotal = s.Counts.Files, "", 0, 0
-		r.finish(s, StateDone, "", spool)
-	case errors.As(err, &fe) && !errors.Is(err, send.ErrNotSent):
-		s.Counts.FilesDone, s.Counts.Current, s.Counts.BytesRead, s.Counts.BytesTotal = s.Counts.Files, "", 0, 0
-		r.finish(s, StateDone, err.Error(), spool)
+		state = StateDone
+		if err != nil { // damaged files: named, the rest imported
+			errText = err.Error()
+		}
 	default:
-		r.finish(s, StateFailed, err.Error()+": upload the file again (nothing is counted twice)", spool)
+		state, errText = StateFailed, err.Error()+": upload the file again (nothing is counted twice)"
 	}
-	log.Info("import ended", "state", s.State, "read", s.Counts.Read, "accepted", s.Counts.Accepted, "sent", s.Counts.Sent, "refused", s.Counts.Refused, "err", err)
+	r.finish(s, state, errText, spool)
+	log.Info("import ended", "state", state, "read", s.Counts.Read, "accepted", s.Counts.Accepted, "sent", s.Counts.Sent, "refused", s.Counts.Refused, "err", err)
 }
 
 func (r *Runner) finish(s Status, state, errText, spool string) {
