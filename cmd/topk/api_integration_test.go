@@ -315,7 +315,45 @@ type apiUnderTest struct {
 	t       *testing.T
 	url     string
 	parts   *apiParts
+	cfg     config.Config
+	running bool // runView started the view and the notices' reader
 	stopRun func()
+}
+
+// settle waits until the api has read every notice of the stored topic
+// written so far, then for the charts' background fills: after
+// waitPipeline, no answer cached before the flusher's last writes is
+// served (the notices reach the api a moment after the flusher commits).
+func (a *apiUnderTest) settle() {
+	a.t.Helper()
+	if !a.running {
+		a.parts.charts.Settle()
+		return
+	}
+	client, err := sarama.NewClient(a.cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer client.Close()
+	topic := string(listen.NewTopics(a.cfg.Namespace).Stored)
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		for a.parts.gens.ReadTo(p) < end {
+			if time.Now().After(deadline) {
+				a.t.Fatalf("the api read %s/%d to %d, not to its end %d", topic, p, a.parts.gens.ReadTo(p), end)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	a.parts.charts.Settle()
 }
 
 func startAPI(t *testing.T, cfg config.Config, runView bool) *apiUnderTest {
@@ -325,7 +363,7 @@ func startAPI(t *testing.T, cfg config.Config, runView bool) *apiUnderTest {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(p.srv.Echo())
-	a := &apiUnderTest{t: t, url: hs.URL, parts: p, stopRun: func() {}}
+	a := &apiUnderTest{t: t, url: hs.URL, parts: p, cfg: cfg, stopRun: func() {}}
 	t.Cleanup(func() { hs.Close(); a.stopRun(); p.close() })
 	if runView {
 		a.runView()
@@ -341,7 +379,7 @@ func startFullAPI(t *testing.T, env *Env) *apiUnderTest {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(p.srv.Echo())
-	a := &apiUnderTest{t: t, url: hs.URL, parts: p, stopRun: func() {}}
+	a := &apiUnderTest{t: t, url: hs.URL, parts: p, cfg: env.Config, stopRun: func() {}}
 	t.Cleanup(func() { hs.Close(); a.stopRun(); p.close() })
 	a.runView()
 	return a
@@ -362,6 +400,7 @@ func (a *apiUnderTest) runView() {
 		_ = a.parts.gens.Run(ctx)
 	}()
 	a.stopRun = func() { cancel(); <-done; <-gensDone }
+	a.running = true
 	deadline := time.Now().Add(time.Minute)
 	for !a.parts.view.Recovered() {
 		if time.Now().After(deadline) {
@@ -434,7 +473,7 @@ func (a *apiUnderTest) checkTop(tr *truth, user, entity, query string, from, to 
 func (a *apiUnderTest) warm(user, entity string) {
 	a.t.Helper()
 	a.get("/v1/users/" + url.PathEscape(user) + "/top/" + entity + "?range=7d")
-	a.parts.charts.Settle()
+	a.settle()
 }
 
 // waitReady polls /readyz (its checks are cached for 2 s).

@@ -263,7 +263,7 @@ func importThroughThePage(t *testing.T, a *apiUnderTest, user, token, file strin
 // checkImported compares every range's charts of user with the truth.
 func checkImported(t *testing.T, a *apiUnderTest, tr *truth, user string) {
 	t.Helper()
-	a.parts.charts.Settle()
+	a.settle()
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	first := tr.first(user)
 	for _, entity := range []string{"tracks", "artists", "albums"} {

@@ -22,6 +22,7 @@ type Generations struct {
 
 	mu    sync.RWMutex
 	users map[string]generation
+	read  map[int32]int64 // per partition, the offset after the last notice read
 
 	ready atomic.Bool
 }
@@ -60,7 +61,7 @@ func NewGenerations(cfg GenerationsConfig) *Generations {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Generations{cfg: cfg, users: map[string]generation{}}
+	return &Generations{cfg: cfg, users: map[string]generation{}, read: map[int32]int64{}}
 }
 
 // Generation is the user's latest notice read: its partition and offset
@@ -77,6 +78,14 @@ func (g *Generations) Users() int {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	return len(g.users)
+}
+
+// ReadTo is the offset after the last notice read in partition p (0
+// when none was): the record holds every notice before it.
+func (g *Generations) ReadTo(p int32) int64 {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.read[p]
 }
 
 // Check is its readiness: the notices present at start are read.
@@ -214,6 +223,9 @@ func (g *Generations) runOnce(ctx context.Context) error {
 // note records a notice.
 func (g *Generations) note(m *sarama.ConsumerMessage) {
 	if len(m.Key) == 0 {
+		g.mu.Lock()
+		g.read[m.Partition] = m.Offset + 1
+		g.mu.Unlock()
 		return
 	}
 	gen := int64(m.Partition)<<48 | (m.Offset + 1)
@@ -226,4 +238,5 @@ func (g *Generations) note(m *sarama.ConsumerMessage) {
 	// The latest notice read wins: any new one gives a generation no key
 	// had before (another offset), which is all the keys need.
 	g.users[string(m.Key)] = generation{gen: gen, at: at}
+	g.read[m.Partition] = m.Offset + 1
 }

@@ -154,7 +154,12 @@ def wait_count(c, user, want, limit=90):
     deadline = time.time() + limit
     got = None
     while time.time() < deadline:
-        got = c.get_user_listen_count(user)
+        try:
+            got = c.get_user_listen_count(user)
+        except ListenBrainzAPIException as e:
+            if e.status_code != 404:  # 404: none of the user's listens counted yet
+                raise
+            got = None
         if got == want:
             return got, True
         time.sleep(0.2)
