@@ -291,38 +291,7 @@ func (idleHandler) ConsumeClaim(_ sarama.ConsumerGroupSession, c sarama.Consumer
 // dlqLetters reads every record of the DLQ.
 func dlqLetters(t *testing.T, s *stack) []*sarama.ConsumerMessage {
 	t.Helper()
-	c, err := sarama.NewConsumerFromClient(s.client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	dlq := string(s.topics.DLQ)
-	parts, err := s.client.Partitions(dlq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*sarama.ConsumerMessage
-	for _, p := range parts {
-		hwm, err := s.client.GetOffset(dlq, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hwm == 0 {
-			continue
-		}
-		pc, err := c.ConsumePartition(dlq, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range pc.Messages() {
-			out = append(out, m)
-			if m.Offset+1 >= hwm {
-				break
-			}
-		}
-		pc.Close()
-	}
-	return out
+	return testenv.Records(t, s.cfg, string(s.topics.DLQ))
 }
 
 // checkLetter checks a quarantine dead letter: key, bytes and headers.

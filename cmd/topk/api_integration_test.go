@@ -316,7 +316,8 @@ type apiUnderTest struct {
 	url     string
 	parts   *apiParts
 	cfg     config.Config
-	running bool // runView started the view and the notices' reader
+	running bool          // runView started the view and the notices' reader
+	client  sarama.Client // settle's, opened on its first call
 	stopRun func()
 }
 
@@ -330,11 +331,15 @@ func (a *apiUnderTest) settle() {
 		a.parts.charts.Settle()
 		return
 	}
-	client, err := sarama.NewClient(a.cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
-	if err != nil {
-		a.t.Fatal(err)
+	if a.client == nil {
+		client, err := sarama.NewClient(a.cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		a.client = client
+		a.t.Cleanup(func() { _ = client.Close() })
 	}
-	defer client.Close()
+	client := a.client
 	topic := string(listen.NewTopics(a.cfg.Namespace).Stored)
 	parts, err := client.Partitions(topic)
 	if err != nil {

@@ -222,21 +222,17 @@ func (g *Generations) runOnce(ctx context.Context) error {
 
 // note records a notice.
 func (g *Generations) note(m *sarama.ConsumerMessage) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.read[m.Partition] = m.Offset + 1
 	if len(m.Key) == 0 {
-		g.mu.Lock()
-		g.read[m.Partition] = m.Offset + 1
-		g.mu.Unlock()
 		return
 	}
-	gen := int64(m.Partition)<<48 | (m.Offset + 1)
 	at := m.Timestamp
 	if at.IsZero() {
 		at = g.cfg.Now()
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	// The latest notice read wins: any new one gives a generation no key
 	// had before (another offset), which is all the keys need.
-	g.users[string(m.Key)] = generation{gen: gen, at: at}
-	g.read[m.Partition] = m.Offset + 1
+	g.users[string(m.Key)] = generation{gen: int64(m.Partition)<<48 | (m.Offset + 1), at: at}
 }
