@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultLimit is the longest outage ridden out when none is configured.
@@ -107,12 +108,12 @@ func (t *Tracker) Fail(err error) error {
 	limit := t.limit()
 	switch {
 	case down > limit:
-		t.log().Error(t.Name+" down for longer than the outage limit: giving up", "down_for", down.Round(time.Millisecond), "limit", limit, "attempts", fails, "err", err)
+		t.log().Error(t.Name+" down for longer than the outage limit: giving up", "down_for", down.Round(time.Millisecond), "limit", limit, "attempts", fails, "err", Brief(err))
 		return &LimitError{Name: t.Name, Down: down, Limit: limit, Err: err}
 	case first:
-		t.log().Warn(t.Name+" down: retrying with backoff until it is back or the outage limit passes", "limit", limit, "err", err)
+		t.log().Warn(t.Name+" down: retrying with backoff until it is back or the outage limit passes", "limit", limit, "err", Brief(err))
 	default:
-		t.log().Debug(t.Name+" still down", "down_for", down.Round(time.Millisecond), "attempts", fails, "err", err)
+		t.log().Debug(t.Name+" still down", "down_for", down.Round(time.Millisecond), "attempts", fails, "err", Brief(err))
 	}
 	return nil
 }
@@ -255,4 +256,26 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// MaxErrText bounds the text of an error in the outage log lines: a
+// Goka processor that lost Kafka under load fails with one error per
+// message in flight, joined (thousands), and the log takes the first
+// of them and their count.
+const MaxErrText = 2000
+
+// Brief is err's text, cut after MaxErrText bytes with how much was cut.
+func Brief(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if len(s) <= MaxErrText {
+		return s
+	}
+	cut := MaxErrText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", s[:cut], len(s)-cut)
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // fakeClock moves only when told.
@@ -257,3 +259,19 @@ func TestDelayStopsAtTheLimit(t *testing.T) {
 type constBackoff time.Duration
 
 func (c constBackoff) Delay(int) time.Duration { return time.Duration(c) }
+
+// A long error is cut in the log, with how much was cut; a short one is
+// whole.
+func TestBrief(t *testing.T) {
+	if got := Brief(errors.New("short")); got != "short" {
+		t.Errorf("%q", got)
+	}
+	long := errors.New(strings.Repeat("é", MaxErrText)) // 2 bytes each
+	got := Brief(long)
+	if !strings.HasSuffix(got, fmt.Sprintf("… (%d more bytes)", 2*MaxErrText-MaxErrText)) || !utf8.ValidString(got) || len(got) > MaxErrText+40 {
+		t.Errorf("%d bytes: %q", len(got), got[len(got)-40:])
+	}
+	if Brief(nil) != "" {
+		t.Error("nil")
+	}
+}
