@@ -47,6 +47,7 @@ func (r *Reader) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.s != nil {
+		solo.Delete(r.s)
 		r.s.Close()
 		r.s = nil
 	}
@@ -87,7 +88,27 @@ func (r *Reader) session() (*gocql.Session, error) {
 		return nil, fmt.Errorf("%w: %v %d keyspace %s: %v", ErrUnavailable, r.cfg.Hosts, r.cfg.Port, r.cfg.Keyspace, err)
 	}
 	r.s = s
+	markSolo(s)
 	return s, nil
+}
+
+// solo holds the sessions of one-node clusters (*gocql.Session → true):
+// their reads are not speculated. gocql's speculative attempt takes the
+// next host of the query's plan, and on a cluster of one there is none:
+// it ends at once with "no hosts available in the pool", and gocql
+// answers the query with the first attempt to end — so every read slower
+// than the delay failed (bench-api saw 503s on the local stack).
+var solo sync.Map
+
+// markSolo records s as a one-node cluster's when system.peers is empty
+// (a read it cannot make leaves speculation on).
+func markSolo(s *gocql.Session) {
+	var peer string
+	it := s.Query(`SELECT peer FROM system.peers LIMIT 1`).Idempotent(true).Iter()
+	found := it.Scan(&peer)
+	if err := it.Close(); err == nil && !found {
+		solo.Store(s, true)
+	}
 }
 
 // speculate is the reads' client-side speculative execution: an attempt
@@ -116,7 +137,11 @@ func read(ctx context.Context, s *gocql.Session, stmt string, args ...any) *gocq
 
 // readOf is read with the speculation delay of a period kind's partition.
 func readOf(ctx context.Context, kind topk.PeriodKind, s *gocql.Session, stmt string, args ...any) *gocql.Query {
-	return s.Query(stmt, args...).WithContext(ctx).Idempotent(true).SetSpeculativeExecutionPolicy(speculate[kind])
+	q := s.Query(stmt, args...).WithContext(ctx).Idempotent(true)
+	if _, one := solo.Load(s); one {
+		return q // nowhere to speculate to: see solo
+	}
+	return q.SetSpeculativeExecutionPolicy(speculate[kind])
 }
 
 func unavailable(what string, err error) error {
