@@ -85,7 +85,7 @@ func TestIntegrationRawWriterDeletes(t *testing.T) {
 	}
 	row := func(l listen.Listen, m *sarama.ConsumerMessage) string {
 		return fmt.Sprintf("%s/%s/%s@%d", l.TrackName, l.PlayedAt.Format("15:04:05"), l.AlbumName,
-			m.Timestamp.UnixMilli()*1000+m.Offset%1000)
+			m.Timestamp.UnixMilli()*1_000_000+m.Offset%1_000_000)
 	}
 	metric := func(result string) float64 {
 		return sinktest.Metric(t, "topk_raw_writer_deletes_total", "result", result)

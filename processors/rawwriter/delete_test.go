@@ -39,28 +39,44 @@ func del(l listen.Listen) listen.Delete {
 	return listen.Delete{UserID: l.UserID, PlayedAt: l.PlayedAt, MSID: listen.MSID(l.ArtistName, l.TrackName)}
 }
 
-// Records of one millisecond follow their offsets; a clock that steps back
-// and an offset past a multiple of 1000 still give increasing times; a
-// record without a timestamp takes the writer's clock; a redelivered
-// record gets its time again.
+// Records of one millisecond follow their offsets, in one batch or in
+// several (an offset past a multiple of 1000 too); a clock that steps
+// back still gives increasing times; a record without a timestamp takes
+// the writer's clock; a redelivered record gets its time again.
 func TestWriteTimes(t *testing.T) {
-	ms := t0.UnixMilli() * 1000
+	ms := t0.UnixMilli() * writeTimeScale
 	batch := []*sarama.ConsumerMessage{
 		{Offset: 998, Timestamp: t0},
 		{Offset: 999, Timestamp: t0},
-		{Offset: 1000, Timestamp: t0},                   // offset mod 1000 wraps
+		{Offset: 1000, Timestamp: t0},
 		{Offset: 1001, Timestamp: t0.Add(-time.Second)}, // a producer clock stepped back
 		{Offset: 1002, Timestamp: t0.Add(time.Millisecond)},
 		{Offset: 1003}, // no timestamp
 	}
 	now := t0.Add(time.Hour)
 	got := writeTimes(batch, now)
-	want := []int64{ms + 998, ms + 999, ms + 1000, ms + 1001, ms + 1002, now.UnixMilli()*1000 + 3}
+	want := []int64{ms + 998, ms + 999, ms + 1000, ms + 1001, ms + writeTimeScale + 1002, now.UnixMilli()*writeTimeScale + 1003}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("write times %v, want %v", got, want)
 	}
 	if again := writeTimes(batch[1:2], now); again[0] != got[1] {
 		t.Errorf("a redelivered record's time %d, was %d", again[0], got[1])
+	}
+	// Each record in a batch of its own: still in offset order.
+	prev := int64(0)
+	for _, m := range batch[:3] {
+		at := writeTimes([]*sarama.ConsumerMessage{m}, now)[0]
+		if at <= prev {
+			t.Errorf("offset %d alone: time %d, not after %d", m.Offset, at, prev)
+		}
+		prev = at
+	}
+	// Past a multiple of 1,000,000 in one millisecond (never seen: a
+	// partition's records of a millisecond are hundreds at most) the
+	// batch still orders them.
+	wrap := writeTimes([]*sarama.ConsumerMessage{{Offset: 1_999_999, Timestamp: t0}, {Offset: 2_000_000, Timestamp: t0}}, now)
+	if wrap[1] <= wrap[0] {
+		t.Errorf("across 2,000,000: %v", wrap)
 	}
 }
 

@@ -13,8 +13,8 @@
 // track names is the delete's are read and deleted by primary key (a
 // delete of a listen that is not there is a no-op, counted as not_found).
 // Every row and tombstone is written USING TIMESTAMP its record's time
-// (the Kafka timestamp, ms, × 1000 + offset mod 1000, strictly increasing
-// within a batch), so the later record wins whatever order the CQL runs
+// (the Kafka timestamp, ms, × 10⁶ + offset mod 10⁶, strictly increasing
+// within a batch; writeTimes), so the later record wins whatever order the CQL runs
 // in — a listen and its later delete in one batch end deleted, a delete
 // and the listen sent again end present — and a redelivered or stale
 // batch writes the same times again: the end state does not change.

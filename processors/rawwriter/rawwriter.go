@@ -342,18 +342,28 @@ func (b *builder) done() {
 // without a timestamp (zero, or Kafka's -1) is given the writer's clock.
 var minRecordTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// writeTimes are the Cassandra write times (µs) of the batch's records,
+// writeTimes are the Cassandra write times of the batch's records,
 // strictly increasing in record order: the record's Kafka timestamp (ms,
-// set when ingest produced it) × 1000 + its offset mod 1000, so that
+// set when ingest produced it) × 10⁶ + its offset mod 10⁶, so that
 // records of one millisecond follow their order and a redelivered record
 // gets the same time again; at least the previous record's + 1 (a
-// producer clock that stepped back, or offsets past a multiple of 1000
-// within a millisecond). So a listen sent again after its delete is
-// written after the tombstone, and a delete after its listen removes it,
-// whatever order the CQL requests run in and however often the batch is
-// written again. The times also beat those of rows written before topk
-// used explicit times (gocql's client clock at the write), which their
-// records' deletes were produced after.
+// producer clock that stepped back). So a listen sent again after its
+// delete is written after the tombstone, and a delete after its listen
+// removes it, whatever order the CQL requests run in, whichever batches
+// the two fall in, and however often a batch is written again. (Until
+// stop 28 the factor was 1,000: two records of one millisecond whose
+// offsets straddled a multiple of 1,000, in different batches, got times
+// in the wrong order — ingest replaying a backlog emits hundreds of
+// records a millisecond — and a delete's tombstone came out older than
+// its listen: the service-kills chaos test once kept five deleted
+// listens' rows. 10⁶ records of one partition in one millisecond do not
+// happen, and the times stay within int64 until the year 2262.) The
+// times also beat those of every row written before: gocql's client
+// clock (µs) and the factor 1,000. A record written before the change
+// and redelivered after it gets the new, larger time.
+// writeTimeScale is the write times' units per millisecond (writeTimes).
+const writeTimeScale = 1_000_000
+
 func writeTimes(batch []*sarama.ConsumerMessage, now time.Time) []int64 {
 	out := make([]int64, len(batch))
 	var prev int64
@@ -362,7 +372,7 @@ func writeTimes(batch []*sarama.ConsumerMessage, now time.Time) []int64 {
 		if ts.Before(minRecordTime) {
 			ts = now
 		}
-		at := ts.UnixMilli()*1000 + m.Offset%1000
+		at := ts.UnixMilli()*writeTimeScale + m.Offset%writeTimeScale
 		if i > 0 && at <= prev {
 			at = prev + 1
 		}
