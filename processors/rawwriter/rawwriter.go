@@ -342,6 +342,9 @@ func (b *builder) done() {
 // without a timestamp (zero, or Kafka's -1) is given the writer's clock.
 var minRecordTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// writeTimeScale is the write times' units per millisecond (writeTimes).
+const writeTimeScale = 1_000_000
+
 // writeTimes are the Cassandra write times of the batch's records,
 // strictly increasing in record order: the record's Kafka timestamp (ms,
 // set when ingest produced it) × 10⁶ + its offset mod 10⁶, so that
@@ -361,9 +364,6 @@ var minRecordTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // times also beat those of every row written before: gocql's client
 // clock (µs) and the factor 1,000. A record written before the change
 // and redelivered after it gets the new, larger time.
-// writeTimeScale is the write times' units per millisecond (writeTimes).
-const writeTimeScale = 1_000_000
-
 func writeTimes(batch []*sarama.ConsumerMessage, now time.Time) []int64 {
 	out := make([]int64, len(batch))
 	var prev int64
