@@ -13,6 +13,11 @@ const (
 	// storedTopic: notices that a user's older days changed in Cassandra
 	// (processors/stored).
 	storedTopic = "user.day.stored"
+	// countsTopic and sitewideRecentTopic: the sitewide charts (issue
+	// 15): the fan-out's Counts to the sitewide group, and the group's
+	// values of the recent days for the api's sitewide view.
+	countsTopic         = "sitewide.counts"
+	sitewideRecentTopic = "sitewide.day.recent"
 )
 
 // Topics are the listen streams of one deployment.
@@ -36,6 +41,13 @@ type Topics struct {
 	// them after their writes; the api drops its cached answers of that
 	// user when it reads one). Deleted by age.
 	Stored goka.Stream
+	// Counts holds the fan-out's sitewide Counts, keyed
+	// entity|item|day|bucket and partitioned by sitewide.Hasher.
+	Counts goka.Stream
+	// SitewideRecent holds the sitewide group's values of the recent
+	// days (same keys and partitions as Counts), compacted and deleted
+	// by age, for the api's sitewide view.
+	SitewideRecent goka.Stream
 }
 
 // NewTopics names the listen topics under namespace: the empty namespace
@@ -48,6 +60,9 @@ func NewTopics(namespace string) Topics {
 		DLQ:    goka.Stream(Namespaced(namespace, dlqTopic)),
 		Recent: goka.Stream(Namespaced(namespace, recentTopic)),
 		Stored: goka.Stream(Namespaced(namespace, storedTopic)),
+
+		Counts:         goka.Stream(Namespaced(namespace, countsTopic)),
+		SitewideRecent: goka.Stream(Namespaced(namespace, sitewideRecentTopic)),
 	}
 }
 
