@@ -312,12 +312,14 @@ func (c *counter) state(ctx goka.Context) (*partCache, *Day) {
 // replayed record's change is already in the local state while the
 // changelog (and the flusher, and the views) never saw it. Writing the
 // value again closes that window; after that the changelog has what the
-// store has.
+// store has. The rewritten state's Changed is empty: it is no change of
+// its own, and the fan-out sends such a state's every item.
 func (c *counter) rewrite(ctx goka.Context, pc *partCache, d *Day) {
 	if !c.firstWrite(ctx.Key()) {
 		return
 	}
 	rewrites.Inc()
+	d.Changed = Touched{}
 	b := d.Encode()
 	c.write(ctx, b)
 	pc.put(ctx.Key(), d, len(b))

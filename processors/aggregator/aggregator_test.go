@@ -381,3 +381,42 @@ func TestRecentTopic(t *testing.T) {
 		t.Fatalf("recent keys %v, want %v (the day 36 days back is not recent)", keys, want)
 	}
 }
+
+// TestChangedInChangelog: a counted listen's state names its track,
+// artist and album in Changed, a deletion's the items it took a play
+// from, and the rewrite of an unchanged state for a duplicate has Changed
+// empty (the fan-out sends all of it), at the same Version.
+func TestChangedInChangelog(t *testing.T) {
+	tt := start(t, Config{})
+	changelog := tt.NewQueueTracker(string(Table("")))
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := lis("dora", at, "Radiohead", "Nude", "In Rainbows")
+	b := lis("dora", at.Add(time.Minute), "Björk", "Jóga", "")
+	next := func() *Day {
+		t.Helper()
+		_, v, ok := changelog.Next()
+		if !ok {
+			t.Fatal("no changelog write")
+		}
+		return v.(*Day)
+	}
+	consume(tt, "", a)
+	if d := next(); d.Version != 1 || d.Changed != (Touched{1, 1, 1}) {
+		t.Fatalf("first listen: version %d, Changed %+v", d.Version, d.Changed)
+	}
+	consume(tt, "", b)
+	if d := next(); d.Version != 2 || d.Changed != (Touched{2, 2, 0}) {
+		t.Fatalf("second listen: version %d, Changed %+v", d.Version, d.Changed)
+	}
+	consume(tt, "", a)
+	if d := next(); d.Version != 2 || !d.Changed.Empty() {
+		t.Fatalf("rewrite for a duplicate: version %d, Changed %+v", d.Version, d.Changed)
+	}
+	consumeDelete(tt, "", a)
+	if d := next(); d.Version != 3 || d.Changed != (Touched{1, 1, 1}) || d.Tracks[0].Plays != 0 {
+		t.Fatalf("deletion: version %d, Changed %+v, tracks %+v", d.Version, d.Changed, d.Tracks)
+	}
+	if _, _, ok := changelog.Next(); ok {
+		t.Fatal("an extra changelog write")
+	}
+}

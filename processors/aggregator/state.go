@@ -64,8 +64,37 @@ type Day struct {
 	// A state written before deletions existed (version 1 and 2) had only
 	// adds: its Version is its Total.
 	Version uint32
+	// Changed is what the change that made Version touched: the track,
+	// artist and album of the listen Add counted or Delete took out, so
+	// the items of state Version-1 and state Version differ only there.
+	// Empty when not known: a state decoded from encoding version 3 or
+	// older, or rewritten unchanged (the aggregator clears it then); the
+	// fan-out then sends every item of the day.
+	Changed Touched
 	// seen is sorted by (sec, track).
 	seen []seen
+}
+
+// Touched names one track, artist and album of a Day by index plus one
+// (0: none).
+type Touched struct{ Track, Artist, Album uint32 }
+
+// Empty reports whether it names no item.
+func (t Touched) Empty() bool { return t == Touched{} }
+
+// Index is the index into Day.Items(e) of the item of entity e it names,
+// and whether it names one.
+func (t Touched) Index(e topk.Entity) (int, bool) {
+	var i uint32
+	switch e {
+	case topk.Tracks:
+		i = t.Track
+	case topk.Artists:
+		i = t.Artist
+	case topk.Albums:
+		i = t.Album
+	}
+	return int(i) - 1, i > 0
 }
 
 // Items returns the items of an entity, their Artist names filled in.
@@ -136,6 +165,7 @@ func (d *Day) Add(p Play) bool {
 	d.seen[i] = s
 	d.Total++
 	d.Version++
+	d.Changed = Touched{Track: uint32(t) + 1, Artist: uint32(a) + 1, Album: album}
 	return true
 }
 
@@ -214,6 +244,7 @@ func (d *Day) DeleteWithAlbum(sec uint32, msid string, album *string) Deleted {
 		d.Artists[t.artist].remove()
 		d.Total--
 		d.Version++
+		d.Changed = Touched{Track: s.track + 1, Artist: t.artist + 1}
 		d.refirst(t, func(x seen) bool { return x.track == s.track })
 		d.refirst(&d.Artists[t.artist], func(x seen) bool { return d.Tracks[x.track].artist == t.artist })
 		if s.album == albumUnknown && album != nil {
@@ -223,6 +254,7 @@ func (d *Day) DeleteWithAlbum(sec uint32, msid string, album *string) Deleted {
 		case s.album == albumUnknown:
 			return RemovedAlbumUnknown
 		case s.album > 0:
+			d.Changed.Album = s.album
 			d.Albums[s.album-1].remove()
 			d.refirst(&d.Albums[s.album-1], func(x seen) bool { return x.album == s.album })
 		}
@@ -258,15 +290,17 @@ func (d *Day) refreshArtists() {
 // Seen is the number of distinct listens counted (equals Total).
 func (d *Day) Seen() int { return len(d.seen) }
 
-// Encoding (version 3), all integers unsigned varints:
+// Encoding (version 4), all integers unsigned varints:
 //
-//	version total day_version
+//	version total day_version changed_track changed_artist changed_album
 //	n_artists { key(8 bytes LE) plays first len name spellings }
 //	n_tracks  { key plays first artist_index len name spellings }
 //	n_albums  { key plays first artist_index len name spellings }
 //	n_seen    { sec_delta track album }   sorted by (sec, track); sec_delta from the previous entry
 //
-// album is seen.album (0 none, i+1 the i-th album, 2^32-1 unknown).
+// album is seen.album (0 none, i+1 the i-th album, 2^32-1 unknown);
+// changed_* are Day.Changed (i+1 the i-th item, 0 none). Version 3 is
+// the same without changed_*: it decodes with Changed empty.
 // Version 2 (written before deletions) has no day_version (it is the
 // total: every change was an add) and no album per seen entry (inferred
 // where the counts tell, see inferAlbums), and items always have plays.
@@ -278,14 +312,15 @@ func (d *Day) Seen() int { return len(d.seen) }
 // with all its plays, first listened at its second (then the latest
 // listen's, as the spelling was).
 const (
-	encodingVersion   = 3
+	encodingVersion   = 4
+	encodingVersionV3 = 3
 	encodingVersionV2 = 2
 	encodingVersionV1 = 1
 )
 
 // Encode renders the day compactly.
 func (d *Day) Encode() []byte {
-	size := 24 + 14*len(d.seen)
+	size := 32 + 14*len(d.seen)
 	for _, items := range [][]Item{d.Artists, d.Tracks, d.Albums} {
 		for _, it := range items {
 			size += 25 + len(it.Name)
@@ -298,6 +333,9 @@ func (d *Day) Encode() []byte {
 	b = binary.AppendUvarint(b, encodingVersion)
 	b = binary.AppendUvarint(b, uint64(d.Total))
 	b = binary.AppendUvarint(b, uint64(d.Version))
+	b = binary.AppendUvarint(b, uint64(d.Changed.Track))
+	b = binary.AppendUvarint(b, uint64(d.Changed.Artist))
+	b = binary.AppendUvarint(b, uint64(d.Changed.Album))
 	put := func(items []Item, withArtist bool) {
 		b = binary.AppendUvarint(b, uint64(len(items)))
 		for _, it := range items {
@@ -338,19 +376,22 @@ func appendSpellings(b []byte, sp []Spelling) []byte {
 
 var errCorrupt = errors.New("aggregator: corrupt day state")
 
-// DecodeDay parses Encode's output, and version 1 and 2 states.
+// DecodeDay parses Encode's output, and version 1 to 3 states.
 func DecodeDay(b []byte) (*Day, error) {
 	// One string holds every name: the names are its substrings, so a
 	// decode allocates once for them instead of once per item.
 	r := topk.NewDecoder(b)
 	v := r.Uvarint()
-	if v != encodingVersion && v != encodingVersionV2 && v != encodingVersionV1 {
+	if v < encodingVersionV1 || v > encodingVersion {
 		return nil, fmt.Errorf("aggregator: day state version %d, want %d to %d", v, encodingVersionV1, encodingVersion)
 	}
 	d := &Day{Total: uint32(r.Uvarint())}
 	d.Version = d.Total
-	if v == encodingVersion {
+	if v >= encodingVersionV3 {
 		d.Version = uint32(r.Uvarint())
+	}
+	if v >= encodingVersion {
+		d.Changed = Touched{Track: uint32(r.Uvarint()), Artist: uint32(r.Uvarint()), Album: uint32(r.Uvarint())}
 	}
 	get := func(withArtist bool) []Item {
 		n := r.Count(10)
@@ -384,7 +425,7 @@ func DecodeDay(b []byte) (*Day, error) {
 	for i := range d.seen {
 		sec += uint32(r.Uvarint())
 		d.seen[i] = seen{sec: sec, track: uint32(r.Uvarint())}
-		if v == encodingVersion {
+		if v >= encodingVersionV3 {
 			d.seen[i].album = uint32(r.Uvarint())
 		}
 	}
@@ -392,6 +433,9 @@ func DecodeDay(b []byte) (*Day, error) {
 		return nil, errCorrupt
 	}
 	if d.Version < d.Total {
+		return nil, errCorrupt
+	}
+	if c := d.Changed; int64(c.Track) > int64(len(d.Tracks)) || int64(c.Artist) > int64(len(d.Artists)) || int64(c.Album) > int64(len(d.Albums)) {
 		return nil, errCorrupt
 	}
 	for _, items := range [][]Item{d.Tracks, d.Albums} {
@@ -406,7 +450,7 @@ func DecodeDay(b []byte) (*Day, error) {
 			return nil, errCorrupt
 		}
 	}
-	if v != encodingVersion {
+	if v < encodingVersionV3 {
 		d.inferAlbums()
 	}
 	return d, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/topk-charts/topk"
+	"github.com/topk-charts/topk/listen"
 )
 
 func play(sec uint32, artist, track, album string) Play {
@@ -212,10 +213,17 @@ func encodeV1(d *Day) []byte { return encodeOld(d, 1) }
 // album per seen entry).
 func encodeV2(d *Day) []byte { return encodeOld(d, 2) }
 
-// encodeOld writes d in encoding version 1 or 2 (2: with spellings).
+// encodeV3 is the version 3 encoder (before Changed).
+func encodeV3(d *Day) []byte { return encodeOld(d, 3) }
+
+// encodeOld writes d in encoding version 1, 2 (with spellings) or 3
+// (with the day version and the album of every seen entry).
 func encodeOld(d *Day, version uint64) []byte {
 	b := binary.AppendUvarint(nil, version)
 	b = binary.AppendUvarint(b, uint64(d.Total))
+	if version == 3 {
+		b = binary.AppendUvarint(b, uint64(d.Version))
+	}
 	put := func(items []Item, withArtist bool) {
 		b = binary.AppendUvarint(b, uint64(len(items)))
 		for _, it := range items {
@@ -226,7 +234,7 @@ func encodeOld(d *Day, version uint64) []byte {
 				b = binary.AppendUvarint(b, uint64(it.artist))
 			}
 			b = topk.AppendString(b, it.Name)
-			if version == 2 {
+			if version >= 2 {
 				b = appendSpellings(b, it.Spellings)
 			}
 		}
@@ -239,6 +247,9 @@ func encodeOld(d *Day, version uint64) []byte {
 	for _, s := range d.seen {
 		b = binary.AppendUvarint(b, uint64(s.sec-prev))
 		b = binary.AppendUvarint(b, uint64(s.track))
+		if version == 3 {
+			b = binary.AppendUvarint(b, uint64(s.album))
+		}
 		prev = s.sec
 	}
 	return b
@@ -310,7 +321,7 @@ func TestSpellingsRoundTrip(t *testing.T) {
 func TestDecodeRejectsGarbage(t *testing.T) {
 	d := &Day{}
 	d.Add(play(1, "a", "b", "c"))
-	for _, good := range [][]byte{d.Encode(), encodeV1(d), spelledDay().Encode()} {
+	for _, good := range [][]byte{d.Encode(), encodeV1(d), encodeV2(d), encodeV3(d), spelledDay().Encode()} {
 		for i := range good {
 			if _, err := DecodeDay(good[:i]); err == nil {
 				t.Fatalf("truncated state (%d of %d bytes) decoded", i, len(good))
@@ -320,8 +331,13 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 	if _, err := DecodeDay([]byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}); err == nil {
 		t.Fatal("a huge count decoded")
 	}
-	if _, err := DecodeDay([]byte{3, 0, 0, 0, 0, 0}); err == nil {
-		t.Fatal("an unknown version decoded")
+	for _, v := range []byte{0, encodingVersion + 1} {
+		if _, err := DecodeDay([]byte{v, 0, 0, 0, 0, 0, 0, 0, 0, 0}); err == nil {
+			t.Fatalf("unknown version %d decoded", v)
+		}
+	}
+	if _, err := DecodeDay([]byte{encodingVersion, 0, 0, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+		t.Fatalf("an empty day: %v", err)
 	}
 }
 
@@ -359,6 +375,7 @@ func FuzzDecodeDay(f *testing.F) {
 	d.Add(play(2, "a", "x", ""))
 	f.Add(d.Encode())
 	f.Add(encodeV1(d))
+	f.Add(encodeV3(d))
 	f.Add(spelledDay().Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := DecodeDay(b)
@@ -383,5 +400,85 @@ func BenchmarkAddEncodeDecode(b *testing.B) {
 		x, _ := DecodeDay(enc)
 		x.Add(play(uint32(i%86400), "artist1", "track1", "album"))
 		_ = x.Encode()
+	}
+}
+
+// TestChanged: Add and Delete record the track, artist and album they
+// touched (index+1, 0 none); encoding version 4 keeps Changed byte for
+// byte, version 3 and older states decode with it empty, and a Changed
+// that names no item of the day is corrupt.
+func TestChanged(t *testing.T) {
+	d := &Day{}
+	d.Add(play(100, "Radiohead", "Reckoner", "In Rainbows"))
+	if want := (Touched{1, 1, 1}); d.Changed != want {
+		t.Fatalf("first add: Changed %+v, want %+v", d.Changed, want)
+	}
+	d.Add(play(200, "Björk", "Jóga", ""))
+	if want := (Touched{2, 2, 0}); d.Changed != want {
+		t.Fatalf("add without album: Changed %+v, want %+v", d.Changed, want)
+	}
+	d.Add(play(300, "Radiohead", "Reckoner", "In Rainbows"))
+	if want := (Touched{1, 1, 1}); d.Changed != want {
+		t.Fatalf("add of a known track: Changed %+v, want %+v", d.Changed, want)
+	}
+	if d.Add(play(300, "Radiohead", "Reckoner", "In Rainbows")) || d.Changed != (Touched{1, 1, 1}) {
+		t.Fatalf("a duplicate changed Changed: %+v", d.Changed)
+	}
+	for _, c := range []struct {
+		e    topk.Entity
+		i    int
+		name string
+	}{{topk.Tracks, 0, "Reckoner"}, {topk.Artists, 0, "Radiohead"}, {topk.Albums, 0, "In Rainbows"}} {
+		i, ok := d.Changed.Index(c.e)
+		if !ok || i != c.i || d.Items(c.e)[i].Name != c.name {
+			t.Errorf("Index(%s) = %d, %v", c.e, i, ok)
+		}
+	}
+	if _, ok := (Touched{2, 2, 0}).Index(topk.Albums); ok {
+		t.Error("Index(albums) of an album-less change is ok")
+	}
+
+	// Version 4 round trip keeps Changed.
+	d2, err := DecodeDay(d.Encode())
+	if err != nil || d2.Changed != d.Changed || !bytes.Equal(d2.Encode(), d.Encode()) {
+		t.Fatalf("round trip: Changed %+v, err %v", d2, err)
+	}
+
+	// A deletion touches its listen's track, artist and album.
+	if got := d.Delete(200, listen.MSID("Björk", "Jóga")); got != Removed || d.Changed != (Touched{2, 2, 0}) {
+		t.Fatalf("delete without album: %v, Changed %+v", got, d.Changed)
+	}
+	if got := d.Delete(100, listen.MSID("Radiohead", "Reckoner")); got != Removed || d.Changed != (Touched{1, 1, 1}) {
+		t.Fatalf("delete with album: %v, Changed %+v", got, d.Changed)
+	}
+	if got := d.Delete(100, listen.MSID("Radiohead", "Reckoner")); got != NotFound || d.Changed != (Touched{1, 1, 1}) {
+		t.Fatalf("delete not found: %v, Changed %+v", got, d.Changed)
+	}
+
+	// Older encodings decode with Changed empty and the rest intact.
+	for v, b := range map[int][]byte{1: encodeV1(d), 2: encodeV2(d), 3: encodeV3(d)} {
+		old, err := DecodeDay(b)
+		if err != nil {
+			t.Fatalf("version %d: %v", v, err)
+		}
+		if !old.Changed.Empty() {
+			t.Errorf("version %d: Changed %+v, want empty", v, old.Changed)
+		}
+		if old.Total != d.Total || len(old.Tracks) != len(d.Tracks) {
+			t.Errorf("version %d: total %d, %d tracks", v, old.Total, len(old.Tracks))
+		}
+	}
+	old, _ := DecodeDay(encodeV3(d))
+	if old.Version != d.Version {
+		t.Errorf("version 3: Version %d, want %d", old.Version, d.Version)
+	}
+
+	// A Changed past the items is corrupt.
+	for _, bad := range []Touched{{3, 1, 0}, {1, 3, 0}, {1, 1, 2}} {
+		x := *d
+		x.Changed = bad
+		if _, err := DecodeDay(x.Encode()); err == nil {
+			t.Errorf("Changed %+v decoded", bad)
+		}
 	}
 }
