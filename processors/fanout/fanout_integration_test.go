@@ -107,7 +107,7 @@ func TestIntegrationFanoutMatchesListens(t *testing.T) {
 			a := r.IntN(30)
 			tr := r.IntN(12)
 			l = listen.Listen{UserID: fmt.Sprintf("user-%02d", r.IntN(60)),
-				PlayedAt:   now.Add(-time.Duration(r.Int64N(int64(5*24*time.Hour)))).Truncate(time.Second),
+				PlayedAt:   now.Add(-time.Duration(r.Int64N(int64(5 * 24 * time.Hour)))).Truncate(time.Second),
 				ArtistName: fmt.Sprintf("Artist %d", a), TrackName: fmt.Sprintf("Track %d of %d", tr, a)}
 			if tr%3 != 0 {
 				l.AlbumName = fmt.Sprintf("Album %d of %d", tr%4, a)
