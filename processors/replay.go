@@ -39,7 +39,8 @@ type ReplayStats struct {
 // Replay re-injects dead letters written before it started into the raw
 // topic with their original key and bytes, and a replayed_from header.
 // Letters of an import (StageImport) are passed over: their bytes are a
-// history file's records, which ingest cannot read. It
+// history file's records, which ingest cannot read; so are the sitewide
+// groups' (StageFanout, StageSitewide: states and Counts). It
 // returns when it reached the end offsets it saw at the start.
 func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	st := ReplayStats{ByReason: map[string]int{}}
@@ -130,7 +131,7 @@ func replayPartition(ctx context.Context, cfg ReplayConfig, consumer sarama.Cons
 				h[string(r.Key)] = r.Value
 			}
 			reason := string(h[HeaderReason])
-			if (cfg.Reason != "" && reason != cfg.Reason) || string(h[HeaderStage]) == StageImport {
+			if (cfg.Reason != "" && reason != cfg.Reason) || !replayable(string(h[HeaderStage])) {
 				st.Skipped++
 			} else {
 				if producer != nil {

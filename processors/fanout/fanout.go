@@ -34,7 +34,7 @@ func Table(namespace string) goka.Table { return goka.GroupTable(Group(namespace
 func Input(namespace string) goka.Stream { return goka.Stream(aggregator.Table(namespace)) }
 
 // Stage names this group in dead-letter headers and metrics.
-const Stage = "fanout"
+const Stage = processors.StageFanout
 
 // CountsRetention is how long the counts topic keeps Counts: as long as
 // user.listen.valid keeps listens (kafka.ListenTopics), the time the

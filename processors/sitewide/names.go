@@ -4,6 +4,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/topk-charts/topk/listen"
+	"github.com/topk-charts/topk/processors"
 )
 
 const groupName = "topk-sitewide"
@@ -17,4 +18,4 @@ func Group(namespace string) goka.Group {
 func Table(namespace string) goka.Table { return goka.GroupTable(Group(namespace)) }
 
 // Stage names this group in dead-letter headers and metrics.
-const Stage = "sitewide"
+const Stage = processors.StageSitewide
