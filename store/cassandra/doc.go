@@ -6,7 +6,8 @@
 // holds one store per owner of the data:
 //
 //   - Reader (query.go): the api's reads of day values, rollups, raw
-//     listens and the user search;
+//     listens and the user search, and (sitewide.go) of the sitewide
+//     counts of a range (SitewideRange);
 //   - DayStore (days.go): the flusher's writes of day_items, user_days,
 //     month_items and year_items USING TIMESTAMP a version (a day state's
 //     Version, a rollup's sum of its days' versions; deletions make a
@@ -16,10 +17,14 @@
 //     version: they need no migration. Rows with plays 0 (listens
 //     deleted) are values like any other; the Reader leaves them out;
 //   - RawStore (raw.go): the raw writer's raw_listens batches and
-//     users_by_prefix rows.
+//     users_by_prefix rows;
+//   - SitewideStore (sitewide.go): the sitewide flusher's sitewide_days
+//     rows, each USING TIMESTAMP its value's Version, in single-partition
+//     batches ((entity, month, shard) partitions, SitewideShards per
+//     month).
 //
 // Consumers declare the small interface they need where they use it (the
 // flusher's and the raw writer's store) and are given these types.
 //
-// Flow: raw writer / flusher → Cassandra → api.
+// Flow: raw writer / flusher / sitewide flusher → Cassandra → api.
 package cassandra

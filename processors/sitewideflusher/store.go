@@ -1,0 +1,18 @@
+package sitewideflusher
+
+import (
+	"context"
+
+	"github.com/topk-charts/topk/store/cassandra"
+)
+
+// store is what the sitewide flusher needs of Cassandra:
+// cassandra.SitewideStore, or in the unit tests a model with the same
+// last-write-wins rule.
+type store interface {
+	// WriteSitewide writes rows of sitewide_days, each USING TIMESTAMP
+	// its Version (a row of a lower version than the one stored changes
+	// nothing). An error may leave some rows written: the flush is
+	// retried whole.
+	WriteSitewide(ctx context.Context, rows []cassandra.SitewideRow) error
+}
