@@ -53,6 +53,9 @@ type SitewideStore struct {
 	s       *gocql.Session
 	sem     chan struct{}
 	maxRows int
+	// months are the (entity, month) rows of sitewide_months this store
+	// has written.
+	months sync.Map
 }
 
 // SitewideStoreConfig configures a SitewideStore.
@@ -74,6 +77,8 @@ func NewSitewideStore(s *gocql.Session, cfg SitewideStoreConfig) *SitewideStore 
 	}
 	return &SitewideStore{s: s, sem: make(chan struct{}, cfg.Concurrency), maxRows: cfg.MaxRowsPerBatch}
 }
+
+const insertSitewideMonth = `INSERT INTO sitewide_months (entity, month) VALUES (?, ?) USING TIMESTAMP 1`
 
 const insertSitewide = `INSERT INTO sitewide_days (entity, month, shard, item, day, bucket, plays, listeners, name, artist) ` +
 	`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
@@ -109,6 +114,9 @@ func (c *SitewideStore) WriteSitewide(ctx context.Context, rows []SitewideRow) e
 			Args: []any{string(p.entity), p.month, p.shard, int64(r.Key.Item), r.Key.Day.UTC(), int32(r.Key.Bucket),
 				r.Plays, r.Listeners, r.Name, r.Artist, ts}})
 	}
+	if err := c.writeMonths(ctx, order); err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range order {
 		entries := byPart[p]
@@ -136,6 +144,26 @@ func (c *SitewideStore) WriteSitewide(ctx context.Context, rows []SitewideRow) e
 		}
 	}
 	return g.Wait()
+}
+
+// writeMonths writes the sitewide_months rows of parts' months that this
+// store has not written yet, before their day rows.
+func (c *SitewideStore) writeMonths(ctx context.Context, parts []sitewidePartition) error {
+	type month struct {
+		entity topk.Entity
+		month  string
+	}
+	for _, p := range parts {
+		m := month{p.entity, p.month}
+		if _, ok := c.months.Load(m); ok {
+			continue
+		}
+		if err := c.s.Query(insertSitewideMonth, string(p.entity), p.month).WithContext(ctx).Idempotent(true).Exec(); err != nil {
+			return fmt.Errorf("sitewide_months %s %s: %w", p.entity, p.month, err)
+		}
+		c.months.Store(m, struct{}{})
+	}
+	return nil
 }
 
 // SitewideItem is one item of a sitewide range (Reader.SitewideRange):
@@ -183,9 +211,10 @@ func (s *sitewideSum) add(plays, listeners, best int64, name, artist string) {
 // the distinct listeners over more than one day), Name and Artist those
 // of the item's row with the most plays (ties: the smaller name, then
 // artist). Items summing to 0 plays are left out; the order is none. It
-// reads every shard of every month the range overlaps, paged, up to 16
-// partitions at once; a range of many years is hundreds of (mostly
-// empty) partitions: the caller bounds it. Errors wrap ErrUnavailable.
+// reads every shard of each month the range overlaps that has rows
+// (sitewide_months), paged, up to 16 partitions at once: a range of many
+// years costs what its months with listens hold, not its length. Errors
+// wrap ErrUnavailable.
 func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to time.Time) ([]SitewideItem, error) {
 	from, to = utcDay(from), utcDay(to)
 	if to.Before(from) {
@@ -195,10 +224,14 @@ func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to
 	if err != nil {
 		return nil, err
 	}
+	months, err := r.sitewideMonths(ctx, s, entity, from, to)
+	if err != nil {
+		return nil, err
+	}
 	var parts []sitewidePartition
-	for m := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(to); m = m.AddDate(0, 1, 0) {
+	for _, m := range months {
 		for shard := range SitewideShards {
-			parts = append(parts, sitewidePartition{entity: entity, month: m.Format(monthLayout), shard: shard})
+			parts = append(parts, sitewidePartition{entity: entity, month: m, shard: shard})
 		}
 	}
 	var mu sync.Mutex
@@ -234,6 +267,23 @@ func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to
 		out = append(out, SitewideItem{Item: topk.Item{Key: item, Name: x.name, Artist: x.artist, Plays: x.plays}, Listeners: x.listeners})
 	}
 	return out, nil
+}
+
+const selectSitewideMonths = `SELECT month FROM sitewide_months WHERE entity = ? AND month >= ? AND month <= ?`
+
+// sitewideMonths are the months from from to to that sitewide_days has
+// rows of (sitewide_months).
+func (r *Reader) sitewideMonths(ctx context.Context, s *gocql.Session, entity topk.Entity, from, to time.Time) ([]string, error) {
+	it := readOf(ctx, topk.Monthly, s, selectSitewideMonths, string(entity), from.Format(monthLayout), to.Format(monthLayout)).Iter()
+	var months []string
+	var m string
+	for it.Scan(&m) {
+		months = append(months, m)
+	}
+	if err := it.Close(); err != nil {
+		return nil, unavailable(fmt.Sprintf("sitewide_months %s", entity), err)
+	}
+	return months, nil
 }
 
 // readSitewide sums one partition's rows of the days from to to per item.
