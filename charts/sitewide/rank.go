@@ -79,7 +79,9 @@ type ranking struct {
 	recent []ranked
 	inView map[uint64]int32
 	total  int
-	asOf   time.Time
+	// asOf is when the older part was read; made when the view part was
+	// summed.
+	asOf, made time.Time
 
 	// The view's exact listeners of the items paged so far, over the
 	// range's view days.
@@ -117,8 +119,9 @@ func (s *Service) ranking(ctx context.Context, e topk.Entity, p *plan) (*ranking
 		key += "|" + day(p.cassFrom)
 	}
 	r, _, err := s.rankings.get(ctx, key, func(context.Context) (*ranking, int64, error) {
+		made := s.cfg.Now().UTC()
 		r := rank(s.cfg.View.Range(e, p.viewFrom, p.viewTo), o)
-		r.asOf = asOf
+		r.asOf, r.made = asOf, made
 		return r, int64(64 + 120*len(r.recent)), nil
 	})
 	return r, err

@@ -234,6 +234,8 @@ func (s *Service) Top(ctx context.Context, q Query) (*Answer, error) {
 	}
 	if p.cass {
 		ans.AsOf = r.asOf
+	} else {
+		ans.AsOf = r.made // a ranking is reused for ViewTTL
 	}
 	ans.Total = r.total
 	page := r.page(q.Offset, q.K)

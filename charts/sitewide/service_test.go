@@ -564,7 +564,11 @@ func TestCancelledRequest(t *testing.T) {
 func TestViewTTL(t *testing.T) {
 	f := newFixture(t, seeded(), Config{ViewTTL: time.Second})
 	f.top(t, topk.Tracks, charts.Named("7d"), 10, 0)
-	f.top(t, topk.Tracks, charts.Named("7d"), 10, 0)
+	soon := now.Add(500 * time.Millisecond)
+	f.clock.Store(&soon)
+	if a := f.top(t, topk.Tracks, charts.Named("7d"), 10, 0); !a.AsOf.Equal(now) {
+		t.Fatalf("as_of of a reused ranking %v, want when it was made (%v)", a.AsOf, now)
+	}
 	if n, l := f.view.ranges.Load(), f.view.listeners.Load(); n != 1 || l != 10 {
 		t.Fatalf("view asked %d ranges and %d items' listeners, want 1 and 10", n, l)
 	}

@@ -49,10 +49,11 @@ type Config struct {
 	ClientID string
 	// Ensure sets the recent topic up before each Goka view is built, so
 	// the api may start before the sitewide group. Default (nil, with
-	// brokers): create or reconcile it with the partitions of the counts
-	// topic (listen.Topics.Counts, which must exist: `topk topics` or the
-	// fan-out makes it) as kafka.RecentTopic with Days; cmd may pass the
-	// group's own set-up instead.
+	// brokers): create or reconcile it as kafka.RecentTopic with Days and
+	// the partitions of user.listen.valid (`topk topics` makes it; the
+	// counts topic and so the group's partitions are its, see
+	// fanout.EnsureCounts), so the api needs nothing of the sitewide
+	// pipeline to start; cmd may pass the group's own set-up instead.
 	Ensure func(ctx context.Context) error
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -209,14 +210,14 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 }
 
 // ensure sets the recent topic up: Config.Ensure, or the default
-// (copartitioned with the counts topic).
+// (copartitioned with user.listen.valid, as the counts topic is).
 func (v *View) ensure(ctx context.Context) error {
 	if v.cfg.Ensure != nil {
 		return v.cfg.Ensure(ctx)
 	}
 	s := v.settings
 	t := listen.NewTopics(v.cfg.Namespace)
-	_, err := s.EnsureCopartitioned(ctx, t.Counts, func(n int32) kafka.TopicSpec {
+	_, err := s.EnsureCopartitioned(ctx, t.Valid, func(n int32) kafka.TopicSpec {
 		return kafka.RecentTopic(string(t.SitewideRecent), n, s.MinInsync, v.cfg.Days).WithMaxMessageBytes(s.MaxMessageBytes)
 	})
 	return err
