@@ -34,6 +34,8 @@ type View interface {
 	Listeners(e topk.Entity, items []uint64, from, to time.Time) []int64
 }
 
+var _ View = (*swview.View)(nil)
+
 // StoreItem is one item of a sitewide range read from Cassandra: its
 // plays (and spellings) summed over the range's days, and Listeners the
 // sum over those days of each day's distinct listeners (a user counts
