@@ -118,12 +118,18 @@ func (s *Service) ranking(ctx context.Context, e topk.Entity, p *plan) (*ranking
 	if p.cass {
 		key += "|" + day(p.cassFrom)
 	}
-	r, _, err := s.rankings.get(ctx, key, func(context.Context) (*ranking, int64, error) {
+	fill := func(context.Context) (*ranking, int64, error) {
 		made := s.cfg.Now().UTC()
 		r := rank(s.cfg.View.Range(e, p.viewFrom, p.viewTo), o)
 		r.asOf, r.made = asOf, made
 		return r, int64(64 + 120*len(r.recent)), nil
-	})
+	}
+	if p.cass && s.cfg.CacheTTL == 0 {
+		// Every request reads Cassandra anew: its ranking is its own.
+		r, _, err := fill(ctx)
+		return r, err
+	}
+	r, _, err := s.rankings.get(ctx, key, fill)
 	return r, err
 }
 

@@ -625,3 +625,25 @@ func TestQueries(t *testing.T) {
 		t.Fatal("New without a Store")
 	}
 }
+
+// CacheTTL 0: every request that needs Cassandra reads it, and still
+// answers right.
+func TestNoCache(t *testing.T) {
+	f := newFixture(t, seeded(), Config{})
+	svc, err := New(Config{View: f.view, Store: f.store, Now: func() time.Time { return now }, Registerer: prometheus.NewRegistry(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := f.want(topk.Tracks, date("2025-12-11"), date("2026-03-10"), f.view.first)
+	for range 2 {
+		a, err := svc.Top(context.Background(), Query{Entity: topk.Tracks, Range: charts.Named("90d"), K: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameItems(t, "90d uncached", a.Items, want)
+	}
+	if r := f.store.reads(); len(r) != 2 || svc.older.len() != 0 || svc.rankings.len() != 0 {
+		t.Fatalf("reads %v, cached %d parts and %d rankings", r, svc.older.len(), svc.rankings.len())
+	}
+}

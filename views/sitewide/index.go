@@ -275,6 +275,9 @@ func (ix *index) remove(key string) {
 	delete(ix.keys, key)
 	ix.release(h)
 	ei := ix.ents[h.entity]
+	if ei == nil || ei.rows[h.item] == nil {
+		return
+	}
 	r := ei.rows[h.item]
 	i, ok := r.find(h.day)
 	if !ok {
