@@ -45,9 +45,13 @@ const sourceKey = "topk.source"
 //	GET /v1/users/{user}/activity?range=|from=&to=
 //	GET /v1/users/{user}/listens?from=&to=&limit=&cursor=
 //	GET /v1/users?prefix=&limit=
+//	GET /v1/charts/top/{tracks|artists|albums}?range=|from=&to=&k=&offset=
+//
+// The last, everyone's chart, asks Config.Sitewide (sitewide.go).
 func (s *Server) MountCharts(c Charts) {
 	h := &chartsHandler{svc: c, srv: s}
 	s.echo.GET("/v1/users/:user/top/:entity", h.top, s.rateLimit)
+	s.echo.GET("/v1/charts/top/:entity", h.sitewideTop, s.rateLimit)
 	s.echo.GET("/v1/users/:user/activity", h.activity, s.rateLimit)
 	s.echo.GET("/v1/users/:user/listens", h.listens, s.rateLimit)
 	s.echo.GET("/v1/users", h.search, s.rateLimit)
@@ -82,29 +86,49 @@ func (h *chartsHandler) top(c echo.Context) error {
 	if err := charts.ValidUser(user); err != nil {
 		return err
 	}
-	name := c.Param("entity")
-	e, ok := entities[name]
-	if !ok {
-		return topk.NotFound("entity", "unknown chart "+strconv.Quote(name)+": tracks, artists or albums")
-	}
-	q := c.QueryParams()
-	r, err := parseRange(q)
+	p, err := parseTop(c)
 	if err != nil {
 		return err
 	}
-	k, err := intParam(q, "k", charts.DefaultK, 1, charts.MaxK)
-	if err != nil {
-		return err
-	}
-	offset, err := intParam(q, "offset", 0, 0, charts.MaxOffset)
-	if err != nil {
-		return err
-	}
-	ans, err := h.svc.Top(c.Request().Context(), charts.TopQuery{User: user, Entity: e, Range: r, K: k, Offset: offset})
+	ans, err := h.svc.Top(c.Request().Context(), charts.TopQuery{User: user, Entity: p.entity, Range: p.rng, K: p.k, Offset: p.offset})
 	if err != nil {
 		return h.failed(c, err)
 	}
 	return answer(c, ans.Source, ans.Freshness, ans)
+}
+
+// topParams are what a Top-K route reads besides the user: the chart
+// ({entity} of the path), its range and its page.
+type topParams struct {
+	entity    topk.Entity
+	rng       charts.Range
+	k, offset int
+}
+
+// parseTop reads a Top-K route's parameters in this order, the first bad
+// one answering: the entity (unknown: 404), the range, k (default
+// charts.DefaultK, 1–charts.MaxK), offset (0–charts.MaxOffset); each 400
+// names its parameter. The user's and the sitewide Top-K read them alike.
+func parseTop(c echo.Context) (topParams, error) {
+	name := c.Param("entity")
+	e, ok := entities[name]
+	if !ok {
+		return topParams{}, topk.NotFound("entity", "unknown chart "+strconv.Quote(name)+": tracks, artists or albums")
+	}
+	q := c.QueryParams()
+	r, err := parseRange(q)
+	if err != nil {
+		return topParams{}, err
+	}
+	k, err := intParam(q, "k", charts.DefaultK, 1, charts.MaxK)
+	if err != nil {
+		return topParams{}, err
+	}
+	offset, err := intParam(q, "offset", 0, 0, charts.MaxOffset)
+	if err != nil {
+		return topParams{}, err
+	}
+	return topParams{entity: e, rng: r, k: k, offset: offset}, nil
 }
 
 func (h *chartsHandler) activity(c echo.Context) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/topk-charts/topk/charts"
+	"github.com/topk-charts/topk/charts/sitewide"
 	"github.com/topk-charts/topk/internal/ratelimit"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/listenbrainz"
@@ -74,6 +75,9 @@ type ListenBrainzConfig struct {
 //	GET  /1/user/{user}/listen-count
 //	GET  /1/stats/user/{user}/{artists|recordings|releases|release-groups}?range=&count=&offset=
 //	GET  /1/stats/user/{user}/listening-activity?range=
+//	GET  /1/stats/sitewide/{artists|recordings|releases|release-groups}?range=&count=&offset=
+//
+// The sitewide stats ask the server's Config.Sitewide.
 func (s *Server) MountListenBrainz(cfg ListenBrainzConfig) {
 	h := &lbHandler{cfg: cfg, srv: s}
 	route := func(method, path string, fn echo.HandlerFunc) {
@@ -88,6 +92,7 @@ func (s *Server) MountListenBrainz(cfg ListenBrainzConfig) {
 	route(http.MethodGet, "/1/user/:user/listen-count", h.listenCount)
 	route(http.MethodGet, "/1/stats/user/:user/listening-activity", h.activity)
 	route(http.MethodGet, "/1/stats/user/:user/:entity", h.stats)
+	route(http.MethodGet, "/1/stats/sitewide/:entity", h.sitewideStats)
 }
 
 type lbHandler struct {
@@ -454,29 +459,12 @@ func (h *lbHandler) stats(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	kind, ok := listenbrainz.StatsEntities[c.Param("entity")]
-	if !ok {
-		return lbError(http.StatusNotFound, "The requested URL was not found on the server.")
-	}
-	name := lbRange(c)
-	now := h.cfg.Charts.Now()
-	p, err := listenbrainz.StatsPeriod(name, now)
-	if err != nil {
-		return lbError(http.StatusBadRequest, err.Error())
-	}
-	offset, _, err := lbInt(c, "offset", 0, "'offset' should be a non-negative integer")
-	if err != nil || offset < 0 {
-		return lbError(http.StatusBadRequest, "'offset' should be a non-negative integer")
-	}
-	count, err := lbCount(c, "'count' should be a non-negative integer")
-	if err != nil {
+	q, err := h.statsParams(c)
+	if err != nil || q.past {
 		return err
 	}
-	if offset > charts.MaxOffset {
-		return c.NoContent(http.StatusNoContent)
-	}
-	ans, err := h.cfg.Charts.Top(c.Request().Context(), charts.TopQuery{User: user, Entity: kind.Entity, Range: lbChartsRange(name, p, now),
-		K: max(count, 1), Offset: int(offset)})
+	ans, err := h.cfg.Charts.Top(c.Request().Context(), charts.TopQuery{User: user, Entity: q.kind.Entity, Range: q.chartsRange,
+		K: max(q.count, 1), Offset: q.offset})
 	if err != nil {
 		return lbStatus(h.srv.busy(c, err), user)
 	}
@@ -484,10 +472,85 @@ func (h *lbHandler) stats(c echo.Context) error {
 	if ans.Total == 0 {
 		return c.NoContent(http.StatusNoContent) // ListenBrainz: no statistics for this range
 	}
-	if count == 0 {
+	if q.count == 0 {
 		ans.Items = ans.Items[:0]
 	}
-	return c.JSON(http.StatusOK, map[string]any{"payload": listenbrainz.EntityStats(kind, user, name, p, int(offset), ans)})
+	return c.JSON(http.StatusOK, map[string]any{"payload": listenbrainz.EntityStats(q.kind, user, q.name, q.period, q.offset, ans)})
+}
+
+// lbStats are the parameters of an entity stats request, user's or
+// sitewide.
+type lbStats struct {
+	kind        listenbrainz.StatsEntity
+	name        string // the range name
+	period      listenbrainz.Period
+	chartsRange charts.Range
+	offset      int
+	count       int // clamped at MaxItemsPerGet; 0 asks for no items
+	// past: offset is beyond charts.MaxOffset, the answer (a 204) sent.
+	past bool
+}
+
+// statsParams reads an entity stats request as ListenBrainz does, the
+// first bad parameter answering: the {entity} of the path (another is
+// ListenBrainz's 404), range (default all_time; another name is a 400
+// "Invalid range: <name>"), offset, count (each not a non-negative
+// integer: a 400 "'<param>' should be a non-negative integer"). An offset
+// past charts.MaxOffset is answered here with a 204 (no items there).
+func (h *lbHandler) statsParams(c echo.Context) (lbStats, error) {
+	kind, ok := listenbrainz.StatsEntities[c.Param("entity")]
+	if !ok {
+		return lbStats{}, lbError(http.StatusNotFound, "The requested URL was not found on the server.")
+	}
+	name := lbRange(c)
+	now := h.cfg.Charts.Now()
+	p, err := listenbrainz.StatsPeriod(name, now)
+	if err != nil {
+		return lbStats{}, lbError(http.StatusBadRequest, err.Error())
+	}
+	offset, _, err := lbInt(c, "offset", 0, "'offset' should be a non-negative integer")
+	if err != nil || offset < 0 {
+		return lbStats{}, lbError(http.StatusBadRequest, "'offset' should be a non-negative integer")
+	}
+	count, err := lbCount(c, "")
+	if err != nil {
+		return lbStats{}, lbError(http.StatusBadRequest, "'count' should be a non-negative integer")
+	}
+	if offset > charts.MaxOffset {
+		return lbStats{past: true}, c.NoContent(http.StatusNoContent)
+	}
+	return lbStats{kind: kind, name: name, period: p, chartsRange: lbChartsRange(name, p, now), offset: int(offset), count: count}, nil
+}
+
+// sitewideStats answers GET /1/stats/sitewide/{artists|recordings|
+// releases|release-groups} from the sitewide query service
+// (Config.Sitewide) over the range's days, with the user stats'
+// parameters and ListenBrainz's sitewide payload
+// (listenbrainz.SitewideStats). recordings are topk's tracks, artists its
+// artists; releases and release-groups both answer topk's albums, since
+// topk has no release-group identity apart from the album (artist and
+// album name). No sitewide service: a 503.
+func (h *lbHandler) sitewideStats(c echo.Context) error {
+	q, err := h.statsParams(c)
+	if err != nil || q.past {
+		return err
+	}
+	svc := h.srv.cfg.Sitewide
+	if svc == nil {
+		return lbError(http.StatusServiceUnavailable, "Sitewide statistics are not served by this server.")
+	}
+	ans, err := svc.Top(c.Request().Context(), sitewide.Query{Entity: q.kind.Entity, Range: q.chartsRange, K: max(q.count, 1), Offset: q.offset})
+	if err != nil {
+		return lbStatus(h.srv.busy(c, err), "")
+	}
+	c.Set(sourceKey, ans.Source)
+	if ans.Total == 0 {
+		return c.NoContent(http.StatusNoContent) // ListenBrainz: no statistics for this range
+	}
+	if q.count == 0 {
+		ans.Items = ans.Items[:0]
+	}
+	return c.JSON(http.StatusOK, map[string]any{"payload": listenbrainz.SitewideStats(q.kind, q.name, q.period, q.offset, q.count, ans)})
 }
 
 // lbChartsRange is the charts range of a ListenBrainz period: "all" for

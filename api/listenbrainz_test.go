@@ -451,6 +451,7 @@ func TestLBStats(t *testing.T) {
 	wantLBError(t, f.send(http.MethodGet, "/1/stats/user/alice/artists?range=decade", ""), 400, "Invalid range: decade")
 	wantLBError(t, f.send(http.MethodGet, "/1/stats/user/nobody/artists", ""), 404, "Cannot find user: nobody")
 	wantLBError(t, f.send(http.MethodGet, "/1/stats/user/alice/artists?count=-1", ""), 400, "'count' should be a non-negative integer")
+	wantLBError(t, f.send(http.MethodGet, "/1/stats/user/alice/artists?count=many", ""), 400, "'count' should be a non-negative integer")
 	wantLBError(t, f.send(http.MethodGet, "/1/stats/user/alice/artists?offset=-1", ""), 400, "'offset' should be a non-negative integer")
 }
 

@@ -42,6 +42,11 @@ type Config struct {
 	// Timeouts of the HTTP server (TOPK_API_*_TIMEOUT); zero fields take
 	// the defaults of Timeouts.
 	Timeouts Timeouts
+	// Sitewide answers everyone's charts: GET /v1/charts/top/{entity}
+	// and ListenBrainz's /1/stats/sitewide/{entity} (sitewide.go). Nil:
+	// those routes exist and answer 503 saying sitewide charts are not
+	// served by this api.
+	Sitewide SitewideCharts
 }
 
 // Server is the api.

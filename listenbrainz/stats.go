@@ -5,6 +5,7 @@ import (
 
 	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/charts"
+	"github.com/topk-charts/topk/charts/sitewide"
 )
 
 // ListenBrainz's bounds of GET pages (api_tools.py DEFAULT_ITEMS_PER_GET,
@@ -39,36 +40,21 @@ var StatsEntities = map[string]StatsEntity{
 
 // EntityStats is the payload of a stats answer: the page of ans (the
 // charts service's Top over the range's days, from offset) in
-// ListenBrainz's shape.
-// MBIDs are null and artist_mbids empty: topk keys items by name.
+// ListenBrainz's shape: each item as in the sitewide stats (statsItem)
+// plus what ListenBrainz's user stats add, artist_mbids (empty) to an
+// artist and artists (null) to the others.
 // last_updated is when the answer was computed (ans.AsOf): topk's stats
 // are live.
 func EntityStats(e StatsEntity, user, rangeName string, p Period, offset int, ans *charts.TopAnswer) map[string]any {
 	items := make([]map[string]any, 0, len(ans.Items))
 	for _, it := range ans.Items {
-		var m map[string]any
-		switch e.Entity {
-		case topk.Artists:
-			m = map[string]any{"artist_name": it.Name, "artist_mbid": nil, "artist_mbids": []string{}, "listen_count": it.Plays}
-		case topk.Tracks:
-			m = map[string]any{"track_name": it.Name, "artist_name": it.Artist, "artist_mbids": []string{}, "recording_mbid": nil,
-				"release_name": nil, "release_mbid": nil, "caa_id": nil, "caa_release_mbid": nil, "artists": nil, "listen_count": it.Plays}
-		default:
-			name := "release_name"
-			mbid := "release_mbid"
-			if e.ListKey == "release_groups" {
-				name, mbid = "release_group_name", "release_group_mbid"
-			}
-			m = map[string]any{name: it.Name, mbid: nil, "artist_name": it.Artist, "artist_mbids": []string{},
-				"caa_id": nil, "caa_release_mbid": nil, "artists": nil, "listen_count": it.Plays}
+		m := statsItem(e, it.Name, it.Artist, it.Plays)
+		if e.Entity == topk.Artists {
+			m["artist_mbids"] = []string{}
+		} else {
+			m["artists"] = nil
 		}
 		items = append(items, m)
-	}
-	from, to := p.FromTS(), p.ToTS()
-	if rangeName == "all_time" {
-		if d, ok := charts.ParseDay(ans.Range.From); ok {
-			from = d.Unix()
-		}
 	}
 	return map[string]any{
 		"user_id":      user,
@@ -77,10 +63,72 @@ func EntityStats(e StatsEntity, user, rangeName string, p Period, offset int, an
 		e.TotalKey:     ans.Total,
 		"offset":       offset,
 		"range":        rangeName,
-		"from_ts":      from,
-		"to_ts":        to,
+		"from_ts":      fromTS(rangeName, p, ans.Range.From),
+		"to_ts":        p.ToTS(),
 		"last_updated": ans.AsOf.Unix(),
 	}
+}
+
+// SitewideStats is the payload of a sitewide stats answer
+// (/1/stats/sitewide/{entity}): the page of ans (the sitewide query
+// service's Top over the range's days, from offset) in ListenBrainz's
+// shape (stats_api.py _get_sitewide_stats): no user_id, and count is the
+// page size asked for (clamped at MaxItemsPerGet), not the items on the
+// page, as ListenBrainz answers it. The items are ListenBrainz's sitewide
+// records (statsItem); listeners, which ListenBrainz does not give, are
+// left out. last_updated is ans.AsOf.
+func SitewideStats(e StatsEntity, rangeName string, p Period, offset, count int, ans *sitewide.Answer) map[string]any {
+	items := make([]map[string]any, 0, len(ans.Items))
+	for _, it := range ans.Items {
+		items = append(items, statsItem(e, it.Name, it.Artist, it.Plays))
+	}
+	return map[string]any{
+		e.ListKey:      items,
+		"count":        count,
+		e.TotalKey:     ans.Total,
+		"offset":       offset,
+		"range":        rangeName,
+		"from_ts":      fromTS(rangeName, p, ans.Range.From),
+		"to_ts":        p.ToTS(),
+		"last_updated": ans.AsOf.Unix(),
+	}
+}
+
+// statsItem is one item of a stats list with the fields of
+// ListenBrainz's sitewide records (listenbrainz_spark's sitewide entity
+// queries): artist_name, artist_mbid and listen_count for an artist;
+// track_name, recording_mbid, artist_name, artist_mbids, release_name,
+// release_mbid, caa_id, caa_release_mbid for a recording; the
+// release's or release group's name and MBID, artist_name, artist_mbids,
+// caa_id, caa_release_mbid for the others. MBIDs and cover art are null
+// and artist_mbids empty (topk keys items by name), and so is a
+// recording's release_name (a topk track has no one album).
+func statsItem(e StatsEntity, name, artist string, plays int64) map[string]any {
+	switch e.Entity {
+	case topk.Artists:
+		return map[string]any{"artist_name": name, "artist_mbid": nil, "listen_count": plays}
+	case topk.Tracks:
+		return map[string]any{"track_name": name, "artist_name": artist, "artist_mbids": []string{}, "recording_mbid": nil,
+			"release_name": nil, "release_mbid": nil, "caa_id": nil, "caa_release_mbid": nil, "listen_count": plays}
+	}
+	nameKey, mbidKey := "release_name", "release_mbid"
+	if e.ListKey == "release_groups" {
+		nameKey, mbidKey = "release_group_name", "release_group_mbid"
+	}
+	return map[string]any{nameKey: name, mbidKey: nil, "artist_name": artist, "artist_mbids": []string{},
+		"caa_id": nil, "caa_release_mbid": nil, "listen_count": plays}
+}
+
+// fromTS is a stats payload's from_ts: the period's first midnight, or
+// for all_time the answer's first day (first, YYYY-MM-DD: the first day
+// with listens).
+func fromTS(rangeName string, p Period, first string) int64 {
+	if rangeName == "all_time" {
+		if d, ok := charts.ParseDay(first); ok {
+			return d.Unix()
+		}
+	}
+	return p.FromTS()
 }
 
 // ActivityRow is one bucket of a listening-activity answer.
