@@ -1,5 +1,9 @@
 // Package api is topk's public HTTP server (echo): the Top-K charts
-// (charts.go: top, activity, listens, user search), the admin endpoints
+// (charts.go: top, activity, listens, user search; sitewide.go:
+// everyone's top, GET /v1/charts/top/{entity}, from the sitewide query
+// service behind the small SitewideCharts interface, Config.Sitewide),
+// the ListenBrainz-compatible API (listenbrainz.go, its sitewide stats
+// included), the admin endpoints
 // (admin.go; users' API tokens in tokens.go), the browser UIs (browser.go: the charts page at /, and
 // behind basic auth asynqmon at /asynq/ and the Goka monitor at /goka/;
 // none may be framed, and a request that changes something through the
@@ -21,5 +25,6 @@
 // StatusOf (errors.go), and so do the router's misses: an unknown path is
 // a 404 naming it, a method the path does not take a 405 with Allow.
 //
-// Flow: Goka views + Cassandra (+ Redis cache) → charts → api → users.
+// Flow: Goka views + Cassandra (+ Redis cache) → charts → api → users;
+// the sitewide view + Cassandra's sitewide_days → charts/sitewide → api.
 package api

@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-var fuzzPaths = []string{"/top/tracks", "/top/artists", "/top/albums", "/top/", "/activity", "/listens", ""}
+// fuzzPaths follow /v1/users/{user}; "" is /v1/users, "sitewide"
+// /v1/charts/top/{user as the entity}.
+var fuzzPaths = []string{"/top/tracks", "/top/artists", "/top/albums", "/top/", "/activity", "/listens", "", "sitewide"}
 
 // FuzzQuery sends any user and query string to every read endpoint (stores
 // faked, view recovered or not): the answer is never a 5xx, always JSON,
@@ -39,18 +41,25 @@ func FuzzQuery(f *testing.F) {
 		{1, "alice", "range=today&range=7d&k=1&k=2"},
 		{0, "alice", "k=1e3&offset=0x10"},
 		{0, "alice", "from=2026-03-11&to=2026-03-12"},
+		{14, "tracks", "range=30d&k=1000&offset=3"},
+		{15, "albums", "from=2002-01-01&to=2026-03-11"},
+		{14, "artist", "range=all"},
+		{15, "tracks", "k=0&offset=-1"},
 	} {
 		f.Add(s.ep, s.user, s.query)
 	}
 	fixtures := []*fixture{
-		newFixture(f, fixtureOpts{recovered: true, ttl: time.Minute}),
-		newFixture(f, fixtureOpts{}),
+		newFixture(f, fixtureOpts{recovered: true, ttl: time.Minute, api: func(c *Config) { c.Sitewide = newFakeSitewide() }}),
+		newFixture(f, fixtureOpts{}), // no sitewide service: its route's 503s are the one 5xx allowed
 	}
 	f.Fuzz(func(t *testing.T, ep uint8, user, query string) {
 		fx := fixtures[int(ep)&1]
 		p := fuzzPaths[int(ep>>1)%len(fuzzPaths)]
 		path := "/v1/users"
-		if p != "" {
+		switch {
+		case p == "sitewide":
+			path = "/v1/charts/top/" + url.PathEscape(user)
+		case p != "":
 			if user == "" {
 				return // another route
 			}
@@ -65,7 +74,7 @@ func FuzzQuery(f *testing.F) {
 		req.RequestURI = req.URL.RequestURI()
 		rec := httptest.NewRecorder()
 		fx.srv.Echo().ServeHTTP(rec, req)
-		if rec.Code >= 500 {
+		if rec.Code >= 500 && !(p == "sitewide" && fx.srv.cfg.Sitewide == nil && rec.Code == 503) {
 			t.Fatalf("%s?%s: %d %s", path, query, rec.Code, rec.Body.String())
 		}
 		var body map[string]any

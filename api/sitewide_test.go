@@ -57,11 +57,18 @@ func (f *fakeSitewide) last() sitewide.Query {
 	return f.queries[len(f.queries)-1]
 }
 
+// asked is the number of queries asked so far.
+func (f *fakeSitewide) asked() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.queries)
+}
+
 func (f *fakeSitewide) Top(_ context.Context, q sitewide.Query) (*sitewide.Answer, error) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.queries = append(f.queries, q)
 	err := f.err
-	f.mu.Unlock()
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
@@ -283,13 +290,13 @@ func TestSitewideTopErrors(t *testing.T) {
 		{"/v1/charts/top/albums?offset=1000001", "", 400, "offset"},
 		{"/v1/charts/top/albums?range=nope&k=0", "", 400, "range"}, // the first bad one
 	} {
-		before := len(sw.queries)
+		before := sw.asked()
 		rec := f.do(c.path)
 		e := jsonError(t, rec)
 		if rec.Code != c.code || e.Param != c.param {
 			t.Errorf("%s: %d %+v, want %d naming %q", c.path, rec.Code, e, c.code, c.param)
 		}
-		if len(sw.queries) != before {
+		if sw.asked() != before {
 			t.Errorf("%s: the service was asked", c.path)
 		}
 		// The per-user route says the same.

@@ -21,5 +21,7 @@
 // package maps ListenBrainz's range names to calendar days (ranges.go),
 // pages listens as ListenBrainz does over the charts' listens
 // (listens.go), and shapes the charts' answers as ListenBrainz's payloads
-// (stats.go). It imports no store and no HTTP package.
+// (stats.go: a user's stats from package charts, the sitewide stats from
+// charts/sitewide, with the records of ListenBrainz's sitewide
+// statistics). It imports no store and no HTTP package.
 package listenbrainz
