@@ -22,10 +22,13 @@ import (
 	"github.com/topk-charts/topk/listenbrainz"
 )
 
+// The sitewide query service is what the api asks.
+var _ SitewideCharts = (*sitewide.Service)(nil)
+
 // fakeSitewide is a sitewide query service over the test world of
 // chartstest: each user's chart of the range (World.Expect) summed over
 // the users, listeners the users with plays of the item, ranked by plays,
-// name, artist, key. It records the queries it was asked and answers err
+// name, artist, key; the range all from charts.Earliest, as the service. It records the queries it was asked and answers err
 // when set.
 type fakeSitewide struct {
 	w   *chartstest.World
@@ -85,14 +88,7 @@ func (f *fakeSitewide) Top(_ context.Context, q sitewide.Query) (*sitewide.Answe
 	}
 	sort.Strings(users)
 	if all {
-		from = to
-		for _, u := range users {
-			for d := range f.w.Days[u] {
-				if d.Before(from) {
-					from = d
-				}
-			}
-		}
+		from = charts.Earliest // as the service: the sitewide chart has no first day
 	}
 	acc := map[uint64]*sitewide.Item{}
 	keys := map[*sitewide.Item]uint64{}
