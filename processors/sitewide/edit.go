@@ -251,8 +251,9 @@ const (
 // does not fit the key is Full, for good, and every user it does not hold
 // goes to the child. A user it holds stays unless an update would pass
 // keyBytes even without a new spelling; then it moves to the child. So
-// each user is in exactly one key of its spill path, and the key's value
-// never passes keyBytes through a Count.
+// each user is in exactly one key of its spill path, and no Count makes
+// the key's value pass keyBytes: a key not yet Full keeps one byte free
+// for the Full mark's Version, whose varint may grow by one.
 func apply(b []byte, c *Count, user []byte, keyBytes int) (outcome, []byte, error) {
 	r, err := parseValue(b)
 	if err != nil {
@@ -261,6 +262,10 @@ func apply(b []byte, c *Count, user []byte, keyBytes int) (outcome, []byte, erro
 	f, err := r.find(user)
 	if err != nil {
 		return 0, nil, err
+	}
+	limit := keyBytes
+	if !r.full {
+		limit--
 	}
 	s := Spelling{Name: c.Name, Artist: c.Artist}
 	l := &listener{user: user, plays: c.Plays, version: c.Version}
@@ -271,12 +276,12 @@ func apply(b []byte, c *Count, user []byte, keyBytes int) (outcome, []byte, erro
 		sp, add := r.spellingFor(s.Name, s.Artist, true)
 		l.spelling = sp
 		out := r.splice(r.full, add, s, f, l)
-		if len(out) <= keyBytes {
+		if len(out) <= limit {
 			return applied, out, nil
 		}
 		if add {
 			l.spelling, _ = r.spellingFor(s.Name, s.Artist, false)
-			if out = r.splice(r.full, false, s, f, l); len(out) <= keyBytes {
+			if out = r.splice(r.full, false, s, f, l); len(out) <= limit {
 				return applied, out, nil
 			}
 		}
@@ -286,7 +291,7 @@ func apply(b []byte, c *Count, user []byte, keyBytes int) (outcome, []byte, erro
 	}
 	sp, add := r.spellingFor(s.Name, s.Artist, true)
 	l.spelling = sp
-	if out := r.splice(false, add, s, f, l); len(out) <= keyBytes {
+	if out := r.splice(false, add, s, f, l); len(out) <= limit {
 		return applied, out, nil
 	}
 	return filled, r.splice(true, false, s, f, nil), nil

@@ -3,7 +3,6 @@ package sitewide
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -58,8 +57,6 @@ type Config struct {
 	RecentDays int
 	// Now is the clock of the recent window. Default time.Now.
 	Now func() time.Time
-	// Log takes the group's warnings. Default slog.Default().
-	Log *slog.Logger
 }
 
 // WithDefaults is c with its defaults filled in.
@@ -75,9 +72,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.Log == nil {
-		c.Log = slog.Default()
 	}
 	return c
 }
