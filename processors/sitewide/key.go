@@ -86,38 +86,67 @@ func ParseKey(s string) (Key, error) {
 	return k, nil
 }
 
-// partitionPart is the part of a sitewide key Hasher hashes
-// (entity|item|bucket, the day left out), or ok false for any other key.
-func partitionPart(b []byte) (part []byte, ok bool) {
+// partitionSplit finds the part of a sitewide key Hasher hashes
+// (entity|item|bucket, the day left out): b[:head] then b[tail:], or ok
+// false for any other key.
+func partitionSplit[T string | []byte](b T) (head, tail int, ok bool) {
 	// entity|16 hex|YYYY-MM-DD|bucket
 	first := -1
-	for i, c := range b {
-		if c == '|' {
+	for i := 0; i < len(b); i++ {
+		if b[i] == '|' {
 			first = i
 			break
 		}
 	}
 	if first < 0 {
-		return nil, false
+		return 0, 0, false
 	}
 	rest := b[first+1:]
 	if len(rest) < 16+1+10+1+1 || rest[16] != '|' || rest[27] != '|' {
-		return nil, false
+		return 0, 0, false
 	}
 	switch topk.Entity(b[:first]) {
 	case topk.Tracks, topk.Artists, topk.Albums:
 	default:
-		return nil, false
+		return 0, 0, false
 	}
-	for _, c := range rest[28:] {
-		if c < '0' || c > '9' {
-			return nil, false
+	for i := 28; i < len(rest); i++ {
+		if c := rest[i]; c < '0' || c > '9' {
+			return 0, 0, false
 		}
 	}
-	part = make([]byte, 0, len(b)-11)
-	part = append(part, b[:first+1+17]...)
-	part = append(part, rest[28:]...)
-	return part, true
+	return first + 1 + 17, first + 1 + 28, true
+}
+
+// keyHash is Hasher's sum of key, without allocating: FNV-1a of
+// entity|item|bucket for a sitewide key, of the whole key otherwise.
+func keyHash[T string | []byte](b T) uint32 {
+	const offset32, prime32 = 2166136261, 16777619 // FNV-1a, as hash/fnv
+	h := uint32(offset32)
+	add := func(p T) {
+		for i := 0; i < len(p); i++ {
+			h ^= uint32(p[i])
+			h *= prime32
+		}
+	}
+	if head, tail, ok := partitionSplit(b); ok {
+		add(b[:head])
+		add(b[tail:])
+	} else {
+		add(b)
+	}
+	return h
+}
+
+// KeyPartition is the partition of key among n under Hasher (as sarama's
+// hash partitioner and Goka compute it): where the fan-out's and the
+// group's emits put a key.
+func KeyPartition(key string, n int32) int32 {
+	p := int32(keyHash(key)) % n
+	if p < 0 {
+		p = -p
+	}
+	return p
 }
 
 // Hasher is the partitioner of the counts topic, the group and its views
@@ -138,12 +167,4 @@ func (h *keyHasher) Sum(b []byte) []byte {
 func (h *keyHasher) Reset()         { h.b = h.b[:0] }
 func (h *keyHasher) Size() int      { return 4 }
 func (h *keyHasher) BlockSize() int { return 1 }
-func (h *keyHasher) Sum32() uint32 {
-	f := fnv.New32a()
-	if part, ok := partitionPart(h.b); ok {
-		f.Write(part)
-	} else {
-		f.Write(h.b)
-	}
-	return f.Sum32()
-}
+func (h *keyHasher) Sum32() uint32  { return keyHash(h.b) }
