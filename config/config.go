@@ -75,6 +75,9 @@ type Pipeline struct {
 	// FlushInterval is how often the flusher writes changed user-days
 	// (TOPK_FLUSH_INTERVAL_MS, whole milliseconds).
 	FlushInterval time.Duration
+	// SitewideFlushInterval is how often the sitewide flusher writes
+	// changed sitewide item-days (TOPK_SITEWIDE_FLUSH_INTERVAL_MS).
+	SitewideFlushInterval time.Duration
 	// SinkBatchBytes bounds the record values of one sink batch (raw
 	// writer, flusher) per claimed partition.
 	SinkBatchBytes int
@@ -218,7 +221,7 @@ type Cluster struct {
 // Ops are the per-service ops listeners (/metrics, /healthz, Goka monitor).
 type Ops struct {
 	Host                                                       string
-	Ingest, RawWriter, Aggregator, Flusher, Crawler, Scheduler int
+	Ingest, RawWriter, Aggregator, Flusher, Crawler, Scheduler, Sitewide int
 	// Pprof serves /debug/pprof/ on the ops listeners (TOPK_OPS_PPROF).
 	Pprof bool
 }

@@ -59,6 +59,7 @@ var Vars = []Var{
 	{"TOPK_AGGREGATOR_CACHE_MB", "Memory of the aggregator's cache of decoded user-day states it wrote last (per process; 0: none), so a listen of a hot user-day skips reading and decoding its state", fixed("64"), func(c *Config) any { return &c.Pipeline.AggregatorCacheMB }},
 	{"TOPK_STORE_PENDING_BYTES", "Most bytes of keys and values the aggregator's local store holds in memory before writing them to LevelDB (per partition)", fixed("8388608"), func(c *Config) any { return &c.Pipeline.StorePendingBytes }},
 	{"TOPK_FLUSH_INTERVAL_MS", "How often the flusher writes changed user-days to Cassandra", fixed("1000"), func(c *Config) any { return millis{&c.Pipeline.FlushInterval} }},
+	{"TOPK_SITEWIDE_FLUSH_INTERVAL_MS", "How often the sitewide flusher writes changed sitewide item-days to Cassandra (the api's sitewide view serves the recent days meanwhile)", fixed("5000"), func(c *Config) any { return millis{&c.Pipeline.SitewideFlushInterval} }},
 
 	{"TOPK_CASSANDRA_PORT", "Cassandra CQL port", fixed("9042"), func(c *Config) any { return &c.Cassandra.Port }},
 	{"TOPK_CASSANDRA_STORAGE_PORT", "Local Cassandra inter-node port", fixed("7000"), func(c *Config) any { return &c.Cassandra.StoragePort }},
@@ -142,6 +143,7 @@ var Vars = []Var{
 	{"TOPK_OPS_PORT_FLUSHER", "Ops port of `topk flusher`", fixed("9104"), func(c *Config) any { return &c.Ops.Flusher }},
 	{"TOPK_OPS_PORT_CRAWLER", "Ops port of `topk crawler`", fixed("9105"), func(c *Config) any { return &c.Ops.Crawler }},
 	{"TOPK_OPS_PORT_SCHEDULER", "Ops port of `topk scheduler`", fixed("9106"), func(c *Config) any { return &c.Ops.Scheduler }},
+	{"TOPK_OPS_PORT_SITEWIDE", "Ops port of `topk sitewide`", fixed("9107"), func(c *Config) any { return &c.Ops.Sitewide }},
 	{"TOPK_OPS_PPROF", "1: the ops listeners also serve /debug/pprof/ (CPU profiles, execution traces, heap and goroutine dumps: for whoever reaches the port, at a CPU cost); 0: a 404", fixed("0"), func(c *Config) any { return &c.Ops.Pprof }},
 }
 

@@ -8,8 +8,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/charts"
+	chartsw "github.com/topk-charts/topk/charts/sitewide"
 	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
@@ -20,6 +22,7 @@ import (
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/redis"
 	"github.com/topk-charts/topk/views"
+	viewsw "github.com/topk-charts/topk/views/sitewide"
 )
 
 func runAPI(ctx context.Context, env *Env, args []string) error {
@@ -46,8 +49,9 @@ func addAPI(ctx context.Context, env *Env, s *service) error {
 	if err := p.srv.Listen(); err != nil {
 		return err
 	}
-	s.views = append(s.views, p.view.Goka)
-	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api-lag", p.lag.Run}, component{"api-stored", p.gens.Run}, component{"api", p.srv.Run})
+	s.views = append(s.views, p.view.Goka, p.siteView.Goka)
+	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api-sitewide-view", p.siteView.Run},
+		component{"api-lag", p.lag.Run}, component{"api-stored", p.gens.Run}, component{"api", p.srv.Run})
 	return nil
 }
 
@@ -92,8 +96,11 @@ func newFullAPI(ctx context.Context, env *Env, reg *prometheus.Registry) (*apiPa
 type apiParts struct {
 	srv  *api.Server
 	view *views.View
-	lag  *charts.LagMonitor
-	gens *stored.Generations
+	// siteView is the sitewide charts' view (recent days of everyone's
+	// counts).
+	siteView *viewsw.View
+	lag      *charts.LagMonitor
+	gens     *stored.Generations
 	// charts is the query service (tests settle its background fills).
 	charts *charts.Service
 	close  func()
@@ -126,6 +133,11 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	if err != nil {
 		return nil, err
 	}
+	siteView, err := viewsw.New(settings(env, "api"), viewsw.Config{Namespace: c.Namespace, Days: c.Charts.ViewDays, Log: log,
+		OutageLimit: outageLimit(env), MaxBytes: int64(c.Charts.ViewMaxMB) << 20, Registerer: vc.Registerer})
+	if err != nil {
+		return nil, err
+	}
 	reader := cassandra.NewReader(wiring.Cassandra(c.Cassandra))
 	ro := redis.Options(wiring.RedisCache(c.Redis)) // the answer cache's own database
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
@@ -143,6 +155,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 
 	checks := []ops.Check{
 		{Name: "view", Required: true, Fn: view.Check},
+		{Name: "sitewide-view", Fn: siteView.Check},
 		{Name: "cassandra", Fn: reader.Ping},
 		{Name: "stored", Fn: gens.Check},
 		{Name: "redis", Fn: func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
@@ -159,6 +172,13 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		localBytes = -1 // TOPK_CACHE_LOCAL_MB=0: no local tier
 	}
 	ac.Checker = &ops.Checker{Checks: checks, Log: log}
+	site, err := chartsw.New(chartsw.Config{View: siteView, Store: sitewideStore{reader}, CacheTTL: c.Charts.CacheTTL,
+		Log: log, Registerer: ac.Registerer})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	ac.Sitewide = site
 	srv, err := api.New(ac, log)
 	if err != nil {
 		closeAll()
@@ -189,8 +209,24 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		return nil, err
 	}
 	srv.MountCharts(svc)
-	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka()} }), c.API.AdminToken)
+	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka(), siteView.Goka()} }), c.API.AdminToken)
 	// The cache's background refreshes read through reader and rc: stop
 	// them first.
-	return &apiParts{srv: srv, view: view, lag: lag, gens: gens, charts: svc, close: func() { svc.Close(); closeAll() }}, nil
+	return &apiParts{srv: srv, view: view, siteView: siteView, lag: lag, gens: gens, charts: svc, close: func() { svc.Close(); closeAll() }}, nil
+}
+
+// sitewideStore is the Cassandra part of the sitewide charts: the
+// Reader's sitewide_days sums as the query service's port takes them.
+type sitewideStore struct{ r *cassandra.Reader }
+
+func (s sitewideStore) SitewideRange(ctx context.Context, e topk.Entity, from, to time.Time) ([]chartsw.StoreItem, error) {
+	items, err := s.r.SitewideRange(ctx, e, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chartsw.StoreItem, len(items))
+	for i, it := range items {
+		out[i] = chartsw.StoreItem{Item: it.Item, Listeners: it.Listeners}
+	}
+	return out, nil
 }

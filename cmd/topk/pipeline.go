@@ -147,7 +147,7 @@ func runAll(ctx context.Context, env *Env, args []string) error {
 }
 
 // pipelineParts are what `topk all` runs.
-var pipelineParts = []func(context.Context, *Env, *service) error{addIngest, addRawWriter, addAggregator, addFlusher, addAPI, addControlPlane}
+var pipelineParts = []func(context.Context, *Env, *service) error{addIngest, addRawWriter, addAggregator, addFlusher, addSitewide, addAPI, addControlPlane}
 
 // ensureTopics creates or reconciles the listen topics (`topk topics`).
 func ensureTopics(ctx context.Context, env *Env) error {
