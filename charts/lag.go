@@ -39,6 +39,11 @@ type LagConfig struct {
 	// topk_api_cassandra_lag_errors_total; default
 	// prometheus.DefaultRegisterer.
 	Registerer prometheus.Registerer
+	// Metric is the prefix of those two metrics' names and What the
+	// writer the lag is of, in their help. Defaults
+	// "topk_api_cassandra_lag" and "the flusher" (the sitewide charts'
+	// monitor names its own).
+	Metric, What string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -76,14 +81,17 @@ func NewLagMonitor(cfg LagConfig, log *slog.Logger) (*LagMonitor, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Metric == "" {
+		cfg.Metric, cfg.What = "topk_api_cassandra_lag", "the flusher"
+	}
 	m := &LagMonitor{cfg: cfg, log: log}
 	m.errors = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "topk_api_cassandra_lag_errors_total",
-		Help: "Measurements of the Cassandra lag that failed (Kafka unreachable); the lag is unknown until one succeeds.",
+		Name: cfg.Metric + "_errors_total",
+		Help: "Measurements of the Cassandra lag of " + cfg.What + " that failed (Kafka unreachable); the lag is unknown until one succeeds.",
 	})
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "topk_api_cassandra_lag_seconds",
-		Help: "How long the oldest aggregator changelog record the flusher has not yet written to Cassandra has waited " +
+		Name: cfg.Metric + "_seconds",
+		Help: "How long the oldest changelog record " + cfg.What + " has not yet written to Cassandra has waited " +
 			"(answers whose days come partly from Cassandra carry it); NaN while unknown.",
 	}, func() float64 {
 		lag, ok := m.CassandraLag()
@@ -190,13 +198,19 @@ func (l LagSeconds) MarshalJSON() ([]byte, error) {
 
 // freshness of an answer from source; answers only from the view carry
 // none (nothing in them lags the view).
-func (s *Service) freshness(source string) Freshness {
+func (s *Service) freshness(source string) Freshness { return FreshnessOf(source, s.cfg.Lag) }
+
+// FreshnessOf is the Freshness of an answer from source (SourceView,
+// SourceCassandra, SourceMixed) when lag tells how far Cassandra is
+// behind the view (nil: unknown). The sitewide charts use it too, with
+// the sitewide flusher's lag.
+func FreshnessOf(source string, lag LagSource) Freshness {
 	if source == SourceView {
 		return Freshness{}
 	}
 	l := LagSeconds{present: true}
-	if s.cfg.Lag != nil {
-		if lag, ok := s.cfg.Lag.CassandraLag(); ok {
+	if lag != nil {
+		if lag, ok := lag.CassandraLag(); ok {
 			l.known, l.seconds = true, math.Round(max(lag, 0).Seconds()*10)/10
 		}
 	}

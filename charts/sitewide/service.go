@@ -78,6 +78,10 @@ type Config struct {
 	// per ViewTTL, and a listen shows up to ViewTTL later. Default (0)
 	// 250 ms; negative: every request ranks anew.
 	ViewTTL time.Duration
+	// Lag tells how far Cassandra's sitewide_days are behind the view (a
+	// charts.LagMonitor on the sitewide flusher); nil: unknown, so an
+	// answer that read Cassandra says stale with a null lag.
+	Lag charts.LagSource
 	// Timeout bounds one Cassandra read. Default 5 s.
 	Timeout time.Duration
 	// Now is the clock. Default time.Now.
@@ -226,6 +230,7 @@ func (s *Service) Top(ctx context.Context, q Query) (*Answer, error) {
 	p := s.plan(from, to, now)
 	ans := &Answer{Entity: string(q.Entity) + "s", Range: charts.RangeJSON{Name: q.Range.Name, From: day(p.from), To: day(p.to)},
 		Source: p.source(), AsOf: now, ListenersExact: !p.cass, Items: []Item{}}
+	ans.Freshness = charts.FreshnessOf(ans.Source, s.cfg.Lag)
 	if !p.any {
 		ans.Range.From, ans.Range.To = day(from), day(to)
 		return ans, nil

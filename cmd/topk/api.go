@@ -18,6 +18,8 @@ import (
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors/aggregator"
 	"github.com/topk-charts/topk/processors/flusher"
+	"github.com/topk-charts/topk/processors/sitewide"
+	"github.com/topk-charts/topk/processors/sitewideflusher"
 	"github.com/topk-charts/topk/processors/stored"
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/redis"
@@ -50,7 +52,7 @@ func addAPI(ctx context.Context, env *Env, s *service) error {
 		return err
 	}
 	s.views = append(s.views, p.view.Goka, p.siteView.Goka)
-	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api-sitewide-view", p.siteView.Run},
+	s.comps = append(s.comps, component{"api-view", p.view.Run}, component{"api-sitewide-view", p.siteView.Run}, component{"api-sitewide-lag", p.siteLag.Run},
 		component{"api-lag", p.lag.Run}, component{"api-stored", p.gens.Run}, component{"api", p.srv.Run})
 	return nil
 }
@@ -99,6 +101,7 @@ type apiParts struct {
 	// siteView is the sitewide charts' view (recent days of everyone's
 	// counts).
 	siteView *viewsw.View
+	siteLag  *charts.LagMonitor
 	lag      *charts.LagMonitor
 	gens     *stored.Generations
 	// charts is the query service (tests settle its background fills).
@@ -145,7 +148,9 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	rc := goredis.NewClient(ro)
 	// How far the flusher (Cassandra) is behind the changelog the view follows.
 	meter := kafka.NewTimeLagMeter(c.Kafka.Brokers, nil, flusher.Group(c.Namespace), string(aggregator.Table(c.Namespace)))
-	closeAll := func() { reader.Close(); _ = rc.Close(); _ = meter.Close() }
+	// And the sitewide flusher behind the sitewide group's table.
+	siteMeter := kafka.NewTimeLagMeter(c.Kafka.Brokers, nil, sitewideflusher.Group(c.Namespace), string(sitewide.Table(c.Namespace)))
+	closeAll := func() { reader.Close(); _ = rc.Close(); _ = meter.Close(); _ = siteMeter.Close() }
 	// Notices that Cassandra holds a change to a user's older days: part
 	// of that user's cache keys, kept as long as any answer is cached.
 	gens := stored.NewGenerations(stored.GenerationsConfig{
@@ -172,8 +177,14 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		localBytes = -1 // TOPK_CACHE_LOCAL_MB=0: no local tier
 	}
 	ac.Checker = &ops.Checker{Checks: checks, Log: log}
+	siteLag, err := charts.NewLagMonitor(charts.LagConfig{Measure: siteMeter.Measure, Registerer: ac.Registerer,
+		Metric: "topk_api_sitewide_cassandra_lag", What: "the sitewide flusher"}, log)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	site, err := chartsw.New(chartsw.Config{View: siteView, Store: sitewideStore{reader}, CacheTTL: c.Charts.CacheTTL,
-		Log: log, Registerer: ac.Registerer})
+		Lag: siteLag, Log: log, Registerer: ac.Registerer})
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -212,7 +223,7 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka(), siteView.Goka()} }), c.API.AdminToken)
 	// The cache's background refreshes read through reader and rc: stop
 	// them first.
-	return &apiParts{srv: srv, view: view, siteView: siteView, lag: lag, gens: gens, charts: svc, close: func() { svc.Close(); closeAll() }}, nil
+	return &apiParts{srv: srv, view: view, siteView: siteView, siteLag: siteLag, lag: lag, gens: gens, charts: svc, close: func() { svc.Close(); closeAll() }}, nil
 }
 
 // sitewideStore is the Cassandra part of the sitewide charts: the
