@@ -461,13 +461,25 @@ var opsPort = map[string]func(*config.Config) *int{
 	"sitewide":   func(c *config.Config) *int { return &c.Ops.Sitewide },
 }
 
+// sitewideStateBytes is TOPK_MAX_STATE_BYTES of `topk sitewide` (its
+// alone): the sitewide group's keys hold a third of it, 80 bytes, one or
+// two listeners of the test's names, so the busy keys spill into child
+// keys and the spill tree is under the faults too (one listener's value
+// is at most ~61 bytes here: user ids of up to 23 characters, names of
+// up to 14).
+const sitewideStateBytes = 240
+
 // addService starts one more copy of a pipeline service (not waiting for
 // it to be ready).
 func (c *chaos) addService(name string) *service {
 	pc := c.cfg
 	port := opsPort[name](&pc)
 	*port = testenv.FreePort(c.t)
-	s := &service{name: name, n: len(c.byName(name)) + 1, port: *port, p: testenv.StartEnv(c.t, pc, c.env, name)}
+	env := c.env
+	if name == "sitewide" {
+		env = append(env[:len(env):len(env)], "TOPK_MAX_STATE_BYTES="+strconv.Itoa(sitewideStateBytes))
+	}
+	s := &service{name: name, n: len(c.byName(name)) + 1, port: *port, p: testenv.StartEnv(c.t, pc, env, name)}
 	c.svcs = append(c.svcs, s)
 	return s
 }

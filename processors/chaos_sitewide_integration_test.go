@@ -96,6 +96,9 @@ func (c *chaos) verifySitewide(table map[string]*aggregator.Day) {
 		listeners += v.ListenerCount()
 		cl := cell{k.Entity, k.Item, k.Day.Format(topk.DayLayout)}
 		for _, l := range v.Listeners {
+			if !sitewide.OnPath(k.Bucket, l.User) {
+				t.Errorf("sitewide table: %s holds user %s, whose spill path does not pass bucket %d", ks, l.User, k.Bucket)
+			}
 			lk := listener{cl, l.User}
 			held[lk]++
 			got[lk] = l.Plays
