@@ -2,15 +2,19 @@
 
 package processors_test
 
-// The chaos suite (issue 9): the pipeline's four services run as OS
-// processes (`topk ingest|aggregator|raw-writer|flusher`) on a Kafka broker
+// The chaos suite (issue 9): the pipeline's services run as OS processes
+// (`topk ingest|aggregator|raw-writer|flusher`, and in the cases that ask
+// for it `topk sitewide`: the fan-out, the sitewide group and the sitewide
+// flusher of issue 15) on a Kafka broker
 // of the test's own (testenv.StartKafka: other ports, its own data, so the
 // stack of `make run` is never disturbed), with Cassandra of the shared
 // local stack in a keyspace of their own. Each case puts a fault under load
 // and then asserts exact counts in the Goka table, the api's view (package
 // views, in this process) and Cassandra (raw rows, day values, month and
 // year rollups), the dead letters per reason, and that no service process
-// exited by itself.
+// exited by itself; with `topk sitewide` also the sitewide group's table
+// user by user against the aggregator's, and sitewide_days against that
+// table (verifySitewide).
 //
 // The test's producer retries every record until it is acknowledged; a
 // record whose produce failed may land twice, which the pipeline dedups by
@@ -47,9 +51,12 @@ import (
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/ingest"
 	"github.com/topk-charts/topk/processors/rawwriter"
+	"github.com/topk-charts/topk/processors/sitewide"
+	"github.com/topk-charts/topk/processors/sitewideflusher"
 	"github.com/topk-charts/topk/views"
 )
 
@@ -64,9 +71,10 @@ func soakOr[T any](short, long T) T {
 }
 
 // The broker killed with -9 and started again on its data, twice (soak:
-// six times) while listens stream in; the services are left alone.
+// six times) while listens stream in; the services (one copy of `topk
+// sitewide` among them) are left alone.
 func TestIntegrationChaosBrokerKill(t *testing.T) {
-	c := newChaos(t, chaosOptions{})
+	c := newChaos(t, chaosOptions{sitewide: 1})
 	kills, down := soakOr(2, 6), soakOr(10*time.Second, 20*time.Second)
 	stop := make(chan struct{})
 	done := c.load(200, 300*time.Millisecond, 25, 400, stop)
@@ -119,12 +127,13 @@ func TestIntegrationChaosBrokerPause(t *testing.T) {
 	c.verify(verifySpec{})
 }
 
-// kill -9 of each service at random instants across 20 rounds (soak: 100)
-// while listens stream in, two copies of ingest and of the aggregator; in
-// every fifth round a copy is killed during a rebalance: just after the
-// other copy rejoined, or while the other is taking over its partitions.
+// kill -9 of each service at random instants across 25 rounds (soak: 100)
+// while listens stream in, two copies of ingest, of the aggregator and of
+// `topk sitewide`; in every fifth round a copy of one of those three is
+// killed during a rebalance: just after the other copy rejoined, or while
+// the other is taking over its partitions.
 func TestIntegrationChaosServiceKills(t *testing.T) {
-	c := newChaos(t, chaosOptions{ingest: 2, aggregator: 2})
+	c := newChaos(t, chaosOptions{ingest: 2, aggregator: 2, sitewide: 2})
 	seed := uint64(time.Now().UnixNano())
 	if s, err := strconv.ParseUint(os.Getenv("TOPK_CHAOS_SEED"), 10, 64); err == nil {
 		seed = s
@@ -132,26 +141,28 @@ func TestIntegrationChaosServiceKills(t *testing.T) {
 	c.t.Logf("kill instants from seed %d (TOPK_CHAOS_SEED=%d repeats them)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
-	rounds := soakOr(20, 100)
+	rounds := soakOr(25, 100)
 	stop := make(chan struct{})
 	done := c.load(100, 500*time.Millisecond, 40, 1000, stop)
-	order := []string{"ingest", "aggregator", "raw-writer", "flusher"}
+	order := []string{"ingest", "aggregator", "raw-writer", "flusher", "sitewide"}
+	// The rebalance rounds (every fifth) in turn: b killed while a rejoins
+	// (join) or while b takes over a's partitions; the first five cover
+	// all but the sitewide join, every six all.
+	rebalances := []struct {
+		name string
+		join bool
+	}{{"ingest", true}, {"aggregator", true}, {"sitewide", false}, {"ingest", false}, {"aggregator", false}, {"sitewide", true}}
 	for r := range rounds {
-		name := order[r%len(order)]
+		name := order[(r-r/5)%len(order)] // the plain rounds go through order
 		copies := c.byName(name)
 		if r%5 == 4 {
-			// Rebalance rounds: ingest and the aggregator in turn, b killed
-			// while a rejoins (rounds 5 and 10 of every 20) or while b
-			// takes over a's partitions (rounds 15 and 20).
-			name = "ingest"
-			if r%10 == 9 {
-				name = "aggregator"
-			}
+			rb := rebalances[(r/5)%len(rebalances)]
+			name = rb.name
 			copies = c.byName(name)
 			i := rng.IntN(2)
 			a, b := copies[i], copies[1-i]
 			c.sleep(between(200*time.Millisecond, 2*time.Second))
-			if (r/10)%2 == 0 { // a join starts a rebalance
+			if rb.join { // a join starts a rebalance
 				a.p.Kill9()
 				a.p.Restart()
 				d := between(300*time.Millisecond, 2500*time.Millisecond)
@@ -356,6 +367,7 @@ func TestIntegrationChaosWrongPartition(t *testing.T) {
 
 type chaosOptions struct {
 	ingest, aggregator int      // copies (default 1)
+	sitewide           int      // copies of `topk sitewide` (default none)
 	env                []string // extra environment of every service
 	// external runs on the servers the environment names (the local
 	// cluster of cluster_integration_test.go) instead of a broker of the
@@ -377,8 +389,11 @@ type chaos struct {
 	cfg     config.Config
 	session *gocql.Session
 	svcs    []*service
-	env     []string   // extra environment of every service
-	g       *generator // the test goroutine's
+	env     []string // extra environment of every service
+	// sitewide: `topk sitewide` runs (chaosOptions.sitewide); verify
+	// checks the sitewide pipeline too.
+	sitewide bool
+	g        *generator // the test goroutine's
 	// loadMix is the load goroutine's, burstMix the test goroutine's.
 	loadMix, burstMix *mix
 
@@ -414,17 +429,19 @@ func newChaos(t *testing.T, o chaosOptions) *chaos {
 	c.session = c.s.keyspace(t)
 	cfg.Pipeline.StateDir = t.TempDir()
 	cfg.Pipeline.FlushInterval = 200 * time.Millisecond
+	cfg.Pipeline.SitewideFlushInterval = 500 * time.Millisecond
 	cfg.LogLevel = "warn"
 	c.cfg = cfg
 	c.mainProducer, c.manualProducer, c.loadProducer = c.newProducer(false), c.newProducer(true), c.newProducer(false)
 	seed := uint64(time.Now().UnixNano())
 	c.loadMix, c.burstMix = c.newMix(seed), c.newMix(seed+1)
 	c.env = o.env
+	c.sitewide = o.sitewide > 0
 	for _, sc := range []struct {
 		name   string
 		copies int
-	}{{"ingest", o.ingest}, {"aggregator", o.aggregator}, {"raw-writer", 1}, {"flusher", 1}} {
-		for range max(sc.copies, 1) {
+	}{{"ingest", max(o.ingest, 1)}, {"aggregator", max(o.aggregator, 1)}, {"raw-writer", 1}, {"flusher", 1}, {"sitewide", o.sitewide}} {
+		for range sc.copies {
 			c.addService(sc.name)
 		}
 	}
@@ -441,7 +458,16 @@ var opsPort = map[string]func(*config.Config) *int{
 	"aggregator": func(c *config.Config) *int { return &c.Ops.Aggregator },
 	"raw-writer": func(c *config.Config) *int { return &c.Ops.RawWriter },
 	"flusher":    func(c *config.Config) *int { return &c.Ops.Flusher },
+	"sitewide":   func(c *config.Config) *int { return &c.Ops.Sitewide },
 }
+
+// sitewideStateBytes is TOPK_MAX_STATE_BYTES of `topk sitewide` (its
+// alone): the sitewide group's keys hold a third of it, 80 bytes, one or
+// two listeners of the test's names, so the busy keys spill into child
+// keys and the spill tree is under the faults too (one listener's value
+// is at most ~61 bytes here: user ids of up to 23 characters, names of
+// up to 14).
+const sitewideStateBytes = 240
 
 // addService starts one more copy of a pipeline service (not waiting for
 // it to be ready).
@@ -449,7 +475,11 @@ func (c *chaos) addService(name string) *service {
 	pc := c.cfg
 	port := opsPort[name](&pc)
 	*port = testenv.FreePort(c.t)
-	s := &service{name: name, n: len(c.byName(name)) + 1, port: *port, p: testenv.StartEnv(c.t, pc, c.env, name)}
+	env := c.env
+	if name == "sitewide" {
+		env = append(env[:len(env):len(env)], "TOPK_MAX_STATE_BYTES="+strconv.Itoa(sitewideStateBytes))
+	}
+	s := &service{name: name, n: len(c.byName(name)) + 1, port: *port, p: testenv.StartEnv(c.t, pc, env, name)}
 	c.svcs = append(c.svcs, s)
 	return s
 }
@@ -1079,11 +1109,25 @@ func (c *chaos) verify(spec verifySpec) {
 	defer c.report()
 	c.s.reconnect(t)
 	ns := c.cfg.Namespace
-	if !c.waitFor("ingest, aggregator, raw writer and flusher caught up", 4*time.Minute, c.lagZero(
-		[2]string{string(ingest.Group(ns)), string(c.s.topics.Raw)},
-		[2]string{string(aggregator.Group(ns)), string(c.s.topics.Valid)},
-		[2]string{rawwriter.Group(ns), string(c.s.topics.Valid)},
-		[2]string{flusher.Group(ns), string(aggregator.Table(ns))})) {
+	groups := [][2]string{
+		{string(ingest.Group(ns)), string(c.s.topics.Raw)},
+		{string(aggregator.Group(ns)), string(c.s.topics.Valid)},
+		{rawwriter.Group(ns), string(c.s.topics.Valid)},
+		{flusher.Group(ns), string(aggregator.Table(ns))},
+	}
+	what := "ingest, aggregator, raw writer and flusher caught up"
+	if c.sitewide {
+		// Downstream of the aggregator, in flow order: lagZero asks them
+		// in turn, so when all are 0 in one pass the sitewide groups read
+		// everything upstream emitted (and the DLQ read next has their
+		// letters too).
+		groups = append(groups,
+			[2]string{string(fanout.Group(ns)), string(fanout.Input(ns))},
+			[2]string{string(sitewide.Group(ns)), string(c.s.topics.Counts)},
+			[2]string{sitewideflusher.Group(ns), string(sitewide.Table(ns))})
+		what = "ingest, aggregator, raw writer, flusher, fan-out, sitewide group and sitewide flusher caught up"
+	}
+	if !c.waitFor(what, 4*time.Minute, c.lagZero(groups...)) {
 		t.FailNow()
 	}
 	c.mark("settle")
@@ -1135,6 +1179,10 @@ func (c *chaos) verify(spec verifySpec) {
 	}
 	c.summary = append(c.summary, fmt.Sprintf("cassandra  %d plays in %d user-days (user_days)", cp, cd))
 	c.mark("cassandra")
+
+	if c.sitewide {
+		c.verifySitewide(table)
+	}
 
 	var reasons []string
 	for r := range letters {
