@@ -285,7 +285,7 @@ func TestIntegrationRoutesOfTheWiredAPI(t *testing.T) {
 	unknown := []string{"/nope", "/v1/nope", "/v1", "/v1/admin", "/v1/admin/nope", "/v1/admin/users/alice/runs",
 		"/v1/users/alice/nope", "/v1/users/alice/top/tracks/more", "/v2/users", "/asynqx", "/asynq-x/api/queues",
 		"/gokax", "/goka.old/", "/healthz/x", "/openapi.json", "/debug/pprof/", "/metrics/x",
-		"/1/nope", "/1/user/alice", "/1/user/alice/listens/more", "/1/stats/user/alice/artists/more", "/1/stats/sitewide/artists",
+		"/1/nope", "/1/user/alice", "/1/user/alice/listens/more", "/1/stats/user/alice/artists/more", "/1/stats/sitewide/artists/more",
 		"/1/feedback/recording-feedback"}
 	for _, p := range unknown {
 		for _, method := range []string{"GET", "POST", "PUT", "DELETE"} {
