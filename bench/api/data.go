@@ -86,6 +86,11 @@ func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir s
 		scfg := cfg
 		scfg.Pipeline.StateDir = filepath.Join(dir, "sitewide-state")
 		scfg.Pipeline.SitewideFlushInterval = time.Second
+		// The counts topic first: the sitewide group would otherwise wait
+		// out a backoff until the fan-out has made it.
+		if err := fanout.EnsureCounts(ctx, set, cfg.Namespace); err != nil {
+			return err
+		}
 		logPath := filepath.Join(dir, "sitewide.log")
 		p, err := e.StartConfig(logPath, scfg, "sitewide")
 		if err != nil {

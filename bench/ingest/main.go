@@ -491,6 +491,12 @@ func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
 		return result{}, fmt.Errorf("cassandra keyspace for the sitewide flusher: %w", err)
 	}
 	defer func() { _ = cassandra.DropKeyspace(context.Background(), cc, cfg.Cassandra.Keyspace) }()
+	// The counts topic before the process: its sitewide group would
+	// otherwise wait out a backoff until the fan-out has made it.
+	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, Log: e.Log}
+	if err := fanout.EnsureCounts(ctx, set, cfg.Namespace); err != nil {
+		return result{}, err
+	}
 	logPath := filepath.Join(dir, "sitewide.log")
 	p, err := e.StartConfig(logPath, cfg, "sitewide")
 	if err != nil {
