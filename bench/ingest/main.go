@@ -20,8 +20,8 @@
 // fraction of the aggregator's listens/s, and as CPU per listen.
 //
 // TOPK_BENCH_PROFILE=dir saves a CPU profile of each process (topk ingest,
-// topk aggregator, the stateful reference) taken from its first record for
-// -profile-seconds.
+// topk aggregator, the stateful reference, topk sitewide) taken from its
+// first record for -profile-seconds.
 package main
 
 import (
@@ -504,6 +504,8 @@ func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
 	}
 	defer p.Stop()
 	bar := benchkit.Bar(records, "topk sitewide (table records)")
+	profiled := make(chan struct{})
+	close(profiled)
 	var start time.Time
 	var cpu0 time.Duration
 	var res result
@@ -520,6 +522,13 @@ func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
 		states := family(m, "topk_fanout_states_total")
 		if start.IsZero() && states > 0 {
 			start, cpu0 = time.Now(), p.CPUTime()
+			if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
+				profiled = make(chan struct{})
+				go func() {
+					defer close(profiled)
+					p.Profile(filepath.Join(prof, "sitewide.pprof"), 0, profileFor)
+				}()
+			}
 		}
 		_ = bar.Set64(int64(states))
 		emitted := family(m, "topk_fanout_counts_total") + m[`topk_sitewide_counts_total{outcome="forwarded"}`] + m[`topk_sitewide_counts_total{outcome="moved"}`]
@@ -539,6 +548,7 @@ func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
 	if err := kafka.WaitCaughtUp(wctx, e.Client, e.Admin, string(sitewide.Group(e.Config.Namespace)), string(e.Topics.Counts), nil); err != nil {
 		return result{}, err
 	}
+	<-profiled
 	res.peak = p.PeakRSS()
 	res.metrics, _ = p.Metrics()
 	return res, nil
