@@ -122,10 +122,10 @@ clean: ## remove build output (not the stack's data: see infra-reset)
 
 # Benchmarks: each prints its figures beside a reference measured in the same run.
 BENCH_N ?= 1000000
-bench-ingest: build infra-up ## listens/s of ingest+aggregator vs a minimal Goka processor and kafka-consumer-perf-test
+bench-ingest: build infra-up ## listens/s of ingest+aggregator vs a minimal Goka processor and kafka-consumer-perf-test; topk sitewide's listens/s ÷ the aggregator's
 	$(GO) run ./bench/ingest -n $(BENCH_N)
 
-bench-latency: build infra-up ## produce-to-view latency at a fixed rate vs Kafka's EndToEndLatency tool
+bench-latency: build infra-up ## produce-to-chart latency p50/p99 at 2,000 listens/s, per user and sitewide, vs Kafka's EndToEndLatency tool
 	$(GO) run ./bench/latency
 
 # The ListenBrainz api: single-listen submissions at a fixed rate, each
@@ -186,7 +186,7 @@ bench-sinks: build infra-up ## raw writer rows/s, flusher user-days/s on $(BENCH
 # bounded fuzzing of its query parameters (the seeds also run in `make unit`).
 BENCH_API_RATE ?= 1000
 .PHONY: bench-api fuzz-api
-bench-api: build infra-up ## api p50/p99 at $(BENCH_API_RATE) req/s (view, rollups, Cassandra) vs a trivial echo handler, and under a 2,000 req/s attacker (limits on and off)
+bench-api: build infra-up ## api p50/p99 at $(BENCH_API_RATE) req/s (view, rollups, Cassandra; sitewide 7d/30d, 365d/all, old) vs a trivial echo handler, and under a 2,000 req/s attacker (limits on and off)
 	$(GO) run ./bench/api -rate $(BENCH_API_RATE)
 
 fuzz-api: ## fuzz the api's query parameters for 30 s (no 5xx, every 400 names its parameter)

@@ -1,7 +1,8 @@
 // The benchmark's data: the pipeline run that loads it (ingest, the
-// aggregator, the raw writer and the flusher, until each has committed
-// everything) and the listens it generates (many users, and one heavy
-// user with three years of history).
+// aggregator, the raw writer and the flusher, and with -sitewide `topk
+// sitewide` as its own process, until each has committed everything) and
+// the listens it generates (many users, and one heavy user with three
+// years of history).
 
 package main
 
@@ -9,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -19,15 +22,21 @@ import (
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/ingest"
 	"github.com/topk-charts/topk/processors/rawwriter"
+	"github.com/topk-charts/topk/processors/sitewide"
+	"github.com/topk-charts/topk/processors/sitewideflusher"
 	"github.com/topk-charts/topk/store/cassandra"
 )
 
 // loadPipeline runs ingest, the aggregator, the raw writer and the flusher
-// until every stage has committed everything.
-func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir string) error {
+// until every stage has committed everything; with site also `topk
+// sitewide` (bin/topk, its own process: the fan-out, the sitewide group
+// and the sitewide flusher, flushing every second), until its three groups
+// have too.
+func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir string, site bool) error {
 	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, StateDir: dir, Log: e.Log}
 	session, err := cassandra.Connect(ctx, wiring.Cassandra(cfg.Cassandra))
 	if err != nil {
@@ -67,12 +76,40 @@ func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir s
 	}()
 	wctx, wcancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer wcancel()
-	for _, gt := range [][2]string{
+	groups := [][2]string{
 		{string(ingest.Group(cfg.Namespace)), string(e.Topics.Raw)},
 		{string(aggregator.Group(cfg.Namespace)), string(e.Topics.Valid)},
 		{rawwriter.Group(cfg.Namespace), string(e.Topics.Valid)},
 		{flusher.Group(cfg.Namespace), string(aggregator.Table(cfg.Namespace))},
-	} {
+	}
+	if site {
+		scfg := cfg
+		scfg.Pipeline.StateDir = filepath.Join(dir, "sitewide-state")
+		scfg.Pipeline.SitewideFlushInterval = time.Second
+		// The counts topic first: the sitewide group would otherwise wait
+		// out a backoff until the fan-out has made it.
+		if err := fanout.EnsureCounts(ctx, set, cfg.Namespace); err != nil {
+			return err
+		}
+		logPath := filepath.Join(dir, "sitewide.log")
+		p, err := e.StartConfig(logPath, scfg, "sitewide")
+		if err != nil {
+			return fmt.Errorf("topk sitewide: %w", err)
+		}
+		defer p.Stop()
+		defer func() {
+			if p.Exited() {
+				out, _ := os.ReadFile(logPath)
+				fmt.Fprintf(os.Stderr, "bench-api: topk sitewide ended (%v):\n%s\n", p.ExitError(), out)
+			}
+		}()
+		groups = append(groups,
+			[2]string{string(fanout.Group(cfg.Namespace)), string(aggregator.Table(cfg.Namespace))},
+			[2]string{string(sitewide.Group(cfg.Namespace)), string(e.Topics.Counts)},
+			[2]string{sitewideflusher.Group(cfg.Namespace), string(sitewide.Table(cfg.Namespace))},
+		)
+	}
+	for _, gt := range groups {
 		bar := benchkit.Bar(-1, "waiting for "+gt[0])
 		err := kafka.WaitCaughtUp(wctx, e.Client, e.Admin, gt[0], gt[1], func(lag int64) { _ = bar.Set64(lag) })
 		_ = bar.Finish()

@@ -15,7 +15,13 @@
 // Targets: a 30-day Top-K of the heavy user (the view), its 365-day and
 // all-time Top-K (view + cached Cassandra rollups), an old range of the
 // heavy user (Cassandra only, cached), and old ranges of many users on a
-// server without cache (Cassandra only, every request a query). Printed:
+// server without cache (Cassandra only, every request a query). With
+// -sitewide (the default) `topk sitewide` also runs during the load and the
+// api serves the sitewide chart (GET /v1/charts/top/{entity}) as `topk api`
+// does, from the sitewide view and Cassandra's sitewide_days; its range
+// classes are targets too: 7d and 30d (the view), 365d and all (view +
+// Cassandra) and a from/to older than the view's window (Cassandra only),
+// each checked to answer from that source with items. Printed:
 // p50 and p99 of each at the base rate, each p99 over the trivial
 // handler's, and the highest rate each sustains with p99 under 10 ms.
 //
@@ -51,15 +57,18 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/bench/benchkit"
 	"github.com/topk-charts/topk/charts"
+	chartsw "github.com/topk-charts/topk/charts/sitewide"
 	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/store/cassandra"
 	"github.com/topk-charts/topk/store/redis"
 	"github.com/topk-charts/topk/views"
+	viewsw "github.com/topk-charts/topk/views/sitewide"
 )
 
 // attackView is a diagnostic: the attacker asks for one view-served chart
@@ -77,6 +86,7 @@ func main() {
 	attackRate := flag.Int("attack", 2000, "requests per second of the attacker (0: no attack runs)")
 	load := flag.String("load", "", "internal: run as a load generator of the attack runs (a JSON loadSpec) and print its result")
 	profileDir := flag.String("profile", "", "write a CPU profile of this process (api and load generator) per attack scenario to this folder")
+	flag.BoolVar(&withSitewide, "sitewide", true, "run topk sitewide during the load and measure the sitewide chart's range classes")
 	flag.Parse()
 	if *load != "" {
 		if err := runLoad(*load); err != nil {
@@ -92,6 +102,10 @@ func main() {
 }
 
 const heavyUser = "heavy"
+
+// withSitewide: the sitewide pipeline loads too and the sitewide route's
+// range classes are measured (-sitewide).
+var withSitewide bool
 
 func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, attackRate int, profileDir string) error {
 	e, err := benchkit.Setup(context.Background(), "api")
@@ -130,7 +144,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		return err
 	}
 	start := time.Now()
-	if err := loadPipeline(ctx, e, cfg, dir); err != nil {
+	if err := loadPipeline(ctx, e, cfg, dir, withSitewide); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench-api: pipeline done in %v\n", time.Since(start).Round(time.Second))
@@ -144,6 +158,18 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 	}
 	reader := cassandra.NewReader(wiring.Cassandra(cfg.Cassandra))
 	defer reader.Close()
+	// The sitewide chart as `topk api` serves it: its view of the group's
+	// recent topic and Cassandra's sitewide_days.
+	var siteView *viewsw.View
+	var site api.SitewideCharts
+	if withSitewide {
+		if siteView, err = viewsw.New(set, viewsw.Config{Namespace: cfg.Namespace, Days: cfg.Charts.ViewDays, Log: quiet, Registerer: prometheus.NewRegistry()}); err != nil {
+			return err
+		}
+		if site, err = chartsw.New(chartsw.Config{View: siteView, Store: sitewideStore{reader}, CacheTTL: cfg.Charts.CacheTTL, Log: quiet, Registerer: prometheus.NewRegistry()}); err != nil {
+			return err
+		}
+	}
 	ro := redis.Options(wiring.Redis(cfg.Redis))
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
 	rc := goredis.NewClient(ro)
@@ -174,7 +200,7 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 	// own server; otherwise without them, as the table's reference runs.
 	newAPI := func(ttl time.Duration, limited bool) (string, error) {
 		reg := prometheus.NewRegistry()
-		ac := api.Config{Addr: "127.0.0.1:0", Registerer: reg, Gatherer: reg}
+		ac := api.Config{Addr: "127.0.0.1:0", Registerer: reg, Gatherer: reg, Sitewide: site}
 		sc := charts.Config{View: view, Store: reader, Cache: charts.RedisCache{Client: rc}, CacheTTL: ttl, NamesTTL: cfg.Charts.NamesTTL,
 			LocalCacheBytes: int64(cfg.Charts.CacheLocalMB) << 20, CachePrefix: cfg.Cassandra.Keyspace + ":", Registerer: reg}
 		if limited {
@@ -226,7 +252,11 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = view.Run(sctx) }()
-	for !view.Recovered() {
+	if siteView != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = siteView.Run(sctx) }()
+	}
+	for !view.Recovered() || (siteView != nil && !siteView.Recovered()) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	defer func() { stop(); wg.Wait() }()
@@ -251,6 +281,29 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 		{"heavy all (view + cached rollups)", top(cachedURL, "range=all")},
 		{"heavy old range (cassandra, cached)", top(cachedURL, "from="+oldFrom+"&to="+oldTo)},
 		{"many users, old range (cassandra, uncached)", manyOld},
+	}
+	if withSitewide {
+		// The sitewide route's range classes; each answers from its source
+		// with items (checked before the runs).
+		sw := func(q string) []vegeta.Target {
+			return []vegeta.Target{{Method: "GET", URL: cachedURL + "/v1/charts/top/tracks?" + q}}
+		}
+		swOld := "from=" + day(today.AddDate(0, 0, -400)) + "&to=" + day(today.AddDate(0, 0, -(cfg.Charts.ViewDays+30)))
+		for _, c := range []struct{ name, q, source string }{
+			{"sitewide 7d (view)", "range=7d", charts.SourceView},
+			{"sitewide 30d (view)", "range=30d", charts.SourceView},
+			{"sitewide 365d (view + cassandra)", "range=365d", charts.SourceMixed},
+			{"sitewide all (view + cassandra)", "range=all", charts.SourceMixed},
+			{"sitewide old range (cassandra)", swOld, charts.SourceCassandra},
+		} {
+			if n, src, err := checkSitewide(cachedURL, c.q); err != nil || n == 0 || src != c.source {
+				return fmt.Errorf("sitewide chart %s: %d tracks from %q, want some from %q: %v", c.q, n, src, c.source, err)
+			}
+			targets = append(targets, struct {
+				name    string
+				targets []vegeta.Target
+			}{c.name, sw(c.q)})
+		}
 	}
 	// Sanity: the heavy user's all-time chart has every track.
 	if n, src, err := checkAll(cachedURL); err != nil || n != tracks {
@@ -421,6 +474,44 @@ func checkAll(base string) (int, string, error) {
 		return 0, "", err
 	}
 	return a.Total, a.Source, nil
+}
+
+// checkSitewide asks the sitewide chart of tracks for q and returns its
+// total and source.
+func checkSitewide(base, q string) (int, string, error) {
+	resp, err := http.Get(base + "/v1/charts/top/tracks?k=1&" + q)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, "", fmt.Errorf("%s: %s", resp.Status, body)
+	}
+	var a chartsw.Answer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return 0, "", err
+	}
+	return a.Total, a.Source, nil
+}
+
+// sitewideStore is the Cassandra part of the sitewide chart, as `topk api`
+// adapts it (cmd/topk): the Reader's sitewide_days sums.
+type sitewideStore struct{ r *cassandra.Reader }
+
+func (s sitewideStore) SitewideRange(ctx context.Context, e topk.Entity, from, to time.Time) ([]chartsw.StoreItem, error) {
+	items, err := s.r.SitewideRange(ctx, e, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chartsw.StoreItem, len(items))
+	for i, it := range items {
+		out[i] = chartsw.StoreItem{Item: it.Item, Listeners: it.Listeners}
+	}
+	return out, nil
 }
 
 func fmtD(d time.Duration) string {

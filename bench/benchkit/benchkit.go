@@ -107,11 +107,19 @@ func NewGeneratorAt(seed uint64, users int, now time.Time) *Generator {
 
 // Listen renders one listen as the JSON of user.listen.raw.
 func (g *Generator) Listen(user string, at time.Time) []byte {
+	v, _, _ := g.ListenTrack(user, at)
+	return v
+}
+
+// ListenTrack is Listen that also says the listen's artist and track
+// names (a benchmark that looks for the track in a sitewide chart).
+func (g *Generator) ListenTrack(user string, at time.Time) (value []byte, artist, track string) {
 	a := g.artist.Uint64()
 	t := g.track.Uint64()
+	artist = "Artist " + strconv.FormatUint(a, 10)
+	track = "Track " + strconv.FormatUint(t, 10) + " by " + strconv.FormatUint(a, 10)
 	return []byte(`{"user_id":"` + user + `","played_at":"` + at.Format(time.RFC3339) +
-		`","artist_name":"Artist ` + strconv.FormatUint(a, 10) + `","track_name":"Track ` + strconv.FormatUint(t, 10) +
-		` by ` + strconv.FormatUint(a, 10) + `","album_name":"Album ` + strconv.FormatUint(t%5, 10) + `"}`)
+		`","artist_name":"` + artist + `","track_name":"` + track + `","album_name":"Album ` + strconv.FormatUint(t%5, 10) + `"}`), artist, track
 }
 
 // Next is the next listen of a listening session: a random user, a random

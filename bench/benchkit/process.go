@@ -53,7 +53,7 @@ func (e *Env) StartProgram(logPath string, cfg config.Config, prog string, args 
 	if err != nil {
 		return nil, err
 	}
-	cfg.Ops.Ingest, cfg.Ops.Aggregator, cfg.Ops.RawWriter, cfg.Ops.Flusher = port, port, port, port
+	cfg.Ops.Ingest, cfg.Ops.Aggregator, cfg.Ops.RawWriter, cfg.Ops.Flusher, cfg.Ops.Sitewide = port, port, port, port, port
 	cfg.Ops.Pprof = true // Profile reads the ops port's /debug/pprof/
 	cfg.LogLevel = "warn"
 	if l := os.Getenv("TOPK_BENCH_LOG_LEVEL"); l != "" {

@@ -11,9 +11,17 @@
 // rates and ratios, the changelog bytes per listen, the peak RSS and the
 // processor time per listen.
 //
+// With -sitewide (the default) the sitewide charts' cost follows: `topk
+// sitewide` (fan-out, sitewide group, sitewide flusher; its own process,
+// its own Cassandra keyspace) on the table the aggregator just wrote, timed
+// from its first state read until the fan-out has read every record of the
+// table and the sitewide group every Count (the fan-out's and the spills'
+// re-emitted ones, from the process's metrics); printed as listens/s, as a
+// fraction of the aggregator's listens/s, and as CPU per listen.
+//
 // TOPK_BENCH_PROFILE=dir saves a CPU profile of each process (topk ingest,
-// topk aggregator, the stateful reference) taken from its first record for
-// -profile-seconds.
+// topk aggregator, the stateful reference, topk sitewide) taken from its
+// first record for -profile-seconds.
 package main
 
 import (
@@ -34,17 +42,22 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 
 	"github.com/topk-charts/topk/bench/benchkit"
 	"github.com/topk-charts/topk/config"
+	"github.com/topk-charts/topk/internal/wiring"
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/ingest"
+	"github.com/topk-charts/topk/processors/sitewide"
+	"github.com/topk-charts/topk/store/cassandra"
 )
 
 func main() {
@@ -52,6 +65,7 @@ func main() {
 	users := flag.Int("users", 20_000, "distinct users")
 	flag.DurationVar(&profileFor, "profile-seconds", 5*time.Second, "length of each CPU profile (TOPK_BENCH_PROFILE=dir)")
 	reference := flag.String("reference", "", "run as the reference process named (stateful); the benchmark starts it")
+	flag.BoolVar(&withSitewide, "sitewide", true, "then time topk sitewide (fan-out, sitewide group) on the aggregator's table")
 	flag.Parse()
 	var err error
 	if *reference == "stateful" {
@@ -67,6 +81,9 @@ func main() {
 
 // profileFor is how long each CPU profile lasts.
 var profileFor time.Duration
+
+// withSitewide: time topk sitewide after the aggregator (-sitewide).
+var withSitewide bool
 
 func run(n, users int) error {
 	e, err := benchkit.Setup(context.Background(), "ingest")
@@ -130,6 +147,13 @@ func run(n, users int) error {
 		}
 		rows = append(rows, []string{"topk " + st.cmd, st.topic[len(e.Config.Namespace)+1:], f(r.rate), f(minimal), fmt.Sprintf("%.2f", r.rate/minimal), f(perf), fmt.Sprintf("%.2f", r.rate/perf), stateful, ratio})
 	}
+	var site result
+	if withSitewide {
+		if site, err = sitewideStage(e, dir, n); err != nil {
+			return fmt.Errorf("topk sitewide: %w", err)
+		}
+		rows = append(rows, []string{"topk sitewide", "table", f(site.rate), "—", "—", "—", "—", "—", "—"})
+	}
 	changelog, _ := e.TopicBytes(string(aggregator.Table(e.Config.Namespace)))
 	recent, _ := e.TopicBytes(string(e.Topics.Recent))
 	refChangelog, _ := e.TopicBytes(string(goka.GroupTable(statefulGroup(e.Config.Namespace))))
@@ -166,6 +190,16 @@ func run(n, users int) error {
 		us(results["ingest"]), us(results["aggregator"]), us(results["stateful"]))
 	fmt.Println("minimal Goka = decode the JSON, emit it, count; perf tool = kafka-consumer-perf-test fetch rate (no processing)")
 	fmt.Println("stateful Goka = no decode, one int64 per user|day (goka.Persist, Goka's int64 codec), the aggregator's Settings and LevelDB storage, its own process")
+	if withSitewide {
+		agg := results["aggregator"]
+		fmt.Printf("sitewide cost: topk sitewide %.0f listens/s = %.2f × the aggregator's %.0f; CPU per listen %s (aggregator %s); "+
+			"%.0f table records read, %.0f Counts emitted, %.0f Counts applied (%.0f read in all, spills included); peak RSS %s\n",
+			site.rate, site.rate/agg.rate, agg.rate, us(site), us(agg),
+			family(site.metrics, "topk_fanout_states_total"), family(site.metrics, "topk_fanout_counts_total"),
+			site.metrics[`topk_sitewide_counts_total{outcome="applied"}`], family(site.metrics, "topk_sitewide_counts_total"), benchkit.MiB(site.peak))
+		fmt.Println("topk sitewide = the fan-out (the aggregator's table → Counts), the sitewide group (Counts → table and recent topic) and the")
+		fmt.Println("sitewide flusher (→ Cassandra, own keyspace) in one process, from its first table record until both groups have read everything")
+	}
 	if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
 		fmt.Printf("CPU profiles (%s from each process's first record) in %s\n", profileFor, prof)
 	}
@@ -284,7 +318,7 @@ func stage(e *benchkit.Env, p *benchkit.Process, label, logPath, group, topic, m
 			out, _ := os.ReadFile(logPath)
 			return result{}, fmt.Errorf("ended early (%v):\n%s", p.ExitError(), out)
 		}
-		got := family(p, metric)
+		got := familyOf(p, metric)
 		if start.IsZero() && got > 0 {
 			start, cpu0 = time.Now(), p.CPUTime()
 			if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
@@ -324,11 +358,16 @@ func stage(e *benchkit.Env, p *benchkit.Process, label, logPath, group, topic, m
 	return res, nil
 }
 
-// family sums the series of one metric family on p's /metrics (0 when it
-// does not answer yet). Process.Metrics asks without gzip, which would cost
-// the measured process CPU on every poll.
-func family(p *benchkit.Process, name string) float64 {
+// familyOf sums the series of one metric family on p's /metrics (0 when
+// it does not answer yet). Process.Metrics asks without gzip, which would
+// cost the measured process CPU on every poll.
+func familyOf(p *benchkit.Process, name string) float64 {
 	m, _ := p.Metrics()
+	return family(m, name)
+}
+
+// family sums the series of one metric family in m (Process.Metrics).
+func family(m map[string]float64, name string) float64 {
 	var sum float64
 	for k, v := range m {
 		if k == name || strings.HasPrefix(k, name+"{") {
@@ -428,4 +467,111 @@ func runStatefulReference() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return p.Run(ctx)
+}
+
+// sitewideStage runs topk sitewide on the aggregator's table (n listens'
+// user-day states), in a keyspace of its own for the sitewide flusher,
+// and times it from its first table record until the fan-out has read
+// every record of the table and the sitewide group every Count emitted
+// (the fan-out's, and the group's own re-emits to spill children), both
+// from one scrape of the process's /metrics. The rate is n listens over
+// that time; cpu the process's CPU over it. The groups' commits are then
+// awaited (not timed).
+func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
+	ctx := context.Background()
+	table := string(aggregator.Table(e.Config.Namespace))
+	records, err := topicRecords(e, table)
+	if err != nil {
+		return result{}, err
+	}
+	cfg := e.Config
+	cfg.Cassandra.Keyspace = "topk_" + cfg.Namespace
+	cc := wiring.Cassandra(cfg.Cassandra)
+	if err := cassandra.Migrate(ctx, cc, e.Log); err != nil {
+		return result{}, fmt.Errorf("cassandra keyspace for the sitewide flusher: %w", err)
+	}
+	defer func() { _ = cassandra.DropKeyspace(context.Background(), cc, cfg.Cassandra.Keyspace) }()
+	// The counts topic before the process: its sitewide group would
+	// otherwise wait out a backoff until the fan-out has made it.
+	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, Log: e.Log}
+	if err := fanout.EnsureCounts(ctx, set, cfg.Namespace); err != nil {
+		return result{}, err
+	}
+	logPath := filepath.Join(dir, "sitewide.log")
+	p, err := e.StartConfig(logPath, cfg, "sitewide")
+	if err != nil {
+		return result{}, err
+	}
+	defer p.Stop()
+	bar := benchkit.Bar(records, "topk sitewide (table records)")
+	profiled := make(chan struct{})
+	close(profiled)
+	var start time.Time
+	var cpu0 time.Duration
+	var res result
+	deadline := time.Now().Add(15 * time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("timed out; log in %s", logPath)
+		}
+		if p.Exited() {
+			out, _ := os.ReadFile(logPath)
+			return result{}, fmt.Errorf("ended early (%v):\n%s", p.ExitError(), out)
+		}
+		m, _ := p.Metrics()
+		states := family(m, "topk_fanout_states_total")
+		if start.IsZero() && states > 0 {
+			start, cpu0 = time.Now(), p.CPUTime()
+			if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
+				profiled = make(chan struct{})
+				go func() {
+					defer close(profiled)
+					p.Profile(filepath.Join(prof, "sitewide.pprof"), 0, profileFor)
+				}()
+			}
+		}
+		_ = bar.Set64(int64(states))
+		emitted := family(m, "topk_fanout_counts_total") + m[`topk_sitewide_counts_total{outcome="forwarded"}`] + m[`topk_sitewide_counts_total{outcome="moved"}`]
+		if states >= float64(records) && family(m, "topk_sitewide_counts_total") >= emitted {
+			res.rate = float64(n) / time.Since(start).Seconds()
+			res.cpu = p.CPUTime() - cpu0
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = bar.Finish()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := kafka.WaitCaughtUp(wctx, e.Client, e.Admin, string(fanout.Group(e.Config.Namespace)), table, nil); err != nil {
+		return result{}, err
+	}
+	if err := kafka.WaitCaughtUp(wctx, e.Client, e.Admin, string(sitewide.Group(e.Config.Namespace)), string(e.Topics.Counts), nil); err != nil {
+		return result{}, err
+	}
+	<-profiled
+	res.peak = p.PeakRSS()
+	res.metrics, _ = p.Metrics()
+	return res, nil
+}
+
+// topicRecords is the number of records in topic (newest minus oldest
+// offset, summed over its partitions).
+func topicRecords(e *benchkit.Env, topic string) (int64, error) {
+	parts, err := e.Client.Partitions(topic)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, p := range parts {
+		hi, err := e.Client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return 0, err
+		}
+		lo, err := e.Client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return 0, err
+		}
+		sum += hi - lo
+	}
+	return sum, nil
 }
