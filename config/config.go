@@ -220,7 +220,7 @@ type Cluster struct {
 
 // Ops are the per-service ops listeners (/metrics, /healthz, Goka monitor).
 type Ops struct {
-	Host                                                       string
+	Host                                                                 string
 	Ingest, RawWriter, Aggregator, Flusher, Crawler, Scheduler, Sitewide int
 	// Pprof serves /debug/pprof/ on the ops listeners (TOPK_OPS_PPROF).
 	Pprof bool
