@@ -40,7 +40,9 @@ func clusterCtl(t *testing.T, args ...string) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	script := filepath.Join(filepath.Dir(file), "..", "deploy", "local", "cluster.sh")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// cluster.sh's own waits end sooner (KAFKA_WAIT, CASSANDRA_WAIT): this
+	// is only the backstop.
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
 	if err != nil {
@@ -311,14 +313,19 @@ func TestClusterChaosCassandraNode(t *testing.T) {
 	}
 	c.fault("with Cassandra node %d down for %s: charts answered 200 %d times, failed %d; the raw writer committed %d more listens, the flusher %d more table records",
 		node, time.Since(down).Round(time.Second), ok, failed, raw1-raw0, flush1-flush0)
-	at := time.Now()
-	clusterCtl(t, "start", "cassandra", strconv.Itoa(node))
-	c.fault("Cassandra node %d started again (start took %s)", node, time.Since(at).Round(100*time.Millisecond))
-	c.mark("cassandra node down")
+	// The load stops before the node starts again: on this 2-core machine
+	// the pipeline at full speed beside five servers starved the starting
+	// JVM (a CI run saw 4.5 minutes from launch to CQL at load average 20,
+	// and cluster.sh gave up), and what is tested here is the node's
+	// absence and return, not a start under load.
 	c.waitAcked(c.ackedNow()+1000, 3*time.Minute)
 	close(stop)
 	c.waitDone(done)
 	c.mark("load")
+	at := time.Now()
+	clusterCtl(t, "start", "cassandra", strconv.Itoa(node))
+	c.fault("Cassandra node %d started again (start took %s)", node, time.Since(at).Round(100*time.Millisecond))
+	c.mark("cassandra node down")
 	if exited, _ := api.Exited(); exited {
 		t.Errorf("topk api exited: %v\n%s", api.ExitError(), api.Tail(30))
 	}
