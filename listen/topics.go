@@ -14,7 +14,7 @@ const (
 	// (processors/stored).
 	storedTopic = "user.day.stored"
 	// countsTopic and sitewideRecentTopic: the sitewide charts (issue
-	// 15): the aggregator's Counts to the sitewide group, and the group's
+	// 15): the fan-out's Counts to the sitewide group, and the group's
 	// values of the recent days for the api's sitewide view.
 	countsTopic         = "sitewide.counts"
 	sitewideRecentTopic = "sitewide.day.recent"
@@ -41,7 +41,7 @@ type Topics struct {
 	// them after their writes; the api drops its cached answers of that
 	// user when it reads one). Deleted by age.
 	Stored goka.Stream
-	// Counts holds the aggregator's sitewide Counts, keyed
+	// Counts holds the fan-out's sitewide Counts, keyed
 	// entity|item|day|bucket and partitioned by sitewide.Hasher.
 	Counts goka.Stream
 	// SitewideRecent holds the sitewide group's values of the recent

@@ -32,8 +32,9 @@ import (
 //     (topk_aggregator_listens_total{outcome="counted"}); dead_lettered;
 //     lag.aggregator;
 //   - raw-writer, flusher: lag.raw_writer, lag.flusher (topk_sink_lag);
-//   - sitewide, sitewide-flusher (the sitewide charts): lag.sitewide
-//     (topk_consumer_lag), lag.sitewide_flusher (topk_sink_lag);
+//   - fanout, sitewide, sitewide-flusher (the sitewide charts): lag.fanout
+//     and lag.sitewide (topk_consumer_lag), lag.sitewide_flusher
+//     (topk_sink_lag);
 //   - api: lag.view (topk_view_lag), api.req/s and api.p99_ms, every
 //     route's requests and the 99th percentile of their latency over the
 //     interval (topk_http_requests_total,
@@ -54,7 +55,7 @@ type StatusReporter struct {
 	// starts).
 	Interval time.Duration
 	// Parts are what the service runs: "ingest", "aggregator",
-	// "raw-writer", "flusher", "sitewide", "sitewide-flusher",
+	// "raw-writer", "flusher", "fanout", "sitewide", "sitewide-flusher",
 	// "api", "crawler".
 	Parts []string
 	// Log takes the lines.
@@ -284,6 +285,7 @@ func statusAttrs(parts []string, prev, cur reading) []slog.Attr {
 		{"aggregator", "aggregator", metricConsumerLag, "component", "aggregator"},
 		{"raw-writer", "raw_writer", metricSinkLag, "sink", "raw_writer"},
 		{"flusher", "flusher", metricSinkLag, "sink", "flusher"},
+		{"fanout", "fanout", metricConsumerLag, "component", "fanout"},
 		{"sitewide", "sitewide", metricConsumerLag, "component", "sitewide"},
 		{"sitewide-flusher", "sitewide_flusher", metricSinkLag, "sink", "sitewide_flusher"},
 		{"api", "view", metricViewLag, "", ""},

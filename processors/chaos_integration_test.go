@@ -4,8 +4,8 @@ package processors_test
 
 // The chaos suite (issue 9): the pipeline's services run as OS processes
 // (`topk ingest|aggregator|raw-writer|flusher`, and in the cases that ask
-// for it `topk sitewide`: the sitewide group and the sitewide flusher of
-// issue 15, fed by the aggregator's Counts) on a Kafka broker
+// for it `topk sitewide`: the fan-out, the sitewide group and the sitewide
+// flusher of issue 15) on a Kafka broker
 // of the test's own (testenv.StartKafka: other ports, its own data, so the
 // stack of `make run` is never disturbed), with Cassandra of the shared
 // local stack in a keyspace of their own. Each case puts a fault under load
@@ -51,6 +51,7 @@ import (
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/ingest"
 	"github.com/topk-charts/topk/processors/rawwriter"
@@ -1121,9 +1122,10 @@ func (c *chaos) verify(spec verifySpec) {
 		// everything upstream emitted (and the DLQ read next has their
 		// letters too).
 		groups = append(groups,
+			[2]string{string(fanout.Group(ns)), string(fanout.Input(ns))},
 			[2]string{string(sitewide.Group(ns)), string(c.s.topics.Counts)},
 			[2]string{sitewideflusher.Group(ns), string(sitewide.Table(ns))})
-		what = "ingest, aggregator, raw writer, flusher, sitewide group and sitewide flusher caught up"
+		what = "ingest, aggregator, raw writer, flusher, fan-out, sitewide group and sitewide flusher caught up"
 	}
 	if !c.waitFor(what, 4*time.Minute, c.lagZero(groups...)) {
 		t.FailNow()

@@ -16,7 +16,7 @@ import (
 )
 
 // verifySitewide checks the sitewide pipeline (issue 15) once every group
-// caught up (verify waited for the sitewide group and the
+// caught up (verify waited for the fan-out, the sitewide group and the
 // sitewide flusher too): user by user, the sitewide group's table holds
 // exactly the aggregator's table (table: its latest value per key, which
 // verify already compared with the expected counts), and sitewide_days

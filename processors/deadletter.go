@@ -26,17 +26,21 @@ const (
 // instead).
 const StageImport = "import"
 
-// StageSitewide is the stage of the sitewide group (processors/sitewide):
-// its dead letters are sitewide Counts, not listens, so a replay passes
-// them over too (they come from a corrupt or foreign record on a topic
-// only topk writes; the letter keeps its bytes and source).
-const StageSitewide = "sitewide"
+// StageFanout and StageSitewide are the stages of the sitewide charts'
+// groups (processors/fanout, processors/sitewide): their dead letters are
+// an aggregator state and a sitewide Count, not listens, so a replay
+// passes them over too (they come from a corrupt or foreign record on a
+// topic only topk writes; the letter keeps its bytes and source).
+const (
+	StageFanout   = "fanout"
+	StageSitewide = "sitewide"
+)
 
 // replayable reports whether a dead letter of stage holds a listen of
 // the event contract, which a replay can send to the raw topic again.
 func replayable(stage string) bool {
 	switch stage {
-	case StageImport, StageSitewide:
+	case StageImport, StageFanout, StageSitewide:
 		return false
 	}
 	return true

@@ -40,7 +40,7 @@ type ReplayStats struct {
 // topic with their original key and bytes, and a replayed_from header.
 // Letters of an import (StageImport) are passed over: their bytes are a
 // history file's records, which ingest cannot read; so are the sitewide
-// group's (StageSitewide: Counts). It
+// groups' (StageFanout, StageSitewide: states and Counts). It
 // returns when it reached the end offsets it saw at the start.
 func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	st := ReplayStats{ByReason: map[string]int{}}

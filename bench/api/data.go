@@ -22,6 +22,7 @@ import (
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/ingest"
 	"github.com/topk-charts/topk/processors/rawwriter"
@@ -32,8 +33,9 @@ import (
 
 // loadPipeline runs ingest, the aggregator, the raw writer and the flusher
 // until every stage has committed everything; with site also `topk
-// sitewide` (bin/topk, its own process: the sitewide group and the
-// sitewide flusher, flushing every second), until both groups have too.
+// sitewide` (bin/topk, its own process: the fan-out, the sitewide group
+// and the sitewide flusher, flushing every second), until its three groups
+// have too.
 func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir string, site bool) error {
 	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, StateDir: dir, Log: e.Log}
 	session, err := cassandra.Connect(ctx, wiring.Cassandra(cfg.Cassandra))
@@ -85,8 +87,8 @@ func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir s
 		scfg.Pipeline.StateDir = filepath.Join(dir, "sitewide-state")
 		scfg.Pipeline.SitewideFlushInterval = time.Second
 		// The counts topic first: the sitewide group would otherwise wait
-		// out a backoff until the aggregator has made it.
-		if err := aggregator.EnsureCounts(ctx, set, cfg.Namespace); err != nil {
+		// out a backoff until the fan-out has made it.
+		if err := fanout.EnsureCounts(ctx, set, cfg.Namespace); err != nil {
 			return err
 		}
 		logPath := filepath.Join(dir, "sitewide.log")
@@ -102,6 +104,7 @@ func loadPipeline(ctx context.Context, e *benchkit.Env, cfg config.Config, dir s
 			}
 		}()
 		groups = append(groups,
+			[2]string{string(fanout.Group(cfg.Namespace)), string(aggregator.Table(cfg.Namespace))},
 			[2]string{string(sitewide.Group(cfg.Namespace)), string(e.Topics.Counts)},
 			[2]string{sitewideflusher.Group(cfg.Namespace), string(sitewide.Table(cfg.Namespace))},
 		)

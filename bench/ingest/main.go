@@ -12,13 +12,12 @@
 // processor time per listen.
 //
 // With -sitewide (the default) the sitewide charts' cost follows: `topk
-// sitewide` (the sitewide group and the sitewide flusher; its own process,
-// its own Cassandra keyspace) on the Counts the aggregator just emitted
-// (the aggregator's own figures include emitting them), timed from its
-// first Count until the group has read every Count (the aggregator's and
-// the spills' re-emitted ones, from the process's metrics); printed as
-// listens/s, as a fraction of the aggregator's listens/s, and as CPU per
-// listen.
+// sitewide` (fan-out, sitewide group, sitewide flusher; its own process,
+// its own Cassandra keyspace) on the table the aggregator just wrote, timed
+// from its first state read until the fan-out has read every record of the
+// table and the sitewide group every Count (the fan-out's and the spills'
+// re-emitted ones, from the process's metrics); printed as listens/s, as a
+// fraction of the aggregator's listens/s, and as CPU per listen.
 //
 // TOPK_BENCH_PROFILE=dir saves a CPU profile of each process (topk ingest,
 // topk aggregator, the stateful reference, topk sitewide) taken from its
@@ -55,6 +54,7 @@ import (
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/ingest"
 	"github.com/topk-charts/topk/processors/sitewide"
 	"github.com/topk-charts/topk/store/cassandra"
@@ -65,7 +65,7 @@ func main() {
 	users := flag.Int("users", 20_000, "distinct users")
 	flag.DurationVar(&profileFor, "profile-seconds", 5*time.Second, "length of each CPU profile (TOPK_BENCH_PROFILE=dir)")
 	reference := flag.String("reference", "", "run as the reference process named (stateful); the benchmark starts it")
-	flag.BoolVar(&withSitewide, "sitewide", true, "then time topk sitewide (sitewide group, sitewide flusher) on the aggregator's Counts")
+	flag.BoolVar(&withSitewide, "sitewide", true, "then time topk sitewide (fan-out, sitewide group) on the aggregator's table")
 	flag.Parse()
 	var err error
 	if *reference == "stateful" {
@@ -193,12 +193,12 @@ func run(n, users int) error {
 	if withSitewide {
 		agg := results["aggregator"]
 		fmt.Printf("sitewide cost: topk sitewide %.0f listens/s = %.2f × the aggregator's %.0f; CPU per listen %s (aggregator %s); "+
-			"%d Counts from the aggregator, %.0f applied (%.0f read in all, spills included); peak RSS %s\n",
+			"%.0f table records read, %.0f Counts emitted, %.0f Counts applied (%.0f read in all, spills included); peak RSS %s\n",
 			site.rate, site.rate/agg.rate, agg.rate, us(site), us(agg),
-			site.records, site.metrics[`topk_sitewide_counts_total{outcome="applied"}`], family(site.metrics, "topk_sitewide_counts_total"), benchkit.MiB(site.peak))
-		fmt.Println("topk sitewide = the sitewide group (the aggregator's Counts → table and recent topic) and the sitewide flusher")
-		fmt.Println("(→ Cassandra, own keyspace) in one process, from its first Count until the group has read every Count; the aggregator's")
-		fmt.Println("figures above include emitting the Counts")
+			family(site.metrics, "topk_fanout_states_total"), family(site.metrics, "topk_fanout_counts_total"),
+			site.metrics[`topk_sitewide_counts_total{outcome="applied"}`], family(site.metrics, "topk_sitewide_counts_total"), benchkit.MiB(site.peak))
+		fmt.Println("topk sitewide = the fan-out (the aggregator's table → Counts), the sitewide group (Counts → table and recent topic) and the")
+		fmt.Println("sitewide flusher (→ Cassandra, own keyspace) in one process, from its first table record until both groups have read everything")
 	}
 	if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
 		fmt.Printf("CPU profiles (%s from each process's first record) in %s\n", profileFor, prof)
@@ -213,8 +213,6 @@ type result struct {
 	cpu  time.Duration // processor time from its first record to its n-th
 	// metrics is the process's /metrics at the end.
 	metrics map[string]float64
-	// records is the input records it read (sitewideStage: the Counts).
-	records int64
 }
 
 // perfTool runs kafka-consumer-perf-test and returns its fetch rate
@@ -471,16 +469,18 @@ func runStatefulReference() error {
 	return p.Run(ctx)
 }
 
-// sitewideStage runs topk sitewide on the counts topic (the Counts the
-// aggregator emitted for n listens), in a keyspace of its own for the
-// sitewide flusher, and times it from its first Count until the sitewide
-// group has read every Count (the aggregator's, and the group's own
-// re-emits to spill children), from one scrape of the process's
-// /metrics. The rate is n listens over that time; cpu the process's CPU
-// over it. The group's commits are then awaited (not timed).
+// sitewideStage runs topk sitewide on the aggregator's table (n listens'
+// user-day states), in a keyspace of its own for the sitewide flusher,
+// and times it from its first table record until the fan-out has read
+// every record of the table and the sitewide group every Count emitted
+// (the fan-out's, and the group's own re-emits to spill children), both
+// from one scrape of the process's /metrics. The rate is n listens over
+// that time; cpu the process's CPU over it. The groups' commits are then
+// awaited (not timed).
 func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
 	ctx := context.Background()
-	records, err := topicRecords(e, string(e.Topics.Counts))
+	table := string(aggregator.Table(e.Config.Namespace))
+	records, err := topicRecords(e, table)
 	if err != nil {
 		return result{}, err
 	}
@@ -491,18 +491,24 @@ func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
 		return result{}, fmt.Errorf("cassandra keyspace for the sitewide flusher: %w", err)
 	}
 	defer func() { _ = cassandra.DropKeyspace(context.Background(), cc, cfg.Cassandra.Keyspace) }()
+	// The counts topic before the process: its sitewide group would
+	// otherwise wait out a backoff until the fan-out has made it.
+	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: cfg.Kafka.ReplicationFactor, Log: e.Log}
+	if err := fanout.EnsureCounts(ctx, set, cfg.Namespace); err != nil {
+		return result{}, err
+	}
 	logPath := filepath.Join(dir, "sitewide.log")
 	p, err := e.StartConfig(logPath, cfg, "sitewide")
 	if err != nil {
 		return result{}, err
 	}
 	defer p.Stop()
-	bar := benchkit.Bar(records, "topk sitewide (Counts)")
+	bar := benchkit.Bar(records, "topk sitewide (table records)")
 	profiled := make(chan struct{})
 	close(profiled)
 	var start time.Time
 	var cpu0 time.Duration
-	res := result{records: records}
+	var res result
 	deadline := time.Now().Add(15 * time.Minute)
 	for {
 		if time.Now().After(deadline) {
@@ -513,8 +519,8 @@ func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
 			return result{}, fmt.Errorf("ended early (%v):\n%s", p.ExitError(), out)
 		}
 		m, _ := p.Metrics()
-		read := family(m, "topk_sitewide_counts_total")
-		if start.IsZero() && read > 0 {
+		states := family(m, "topk_fanout_states_total")
+		if start.IsZero() && states > 0 {
 			start, cpu0 = time.Now(), p.CPUTime()
 			if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
 				profiled = make(chan struct{})
@@ -524,9 +530,9 @@ func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
 				}()
 			}
 		}
-		_ = bar.Set64(int64(read))
-		emitted := float64(records) + m[`topk_sitewide_counts_total{outcome="forwarded"}`] + m[`topk_sitewide_counts_total{outcome="moved"}`]
-		if read >= emitted {
+		_ = bar.Set64(int64(states))
+		emitted := family(m, "topk_fanout_counts_total") + m[`topk_sitewide_counts_total{outcome="forwarded"}`] + m[`topk_sitewide_counts_total{outcome="moved"}`]
+		if states >= float64(records) && family(m, "topk_sitewide_counts_total") >= emitted {
 			res.rate = float64(n) / time.Since(start).Seconds()
 			res.cpu = p.CPUTime() - cpu0
 			break
@@ -536,6 +542,9 @@ func sitewideStage(e *benchkit.Env, dir string, n int) (result, error) {
 	_ = bar.Finish()
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	if err := kafka.WaitCaughtUp(wctx, e.Client, e.Admin, string(fanout.Group(e.Config.Namespace)), table, nil); err != nil {
+		return result{}, err
+	}
 	if err := kafka.WaitCaughtUp(wctx, e.Client, e.Admin, string(sitewide.Group(e.Config.Namespace)), string(e.Topics.Counts), nil); err != nil {
 		return result{}, err
 	}

@@ -5,7 +5,7 @@
 // own EndToEndLatency tool on the same broker in the same run.
 //
 // With -sitewide (the default) `topk sitewide` runs too (its own process:
-// the sitewide group and the sitewide flusher), and each
+// the fan-out, the sitewide group and the sitewide flusher), and each
 // listen is also timed until the sitewide chart holds it: a Goka view of
 // the sitewide group's recent topic (what the api's sitewide view reads)
 // sees a key of the listen's track and day (any bucket, spill children
@@ -33,6 +33,7 @@ import (
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/sitewide"
 )
 
@@ -144,7 +145,7 @@ func run(rate int, dur time.Duration, site bool) error {
 		return err
 	}
 	if site {
-		if err := aggregator.EnsureCounts(context.Background(), s, e.Config.Namespace); err != nil {
+		if err := fanout.EnsureCounts(context.Background(), s, e.Config.Namespace); err != nil {
 			return err
 		}
 		if err := sitewide.EnsureRecent(context.Background(), s, e.Config.Namespace, e.Config.Charts.ViewDays); err != nil {
@@ -293,7 +294,7 @@ func run(rate int, dur time.Duration, site bool) error {
 	}
 	rows := [][]string{row("produce → ingest → aggregator → view (topk, per user)", d)}
 	if site {
-		rows = append(rows, row("… → aggregator → counts → sitewide group → recent topic (topk, sitewide)", sd))
+		rows = append(rows, row("… → aggregator → fan-out → sitewide group → recent topic (topk, sitewide)", sd))
 	}
 	rows = append(rows, []string{"kafka EndToEndLatency (produce → consume, acks=all)", strconv.Itoa(ref.N), wholeMS(ref.P50), wholeMS(ref.P99), wholeMS(ref.P999) + " (p99.9)"})
 	benchkit.Table(os.Stdout, []string{"path", "n", "p50 ms", "p99 ms", "max ms"}, rows)
@@ -309,8 +310,8 @@ func run(rate int, dur time.Duration, site bool) error {
 		fmt.Printf("goal p99 ≤ 1 s, sitewide: %s; listens never seen: %d\n", verdict(sd, swLost), swLost)
 	}
 	fmt.Printf("CPU in cores while the listens were sent and seen (%.1f s): %s\n", wall.Seconds(), strings.Join(cores, ", "))
-	fmt.Println("topk's per-user path is three Kafka hops (raw, valid, changelog) and two processors; the sitewide path")
-	fmt.Println("one more hop and processor (the aggregator's Counts → sitewide group → its recent topic); the tool's is one hop.")
+	fmt.Println("topk's per-user path is three Kafka hops (raw, valid, changelog) and two processors; the sitewide path two more")
+	fmt.Println("(counts, recent topic) and two processors (fan-out, sitewide group); the tool's is one hop.")
 	return nil
 }
 

@@ -38,7 +38,7 @@ var commands = map[string]command{
 	"seed":       {"register a simulated population: `topk seed --users 200` (make run does)", runSeed},
 	"raw-writer": {"run the raw writer: user.listen.valid → Cassandra raw listens", runRawWriter},
 	"flusher":    {"run the flusher: aggregator changelog → Cassandra day values and rollups", runFlusher},
-	"sitewide":   {"run the sitewide charts' group and flusher: the aggregator's sitewide counts → Cassandra and the api's sitewide view", runSitewide},
+	"sitewide":   {"run the sitewide charts' fan-out, group and flusher: aggregator table → sitewide counts → Cassandra and the api's sitewide view", runSitewide},
 	"rekey":      {"re-seal every stored provider token with TOPK_TOKEN_KEY (key rotation; old keys in TOPK_TOKEN_KEY_PREVIOUS)", runRekey},
 	"import":     {"import listening history files: `topk import --user U FILE...` (Spotify Extended Streaming History, ListenBrainz export)", runImport},
 	"token":      {"users' API tokens (ListenBrainz api): `topk token create|list|revoke --user U [--id N]`", runToken},

@@ -91,7 +91,7 @@ func (s *service) parts() []string {
 	var out []string
 	for _, c := range s.comps {
 		switch c.name {
-		case "ingest", "aggregator", "raw-writer", "flusher", "sitewide", "sitewide-flusher", "api", "crawler":
+		case "ingest", "aggregator", "raw-writer", "flusher", "fanout", "sitewide", "sitewide-flusher", "api", "crawler":
 			out = append(out, c.name)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
-	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/sitewide"
 	"github.com/topk-charts/topk/processors/sitewideflusher"
 )
@@ -28,11 +28,12 @@ func runSitewide(ctx context.Context, env *Env, args []string) error {
 	return s.run(ctx, env)
 }
 
-// addSitewide adds the sitewide charts' two parts (issue 15): the
-// sitewide group (the aggregator's Counts → exact per item-day-bucket
-// values, and the recent topic of the api's sitewide view) and the
-// sitewide flusher (the group's table → Cassandra). The group keeps its
-// local storage in a directory of its own under TOPK_STATE_DIR.
+// addSitewide adds the sitewide charts' three parts (issue 15): the
+// fan-out (the aggregator's table → sitewide Counts), the sitewide group
+// (Counts → exact per item-day-bucket values, and the recent topic of the
+// api's sitewide view) and the sitewide flusher (the group's table →
+// Cassandra). Each group keeps its local storage in a directory of its
+// own under TOPK_STATE_DIR.
 func addSitewide(_ context.Context, env *Env, s *service) error {
 	c := env.Config
 	for _, part := range []struct {
@@ -41,12 +42,14 @@ func addSitewide(_ context.Context, env *Env, s *service) error {
 		input string
 		build func(ctx context.Context, set processors.Settings, dir string) (*goka.Processor, error)
 	}{
-		{"sitewide", sitewide.Group(c.Namespace), string(listen.NewTopics(c.Namespace).Counts), func(ctx context.Context, set processors.Settings, dir string) (*goka.Processor, error) {
-			// The aggregator writes the counts topic and creates it too:
-			// either may start first.
-			if err := aggregator.EnsureCounts(ctx, set, c.Namespace); err != nil {
+		{"fanout", fanout.Group(c.Namespace), string(fanout.Input(c.Namespace)), func(ctx context.Context, set processors.Settings, dir string) (*goka.Processor, error) {
+			cfg := fanout.Config{Namespace: c.Namespace}
+			if err := fanout.Setup(ctx, set, cfg); err != nil {
 				return nil, err
 			}
+			return fanout.New(set, cfg, dir)
+		}},
+		{"sitewide", sitewide.Group(c.Namespace), string(listen.NewTopics(c.Namespace).Counts), func(ctx context.Context, set processors.Settings, dir string) (*goka.Processor, error) {
 			cfg, err := sitewide.Setup(ctx, set, sitewide.Config{Namespace: c.Namespace, MaxStateBytes: c.Pipeline.MaxStateBytes, RecentDays: c.Charts.ViewDays})
 			if err != nil {
 				return nil, err

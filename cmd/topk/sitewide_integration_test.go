@@ -31,6 +31,7 @@ import (
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/ingest"
 	"github.com/topk-charts/topk/processors/sitewide"
 	"github.com/topk-charts/topk/processors/sitewideflusher"
@@ -217,7 +218,7 @@ func (a *apiUnderTest) checkSite(tr *siteTruth, entity string, q url.Values, fro
 // TestIntegrationSitewideCharts: 100,000 distinct listens of 1,000 users
 // on a Zipf catalogue, with duplicates (half of them spelled in another
 // case) and late listens (a year old, sent last), through ingest, the
-// aggregator (its Counts), the sitewide group and its flusher; the api's
+// aggregator, the fan-out, the sitewide group and its flusher; the api's
 // sitewide charts of several ranges (view, mixed, Cassandra) equal an
 // independent count; the counts topic's partitions each get at most twice
 // their share.
@@ -351,15 +352,20 @@ func runUntilEnd(t *testing.T, runs ...func(context.Context) error) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
-// runSitewideParts runs the sitewide group and the sitewide flusher in
-// this process until the test ends.
+// runSitewideParts runs the fan-out, the sitewide group and the sitewide
+// flusher in this process until the test ends.
 func runSitewideParts(t *testing.T, cfg config.Config) {
 	set := processors.Settings{Brokers: cfg.Kafka.Brokers, Replication: 1, StateDir: t.TempDir(), Log: testenv.Logger(t)}
 	session, err := cassandra.Connect(t.Context(), wiring.Cassandra(cfg.Cassandra))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := aggregator.EnsureCounts(t.Context(), set, cfg.Namespace); err != nil {
+	fcfg := fanout.Config{Namespace: cfg.Namespace}
+	if err := fanout.Setup(t.Context(), set, fcfg); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := fanout.New(set, fcfg, filepath.Join(set.StateDir, "fanout"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	scfg, err := sitewide.Setup(t.Context(), set, sitewide.Config{Namespace: cfg.Namespace})
@@ -376,11 +382,11 @@ func runSitewideParts(t *testing.T, cfg config.Config) {
 		t.Fatal(err)
 	}
 	t.Cleanup(session.Close)
-	runUntilEnd(t, sp.Run, fl.Run)
+	runUntilEnd(t, fp.Run, sp.Run, fl.Run)
 }
 
-// waitSitewide waits until ingest, the aggregator, the sitewide group
-// and the sitewide flusher committed everything.
+// waitSitewide waits until ingest, the aggregator, the fan-out, the
+// group and the sitewide flusher committed everything.
 func waitSitewide(t *testing.T, cfg config.Config) {
 	t.Helper()
 	client, err := sarama.NewClient(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
@@ -397,6 +403,7 @@ func waitSitewide(t *testing.T, cfg config.Config) {
 	for _, gt := range [][2]string{
 		{string(ingest.Group(cfg.Namespace)), string(listen.NewTopics(cfg.Namespace).Raw)},
 		{string(aggregator.Group(cfg.Namespace)), string(listen.NewTopics(cfg.Namespace).Valid)},
+		{string(fanout.Group(cfg.Namespace)), string(fanout.Input(cfg.Namespace))},
 		{string(sitewide.Group(cfg.Namespace)), string(listen.NewTopics(cfg.Namespace).Counts)},
 		{sitewideflusher.Group(cfg.Namespace), string(sitewide.Table(cfg.Namespace))},
 	} {

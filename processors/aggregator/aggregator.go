@@ -14,7 +14,6 @@ import (
 	"github.com/topk-charts/topk/kafka"
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
-	"github.com/topk-charts/topk/processors/sitewide"
 )
 
 const groupName = "topk-aggregator"
@@ -198,7 +197,6 @@ func (c *counter) graph() *goka.GroupGraph {
 		goka.Persist(sizedCodec{}),
 		goka.Output(c.t.DLQ, processors.RawCodec{}),
 		goka.Output(c.t.Recent, processors.RawCodec{}),
-		goka.Output(c.t.Counts, processors.RawCodec{}),
 	)
 }
 
@@ -227,15 +225,13 @@ type recentCutoff struct {
 	date string
 }
 
-// write sets the user-day's new state d (encoded: b), writes the same
-// bytes to the recent topic for a recent day, and sends the sitewide
-// Counts of d's change (emitCounts).
-func (c *counter) write(ctx goka.Context, d *Day, b []byte) {
+// write sets the user-day's new state and, for a recent day, writes the
+// same bytes to the recent topic.
+func (c *counter) write(ctx goka.Context, b []byte) {
 	ctx.SetValue(encodedDay(b))
 	if c.recent(ctx.Key()) {
 		ctx.Emit(c.t.Recent, ctx.Key(), b)
 	}
-	c.emitCounts(ctx, d)
 }
 
 func (c *counter) process(ctx goka.Context, msg any) {
@@ -291,7 +287,7 @@ func (c *counter) process(ctx goka.Context, msg any) {
 	outcomeCounted.Inc()
 	// Not recorded in written: that would cost a map insert per counted
 	// listen; a later duplicate of this key rewrites it once instead.
-	c.write(ctx, d, b)
+	c.write(ctx, b)
 	pc.put(key, d, len(b))
 }
 
@@ -317,8 +313,7 @@ func (c *counter) state(ctx goka.Context) (*partCache, *Day) {
 // changelog (and the flusher, and the views) never saw it. Writing the
 // value again closes that window; after that the changelog has what the
 // store has. The rewritten state's Changed is empty: it is no change of
-// its own, and its every item's sitewide Count is sent again (the Counts
-// of the lost write may be lost too).
+// its own, and the fan-out sends such a state's every item.
 func (c *counter) rewrite(ctx goka.Context, pc *partCache, d *Day) {
 	if !c.firstWrite(ctx.Key()) {
 		return
@@ -326,7 +321,7 @@ func (c *counter) rewrite(ctx goka.Context, pc *partCache, d *Day) {
 	rewrites.Inc()
 	d.Changed = Touched{}
 	b := d.Encode()
-	c.write(ctx, d, b)
+	c.write(ctx, b)
 	pc.put(ctx.Key(), d, len(b))
 }
 
@@ -363,7 +358,7 @@ func (c *counter) delete(ctx goka.Context, raw []byte) {
 		outcomeDeleted.Inc()
 	}
 	b := d.Encode()
-	c.write(ctx, d, b)
+	c.write(ctx, b)
 	pc.put(ctx.Key(), d, len(b))
 }
 
@@ -402,14 +397,14 @@ func (c sizedCodec) Encode(v any) ([]byte, error) {
 	return b, err
 }
 
-// Setup creates or reconciles the aggregator's table topic, the recent
-// topic and the sitewide counts topic of cfg (copartitioned with
-// user.listen.valid) and waits until they serve: run it before New, so
-// the topics exist before the Goka processor starts. It returns cfg with Partitions set to the input's partition
+// Setup creates or reconciles the aggregator's table topic and the recent
+// topic of cfg (copartitioned with user.listen.valid) and waits until they
+// serve: run it before New, so the topics exist before the Goka processor
+// starts. It returns cfg with Partitions set to the input's partition
 // count (for the wrong_partition check).
 func Setup(ctx context.Context, s processors.Settings, cfg Config) (Config, error) {
 	n, err := s.EnsureCopartitioned(ctx, listen.NewTopics(cfg.Namespace).Valid,
-		s.TableSpec(Table(cfg.Namespace)), recentSpec(s, cfg.Namespace, cfg.RecentDays), countsSpec(s, cfg.Namespace))
+		s.TableSpec(Table(cfg.Namespace)), recentSpec(s, cfg.Namespace, cfg.RecentDays))
 	if err != nil {
 		return cfg, err
 	}
@@ -423,15 +418,12 @@ func Setup(ctx context.Context, s processors.Settings, cfg Config) (Config, erro
 // wrong_partition check). Its metrics, the state cache's and the dead
 // letters' go to s.Registerer.
 func New(s processors.Settings, cfg Config, dir string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	if err := s.RegisterDeadLetters(listens, stateBytes, rewrites, cacheLookups, cacheBytes, countsSent); err != nil {
+	if err := s.RegisterDeadLetters(listens, stateBytes, rewrites, cacheLookups, cacheBytes); err != nil {
 		return nil, fmt.Errorf("aggregator: %w", err)
 	}
 	c := newCounter(cfg)
 	o := append(s.Options(string(Group(cfg.Namespace)), dir),
-		goka.WithNilHandling(goka.NilProcess), goka.WithRebalanceCallback(c.reset),
-		// Counts go to the partition of their entity|item|bucket; user|day
-		// keys (the table, the recent topic) hash as goka.DefaultHasher.
-		goka.WithHasher(sitewide.Hasher))
+		goka.WithNilHandling(goka.NilProcess), goka.WithRebalanceCallback(c.reset))
 	return goka.NewProcessor(s.Brokers, c.graph(), append(o, opts...)...)
 }
 

@@ -385,7 +385,7 @@ func TestRecentTopic(t *testing.T) {
 // TestChangedInChangelog: a counted listen's state names its track,
 // artist and album in Changed, a deletion's the items it took a play
 // from, and the rewrite of an unchanged state for a duplicate has Changed
-// empty (its every item's Count is sent again), at the same Version.
+// empty (the fan-out sends all of it), at the same Version.
 func TestChangedInChangelog(t *testing.T) {
 	tt := start(t, Config{})
 	changelog := tt.NewQueueTracker(string(Table("")))

@@ -8,16 +8,12 @@
 // Item.Topk hands the spellings on to the flusher and the views.
 //
 // The table's changelog feeds the flusher (Cassandra day values and
-// rollups). With each state it writes, the aggregator sends the sitewide
-// group (processors/sitewide) one sitewide.Count per item the change
-// touched (Day.Changed; every item of a state rewritten unchanged) on
-// the counts topic, in the same callback as the table write, so the
-// sitewide charts follow the same dedup decision. The values of the
-// recent days (Config.RecentDays, the api's
+// rollups) and the sitewide fan-out (processors/fanout), which sends the
+// items a state's change touched (Day.Changed) to the sitewide group. The values of the recent days (Config.RecentDays, the api's
 // TOPK_VIEW_DAYS) are also emitted to user.day.recent (compact,delete),
 // which the api's views read, so a view's recovery reads the days it
 // serves, not all history; both decode DayCodec.
 //
-// Flow: user.listen.valid → aggregator → <group>-table → flusher;
-// → user.day.recent → views; → sitewide.counts → sitewide group.
+// Flow: user.listen.valid → aggregator → <group>-table → flusher, fanout;
+// → user.day.recent → views.
 package aggregator

@@ -69,7 +69,7 @@ type Day struct {
 	// the items of state Version-1 and state Version differ only there.
 	// Empty when not known: a state decoded from encoding version 3 or
 	// older, or rewritten unchanged (the aggregator clears it then); the
-	// aggregator then sends every item's sitewide Count (emitCounts).
+	// fan-out then sends every item of the day.
 	Changed Touched
 	// seen is sorted by (sec, track).
 	seen []seen

@@ -7,7 +7,7 @@ import (
 	"github.com/topk-charts/topk"
 )
 
-// Count is the aggregator's message to the group, under a Key: one user's
+// Count is the fan-out's message to the group, under a Key: one user's
 // plays of the key's item on the key's day, absolute (not a delta), with
 // the version of the user-day state it was read from (the aggregator's
 // Day.Version). A Count whose version is not above the one the key holds

@@ -2,10 +2,9 @@
 // everyone's listens per item and day, built from the aggregator's dedup
 // decision so they agree with the per-user charts exactly.
 //
-// Flow: the aggregator (processors/aggregator: with each state it writes,
-// one Count per item the change touched — every item of a state it
-// rewrites unchanged —, the user's absolute plays of it that day) → the
-// counts topic, keyed
+// Flow: aggregator table (user|day → Day, with the items each change
+// touched) → fan-out (processors/fanout: one Count per touched item, the
+// user's absolute plays of it that day) → the counts topic, keyed
 // entity|item|day|bucket (Key) → the sitewide group (this package: per
 // key, each user's latest plays, so a replayed or redelivered Count sets
 // what it set before) → its table (Value) → the sitewide flusher

@@ -139,7 +139,7 @@ func keyHash[T string | []byte](b T) uint32 {
 }
 
 // KeyPartition is the partition of key among n under Hasher (as sarama's
-// hash partitioner and Goka compute it): where the aggregator's and the
+// hash partitioner and Goka compute it): where the fan-out's and the
 // group's emits put a key.
 func KeyPartition(key string, n int32) int32 {
 	p := int32(keyHash(key)) % n
@@ -152,9 +152,9 @@ func KeyPartition(key string, n int32) int32 {
 // Hasher is the partitioner of the counts topic, the group and its views
 // (goka.WithHasher, goka.WithViewHasher): a sitewide key goes by FNV-1a
 // of entity|item|bucket, so every day of an item's bucket is in one
-// partition; any other key (the aggregator's user|day) by FNV-1a of the
-// whole key, as goka.DefaultHasher, so the aggregator's other emits (the
-// recent topic, dead letters) land where they did without it.
+// partition; any other key (the fan-out's own table, user|day) by FNV-1a
+// of the whole key, as goka.DefaultHasher, so the fan-out's partitions
+// stay the aggregator's.
 func Hasher() hash.Hash32 { return &keyHasher{} }
 
 type keyHasher struct{ b []byte }

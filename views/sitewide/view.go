@@ -52,7 +52,7 @@ type Config struct {
 	// brokers): create or reconcile it as kafka.RecentTopic with Days and
 	// the partitions of user.listen.valid (`topk topics` makes it; the
 	// counts topic and so the group's partitions are its, see
-	// aggregator.EnsureCounts), so the api needs nothing of the sitewide
+	// fanout.EnsureCounts), so the api needs nothing of the sitewide
 	// pipeline to start; cmd may pass the group's own set-up instead.
 	Ensure func(ctx context.Context) error
 	// Now is the clock. Default time.Now.
