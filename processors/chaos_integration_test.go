@@ -127,7 +127,7 @@ func TestIntegrationChaosBrokerPause(t *testing.T) {
 	c.verify(verifySpec{})
 }
 
-// kill -9 of each service at random instants across 25 rounds (soak: 100)
+// kill -9 of each service at random instants across 20 rounds (soak: 100)
 // while listens stream in, two copies of ingest, of the aggregator and of
 // `topk sitewide`; in every fifth round a copy of one of those three is
 // killed during a rebalance: just after the other copy rejoined, or while
@@ -141,7 +141,7 @@ func TestIntegrationChaosServiceKills(t *testing.T) {
 	c.t.Logf("kill instants from seed %d (TOPK_CHAOS_SEED=%d repeats them)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
-	rounds := soakOr(25, 100)
+	rounds := soakOr(20, 100)
 	stop := make(chan struct{})
 	done := c.load(100, 500*time.Millisecond, 40, 1000, stop)
 	order := []string{"ingest", "aggregator", "raw-writer", "flusher", "sitewide"}
