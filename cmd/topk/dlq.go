@@ -11,9 +11,12 @@ import (
 	"github.com/topk-charts/topk/listen"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/ingest"
 	"github.com/topk-charts/topk/processors/rawwriter"
+	"github.com/topk-charts/topk/processors/sitewide"
+	"github.com/topk-charts/topk/processors/sitewideflusher"
 )
 
 const dlqUsage = `usage:
@@ -92,7 +95,8 @@ If the dead letter is written but the commit fails, run it again: it writes
 a second dead letter with the same key (harmless) and commits.
 
 --group is the group as Kafka knows it (with the TOPK_NAMESPACE prefix, if
-any), or the service's short name: ingest, aggregator, raw-writer, flusher.
+any), or the part's short name: ingest, aggregator, raw-writer, flusher,
+fanout, sitewide, sitewide-flusher.
 List and inspect groups (committed offset, lag, members per partition) with
   bin/kafka-run-class org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
     --bootstrap-server 127.0.0.1:9092 --list            (or --describe --group G)
@@ -107,6 +111,10 @@ func quarantineGroups(namespace string) map[string]string {
 		"aggregator": string(aggregator.Group(namespace)),
 		"raw-writer": rawwriter.Group(namespace),
 		"flusher":    flusher.Group(namespace),
+		// topk sitewide's parts
+		"fanout":           string(fanout.Group(namespace)),
+		"sitewide":         string(sitewide.Group(namespace)),
+		"sitewide-flusher": sitewideflusher.Group(namespace),
 	}
 }
 

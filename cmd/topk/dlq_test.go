@@ -21,8 +21,10 @@ func quarantineEnv(namespace string) (*Env, *bytes.Buffer) {
 func TestQuarantineGroupNames(t *testing.T) {
 	for ns, want := range map[string]map[string]string{
 		"": {"ingest": "topk-ingest", "aggregator": "topk-aggregator", "raw-writer": "topk-raw-writer", "flusher": "topk-flusher",
+			"fanout": "topk-sitewide-fanout", "sitewide": "topk-sitewide", "sitewide-flusher": "topk-sitewide-flusher",
 			"topk-ingest": "topk-ingest", "some.other-group": "some.other-group"},
 		"t1": {"ingest": "t1.topk-ingest", "aggregator": "t1.topk-aggregator", "raw-writer": "t1.topk-raw-writer", "flusher": "t1.topk-flusher",
+			"sitewide": "t1.topk-sitewide", "sitewide-flusher": "t1.topk-sitewide-flusher",
 			"t1.topk-ingest": "t1.topk-ingest"},
 	} {
 		for short, group := range want {

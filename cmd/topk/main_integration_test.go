@@ -37,7 +37,8 @@ func TestIntegrationTopicsAndMigrate(t *testing.T) {
 		}
 		defer a.Close()
 		tp := listen.NewTopics(cfg.Namespace)
-		if err := kafka.DeleteTopics(a, string(tp.Raw), string(tp.Valid), string(tp.DLQ)); err != nil {
+		if err := kafka.DeleteTopics(a, string(tp.Raw), string(tp.Valid), string(tp.DLQ), string(tp.Recent), string(tp.Stored),
+			string(tp.Counts), string(tp.SitewideRecent)); err != nil {
 			t.Error(err)
 		}
 	})
@@ -57,6 +58,32 @@ func TestIntegrationTopicsAndMigrate(t *testing.T) {
 	for range 2 {
 		run("topics")
 		run("migrate")
+	}
+	// Every topic the services read or write outside their own tables,
+	// the sitewide charts' included, with user.listen.valid's partitions
+	// where they must be copartitioned with it.
+	admin, err := sarama.NewClusterAdmin(cfg.Kafka.Brokers, kafka.NewSaramaConfig("topk-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	tp := listen.NewTopics(cfg.Namespace)
+	described, err := admin.DescribeTopics([]string{string(tp.Raw), string(tp.Valid), string(tp.DLQ), string(tp.Recent),
+		string(tp.Counts), string(tp.SitewideRecent)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range described {
+		if d.Err != sarama.ErrNoError {
+			t.Errorf("topic %s after topk topics: %v", d.Name, d.Err)
+			continue
+		}
+		switch d.Name {
+		case string(tp.Valid), string(tp.Recent), string(tp.Counts), string(tp.SitewideRecent):
+			if len(d.Partitions) != cfg.Kafka.ValidPartitions {
+				t.Errorf("topic %s has %d partitions, want user.listen.valid's %d", d.Name, len(d.Partitions), cfg.Kafka.ValidPartitions)
+			}
+		}
 	}
 	pool, err := postgres.Connect(context.Background(), wiring.Postgres(cfg.Postgres))
 	if err != nil {

@@ -17,7 +17,9 @@ import (
 	"github.com/topk-charts/topk/ops"
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/aggregator"
+	"github.com/topk-charts/topk/processors/fanout"
 	"github.com/topk-charts/topk/processors/ingest"
+	"github.com/topk-charts/topk/processors/sitewide"
 )
 
 // supervised runs a Goka processor under processors.Supervisor: rebuilt
@@ -158,8 +160,13 @@ func ensureTopics(ctx context.Context, env *Env) error {
 	}
 	defer admin.Close()
 	t := listen.NewTopics(c.Namespace)
+	n := int32(c.Kafka.ValidPartitions)
+	// The sitewide charts' topics have the partitions of user.listen.valid
+	// too (their groups create them as well, so either may come first).
+	set := processors.Settings{MinInsync: c.Kafka.MinInsyncReplicas, MaxMessageBytes: c.Kafka.MaxMessageBytes}
 	specs := append(kafka.ListenTopics(wiring.Kafka(c.Kafka), t),
-		kafka.RecentTopic(string(t.Recent), int32(c.Kafka.ValidPartitions), c.Kafka.MinInsyncReplicas, c.Charts.ViewDays).WithMaxMessageBytes(c.Kafka.MaxMessageBytes))
+		kafka.RecentTopic(string(t.Recent), n, c.Kafka.MinInsyncReplicas, c.Charts.ViewDays).WithMaxMessageBytes(c.Kafka.MaxMessageBytes),
+		fanout.CountsSpec(set, c.Namespace)(n), sitewide.RecentSpec(set, c.Namespace, c.Charts.ViewDays)(n))
 	return kafka.EnsureTopics(ctx, admin, int16(c.Kafka.ReplicationFactor), specs, logWith(env.Log, "topics"))
 }
 

@@ -206,7 +206,7 @@ func (LastCodec) Decode(b []byte) (any, error) {
 // and the counts topic; and waits until they serve. Run it before New.
 func Setup(ctx context.Context, s processors.Settings, cfg Config) error {
 	_, err := s.EnsureCopartitioned(ctx, listen.NewTopics(cfg.Namespace).Valid,
-		s.TableSpec(aggregator.Table(cfg.Namespace)), s.TableSpec(Table(cfg.Namespace)), countsSpec(s, cfg.Namespace))
+		s.TableSpec(aggregator.Table(cfg.Namespace)), s.TableSpec(Table(cfg.Namespace)), CountsSpec(s, cfg.Namespace))
 	return err
 }
 
@@ -215,13 +215,14 @@ func Setup(ctx context.Context, s processors.Settings, cfg Config) error {
 // CountsRetention), for the sitewide group, which may start before the
 // fan-out. It gives up when ctx ends.
 func EnsureCounts(ctx context.Context, s processors.Settings, namespace string) error {
-	_, err := s.EnsureCopartitioned(ctx, listen.NewTopics(namespace).Valid, countsSpec(s, namespace))
+	_, err := s.EnsureCopartitioned(ctx, listen.NewTopics(namespace).Valid, CountsSpec(s, namespace))
 	return err
 }
 
-// countsSpec is the counts topic's spec under s. s.MinInsync 0 leaves
+// CountsSpec is the counts topic's spec under s, for
+// Settings.EnsureCopartitioned and `topk topics`. s.MinInsync 0 leaves
 // min.insync.replicas to the brokers.
-func countsSpec(s processors.Settings, namespace string) func(int32) kafka.TopicSpec {
+func CountsSpec(s processors.Settings, namespace string) func(int32) kafka.TopicSpec {
 	return func(n int32) kafka.TopicSpec {
 		spec := kafka.TopicSpec{Name: string(listen.NewTopics(namespace).Counts), Partitions: n, FixedPartitions: true,
 			Config: map[string]string{

@@ -318,7 +318,7 @@ func (valueCodec) Decode(b []byte) (any, error) { return b, nil }
 // wrong_partition check).
 func Setup(ctx context.Context, s processors.Settings, cfg Config) (Config, error) {
 	n, err := s.EnsureCopartitioned(ctx, listen.NewTopics(cfg.Namespace).Counts,
-		s.TableSpec(Table(cfg.Namespace)), recentSpec(s, cfg.Namespace, cfg.RecentDays))
+		s.TableSpec(Table(cfg.Namespace)), RecentSpec(s, cfg.Namespace, cfg.RecentDays))
 	if err != nil {
 		return cfg, err
 	}
@@ -332,12 +332,14 @@ func Setup(ctx context.Context, s processors.Settings, cfg Config) (Config, erro
 // sitewide view both set it up, so either may start first. It gives up
 // when ctx ends.
 func EnsureRecent(ctx context.Context, s processors.Settings, namespace string, days int) error {
-	_, err := s.EnsureCopartitioned(ctx, listen.NewTopics(namespace).Counts, recentSpec(s, namespace, days))
+	_, err := s.EnsureCopartitioned(ctx, listen.NewTopics(namespace).Counts, RecentSpec(s, namespace, days))
 	return err
 }
 
-// recentSpec is the SitewideRecent topic's spec under s.
-func recentSpec(s processors.Settings, namespace string, days int) func(int32) kafka.TopicSpec {
+// RecentSpec is the SitewideRecent topic's spec under s with a window of
+// days (0: DefaultRecentDays), for Settings.EnsureCopartitioned and `topk
+// topics`.
+func RecentSpec(s processors.Settings, namespace string, days int) func(int32) kafka.TopicSpec {
 	if days <= 0 {
 		days = DefaultRecentDays
 	}
