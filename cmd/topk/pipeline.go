@@ -163,7 +163,7 @@ func ensureTopics(ctx context.Context, env *Env) error {
 	n := int32(c.Kafka.ValidPartitions)
 	// The sitewide charts' topics have the partitions of user.listen.valid
 	// too (their groups create them as well, so either may come first).
-	set := processors.Settings{MinInsync: c.Kafka.MinInsyncReplicas, MaxMessageBytes: c.Kafka.MaxMessageBytes}
+	set := settings(env, "topics")
 	specs := append(kafka.ListenTopics(wiring.Kafka(c.Kafka), t),
 		kafka.RecentTopic(string(t.Recent), n, c.Kafka.MinInsyncReplicas, c.Charts.ViewDays).WithMaxMessageBytes(c.Kafka.MaxMessageBytes),
 		fanout.CountsSpec(set, c.Namespace)(n), sitewide.RecentSpec(set, c.Namespace, c.Charts.ViewDays)(n))
