@@ -36,6 +36,19 @@ type Item struct {
 	Spellings []Spelling
 }
 
+// SitewideItem is one item of a sitewide range read from Cassandra
+// (store/cassandra's Reader.SitewideRange, the Store of
+// charts/sitewide): its plays and display spelling summed over the
+// range's days, and Listeners.
+type SitewideItem struct {
+	Item
+	// Listeners counts a user once per day they played the item: the sum
+	// over the range's days of each day's distinct listeners, an upper
+	// bound of the item's distinct listeners over the range (exact for
+	// one day).
+	Listeners int64
+}
+
 // Compare is the charts' order: plays descending, then name, then
 // artist, then key (so equal names of different items still have one
 // order). It returns a negative number when a ranks before b.

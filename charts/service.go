@@ -197,6 +197,25 @@ func (s *Service) Close() {
 	}
 }
 
+// Fill takes one of this api process's Cassandra fill slots
+// (Config.MaxCassandra, TOPK_API_CASSANDRA_CONCURRENCY) for a read made
+// outside the service (the sitewide charts: charts/sitewide), waiting up
+// to Config.BusyWait: past it ErrBusy (as a topk.Error: the api answers
+// 503 with Retry-After), ctx's error when ctx ends first. Give the slot
+// back with release.
+func (s *Service) Fill(ctx context.Context) (release func(), err error) {
+	return s.cache.slots.acquire(ctx)
+}
+
+// Read is one store read made outside the service under this api
+// process's bound on reads at once (Config.MaxReads,
+// TOPK_API_CASSANDRA_READS): it counts in ctx's Cost and waits for a
+// free read; call done when the read is over. When ctx ends first it
+// returns at once (the read then fails with ctx's error).
+func (s *Service) Read(ctx context.Context) (done func()) {
+	return s.cfg.Store.(counted).read(ctx)
+}
+
 // Settle waits for the background fills running now (refresh-ahead, the
 // all-time parts of names): tests and benchmarks that want a warm cache
 // call it after a first round of queries.

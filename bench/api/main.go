@@ -57,7 +57,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/bench/benchkit"
 	"github.com/topk-charts/topk/charts"
@@ -159,14 +158,16 @@ func run(rate int, dur time.Duration, users, heavyN, tracks int, search bool, at
 	reader := cassandra.NewReader(wiring.Cassandra(cfg.Cassandra))
 	defer reader.Close()
 	// The sitewide chart as `topk api` serves it: its view of the group's
-	// recent topic and Cassandra's sitewide_days.
+	// recent topic and Cassandra's sitewide_days (one service for every
+	// api built below, so without the per-user service's read bounds that
+	// `topk api` shares with it: chartsw.Config.Bounds).
 	var siteView *viewsw.View
 	var site api.SitewideCharts
 	if withSitewide {
 		if siteView, err = viewsw.New(set, viewsw.Config{Namespace: cfg.Namespace, Days: cfg.Charts.ViewDays, Log: quiet, Registerer: prometheus.NewRegistry()}); err != nil {
 			return err
 		}
-		if site, err = chartsw.New(chartsw.Config{View: siteView, Store: sitewideStore{reader}, CacheTTL: cfg.Charts.CacheTTL, Log: quiet, Registerer: prometheus.NewRegistry()}); err != nil {
+		if site, err = chartsw.New(chartsw.Config{View: siteView, Store: reader, CacheTTL: cfg.Charts.CacheTTL, Log: quiet, Registerer: prometheus.NewRegistry()}); err != nil {
 			return err
 		}
 	}
@@ -496,22 +497,6 @@ func checkSitewide(base, q string) (int, string, error) {
 		return 0, "", err
 	}
 	return a.Total, a.Source, nil
-}
-
-// sitewideStore is the Cassandra part of the sitewide chart, as `topk api`
-// adapts it (cmd/topk): the Reader's sitewide_days sums.
-type sitewideStore struct{ r *cassandra.Reader }
-
-func (s sitewideStore) SitewideRange(ctx context.Context, e topk.Entity, from, to time.Time) ([]chartsw.StoreItem, error) {
-	items, err := s.r.SitewideRange(ctx, e, from, to)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]chartsw.StoreItem, len(items))
-	for i, it := range items {
-		out[i] = chartsw.StoreItem{Item: it.Item, Listeners: it.Listeners}
-	}
-	return out, nil
 }
 
 func fmtD(d time.Duration) string {

@@ -98,7 +98,16 @@ func (s *Service) ranking(ctx context.Context, e topk.Entity, p *plan) (*ranking
 		var err error
 		key := fmt.Sprintf("%s|%s|%s", e, day(p.cassFrom), day(p.cassTo))
 		o, asOf, err = s.older.get(ctx, key, func(ctx context.Context) (*older, int64, error) {
-			items, err := s.cfg.Store.SitewideRange(ctx, e, p.cassFrom, p.cassTo)
+			var read func(context.Context) func()
+			if b := s.cfg.Bounds; b != nil {
+				release, err := b.Fill(ctx)
+				if err != nil {
+					return nil, 0, err
+				}
+				defer release()
+				read = b.Read
+			}
+			items, err := s.cfg.Store.SitewideRange(ctx, e, p.cassFrom, p.cassTo, read)
 			if err != nil {
 				return nil, 0, err
 			}

@@ -41,20 +41,33 @@ var _ View = (*swview.View)(nil)
 // sum over those days of each day's distinct listeners (a user counts
 // once per day played: an upper bound of the range's distinct
 // listeners).
-type StoreItem struct {
-	topk.Item
-	Listeners int64
-}
+type StoreItem = topk.SitewideItem
 
 // Store is what the service reads of Cassandra's sitewide_days
-// (store/cassandra's Reader, through an adapter to StoreItem). Every
-// error means the store did not answer.
+// (store/cassandra's Reader implements it). Every error means the store
+// did not answer.
 type Store interface {
 	// SitewideRange returns every item of e with plays in [from, to],
 	// summed over the days (Name and Artist its display spelling), in
-	// no particular order.
-	SitewideRange(ctx context.Context, e topk.Entity, from, to time.Time) ([]StoreItem, error)
+	// no particular order. read, unless nil, is called before each
+	// Cassandra read it makes, and the function it returns after it
+	// (Bounds.Read).
+	SitewideRange(ctx context.Context, e topk.Entity, from, to time.Time, read func(context.Context) (done func())) ([]StoreItem, error)
 }
+
+// Bounds are the api process's bounds on Cassandra reads, shared with
+// the per-user charts (charts.Service implements it): the sitewide
+// charts' reads count against the same TOPK_API_CASSANDRA_CONCURRENCY
+// fills and TOPK_API_CASSANDRA_READS reads.
+type Bounds interface {
+	// Fill takes a fill slot for one Cassandra part of a range, waiting
+	// a short while (then charts.ErrBusy: 503 with Retry-After).
+	Fill(ctx context.Context) (release func(), err error)
+	// Read waits for a free read (each partition the part reads).
+	Read(ctx context.Context) (done func())
+}
+
+var _ Bounds = (*charts.Service)(nil)
 
 // Config configures the sitewide service.
 type Config struct {
@@ -62,6 +75,9 @@ type Config struct {
 	View View
 	// Store is Cassandra. Required.
 	Store Store
+	// Bounds bound the Store's reads (the per-user charts' service, so
+	// both count against one process's bounds); nil: no bound.
+	Bounds Bounds
 	// CacheTTL is how long the Cassandra part of a range (the items of
 	// its days before the view's first, per entity, from and to) is
 	// reused in this process (TOPK_CACHE_TTL, as the per-user charts);

@@ -131,7 +131,10 @@ type fakeStore struct {
 	gate  chan struct{}
 }
 
-func (s *fakeStore) SitewideRange(ctx context.Context, e topk.Entity, from, to time.Time) ([]StoreItem, error) {
+func (s *fakeStore) SitewideRange(ctx context.Context, e topk.Entity, from, to time.Time, read func(context.Context) func()) ([]StoreItem, error) {
+	if read != nil { // one read, as a Cassandra partition
+		defer read(ctx)()
+	}
 	s.mu.Lock()
 	s.calls = append(s.calls, [2]string{day(from), day(to)})
 	err, gate := s.err, s.gate
@@ -485,6 +488,52 @@ func TestStoreDown(t *testing.T) {
 	f.store.mu.Unlock()
 	if a := f.top(t, topk.Tracks, charts.Named("90d"), 10, 0); a.Source != charts.SourceMixed {
 		t.Fatalf("90d once Cassandra is back: %+v", a)
+	}
+}
+
+// The Cassandra reads count against the per-user charts' bounds (one
+// api process's TOPK_API_CASSANDRA_CONCURRENCY fills and
+// TOPK_API_CASSANDRA_READS reads): with the only fill slot taken a range
+// that needs Cassandra is refused busy (503) without reading; with the
+// only read taken it waits for it.
+func TestSharedBounds(t *testing.T) {
+	cs, err := charts.New(charts.Config{Store: struct{ charts.Store }{}, MaxCassandra: 1, MaxReads: 1, BusyWait: 20 * time.Millisecond,
+		Registerer: prometheus.NewRegistry()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, seeded(), Config{Bounds: cs})
+	q := Query{Entity: topk.Tracks, Range: charts.Named("90d"), K: 10}
+	release, err := cs.Fill(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.Top(context.Background(), q)
+	if !errors.Is(err, charts.ErrBusy) || !errors.Is(err, topk.ErrUnavailable) {
+		t.Fatalf("90d with every fill slot taken: %v, want busy (unavailable)", err)
+	}
+	if r := f.store.reads(); len(r) != 0 {
+		t.Fatalf("read Cassandra without a slot: %v", r)
+	}
+	release()
+
+	done := cs.Read(context.Background())
+	answered := make(chan error, 1)
+	go func() {
+		_, err := f.svc.Top(context.Background(), q)
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		t.Fatalf("answered (%v) while the only read was taken", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	done()
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if a := f.top(t, topk.Tracks, charts.Named("90d"), 10, 0); a.Source != charts.SourceMixed || len(a.Items) != 10 {
+		t.Fatalf("90d: %+v", a)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/topk-charts/topk"
 	"github.com/topk-charts/topk/api"
 	"github.com/topk-charts/topk/charts"
 	chartsw "github.com/topk-charts/topk/charts/sitewide"
@@ -177,24 +176,6 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		localBytes = -1 // TOPK_CACHE_LOCAL_MB=0: no local tier
 	}
 	ac.Checker = &ops.Checker{Checks: checks, Log: log}
-	siteLag, err := charts.NewLagMonitor(charts.LagConfig{Measure: siteMeter.Measure, Registerer: ac.Registerer,
-		Metric: "topk_api_sitewide_cassandra_lag", What: "the sitewide flusher"}, log)
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	site, err := chartsw.New(chartsw.Config{View: siteView, Store: sitewideStore{reader}, CacheTTL: c.Charts.CacheTTL,
-		Lag: siteLag, Log: log, Registerer: ac.Registerer})
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	ac.Sitewide = site
-	srv, err := api.New(ac, log)
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
 	lag, err := charts.NewLagMonitor(charts.LagConfig{Measure: meter.Measure, Registerer: ac.Registerer}, log)
 	if err != nil {
 		closeAll()
@@ -219,25 +200,32 @@ func newAPI(env *Env, reg *prometheus.Registry) (*apiParts, error) {
 		closeAll()
 		return nil, err
 	}
+	siteLag, err := charts.NewLagMonitor(charts.LagConfig{Measure: siteMeter.Measure, Registerer: ac.Registerer,
+		Metric: "topk_api_sitewide_cassandra_lag", What: "the sitewide flusher"}, log)
+	if err != nil {
+		svc.Close()
+		closeAll()
+		return nil, err
+	}
+	// The sitewide charts' Cassandra reads count against the per-user
+	// charts' bounds (svc: TOPK_API_CASSANDRA_CONCURRENCY, _READS).
+	site, err := chartsw.New(chartsw.Config{View: siteView, Store: reader, Bounds: svc, CacheTTL: c.Charts.CacheTTL,
+		Lag: siteLag, Log: log, Registerer: ac.Registerer})
+	if err != nil {
+		svc.Close()
+		closeAll()
+		return nil, err
+	}
+	ac.Sitewide = site
+	srv, err := api.New(ac, log)
+	if err != nil {
+		svc.Close()
+		closeAll()
+		return nil, err
+	}
 	srv.MountCharts(svc)
 	srv.MountMonitor(ops.LiveGokaMonitor(nil, func() []*goka.View { return []*goka.View{view.Goka(), siteView.Goka()} }), c.API.AdminToken)
 	// The cache's background refreshes read through reader and rc: stop
 	// them first.
 	return &apiParts{srv: srv, view: view, siteView: siteView, siteLag: siteLag, lag: lag, gens: gens, charts: svc, close: func() { svc.Close(); closeAll() }}, nil
-}
-
-// sitewideStore is the Cassandra part of the sitewide charts: the
-// Reader's sitewide_days sums as the query service's port takes them.
-type sitewideStore struct{ r *cassandra.Reader }
-
-func (s sitewideStore) SitewideRange(ctx context.Context, e topk.Entity, from, to time.Time) ([]chartsw.StoreItem, error) {
-	items, err := s.r.SitewideRange(ctx, e, from, to)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]chartsw.StoreItem, len(items))
-	for i, it := range items {
-		out[i] = chartsw.StoreItem{Item: it.Item, Listeners: it.Listeners}
-	}
-	return out, nil
 }

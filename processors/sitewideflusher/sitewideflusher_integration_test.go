@@ -271,7 +271,7 @@ func (w *world) checkRange(from, to string) {
 				delete(want, item)
 			}
 		}
-		got, err := r.SitewideRange(testenv.Context(w.t, time.Minute), e, f, l)
+		got, err := r.SitewideRange(testenv.Context(w.t, time.Minute), e, f, l, nil)
 		if err != nil {
 			w.t.Fatal(err)
 		}

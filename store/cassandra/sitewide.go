@@ -166,17 +166,6 @@ func (c *SitewideStore) writeMonths(ctx context.Context, parts []sitewidePartiti
 	return nil
 }
 
-// SitewideItem is one item of a sitewide range (Reader.SitewideRange):
-// its plays, display spelling, and Listeners, the sum over the range's
-// days of its distinct listeners that day.
-type SitewideItem struct {
-	topk.Item
-	// Listeners counts a user once per day they played the item: an
-	// upper bound of the item's distinct listeners over the range (exact
-	// for one day).
-	Listeners int64
-}
-
 // sitewideReads bounds the partitions one SitewideRange reads at once.
 const sitewideReads = SitewideShards
 
@@ -213,9 +202,15 @@ func (s *sitewideSum) add(plays, listeners, best int64, name, artist string) {
 // artist). Items summing to 0 plays are left out; the order is none. It
 // reads every shard of each month the range overlaps that has rows
 // (sitewide_months), paged, up to 16 partitions at once: a range of many
-// years costs what its months with listens hold, not its length. Errors
-// wrap ErrUnavailable.
-func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to time.Time) ([]SitewideItem, error) {
+// years costs what its months with listens hold, not its length. read,
+// unless nil, is called before each of those reads (the months, each
+// partition) and the function it returns after it: the api's bound on
+// the Cassandra reads it runs and decodes at once (charts.Service.Read,
+// TOPK_API_CASSANDRA_READS). Errors wrap ErrUnavailable.
+func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to time.Time, read func(context.Context) (done func())) ([]topk.SitewideItem, error) {
+	if read == nil {
+		read = func(context.Context) func() { return func() {} }
+	}
 	from, to = utcDay(from), utcDay(to)
 	if to.Before(from) {
 		return nil, nil
@@ -224,7 +219,9 @@ func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to
 	if err != nil {
 		return nil, err
 	}
+	done := read(ctx)
 	months, err := r.sitewideMonths(ctx, s, entity, from, to)
+	done()
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +237,9 @@ func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to
 	g.SetLimit(sitewideReads)
 	for _, p := range parts {
 		g.Go(func() error {
+			done := read(gctx)
 			part, err := r.readSitewide(gctx, s, p, from, to)
+			done()
 			if err != nil {
 				return err
 			}
@@ -259,12 +258,12 @@ func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	out := make([]SitewideItem, 0, len(sums))
+	out := make([]topk.SitewideItem, 0, len(sums))
 	for item, x := range sums {
 		if x.plays <= 0 {
 			continue
 		}
-		out = append(out, SitewideItem{Item: topk.Item{Key: item, Name: x.name, Artist: x.artist, Plays: x.plays}, Listeners: x.listeners})
+		out = append(out, topk.SitewideItem{Item: topk.Item{Key: item, Name: x.name, Artist: x.artist, Plays: x.plays}, Listeners: x.listeners})
 	}
 	return out, nil
 }

@@ -3,10 +3,12 @@
 package cassandra_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,8 +33,8 @@ func swRow(e topk.Entity, item uint64, day string, bucket uint32, version uint64
 }
 
 // showSitewide is items sorted by key, one a line.
-func showSitewide(items []cassandra.SitewideItem) string {
-	slices.SortFunc(items, func(a, b cassandra.SitewideItem) int {
+func showSitewide(items []topk.SitewideItem) string {
+	slices.SortFunc(items, func(a, b topk.SitewideItem) int {
 		switch {
 		case a.Key < b.Key:
 			return -1
@@ -56,7 +58,8 @@ func showSitewide(items []cassandra.SitewideItem) string {
 // one does not win; an item whose rows all have plays 0 is left out, and
 // a row with plays 0 adds nothing; the name is the one of the row with
 // the most plays (ties: the smaller name); entities do not mix; a reader
-// on a wrong port is unavailable.
+// on a wrong port is unavailable. Every read (the months, each of their
+// 16 partitions) goes through the read gate, at most its 2 at once.
 func TestIntegrationSitewide(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
@@ -117,9 +120,13 @@ func TestIntegrationSitewide(t *testing.T) {
 	defer r.Close()
 	check := func(e topk.Entity, from, to, want string) {
 		t.Helper()
-		got, err := r.SitewideRange(ctx, e, swDay(from), swDay(to))
+		g := newReadGate(2)
+		got, err := r.SitewideRange(ctx, e, swDay(from), swDay(to), g.read)
 		if err != nil {
 			t.Fatalf("%s %s..%s: %v", e, from, to, err)
+		}
+		if reads, most, now := g.figures(); to >= from && (reads < 1 || (reads-1)%cassandra.SitewideShards != 0) || most > 2 || now != 0 {
+			t.Errorf("%s %s..%s: the gate saw %d reads (want the months and 16 per month), %d at once (at most 2), %d not given back", e, from, to, reads, most, now)
 		}
 		if g := showSitewide(got); g != want {
 			t.Errorf("%s %s..%s:\n%swant\n%s", e, from, to, g, want)
@@ -141,7 +148,43 @@ func TestIntegrationSitewide(t *testing.T) {
 	bad.Port = 1
 	down := cassandra.NewReader(bad)
 	defer down.Close()
-	if _, err := down.SitewideRange(ctx, topk.Tracks, swDay("2026-02-01"), swDay("2026-02-02")); !errors.Is(err, cassandra.ErrUnavailable) {
+	if _, err := down.SitewideRange(ctx, topk.Tracks, swDay("2026-02-01"), swDay("2026-02-02"), nil); !errors.Is(err, cassandra.ErrUnavailable) {
 		t.Fatalf("a reader on a wrong port: %v, want ErrUnavailable", err)
 	}
+}
+
+// readGate is a read bound of n, as the api's (charts.Service.Read),
+// that counts what goes through it.
+type readGate struct {
+	slots                 chan struct{}
+	mu                    sync.Mutex
+	reads, inFlight, most int
+}
+
+func newReadGate(n int) *readGate { return &readGate{slots: make(chan struct{}, n)} }
+
+func (g *readGate) read(ctx context.Context) func() {
+	select {
+	case g.slots <- struct{}{}:
+	case <-ctx.Done():
+		return func() {}
+	}
+	g.mu.Lock()
+	g.reads++
+	g.inFlight++
+	g.most = max(g.most, g.inFlight)
+	g.mu.Unlock()
+	return func() {
+		g.mu.Lock()
+		g.inFlight--
+		g.mu.Unlock()
+		<-g.slots
+	}
+}
+
+// figures are the reads so far, the most at once, and those running.
+func (g *readGate) figures() (reads, most, now int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reads, g.most, g.inFlight
 }
