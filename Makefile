@@ -45,11 +45,14 @@ test: build vet unit integration ## vet + unit tests (-race) + integration tests
 vet: ## go vet of every file: the tags integration and cluster add the integration and cluster suites to the plain files
 	$(GO) vet -tags 'integration cluster' ./...
 
+# The test targets keep their output in .runtime/*.log and, when a test
+# fails, print its failures again at the end (deploy/local/test-failures.sh).
 unit: ## unit tests with the race detector
-	$(GO) test -race -count=1 ./...
+	@mkdir -p .runtime
+	set -o pipefail; $(GO) test -race -count=1 ./... 2>&1 | tee .runtime/unit.log || { deploy/local/test-failures.sh .runtime/unit.log; exit 1; }
 
 integration: build infra-up pyenv ## integration tests against the real Kafka, Cassandra, Redis, PostgreSQL
-	TOPK_PYTHON=$(PYENV)/bin/python $(GO) test $(INTEGRATION_FLAGS) $(INTEGRATION_PKGS)
+	set -o pipefail; TOPK_PYTHON=$(PYENV)/bin/python $(GO) test $(INTEGRATION_FLAGS) $(INTEGRATION_PKGS) 2>&1 | tee .runtime/integration.log || { deploy/local/test-failures.sh .runtime/integration.log; exit 1; }
 
 # A Python virtual environment with the ListenBrainz client library the
 # ListenBrainz api's integration test drives (cmd/topk/testdata/); no
