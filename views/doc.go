@@ -8,5 +8,10 @@
 // api then answers from Cassandra. Metrics: topk_view_lag,
 // topk_view_recovered, topk_view_user_days, topk_view_skipped_total.
 //
+// Runner (runner.go) is the life both of the api's views share (this one
+// and views/sitewide's): a Goka view built and rebuilt through Kafka
+// outages up to the outage limit, readiness, the maintenance loop, and
+// KafkaViewOptions, the Goka options that close the clients they open.
+//
 // Flow: aggregator table (Kafka) → views → api.
 package views

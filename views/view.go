@@ -8,13 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -133,15 +131,9 @@ type View struct {
 	settings processors.Settings
 	opts     []goka.ViewOption
 	log      *slog.Logger
-	kafka    *outage.Tracker
 
-	// build makes a Goka view and the func releasing its Kafka clients
-	// (tests replace it); ctx bounds the topic set-up.
-	build func(ctx context.Context) (*goka.View, func(), error)
-	// cur is the Goka view running now (nil before the first build);
-	// ready is true once it has recovered, until it stops.
-	cur   atomic.Pointer[goka.View]
-	ready atomic.Bool
+	// life builds, rebuilds and maintains the Goka view (runner.go).
+	life Runner
 
 	mu     sync.Mutex
 	stores map[int32]*dayStore
@@ -161,13 +153,11 @@ type View struct {
 	memFirst atomic.Pointer[string]
 	shrink   chan struct{}
 
-	lag       prometheus.Gauge
-	recovered prometheus.Gauge
-	userDays  prometheus.Gauge
-	skipped   *prometheus.CounterVec
-	updates   prometheus.Counter
-	restarts  prometheus.Counter
-	memBytes  prometheus.GaugeFunc
+	lag      prometheus.Gauge
+	userDays prometheus.Gauge
+	skipped  *prometheus.CounterVec
+	updates  prometheus.Counter
+	memBytes prometheus.GaugeFunc
 }
 
 // New returns the view of the aggregator table of cfg.Namespace. It does
@@ -182,12 +172,10 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 	cfg = cfg.withDefaults()
 	v := &View{cfg: cfg, settings: s, opts: opts, log: cfg.Log.With("component", "view"), stores: map[int32]*dayStore{}, days: map[string]*Day{},
 		sizes: map[string]int64{}, byDate: map[string]int64{}, shrink: make(chan struct{}, 1)}
-	v.kafka = &outage.Tracker{Name: "kafka", Limit: cfg.OutageLimit, Log: v.log}
-	v.build = v.newGoka
 	v.lag = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "topk_view_lag", Help: "Records of the aggregator table the api's view has not applied yet (sum over partitions).",
 	})
-	v.recovered = prometheus.NewGauge(prometheus.GaugeOpts{
+	recovered := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "topk_view_recovered", Help: "1 when the api's view has caught up with the aggregator table, else 0.",
 	})
 	v.userDays = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -199,13 +187,15 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 	v.updates = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_view_updates_total", Help: "Table records the view applied.",
 	})
-	v.restarts = prometheus.NewCounter(prometheus.CounterOpts{
+	restarts := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_view_restarts_total", Help: "Rebuilds of the api's Goka view after its set-up failed or it stopped on an error (Kafka unreachable).",
 	})
 	v.memBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "topk_view_bytes", Help: "Estimated memory of the user-days the api's view holds (bounded by TOPK_VIEW_MAX_MB).",
 	}, func() float64 { v.dmu.RLock(); defer v.dmu.RUnlock(); return float64(v.bytes) })
-	for _, c := range []prometheus.Collector{v.lag, v.recovered, v.userDays, v.skipped, v.updates, v.restarts, v.memBytes} {
+	v.life = Runner{Name: "views", Build: v.newGoka, Maintain: v.maintain, Every: cfg.Maintain, Shrink: v.shrink, Backoff: cfg.Backoff,
+		Kafka: &outage.Tracker{Name: "kafka", Limit: cfg.OutageLimit, Log: v.log}, Recovered: recovered, Restarts: restarts}
+	for _, c := range []prometheus.Collector{v.lag, recovered, v.userDays, v.skipped, v.updates, restarts, v.memBytes} {
 		if err := cfg.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("views: metrics: %w", err)
 		}
@@ -225,45 +215,7 @@ func (v *View) newGoka(ctx context.Context) (gv *goka.View, release func(), err 
 			return nil, nil, fmt.Errorf("recent topic: %w", err)
 		}
 	}
-	var (
-		mu      sync.Mutex
-		clients []io.Closer
-	)
-	keep := func(c io.Closer) {
-		mu.Lock()
-		clients = append(clients, c)
-		mu.Unlock()
-	}
-	release = func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range clients {
-			_ = c.Close() // a topic manager Goka closed already says so
-		}
-		clients = nil
-	}
-	o := s.ViewOptions(v.cfg.ClientID, "")
-	if len(s.Brokers) > 0 {
-		// The builders of Settings.ViewOptions, remembering what they make.
-		sc := s.SaramaConfig(v.cfg.ClientID)
-		consumer := s.TableConsumerBuilder(v.cfg.ClientID)
-		tmgr := goka.TopicManagerBuilderWithConfig(sc, processors.TopicManagerConfig(s.Replication))
-		o = append(o,
-			goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
-				c, err := consumer(brokers, clientID)
-				if err == nil {
-					keep(c)
-				}
-				return c, err
-			}),
-			goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
-				tm, err := tmgr(brokers)
-				if err == nil {
-					keep(tm)
-				}
-				return tm, err
-			}))
-	}
+	o, release := KafkaViewOptions(s, v.cfg.ClientID)
 	o = append(o, v.opts...)
 	o = append(o, goka.WithViewStorageBuilder(v.storage), goka.WithViewCallback(v.update))
 	gv, err = goka.NewView(s.Brokers, goka.Table(topic), aggregator.DayCodec{}, o...)
@@ -290,7 +242,7 @@ func (v *View) storage(_ string, partition int32) (storage.Storage, error) {
 
 // Goka is the Goka view running now, for Goka's monitor (nil before Run
 // built the first; another one after a rebuild).
-func (v *View) Goka() *goka.View { return v.cur.Load() }
+func (v *View) Goka() *goka.View { return v.life.Goka() }
 
 // Days is R.
 func (v *View) Days() int { return v.cfg.Days }
@@ -310,22 +262,11 @@ func (v *View) FirstDay(now time.Time) time.Time {
 
 // Recovered reports whether every partition caught up with the table.
 // Check it per request: while the view reconnects it serves partial data.
-func (v *View) Recovered() bool { return v.ready.Load() }
+func (v *View) Recovered() bool { return v.life.Ready() }
 
 // Check is the api's readiness: nil once recovered; otherwise why not
 // (Kafka down for how long, starting, or records still to recover).
-func (v *View) Check(ctx context.Context) error {
-	if v.Recovered() {
-		return nil
-	}
-	if err := v.kafka.Err(); err != nil {
-		return fmt.Errorf("reconnecting: %w", err)
-	}
-	if v.Goka() == nil {
-		return errors.New("starting")
-	}
-	return fmt.Errorf("recovering, %d records behind", v.Lag(ctx))
-}
+func (v *View) Check(ctx context.Context) error { return v.life.Check(ctx, v.Lag) }
 
 // Run runs the view until ctx ends (nil): it sets the table topic up, runs
 // a Goka view and, when that fails or stops on an error (Kafka away),
@@ -333,79 +274,15 @@ func (v *View) Check(ctx context.Context) error {
 // (Recovered is false meanwhile). It returns an error only when Kafka has
 // been away for longer than OutageLimit: from the first failure, without
 // a recovered view since. It also prunes old days and refreshes the
-// metrics every Maintain.
-func (v *View) Run(ctx context.Context) error {
-	// The Goka views run under gctx, which ends only once the maintenance
-	// loop has stopped: maintain reads Goka's Stats, and a Goka view
-	// closing (at the end of its Run) sets the partitions Stats reads
-	// without a lock — a data race the race detector caught at shutdown.
-	gctx, stopViews := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopViews()
-	mctx, stopMaintain := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer stopViews()
-		defer close(done)
-		t := time.NewTicker(v.cfg.Maintain)
-		defer t.Stop()
-		for {
-			v.maintain(mctx)
-			select {
-			case <-mctx.Done():
-				return
-			case <-t.C:
-			case <-v.shrink:
-			}
-		}
-	}()
-	defer func() { stopMaintain(); <-done }()
-	if err := outage.Rerun(gctx, v.kafka, v.cfg.Backoff, v.runOnce, v.restarts.Inc); err != nil {
-		return fmt.Errorf("views: %w", err)
-	}
-	return nil
-}
-
-// runOnce builds one Goka view and runs it until it stops; once it has
-// recovered, the view is ready and Kafka counts as back.
-func (v *View) runOnce(ctx context.Context) error {
-	gv, release, err := v.build(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	v.cur.Store(gv)
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case <-gv.WaitRunning():
-			v.ready.Store(true)
-			v.recovered.Set(1)
-			v.kafka.OK()
-		case <-rctx.Done():
-		}
-	}()
-	err = gv.Run(rctx)
-	v.ready.Store(false)
-	v.recovered.Set(0)
-	cancel()
-	<-watched
-	v.ready.Store(false)
-	return err
-}
+// metrics every Maintain (Runner).
+func (v *View) Run(ctx context.Context) error { return v.life.Run(ctx) }
 
 func (v *View) maintain(ctx context.Context) {
 	if n := v.Prune(v.cfg.Now()); n > 0 {
 		v.log.Debug("pruned days that left the window", "user_days", n)
 	}
 	v.userDays.Set(float64(v.size()))
-	if v.Recovered() {
-		v.recovered.Set(1)
-	} else {
-		v.recovered.Set(0)
-	}
+	v.life.SetRecovered()
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	v.lag.Set(float64(v.Lag(sctx)))

@@ -207,7 +207,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 	}
 	var mu sync.Mutex
 	fails, release := 0, make(chan struct{})
-	v.build = func(ctx context.Context) (*goka.View, func(), error) {
+	v.life.Build = func(ctx context.Context) (*goka.View, func(), error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if fails < 3 {
@@ -232,7 +232,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 		}
 	})
 	deadline := time.Now().Add(5 * time.Second)
-	for v.kafka.Err() == nil {
+	for v.life.Kafka.Err() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the failed set-up was not noticed")
 		}
@@ -255,7 +255,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 	if v.Goka() == nil {
 		t.Fatal("no Goka view for the monitor")
 	}
-	if n := testutil.ToFloat64(v.restarts); n != 3 {
+	if n := testutil.ToFloat64(v.life.Restarts); n != 3 {
 		t.Fatalf("restarts %v, want 3", n)
 	}
 	tt.Consume(string(listen.NewTopics("").Recent), "alice|"+time.Now().UTC().Format(listen.DayLayout), day(t, [3]string{"A", "T", "B"}))
@@ -273,7 +273,7 @@ func TestViewGivesUpPastTheOutageLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.build = func(context.Context) (*goka.View, func(), error) {
+	v.life.Build = func(context.Context) (*goka.View, func(), error) {
 		return nil, nil, errors.New("kafka: client has run out of available brokers to talk to")
 	}
 	start := time.Now()

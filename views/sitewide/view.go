@@ -8,13 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
@@ -27,6 +25,7 @@ import (
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/sink"
 	"github.com/topk-charts/topk/processors/sitewide"
+	"github.com/topk-charts/topk/views"
 )
 
 // DefaultDays is R, the days the view keeps (TOPK_VIEW_DAYS, the per-user
@@ -140,13 +139,9 @@ type View struct {
 	settings processors.Settings
 	opts     []goka.ViewOption
 	log      *slog.Logger
-	kafka    *outage.Tracker
 
-	// build makes a Goka view and the func releasing its Kafka clients
-	// (tests replace it).
-	build func(ctx context.Context) (*goka.View, func(), error)
-	cur   atomic.Pointer[goka.View]
-	ready atomic.Bool
+	// life builds, rebuilds and maintains the Goka view (views.Runner).
+	life views.Runner
 
 	mu     sync.Mutex
 	stores map[int32]*keyStore
@@ -160,11 +155,9 @@ type View struct {
 	memFirst atomic.Int32
 	shrink   chan struct{}
 
-	lag       prometheus.Gauge
-	recovered prometheus.Gauge
-	skipped   *prometheus.CounterVec
-	updates   prometheus.Counter
-	restarts  prometheus.Counter
+	lag     prometheus.Gauge
+	skipped *prometheus.CounterVec
+	updates prometheus.Counter
 }
 
 // New returns the sitewide view of cfg.Namespace. It does not talk to
@@ -178,12 +171,10 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 	cfg = cfg.withDefaults()
 	v := &View{cfg: cfg, settings: s, opts: opts, log: cfg.Log.With("component", "sitewide-view"),
 		stores: map[int32]*keyStore{}, ix: newIndex(), shrink: make(chan struct{}, 1)}
-	v.kafka = &outage.Tracker{Name: "kafka", Limit: cfg.OutageLimit, Log: v.log}
-	v.build = v.newGoka
 	v.lag = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "topk_sitewide_view_lag", Help: "Records of the sitewide recent topic the api's sitewide view has not applied yet (sum over partitions).",
 	})
-	v.recovered = prometheus.NewGauge(prometheus.GaugeOpts{
+	recovered := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "topk_sitewide_view_recovered", Help: "1 when the api's sitewide view has caught up with the sitewide recent topic, else 0.",
 	})
 	v.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -192,13 +183,15 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 	v.updates = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_sitewide_view_updates_total", Help: "Records the sitewide view applied.",
 	})
-	v.restarts = prometheus.NewCounter(prometheus.CounterOpts{
+	restarts := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_sitewide_view_restarts_total", Help: "Rebuilds of the api's sitewide Goka view after its set-up failed or it stopped on an error (Kafka unreachable).",
 	})
 	gauge := func(name, help string, f func(st stats) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(v.stats()) })
 	}
-	cs := []prometheus.Collector{v.lag, v.recovered, v.skipped, v.updates, v.restarts,
+	v.life = views.Runner{Name: "sitewide view", Build: v.newGoka, Maintain: v.maintain, Every: cfg.Maintain, Shrink: v.shrink, Backoff: cfg.Backoff,
+		Kafka: &outage.Tracker{Name: "kafka", Limit: cfg.OutageLimit, Log: v.log}, Recovered: recovered, Restarts: restarts}
+	cs := []prometheus.Collector{v.lag, recovered, v.skipped, v.updates, restarts,
 		gauge("topk_sitewide_view_keys", "Keys (entity|item|day|bucket) the api's sitewide view holds.", func(st stats) float64 { return float64(st.keys) }),
 		gauge("topk_sitewide_view_users", "Distinct listeners of the keys the api's sitewide view holds (its user table).", func(st stats) float64 { return float64(st.users) }),
 		gauge("topk_sitewide_view_bytes", "Estimated memory of what the api's sitewide view holds (bounded by its MaxBytes).", func(st stats) float64 { return float64(st.bytes) }),
@@ -234,44 +227,7 @@ func (v *View) newGoka(ctx context.Context) (gv *goka.View, release func(), err 
 			return nil, nil, fmt.Errorf("sitewide recent topic: %w", err)
 		}
 	}
-	var (
-		mu      sync.Mutex
-		clients []io.Closer
-	)
-	keep := func(c io.Closer) {
-		mu.Lock()
-		clients = append(clients, c)
-		mu.Unlock()
-	}
-	release = func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range clients {
-			_ = c.Close() // a topic manager Goka closed already says so
-		}
-		clients = nil
-	}
-	o := s.ViewOptions(v.cfg.ClientID, "")
-	if len(s.Brokers) > 0 {
-		sc := s.SaramaConfig(v.cfg.ClientID)
-		consumer := s.TableConsumerBuilder(v.cfg.ClientID)
-		tmgr := goka.TopicManagerBuilderWithConfig(sc, processors.TopicManagerConfig(s.Replication))
-		o = append(o,
-			goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
-				c, err := consumer(brokers, clientID)
-				if err == nil {
-					keep(c)
-				}
-				return c, err
-			}),
-			goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
-				tm, err := tmgr(brokers)
-				if err == nil {
-					keep(tm)
-				}
-				return tm, err
-			}))
-	}
+	o, release := views.KafkaViewOptions(s, v.cfg.ClientID)
 	o = append(o, v.opts...)
 	o = append(o, goka.WithViewHasher(sitewide.Hasher), goka.WithViewStorageBuilder(v.storage), goka.WithViewCallback(v.update))
 	topic := listen.NewTopics(v.cfg.Namespace).SitewideRecent
@@ -299,7 +255,7 @@ func (v *View) storage(_ string, partition int32) (storage.Storage, error) {
 
 // Goka is the Goka view running now, for Goka's monitor (nil before Run
 // built the first; another one after a rebuild).
-func (v *View) Goka() *goka.View { return v.cur.Load() }
+func (v *View) Goka() *goka.View { return v.life.Goka() }
 
 // Days is R.
 func (v *View) Days() int { return v.cfg.Days }
@@ -318,98 +274,24 @@ func (v *View) FirstDay(now time.Time) time.Time {
 
 // Recovered reports whether every partition caught up with the topic.
 // Check it per request: while the view reconnects it serves partial data.
-func (v *View) Recovered() bool { return v.ready.Load() }
+func (v *View) Recovered() bool { return v.life.Ready() }
 
 // Check is the api's readiness: nil once recovered; otherwise why not.
-func (v *View) Check(ctx context.Context) error {
-	if v.Recovered() {
-		return nil
-	}
-	if err := v.kafka.Err(); err != nil {
-		return fmt.Errorf("reconnecting: %w", err)
-	}
-	if v.Goka() == nil {
-		return errors.New("starting")
-	}
-	return fmt.Errorf("recovering, %d records behind", v.Lag(ctx))
-}
+func (v *View) Check(ctx context.Context) error { return v.life.Check(ctx, v.Lag) }
 
 // Run runs the view until ctx ends (nil): it sets the topic up, runs a
 // Goka view and, when that fails or stops on an error (Kafka away),
 // builds and runs the next one with backoff, keeping the days it holds
 // (Recovered is false meanwhile). It returns an error only when Kafka has
 // been away for longer than OutageLimit. It also prunes old days and
-// refreshes the metrics every Maintain.
-func (v *View) Run(ctx context.Context) error {
-	// The Goka views run under gctx, which ends only once the maintenance
-	// loop has stopped: maintain reads Goka's Stats, which a closing Goka
-	// view changes without a lock (see views.View.Run).
-	gctx, stopViews := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopViews()
-	mctx, stopMaintain := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer stopViews()
-		defer close(done)
-		t := time.NewTicker(v.cfg.Maintain)
-		defer t.Stop()
-		for {
-			v.maintain(mctx)
-			select {
-			case <-mctx.Done():
-				return
-			case <-t.C:
-			case <-v.shrink:
-			}
-		}
-	}()
-	defer func() { stopMaintain(); <-done }()
-	if err := outage.Rerun(gctx, v.kafka, v.cfg.Backoff, v.runOnce, v.restarts.Inc); err != nil {
-		return fmt.Errorf("sitewide view: %w", err)
-	}
-	return nil
-}
-
-// runOnce builds one Goka view and runs it until it stops; once it has
-// recovered, the view is ready and Kafka counts as back.
-func (v *View) runOnce(ctx context.Context) error {
-	gv, release, err := v.build(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	v.cur.Store(gv)
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case <-gv.WaitRunning():
-			v.ready.Store(true)
-			v.recovered.Set(1)
-			v.kafka.OK()
-		case <-rctx.Done():
-		}
-	}()
-	err = gv.Run(rctx)
-	v.ready.Store(false)
-	v.recovered.Set(0)
-	cancel()
-	<-watched
-	v.ready.Store(false)
-	return err
-}
+// refreshes the metrics every Maintain (views.Runner).
+func (v *View) Run(ctx context.Context) error { return v.life.Run(ctx) }
 
 func (v *View) maintain(ctx context.Context) {
 	if n := v.Prune(v.cfg.Now()); n > 0 {
 		v.log.Debug("pruned keys of days that left the window", "keys", n)
 	}
-	if v.Recovered() {
-		v.recovered.Set(1)
-	} else {
-		v.recovered.Set(0)
-	}
+	v.life.SetRecovered()
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	v.lag.Set(float64(v.Lag(sctx)))

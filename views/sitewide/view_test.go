@@ -536,7 +536,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 	}
 	fails := 0
 	release := make(chan struct{})
-	v.build = func(ctx context.Context) (*goka.View, func(), error) {
+	v.life.Build = func(ctx context.Context) (*goka.View, func(), error) {
 		if fails < 2 {
 			fails++
 			if fails == 2 {
@@ -559,7 +559,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 		}
 	})
 	deadline := time.Now().Add(5 * time.Second)
-	for v.kafka.Err() == nil {
+	for v.life.Kafka.Err() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the failed set-up was not noticed")
 		}
@@ -578,7 +578,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 	if err := v.Check(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.ToFloat64(v.restarts); n != 2 {
+	if n := testutil.ToFloat64(v.life.Restarts); n != 2 {
 		t.Fatalf("restarts %v, want 2", n)
 	}
 	today := time.Now().UTC().Format(topk.DayLayout)
