@@ -103,6 +103,8 @@ func run(rate int, dur time.Duration, site bool) error {
 	// not yet seen in a value of that track and day.
 	swSent := map[string]map[string]time.Time{}
 	var swLat []time.Duration
+	// swAt is when each of swLat's listens was sent.
+	var swAt []time.Time
 	swLeft := func() int {
 		n := 0
 		for _, us := range swSent {
@@ -133,6 +135,7 @@ func run(rate int, dur time.Duration, site bool) error {
 		for u, t := range users {
 			if i, ok := v.Find(u); ok && v.Listeners[i].Plays > 0 {
 				swLat = append(swLat, now.Sub(t))
+				swAt = append(swAt, t)
 				delete(users, u)
 			}
 		}
@@ -244,7 +247,7 @@ func run(rate int, dur time.Duration, site bool) error {
 	time.Sleep(2 * time.Second)
 	mu.Lock()
 	lat, sent = nil, map[string]time.Time{}
-	swLat, swSent = nil, map[string]map[string]time.Time{}
+	swLat, swAt, swSent = nil, nil, map[string]map[string]time.Time{}
 	mu.Unlock()
 
 	n := int(dur.Seconds() * float64(rate))
@@ -286,6 +289,7 @@ func run(rate int, dur time.Duration, site bool) error {
 	d := append([]time.Duration(nil), lat...)
 	lost := len(sent)
 	sd := append([]time.Duration(nil), swLat...)
+	windows := byWindow(start, swAt, swLat, 2*time.Second)
 	swLost := swLeft()
 	mu.Unlock()
 	benchkit.SortDurations(d)
@@ -313,6 +317,17 @@ func run(rate int, dur time.Duration, site bool) error {
 	if site {
 		fmt.Printf("goal p99 ≤ 1 s, sitewide: %s; listens never seen: %d\n", verdict(sd, swLost), swLost)
 	}
+	if site {
+		// A pipeline that cannot keep up shows latencies growing window
+		// after window; one that stalls, latencies rising and falling.
+		fmt.Println("\nsitewide latency by when the listens were sent:")
+		wrows := make([][]string, 0, len(windows))
+		for _, w := range windows {
+			wrows = append(wrows, []string{w.from.String(), strconv.Itoa(len(w.d)), ms(benchkit.Percentile(w.d, 50)), ms(benchkit.Percentile(w.d, 99))})
+		}
+		benchkit.Table(os.Stdout, []string{"sent after", "n", "p50 ms", "p99 ms"}, wrows)
+		fmt.Println()
+	}
 	fmt.Printf("CPU in cores while the listens were sent and seen (%.1f s): %s\n", wall.Seconds(), strings.Join(cores, ", "))
 	fmt.Println("topk's per-user path is three Kafka hops (raw, valid, changelog) and two processors; the sitewide path two more")
 	fmt.Println("(counts, recent topic) and two processors (fan-out, sitewide group); the tool's is one hop.")
@@ -327,3 +342,30 @@ func itemDay(item uint64, day time.Time) string {
 
 // wholeMS renders a figure of Kafka's tool as it printed it.
 func wholeMS(ms float64) string { return strconv.FormatFloat(ms, 'f', -1, 64) }
+
+// window is the latencies of the listens sent in [from, from+width) after
+// the first.
+type window struct {
+	from time.Duration
+	d    []time.Duration
+}
+
+// byWindow groups latencies d (of listens sent at at) by when they were
+// sent after start, in windows of width, each sorted.
+func byWindow(start time.Time, at []time.Time, d []time.Duration, width time.Duration) []window {
+	var ws []window
+	for i, t := range at {
+		k := int(t.Sub(start) / width)
+		if k < 0 {
+			continue
+		}
+		for len(ws) <= k {
+			ws = append(ws, window{from: time.Duration(len(ws)) * width})
+		}
+		ws[k].d = append(ws[k].d, d[i])
+	}
+	for _, w := range ws {
+		benchkit.SortDurations(w.d)
+	}
+	return ws
+}
