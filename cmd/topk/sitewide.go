@@ -74,6 +74,7 @@ func addSitewide(_ context.Context, env *Env, s *service) error {
 		f, err := sitewideflusher.New(sitewideflusher.Config{
 			Namespace: c.Namespace, Brokers: c.Kafka.Brokers, Log: logWith(env.Log, sitewideflusher.Name),
 			FlushInterval: c.Pipeline.SitewideFlushInterval,
+			RecentDays:    c.Charts.ViewDays,
 			MaxBatchBytes: c.Pipeline.SinkBatchBytes,
 			OutageLimit:   outageLimit(env),
 		}, sess)

@@ -12,6 +12,10 @@
 //     listeners = Value.ListenerCount, name and artist = Value.Display)
 //     USING TIMESTAMP = the value's Version, in single-partition batches
 //     (cassandra.SitewideStore);
+//  3. recomputes the month rollup (sitewide_month_items) of each item it
+//     wrote, from the item's rows of that month, for the months already
+//     rolled up (cassandra.SitewideStore.RollupTouched): late listens and
+//     imports of old history keep those rollups equal to their days;
 //
 // and only then lets the sink mark the offsets. A failure retries the
 // whole flush (everything it writes is idempotent), so the flusher
@@ -35,6 +39,20 @@
 // and skipped, as the flusher does with the aggregator's changelog: the
 // group writes its own table, so such a record is a bug to see in the
 // logs, not input to dead-letter, and it must not stall its partition.
+//
+// # Month rollups
+//
+// Beside the sink, a loop (at start, then every RollupEvery, an hour)
+// rolls up whole the months that ended before today − RecentDays (the
+// api's view window: the api reads only those months whole from
+// Cassandra): sets the month's started flag, sums each item's rows, writes
+// its rollup USING TIMESTAMP the sum of the rows' write timestamps (a
+// rollup summed from older or fewer rows has a smaller one and loses),
+// then sets done, from when readers use the rollups. Step 3 reads started
+// after writing its rows, the roll-up sets it before reading any row: a
+// row is either read by the roll-up or followed by its item's recompute,
+// so a done month's rollups equal its rows once the flusher has caught
+// up. Copies rolling up one month at once write the same rollups.
 //
 // Freshness: the api's sitewide view serves the recent days from Kafka,
 // so Cassandra may lag by seconds; the default flush interval is 5 s,

@@ -34,6 +34,34 @@ type memStore struct {
 	failAll   bool
 	block     bool
 	written   atomic.Int64 // rows applied
+	// touched is the rows of each RollupTouched call, in order; rollUps
+	// the before of each RollUp call. failRollups fails both.
+	touched     [][]cassandra.SitewideRow
+	rollUps     []time.Time
+	failRollups bool
+}
+
+// RollupTouched records rows; the recompute itself is
+// cassandra.SitewideStore's (TestIntegrationSitewideRollups).
+func (m *memStore) RollupTouched(ctx context.Context, rows []cassandra.SitewideRow) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failRollups {
+		return errInjected
+	}
+	m.touched = append(m.touched, append([]cassandra.SitewideRow(nil), rows...))
+	return nil
+}
+
+// RollUp records before and rolls up nothing.
+func (m *memStore) RollUp(ctx context.Context, before time.Time, log *slog.Logger) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failRollups {
+		return 0, errInjected
+	}
+	m.rollUps = append(m.rollUps, before)
+	return 0, nil
 }
 
 func newMemStore() *memStore { return &memStore{rows: map[sitewide.Key]cassandra.SitewideRow{}} }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -46,6 +47,14 @@ var (
 		Help: "Table records superseded by a newer value of the same key within one flush, beyond those the sink " +
 			"replaced as it read them (topk_sink_records_coalesced_total{sink=\"sitewide_flusher\"}).",
 	})
+	rolledUp = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_sitewide_flusher_months_rolled_up_total",
+		Help: "Months of sitewide_days rolled up whole (sitewide_month_items) once they left the view's window.",
+	})
+	rollupErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "topk_sitewide_flusher_rollup_errors_total",
+		Help: "Roll-ups of whole months that failed (tried again after RollupRetry).",
+	})
 	skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_sitewide_flusher_records_skipped_total",
 		Help: "Table records not written, by reason (bad_key, tombstone, undecodable, empty: a value with version 0).",
@@ -55,7 +64,7 @@ var (
 // registerMetrics registers the package's metrics on reg (nil: the
 // default registerer); again is a no-op.
 func registerMetrics(reg prometheus.Registerer) error {
-	return metrics.Register(reg, rowsWritten, flushSeconds, coalesced, skipped)
+	return metrics.Register(reg, rowsWritten, flushSeconds, coalesced, skipped, rolledUp, rollupErrors)
 }
 
 // Config configures the sitewide flusher.
@@ -89,6 +98,16 @@ type Config struct {
 	// MaxRowsPerCQLBatch splits the rows of one Cassandra partition into
 	// batches of at most this many. Default 1000.
 	MaxRowsPerCQLBatch int
+	// RecentDays is the api's view window (TOPK_VIEW_DAYS, default
+	// sitewide.DefaultRecentDays): a month is rolled up whole once it
+	// ends before today − RecentDays, as the api reads it from Cassandra
+	// only then.
+	RecentDays int
+	// RollupEvery is how often the months to roll up are looked for.
+	// Default 1 hour; RollupRetry (default 1 minute) after a failure.
+	RollupEvery, RollupRetry time.Duration
+	// Now is the clock of the roll-ups. Default time.Now.
+	Now func() time.Time
 	// Backoff spaces retries of a failed flush. Default sink.DefaultBackoff.
 	Backoff sink.Backoff
 	// OutageLimit is how long a partition's writes may keep failing
@@ -109,6 +128,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("sitewide flusher: no Brokers"))
+	}
+	if c.RecentDays < 0 || c.RollupEvery < 0 || c.RollupRetry < 0 {
+		errs = append(errs, errors.New("sitewide flusher: RecentDays, RollupEvery and RollupRetry must not be negative"))
 	}
 	if c.FlushInterval < 0 || c.MaxBatch < 0 || c.MaxBatchBytes < 0 || c.ReadAhead < 0 || c.Concurrency < 0 ||
 		c.MaxRowsPerCQLBatch < 0 || c.OutageLimit < 0 {
@@ -135,6 +157,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRowsPerCQLBatch == 0 {
 		c.MaxRowsPerCQLBatch = 1000
+	}
+	if c.RecentDays == 0 {
+		c.RecentDays = sitewide.DefaultRecentDays
+	}
+	if c.RollupEvery == 0 {
+		c.RollupEvery = time.Hour
+	}
+	if c.RollupRetry == 0 {
+		c.RollupRetry = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
@@ -204,8 +238,48 @@ func (f *Flusher) sinkConfig() sink.Config {
 // Run flushes until ctx ends; see sink.Sink.Run.
 func (f *Flusher) Run(ctx context.Context) error {
 	f.log.Info("sitewide flusher started", "flush_interval", f.cfg.FlushInterval, "max_batch", f.cfg.MaxBatch,
-		"max_batch_bytes", f.cfg.MaxBatchBytes, "read_ahead", f.cfg.ReadAhead, "concurrency", f.cfg.Concurrency)
+		"max_batch_bytes", f.cfg.MaxBatchBytes, "read_ahead", f.cfg.ReadAhead, "concurrency", f.cfg.Concurrency,
+		"recent_days", f.cfg.RecentDays)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f.rollUps(ctx)
+	}()
+	defer wg.Wait()
 	return f.sink.Run(ctx)
+}
+
+// rollUps rolls up the months that left the view's window, at once and
+// then every RollupEvery (RollupRetry after a failure), until ctx ends.
+func (f *Flusher) rollUps(ctx context.Context) {
+	for {
+		wait := f.cfg.RollupEvery
+		if err := f.rollUp(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			rollupErrors.Inc()
+			f.log.Warn("sitewide roll-up failed; trying again", "in", f.cfg.RollupRetry, "err", err)
+			wait = f.cfg.RollupRetry
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// rollUp is one round of rollUps: the months ending before today −
+// RecentDays (UTC) not yet done.
+func (f *Flusher) rollUp(ctx context.Context) error {
+	before := f.cfg.Now().UTC().AddDate(0, 0, -f.cfg.RecentDays)
+	n, err := f.store.RollUp(ctx, before, f.log)
+	rolledUp.Add(float64(n))
+	return err
 }
 
 // Check reports Kafka unreachable and partitions whose flushes keep

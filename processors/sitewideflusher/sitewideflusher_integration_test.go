@@ -291,13 +291,17 @@ func (w *world) checkRange(from, to string) {
 // split a key's values across flushes, older values replayed after newer
 // ones (also after they were written): each key's row is its newest value
 // (its Version the write timestamp), offsets are committed to the end,
-// and the Reader's range sums match sums computed from the values.
+// and the Reader's range sums match sums computed from the values. The
+// flusher rolls up the two months (every 300 ms, while it writes their
+// rows) and recomputes the rollups of the rows it writes after: ranges of
+// whole months, read from the rollups, match too.
 func TestIntegrationSitewideFlusher(t *testing.T) {
 	w := newWorld(t)
 	w.grow(10)
 	w.produce(0, 10)
+	rolled0 := sinktest.Metric(t, "topk_sitewide_flusher_months_rolled_up_total")
 	w.flusher(sitewideflusher.Config{FlushInterval: 200 * time.Millisecond, MaxBatch: 11,
-		Backoff: sink.Backoff{Min: 50 * time.Millisecond, Max: time.Second}})
+		Backoff: sink.Backoff{Min: 50 * time.Millisecond, Max: time.Second}, RollupEvery: 300 * time.Millisecond})
 	w.converge(60 * time.Second)
 	w.committed(20 * time.Second)
 	w.checkRange("2026-01-31", "2026-02-27")
@@ -318,6 +322,19 @@ func TestIntegrationSitewideFlusher(t *testing.T) {
 	w.committed(20 * time.Second)
 	w.checkRange("2026-02-01", "2026-02-27")
 	w.checkRange("2026-01-31", "2026-01-31")
+	sinktest.Eventually(t, 10*time.Second, "both months of the 3 entities rolled up", func() bool {
+		return sinktest.Metric(t, "topk_sitewide_flusher_months_rolled_up_total")-rolled0 >= 6
+	})
+	w.checkRange("2026-01-01", "2026-02-28") // whole months: the rollups
+	w.grow(4)
+	w.produce(16, 20, 2)
+	w.converge(60 * time.Second)
+	w.committed(20 * time.Second)
+	w.checkRange("2026-01-01", "2026-02-28") // recomputed after the rows
+	w.checkRange("2026-02-01", "2026-02-27") // the days
+	if got := sinktest.Metric(t, "topk_sitewide_flusher_rollup_errors_total"); got != 0 {
+		t.Errorf("failed roll-ups: %v", got)
+	}
 	sinktest.Eventually(t, 5*time.Second, "sink lag back to 0", func() bool {
 		return sinktest.Metric(t, "topk_sink_lag", "sink", sitewideflusher.Name) == 0
 	})

@@ -2,6 +2,8 @@ package sitewideflusher
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	"github.com/topk-charts/topk/store/cassandra"
 )
@@ -15,4 +17,10 @@ type store interface {
 	// nothing). An error may leave some rows written: the flush is
 	// retried whole.
 	WriteSitewide(ctx context.Context, rows []cassandra.SitewideRow) error
+	// RollupTouched recomputes the month rollups of the items of rows
+	// whose month's roll-up has started, after rows were written.
+	RollupTouched(ctx context.Context, rows []cassandra.SitewideRow) error
+	// RollUp rolls up the months before before's month not yet done, and
+	// says how many.
+	RollUp(ctx context.Context, before time.Time, log *slog.Logger) (int, error)
 }

@@ -101,6 +101,11 @@ func (f *Flusher) Write(ctx context.Context, batch []*sarama.ConsumerMessage) er
 	if err := f.store.WriteSitewide(ctx, rows); err != nil {
 		return fmt.Errorf("sitewide flusher: %d rows of partition %d: %w", len(rows), batch[0].Partition, err)
 	}
+	// After the rows: a month rolled up whole keeps its rollups equal to
+	// its rows (late listens, imports of old history).
+	if err := f.store.RollupTouched(ctx, rows); err != nil {
+		return fmt.Errorf("sitewide flusher: rollups of %d rows of partition %d: %w", len(rows), batch[0].Partition, err)
+	}
 	rowsWritten.Add(float64(len(rows)))
 	flushSeconds.Observe(time.Since(start).Seconds())
 	return nil

@@ -197,3 +197,88 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("negative flush interval: no error")
 	}
 }
+
+// Write recomputes the rollups of the rows it wrote, after writing them,
+// and only then returns nil: rows not written (WriteSitewide failed) have
+// no recompute, and a failed recompute fails the flush, so the sink
+// writes the batch again and the recompute follows.
+func TestWriteRecomputesRollupsAfterTheRows(t *testing.T) {
+	st := newMemStore()
+	f := newFlusher(quietConfig(), st)
+	k := sitewide.Key{Entity: topk.Tracks, Item: 7, Day: day("2025-03-04"), Bucket: 2}
+	batch := []*sarama.ConsumerMessage{recOf(k, valueOf(3, spellings, listener{"ann", 2, 0}))}
+	ctx := context.Background()
+
+	st.failAll = true
+	if err := f.Write(ctx, batch); err == nil {
+		t.Fatal("rows not written: Write returned nil")
+	}
+	if len(st.touched) != 0 {
+		t.Fatalf("rows not written: rollups recomputed %d times", len(st.touched))
+	}
+	st.failAll, st.failRollups = false, true
+	if err := f.Write(ctx, batch); err == nil {
+		t.Fatal("rollups failed: Write returned nil")
+	}
+	if len(st.rows) != 1 {
+		t.Fatalf("rows written before the rollups: %d, want 1", len(st.rows))
+	}
+	st.failRollups = false
+	if err := f.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.touched) != 1 || len(st.touched[0]) != 1 || st.touched[0][0].Key != k || st.touched[0][0].Version != 3 {
+		t.Errorf("rollups recomputed for %+v, want the one row of %s at version 3", st.touched, k)
+	}
+}
+
+// The roll-up round asks for the months ending before today −
+// RecentDays (UTC), counts its failures, and the loop tries a failed
+// round again after RollupRetry.
+func TestRollUpRounds(t *testing.T) {
+	st := newMemStore()
+	cfg := quietConfig()
+	cfg.RecentDays = 35
+	cfg.RollupEvery = time.Hour
+	cfg.RollupRetry = 10 * time.Millisecond
+	cfg.Now = func() time.Time { return time.Date(2026, 3, 6, 23, 0, 0, 0, time.FixedZone("x", -3*3600)) }
+	f := newFlusher(cfg, st)
+	if err := f.rollUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.rollUps) != 1 || st.rollUps[0].Format(topk.DayLayout) != "2026-01-31" {
+		t.Errorf("before: %v, want 2026-01-31 (2026-03-07 UTC − 35 days)", st.rollUps)
+	}
+
+	st.mu.Lock()
+	st.failRollups = true
+	st.mu.Unlock()
+	errs0 := sinktest.Metric(t, "topk_sitewide_flusher_rollup_errors_total")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.rollUps(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for sinktest.Metric(t, "topk_sitewide_flusher_rollup_errors_total")-errs0 < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st.mu.Lock()
+	st.failRollups = false
+	st.mu.Unlock()
+	for time.Now().Before(deadline) {
+		st.mu.Lock()
+		n := len(st.rollUps)
+		st.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if got := sinktest.Metric(t, "topk_sitewide_flusher_rollup_errors_total") - errs0; got < 2 {
+		t.Errorf("failed rounds counted: %v, want at least 2", got)
+	}
+	if len(st.rollUps) != 2 {
+		t.Errorf("rounds after the failures: %d, want 1 more (retried after RollupRetry, not RollupEvery)", len(st.rollUps)-1)
+	}
+}

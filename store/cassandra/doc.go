@@ -21,7 +21,11 @@
 //   - SitewideStore (sitewide.go): the sitewide flusher's sitewide_days
 //     rows, each USING TIMESTAMP its value's Version, in single-partition
 //     batches ((entity, month, shard) partitions, SitewideShards per
-//     month).
+//     month); and (sitewide_rollup.go) the month rollups of
+//     sitewide_month_items, each USING TIMESTAMP the sum of its day rows'
+//     write timestamps: whole months rolled up once they leave the api's
+//     view window (RollUp), then the items the flusher writes recomputed
+//     after their rows (RollupTouched).
 //
 // Consumers declare the small interface they need where they use it (the
 // flusher's and the raw writer's store) and are given these types.

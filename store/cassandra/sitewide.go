@@ -56,6 +56,8 @@ type SitewideStore struct {
 	// months are the (entity, month) rows of sitewide_months this store
 	// has written.
 	months sync.Map
+	// started are the months (sitewideMonth) whose roll-up has started.
+	started sync.Map
 }
 
 // SitewideStoreConfig configures a SitewideStore.
@@ -122,18 +124,7 @@ func (c *SitewideStore) WriteSitewide(ctx context.Context, rows []SitewideRow) e
 		entries := byPart[p]
 		for start := 0; start < len(entries); start += c.maxRows {
 			chunk := entries[start:min(start+c.maxRows, len(entries))]
-			// Take the slot before starting the goroutine: at most
-			// Concurrency goroutines wait on Cassandra, not one per batch.
-			select {
-			case c.sem <- struct{}{}:
-			case <-gctx.Done():
-				if err := g.Wait(); err != nil {
-					return err
-				}
-				return gctx.Err()
-			}
-			g.Go(func() error {
-				defer func() { <-c.sem }()
+			err := c.spawn(gctx, g, func() error {
 				b := c.s.NewBatch(gocql.UnloggedBatch).WithContext(gctx)
 				b.Entries = chunk
 				if err := c.s.ExecuteBatch(b); err != nil {
@@ -141,20 +132,40 @@ func (c *SitewideStore) WriteSitewide(ctx context.Context, rows []SitewideRow) e
 				}
 				return nil
 			})
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return g.Wait()
 }
 
+// spawn runs fn in g once one of the store's Concurrency slots is free,
+// and gives the slot back when fn returns. The slot is taken before the
+// goroutine starts: at most Concurrency goroutines wait on Cassandra,
+// not one per request. If gctx ends first it waits for g and returns
+// its error (or gctx's).
+func (c *SitewideStore) spawn(gctx context.Context, g *errgroup.Group, fn func() error) error {
+	select {
+	case c.sem <- struct{}{}:
+	case <-gctx.Done():
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		return gctx.Err()
+	}
+	g.Go(func() error {
+		defer func() { <-c.sem }()
+		return fn()
+	})
+	return nil
+}
+
 // writeMonths writes the sitewide_months rows of parts' months that this
 // store has not written yet, before their day rows.
 func (c *SitewideStore) writeMonths(ctx context.Context, parts []sitewidePartition) error {
-	type month struct {
-		entity topk.Entity
-		month  string
-	}
 	for _, p := range parts {
-		m := month{p.entity, p.month}
+		m := sitewideMonth{p.entity, p.month}
 		if _, ok := c.months.Load(m); ok {
 			continue
 		}
@@ -202,11 +213,14 @@ func (s *sitewideSum) add(plays, listeners, best int64, name, artist string) {
 // artist). Items summing to 0 plays are left out; the order is none. It
 // reads every shard of each month the range overlaps that has rows
 // (sitewide_months), paged, up to 16 partitions at once: a range of many
-// years costs what its months with listens hold, not its length. read,
-// unless nil, is called before each of those reads (the months, each
-// partition) and the function it returns after it: the api's bound on
-// the Cassandra reads it runs and decodes at once (charts.Service.Read,
-// TOPK_API_CASSANDRA_READS). Errors wrap ErrUnavailable.
+// years costs what its months with listens hold, not its length. A month
+// wholly in the range whose roll-up is done (sitewide_month_rollups) is
+// read from its rollups (sitewide_month_items: a row per item), any other
+// from its day rows; both sum to the same figures. read,
+// unless nil, is called before each of those reads (the months with
+// their roll-up states, each partition) and the function it returns
+// after it: the api's bound on the Cassandra reads it runs and decodes at
+// once (charts.Service.Read, TOPK_API_CASSANDRA_READS). Errors wrap ErrUnavailable.
 func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to time.Time, read func(context.Context) (done func())) ([]topk.SitewideItem, error) {
 	if read == nil {
 		read = func(context.Context) func() { return func() {} }
@@ -221,14 +235,27 @@ func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to
 	}
 	done := read(ctx)
 	months, err := r.sitewideMonths(ctx, s, entity, from, to)
+	var states map[string]rollupState
+	if err == nil && len(months) > 0 {
+		states, err = rollupStates(ctx, s, entity, months[0], months[len(months)-1])
+		err = unavailable("sitewide_month_rollups", err)
+	}
 	done()
 	if err != nil {
 		return nil, err
 	}
-	var parts []sitewidePartition
+	// A month wholly in the range whose roll-up is done is read from its
+	// rollups: a row per item instead of one per item, day and bucket.
+	type part struct {
+		sitewidePartition
+		rollup bool
+	}
+	var parts []part
 	for _, m := range months {
+		first, _ := time.Parse(monthLayout, m)
+		whole := !first.Before(from) && !first.AddDate(0, 1, -1).After(to)
 		for shard := range SitewideShards {
-			parts = append(parts, sitewidePartition{entity: entity, month: m, shard: shard})
+			parts = append(parts, part{sitewidePartition{entity: entity, month: m, shard: shard}, whole && states[m].done})
 		}
 	}
 	var mu sync.Mutex
@@ -238,7 +265,13 @@ func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to
 	for _, p := range parts {
 		g.Go(func() error {
 			done := read(gctx)
-			part, err := r.readSitewide(gctx, s, p, from, to)
+			var part map[uint64]*sitewideSum
+			var err error
+			if p.rollup {
+				part, err = r.readRollups(gctx, s, p.sitewidePartition)
+			} else {
+				part, err = r.readSitewide(gctx, s, p.sitewidePartition, from, to)
+			}
 			done()
 			if err != nil {
 				return err
