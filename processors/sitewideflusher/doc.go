@@ -13,9 +13,11 @@
 //     USING TIMESTAMP = the value's Version, in single-partition batches
 //     (cassandra.SitewideStore);
 //  3. recomputes the month rollup (sitewide_month_items) of each item it
-//     wrote, from the item's rows of that month, for the months already
+//     wrote, from the item's rows of that month, for the months (or
+//     years) already rolled up, then its year rollup
+//     (sitewide_year_items) from its month rollups for the years already
 //     rolled up (cassandra.SitewideStore.RollupTouched): late listens and
-//     imports of old history keep those rollups equal to their days;
+//     imports of old history keep the rollups equal to their days;
 //
 // and only then lets the sink mark the offsets. A failure retries the
 // whole flush (everything it writes is idempotent), so the flusher
@@ -40,19 +42,21 @@
 // group writes its own table, so such a record is a bug to see in the
 // logs, not input to dead-letter, and it must not stall its partition.
 //
-// # Month rollups
+// # Month and year rollups
 //
 // Beside the sink, a loop (at start, then every RollupEvery, an hour)
-// rolls up whole the months that ended before today − RecentDays (the
-// api's view window: the api reads only those months whole from
-// Cassandra): sets the month's started flag, sums each item's rows, writes
-// its rollup USING TIMESTAMP the sum of the rows' write timestamps (a
-// rollup summed from older or fewer rows has a smaller one and loses),
-// then sets done, from when readers use the rollups. Step 3 reads started
-// after writing its rows, the roll-up sets it before reading any row: a
-// row is either read by the roll-up or followed by its item's recompute,
-// so a done month's rollups equal its rows once the flusher has caught
-// up. Copies rolling up one month at once write the same rollups.
+// rolls up whole the months that ended before the month of today −
+// RecentDays (the api's view window: the api reads only those months
+// whole from Cassandra) and the years whose December is one of them: a
+// year's started flag first, then each month's (started, each item's
+// rows summed and written USING TIMESTAMP the sum of the rows' write
+// timestamps, done), then the year's sums of its months' rollups (USING
+// TIMESTAMP the sum of theirs) and done. A rollup summed from older or
+// fewer rows has a smaller timestamp and loses. Step 3 reads the started
+// flags after its writes, the roll-up sets them before reading: a row is
+// either read by the roll-up or followed by its item's recomputes, so
+// done rollups equal their rows once the flusher has caught up. Copies
+// rolling up at once write the same rollups.
 //
 // Freshness: the api's sitewide view serves the recent days from Kafka,
 // so Cassandra may lag by seconds; the default flush interval is 5 s,

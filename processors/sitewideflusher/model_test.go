@@ -54,14 +54,14 @@ func (m *memStore) RollupTouched(ctx context.Context, rows []cassandra.SitewideR
 }
 
 // RollUp records before and rolls up nothing.
-func (m *memStore) RollUp(ctx context.Context, before time.Time, log *slog.Logger) (int, error) {
+func (m *memStore) RollUp(ctx context.Context, before time.Time, log *slog.Logger) (cassandra.RolledUp, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failRollups {
-		return 0, errInjected
+		return cassandra.RolledUp{}, errInjected
 	}
 	m.rollUps = append(m.rollUps, before)
-	return 0, nil
+	return cassandra.RolledUp{}, nil
 }
 
 func newMemStore() *memStore { return &memStore{rows: map[sitewide.Key]cassandra.SitewideRow{}} }

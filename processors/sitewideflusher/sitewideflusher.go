@@ -47,13 +47,13 @@ var (
 		Help: "Table records superseded by a newer value of the same key within one flush, beyond those the sink " +
 			"replaced as it read them (topk_sink_records_coalesced_total{sink=\"sitewide_flusher\"}).",
 	})
-	rolledUp = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "topk_sitewide_flusher_months_rolled_up_total",
-		Help: "Months of sitewide_days rolled up whole (sitewide_month_items) once they left the view's window.",
-	})
+	rolledUp = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "topk_sitewide_flusher_rolled_up_total",
+		Help: "Months (period=month: sitewide_month_items) and years (period=year: sitewide_year_items) of sitewide_days rolled up whole once they left the view's window.",
+	}, []string{"period"})
 	rollupErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "topk_sitewide_flusher_rollup_errors_total",
-		Help: "Roll-ups of whole months that failed (tried again after RollupRetry).",
+		Help: "Roll-up rounds that failed (tried again after RollupRetry).",
 	})
 	skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "topk_sitewide_flusher_records_skipped_total",
@@ -99,9 +99,9 @@ type Config struct {
 	// batches of at most this many. Default 1000.
 	MaxRowsPerCQLBatch int
 	// RecentDays is the api's view window (TOPK_VIEW_DAYS, default
-	// sitewide.DefaultRecentDays): a month is rolled up whole once it
-	// ends before today − RecentDays, as the api reads it from Cassandra
-	// only then.
+	// sitewide.DefaultRecentDays): a month (a year) is rolled up whole
+	// once it ends before the month of today − RecentDays, as the api
+	// reads it whole from Cassandra only then.
 	RecentDays int
 	// RollupEvery is how often the months to roll up are looked for.
 	// Default 1 hour; RollupRetry (default 1 minute) after a failure.
@@ -252,7 +252,7 @@ func (f *Flusher) Run(ctx context.Context) error {
 	return f.sink.Run(ctx)
 }
 
-// rollUps rolls up the months that left the view's window, at once and
+// rollUps rolls up the months and years that left the view's window, at once and
 // then every RollupEvery (RollupRetry after a failure), until ctx ends.
 func (f *Flusher) rollUps(ctx context.Context) {
 	for {
@@ -274,11 +274,12 @@ func (f *Flusher) rollUps(ctx context.Context) {
 }
 
 // rollUp is one round of rollUps: the months ending before today −
-// RecentDays (UTC) not yet done.
+// RecentDays (UTC), and the years they end, not yet done.
 func (f *Flusher) rollUp(ctx context.Context) error {
 	before := f.cfg.Now().UTC().AddDate(0, 0, -f.cfg.RecentDays)
 	n, err := f.store.RollUp(ctx, before, f.log)
-	rolledUp.Add(float64(n))
+	rolledUp.WithLabelValues("month").Add(float64(n.Months))
+	rolledUp.WithLabelValues("year").Add(float64(n.Years))
 	return err
 }
 

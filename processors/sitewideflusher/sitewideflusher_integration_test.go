@@ -299,7 +299,7 @@ func TestIntegrationSitewideFlusher(t *testing.T) {
 	w := newWorld(t)
 	w.grow(10)
 	w.produce(0, 10)
-	rolled0 := sinktest.Metric(t, "topk_sitewide_flusher_months_rolled_up_total")
+	rolled0 := sinktest.Metric(t, "topk_sitewide_flusher_rolled_up_total", "period", "month")
 	w.flusher(sitewideflusher.Config{FlushInterval: 200 * time.Millisecond, MaxBatch: 11,
 		Backoff: sink.Backoff{Min: 50 * time.Millisecond, Max: time.Second}, RollupEvery: 300 * time.Millisecond})
 	w.converge(60 * time.Second)
@@ -323,7 +323,7 @@ func TestIntegrationSitewideFlusher(t *testing.T) {
 	w.checkRange("2026-02-01", "2026-02-27")
 	w.checkRange("2026-01-31", "2026-01-31")
 	sinktest.Eventually(t, 10*time.Second, "both months of the 3 entities rolled up", func() bool {
-		return sinktest.Metric(t, "topk_sitewide_flusher_months_rolled_up_total")-rolled0 >= 6
+		return sinktest.Metric(t, "topk_sitewide_flusher_rolled_up_total", "period", "month")-rolled0 >= 6
 	})
 	w.checkRange("2026-01-01", "2026-02-28") // whole months: the rollups
 	w.grow(4)

@@ -17,10 +17,11 @@ type store interface {
 	// nothing). An error may leave some rows written: the flush is
 	// retried whole.
 	WriteSitewide(ctx context.Context, rows []cassandra.SitewideRow) error
-	// RollupTouched recomputes the month rollups of the items of rows
-	// whose month's roll-up has started, after rows were written.
+	// RollupTouched recomputes the month and year rollups of the items of
+	// rows whose month's or year's roll-up has started, after rows were
+	// written.
 	RollupTouched(ctx context.Context, rows []cassandra.SitewideRow) error
-	// RollUp rolls up the months before before's month not yet done, and
-	// says how many.
-	RollUp(ctx context.Context, before time.Time, log *slog.Logger) (int, error)
+	// RollUp rolls up the months before before's month, and the years
+	// they end, not yet done, and says how many.
+	RollUp(ctx context.Context, before time.Time, log *slog.Logger) (cassandra.RolledUp, error)
 }

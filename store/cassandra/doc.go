@@ -21,11 +21,12 @@
 //   - SitewideStore (sitewide.go): the sitewide flusher's sitewide_days
 //     rows, each USING TIMESTAMP its value's Version, in single-partition
 //     batches ((entity, month, shard) partitions, SitewideShards per
-//     month); and (sitewide_rollup.go) the month rollups of
-//     sitewide_month_items, each USING TIMESTAMP the sum of its day rows'
-//     write timestamps: whole months rolled up once they leave the api's
-//     view window (RollUp), then the items the flusher writes recomputed
-//     after their rows (RollupTouched).
+//     month); and (sitewide_rollup.go) the month and year rollups of
+//     sitewide_month_items and sitewide_year_items, each USING TIMESTAMP
+//     the sum of the write timestamps it was summed from: whole months
+//     and years rolled up once they leave the api's view window
+//     (RollUp), then the items the flusher writes recomputed after their
+//     rows (RollupTouched).
 //
 // Consumers declare the small interface they need where they use it (the
 // flusher's and the raw writer's store) and are given these types.

@@ -236,26 +236,42 @@ func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to
 	done := read(ctx)
 	months, err := r.sitewideMonths(ctx, s, entity, from, to)
 	var states map[string]rollupState
+	var years map[int]rollupState
 	if err == nil && len(months) > 0 {
 		states, err = rollupStates(ctx, s, entity, months[0], months[len(months)-1])
-		err = unavailable("sitewide_month_rollups", err)
+		if err == nil {
+			years, err = yearStates(ctx, s, entity, yearOf(months[0]), yearOf(months[len(months)-1]))
+		}
+		err = unavailable("sitewide roll-up states", err)
 	}
 	done()
 	if err != nil {
 		return nil, err
 	}
-	// A month wholly in the range whose roll-up is done is read from its
-	// rollups: a row per item instead of one per item, day and bucket.
+	// A year or month wholly in the range whose roll-up is done is read
+	// from its rollups: a row per item instead of one per item, day and
+	// bucket.
 	type part struct {
 		sitewidePartition
-		rollup bool
+		year   int  // a year's rollups, or 0
+		rollup bool // a month's rollups, or its days
 	}
 	var parts []part
 	for _, m := range months {
-		first, _ := time.Parse(monthLayout, m)
+		y := yearOf(m)
+		first := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+		if years[y].done && !first.Before(from) && !first.AddDate(1, 0, -1).After(to) {
+			if len(parts) == 0 || parts[len(parts)-1].year != y {
+				for shard := range SitewideShards {
+					parts = append(parts, part{sitewidePartition: sitewidePartition{entity: entity, shard: shard}, year: y})
+				}
+			}
+			continue
+		}
+		first, _ = time.Parse(monthLayout, m)
 		whole := !first.Before(from) && !first.AddDate(0, 1, -1).After(to)
 		for shard := range SitewideShards {
-			parts = append(parts, part{sitewidePartition{entity: entity, month: m, shard: shard}, whole && states[m].done})
+			parts = append(parts, part{sitewidePartition: sitewidePartition{entity: entity, month: m, shard: shard}, rollup: whole && states[m].done})
 		}
 	}
 	var mu sync.Mutex
@@ -267,9 +283,12 @@ func (r *Reader) SitewideRange(ctx context.Context, entity topk.Entity, from, to
 			done := read(gctx)
 			var part map[uint64]*sitewideSum
 			var err error
-			if p.rollup {
-				part, err = r.readRollups(gctx, s, p.sitewidePartition)
-			} else {
+			switch {
+			case p.year != 0:
+				part, err = r.readRollups(gctx, s, "sitewide_year_items", selectYearRollups, string(p.entity), p.year, p.shard)
+			case p.rollup:
+				part, err = r.readRollups(gctx, s, "sitewide_month_items", selectRollups, string(p.entity), p.month, p.shard)
+			default:
 				part, err = r.readSitewide(gctx, s, p.sitewidePartition, from, to)
 			}
 			done()

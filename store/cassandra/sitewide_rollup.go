@@ -1,7 +1,8 @@
-// Sitewide month rollups (schemas/cassandra/007_sitewide_rollups.cql):
-// the flusher's recompute of the items it wrote (RollupTouched), the
-// roll-up of whole months once they leave the view's window (RollUp), and
-// the reads of a month's rollups (Reader.SitewideRange).
+// Sitewide month and year rollups (schemas/cassandra/007_… and
+// 008_sitewide_year_rollups.cql): the flusher's recompute of the items it
+// wrote (RollupTouched), the roll-up of whole months and years once they
+// leave the view's window (RollUp), and the reads of the rollups
+// (Reader.SitewideRange).
 
 package cassandra
 
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,6 +27,27 @@ type sitewideMonth struct {
 	month  string
 }
 
+// sitewideYear is one entity's year of sitewide_days.
+type sitewideYear struct {
+	entity topk.Entity
+	year   int
+}
+
+// yearOf is the year of a month spelled monthLayout.
+func yearOf(month string) int {
+	y, _ := strconv.Atoi(month[:4])
+	return y
+}
+
+// monthsOf are the twelve months of year, spelled monthLayout.
+func monthsOf(year int) []string {
+	out := make([]string, 12)
+	for i := range out {
+		out[i] = fmt.Sprintf("%04d-%02d", year, i+1)
+	}
+	return out
+}
+
 const (
 	selectRollupStates = `SELECT month, started, done FROM sitewide_month_rollups WHERE entity = ? AND month >= ? AND month <= ?`
 	selectRollupState  = `SELECT started FROM sitewide_month_rollups WHERE entity = ? AND month = ?`
@@ -37,6 +60,18 @@ const (
 	insertRollup = `INSERT INTO sitewide_month_items (entity, month, shard, item, plays, listeners, best, name, artist) ` +
 		`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
 	selectRollups = `SELECT item, plays, listeners, best, name, artist FROM sitewide_month_items WHERE entity = ? AND month = ? AND shard = ?`
+
+	selectYearStates = `SELECT year, started, done FROM sitewide_year_rollups WHERE entity = ? AND year >= ? AND year <= ?`
+	selectYearState  = `SELECT started FROM sitewide_year_rollups WHERE entity = ? AND year = ?`
+	markYearStarted  = `UPDATE sitewide_year_rollups SET started = true WHERE entity = ? AND year = ?`
+	markYearDone     = `UPDATE sitewide_year_rollups SET done = true WHERE entity = ? AND year = ?`
+	selectItemYear   = `SELECT plays, listeners, best, name, artist, WRITETIME(plays) FROM sitewide_month_items ` +
+		`WHERE entity = ? AND month IN ? AND shard = ? AND item = ?`
+	selectYearShard = `SELECT item, plays, listeners, best, name, artist, WRITETIME(plays) FROM sitewide_month_items ` +
+		`WHERE entity = ? AND month IN ? AND shard = ?`
+	insertYearRollup = `INSERT INTO sitewide_year_items (entity, year, shard, item, plays, listeners, best, name, artist) ` +
+		`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
+	selectYearRollups = `SELECT item, plays, listeners, best, name, artist FROM sitewide_year_items WHERE entity = ? AND year = ? AND shard = ?`
 )
 
 // rollupSum is an item's month summed from its day rows: the sums, the
@@ -47,16 +82,18 @@ type rollupSum struct {
 	ts int64
 }
 
-// RollupTouched recomputes the month rollup of every (entity, month,
-// item) of rows whose month has its roll-up started
-// (sitewide_month_rollups), from the item's day rows of that month, read
-// after rows were written: call it after WriteSitewide succeeded. A
-// month's started flag is read here, after the rows were written, and
-// RollUp sets it before reading any row: so each row is either read by
-// the month's roll-up or followed by this recompute. Months of the view's
-// window have no roll-up started and cost one read per flush and entity.
-// It returns the first error (the caller writes the batch again and calls
-// it again: idempotent).
+// RollupTouched recomputes the rollups of every (entity, month, item)
+// of rows whose month's roll-up has started, or its year's
+// (sitewide_month_rollups, sitewide_year_rollups): the month rollup from
+// the item's day rows of that month, then, for a year whose roll-up has
+// started, the year rollup from the item's month rollups. Call it after
+// WriteSitewide succeeded. The flags are read after the writes they
+// follow (month: after rows were written; year: again, after the month
+// rollups were), and RollUp sets them before reading anything: so each
+// row is either read by a roll-up or followed by these recomputes.
+// Months of the view's window have no roll-up started and cost a read or
+// two per flush and entity. It returns the first error (the caller writes
+// the batch again and calls it again: idempotent).
 func (c *SitewideStore) RollupTouched(ctx context.Context, rows []SitewideRow) error {
 	touched := map[sitewideMonth]map[uint64]struct{}{}
 	var order []sitewideMonth
@@ -69,17 +106,48 @@ func (c *SitewideStore) RollupTouched(ctx context.Context, rows []SitewideRow) e
 		}
 		touched[m][rows[i].Key.Item] = struct{}{}
 	}
+	years := map[sitewideYear]map[uint64]struct{}{}
+	var yearOrder []sitewideYear
 	g, gctx := errgroup.WithContext(ctx)
 	for _, m := range order {
-		started, err := c.rollupStarted(ctx, m)
+		y := sitewideYear{m.entity, yearOf(m.month)}
+		started, err := c.startedMonth(ctx, m)
+		if err == nil && !started {
+			started, err = c.startedYear(ctx, y)
+		}
 		if err != nil {
+			_ = g.Wait()
 			return err
 		}
 		if !started {
 			continue
 		}
+		if years[y] == nil {
+			years[y] = map[uint64]struct{}{}
+			yearOrder = append(yearOrder, y)
+		}
 		for item := range touched[m] {
+			years[y][item] = struct{}{}
 			if err := c.spawn(gctx, g, func() error { return c.recompute(gctx, m, item) }); err != nil {
+				return err
+			}
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	for _, y := range yearOrder {
+		started, err := c.startedYear(ctx, y)
+		if err != nil {
+			_ = g.Wait()
+			return err
+		}
+		if !started {
+			continue
+		}
+		for item := range years[y] {
+			if err := c.spawn(gctx, g, func() error { return c.recomputeYear(gctx, y, item) }); err != nil {
 				return err
 			}
 		}
@@ -87,19 +155,28 @@ func (c *SitewideStore) RollupTouched(ctx context.Context, rows []SitewideRow) e
 	return g.Wait()
 }
 
-// rollupStarted reports whether m's roll-up has started: read from
+// startedMonth reports whether m's roll-up has started: read from
 // Cassandra until it has (then remembered: the flag is never cleared).
-func (c *SitewideStore) rollupStarted(ctx context.Context, m sitewideMonth) (bool, error) {
-	if _, ok := c.started.Load(m); ok {
+func (c *SitewideStore) startedMonth(ctx context.Context, m sitewideMonth) (bool, error) {
+	return c.startedFlag(ctx, m, selectRollupState, string(m.entity), m.month)
+}
+
+// startedYear is startedMonth for a year.
+func (c *SitewideStore) startedYear(ctx context.Context, y sitewideYear) (bool, error) {
+	return c.startedFlag(ctx, y, selectYearState, string(y.entity), y.year)
+}
+
+func (c *SitewideStore) startedFlag(ctx context.Context, key any, stmt string, args ...any) (bool, error) {
+	if _, ok := c.started.Load(key); ok {
 		return true, nil
 	}
 	var started bool
-	err := c.s.Query(selectRollupState, string(m.entity), m.month).WithContext(ctx).Idempotent(true).Scan(&started)
+	err := c.s.Query(stmt, args...).WithContext(ctx).Idempotent(true).Scan(&started)
 	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
-		return false, fmt.Errorf("sitewide_month_rollups %s %s: %w", m.entity, m.month, err)
+		return false, fmt.Errorf("sitewide roll-up state %v: %w", args, err)
 	}
 	if started {
-		c.started.Store(m, struct{}{})
+		c.started.Store(key, struct{}{})
 	}
 	return started, nil
 }
@@ -138,22 +215,103 @@ func (c *SitewideStore) writeRollup(ctx context.Context, m sitewideMonth, shard 
 	return nil
 }
 
-// RollUp rolls up every month of sitewide_days before the month of
-// before (the first day of the api's view window) that is not yet done:
-// it sets the month's started flag, sums each of its 16 partitions per
-// item (paged), writes each item's rollup USING TIMESTAMP the sum of its
-// rows' write timestamps, and sets done. It returns the months it rolled
-// up. Two copies rolling up one month at once write the same rollups (or,
-// with a row changed in between, the newer wins): idempotent.
-func (c *SitewideStore) RollUp(ctx context.Context, before time.Time, log *slog.Logger) (int, error) {
-	last := utcDay(before).AddDate(0, -1, 0).Format(monthLayout)
+// recomputeYear writes item's rollup of y, summed from its month
+// rollups.
+func (c *SitewideStore) recomputeYear(ctx context.Context, y sitewideYear, item uint64) error {
+	shard := SitewideShard(item)
+	it := c.s.Query(selectItemYear, string(y.entity), monthsOf(y.year), shard, int64(item)).WithContext(ctx).Idempotent(true).Iter()
+	var sum rollupSum
 	n := 0
+	for sum.scan(it) {
+		n++
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("sitewide_month_items %s %d item %x: %w", y.entity, y.year, item, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	return c.writeYearRollup(ctx, y, shard, item, &sum)
+}
+
+// scan adds the next rollup row of it (plays, listeners, best, name,
+// artist, write time) to s; false at the end.
+func (s *rollupSum) scan(it *gocql.Iter) bool {
+	var plays, listeners, best, wt int64
+	var name, artist string
+	if !it.Scan(&plays, &listeners, &best, &name, &artist, &wt) {
+		return false
+	}
+	s.add(plays, listeners, best, name, artist)
+	s.ts += wt
+	return true
+}
+
+// writeYearRollup writes one item's year rollup USING TIMESTAMP its
+// months' sum.
+func (c *SitewideStore) writeYearRollup(ctx context.Context, y sitewideYear, shard int, item uint64, s *rollupSum) error {
+	err := c.s.Query(insertYearRollup, string(y.entity), y.year, shard, int64(item), s.plays, s.listeners, s.best, s.name, s.artist, s.ts).
+		WithContext(ctx).Idempotent(true).Exec()
+	if err != nil {
+		return fmt.Errorf("sitewide_year_items %s %d item %x: %w", y.entity, y.year, item, err)
+	}
+	return nil
+}
+
+// RolledUp counts what one RollUp rolled up.
+type RolledUp struct{ Months, Years int }
+
+// RollUp rolls up what the api reads whole from Cassandra and is not yet
+// done: every month of sitewide_days before the month of before (the
+// first day of the api's view window), then every year whose December
+// is one of those. A month: its started flag set, each of its 16
+// partitions summed per item (paged), each item's rollup written USING
+// TIMESTAMP the sum of its rows' write timestamps, its done flag set; a
+// year likewise from its months' rollups, except that its started flag
+// is set before its months are listed and rolled up (a month that gets
+// its first rows later is then recomputed by RollupTouched, which counts
+// a started year as started for its months). Two copies rolling up at
+// once write the same rollups (or, with a row changed in between, the
+// newer wins): idempotent.
+func (c *SitewideStore) RollUp(ctx context.Context, before time.Time, log *slog.Logger) (RolledUp, error) {
+	var n RolledUp
+	lastMonth := utcDay(before).AddDate(0, -1, 0).Format(monthLayout)
+	lastYear := yearOf(lastMonth)
+	if lastMonth[5:] != "12" {
+		lastYear--
+	}
 	for _, e := range topk.Entities {
-		months, err := c.monthsToRollUp(ctx, e, last)
+		months, err := c.listMonths(ctx, e, lastMonth)
+		if err != nil {
+			return n, err
+		}
+		if len(months) == 0 {
+			continue
+		}
+		years, err := c.yearsToRollUp(ctx, e, months, lastYear)
+		if err != nil {
+			return n, err
+		}
+		if len(years) > 0 {
+			for _, y := range years {
+				if err := c.s.Query(markYearStarted, string(e), y).WithContext(ctx).Idempotent(true).Exec(); err != nil {
+					return n, fmt.Errorf("sitewide_year_rollups %s %d: %w", e, y, err)
+				}
+			}
+			// Listed again after the years' flags: a month whose first
+			// rows were written before a flush could see them is here.
+			if months, err = c.listMonths(ctx, e, lastMonth); err != nil {
+				return n, err
+			}
+		}
+		states, err := rollupStates(ctx, c.s, e, months[0], lastMonth)
 		if err != nil {
 			return n, err
 		}
 		for _, m := range months {
+			if states[m].done {
+				continue
+			}
 			start := time.Now()
 			if err := c.s.Query(markRollupStarted, string(e), m).WithContext(ctx).Idempotent(true).Exec(); err != nil {
 				return n, fmt.Errorf("sitewide_month_rollups %s %s: %w", e, m, err)
@@ -165,18 +323,31 @@ func (c *SitewideStore) RollUp(ctx context.Context, before time.Time, log *slog.
 			if err := c.s.Query(markRollupDone, string(e), m).WithContext(ctx).Idempotent(true).Exec(); err != nil {
 				return n, fmt.Errorf("sitewide_month_rollups %s %s: %w", e, m, err)
 			}
-			n++
+			n.Months++
 			if log != nil {
 				log.Info("sitewide month rolled up", "entity", e, "month", m, "items", items, "took", time.Since(start).Round(time.Millisecond))
+			}
+		}
+		for _, y := range years {
+			start := time.Now()
+			items, err := c.rollUpYear(ctx, sitewideYear{e, y})
+			if err != nil {
+				return n, err
+			}
+			if err := c.s.Query(markYearDone, string(e), y).WithContext(ctx).Idempotent(true).Exec(); err != nil {
+				return n, fmt.Errorf("sitewide_year_rollups %s %d: %w", e, y, err)
+			}
+			n.Years++
+			if log != nil {
+				log.Info("sitewide year rolled up", "entity", e, "year", y, "items", items, "took", time.Since(start).Round(time.Millisecond))
 			}
 		}
 	}
 	return n, nil
 }
 
-// monthsToRollUp are e's months of sitewide_days up to last whose
-// roll-up is not done.
-func (c *SitewideStore) monthsToRollUp(ctx context.Context, e topk.Entity, last string) ([]string, error) {
+// listMonths are e's months of sitewide_days up to last.
+func (c *SitewideStore) listMonths(ctx context.Context, e topk.Entity, last string) ([]string, error) {
 	it := c.s.Query(selectSitewideMonths, string(e), "0000-00", last).WithContext(ctx).Idempotent(true).Iter()
 	var all []string
 	var m string
@@ -186,52 +357,104 @@ func (c *SitewideStore) monthsToRollUp(ctx context.Context, e topk.Entity, last 
 	if err := it.Close(); err != nil {
 		return nil, fmt.Errorf("sitewide_months %s: %w", e, err)
 	}
-	if len(all) == 0 {
+	return all, nil
+}
+
+// yearsToRollUp are the years of months up to last whose roll-up is not
+// done.
+func (c *SitewideStore) yearsToRollUp(ctx context.Context, e topk.Entity, months []string, last int) ([]int, error) {
+	first := yearOf(months[0])
+	if first > last {
 		return nil, nil
 	}
-	states, err := rollupStates(ctx, c.s, e, all[0], last)
+	states, err := yearStates(ctx, c.s, e, first, last)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, m := range all {
-		if !states[m].done {
-			out = append(out, m)
+	var out []int
+	for _, m := range months {
+		y := yearOf(m)
+		if y <= last && !states[y].done && (len(out) == 0 || out[len(out)-1] != y) {
+			out = append(out, y)
 		}
 	}
 	return out, nil
 }
 
+// rollUpYear sums each partition of y's month rollups per item and
+// writes the year rollups; it returns the items.
+func (c *SitewideStore) rollUpYear(ctx context.Context, y sitewideYear) (int, error) {
+	return c.rollUpShards(ctx, func(shard int) *gocql.Iter {
+		return c.s.Query(selectYearShard, string(y.entity), monthsOf(y.year), shard).WithContext(ctx).Idempotent(true).
+			PageSize(sitewidePage).Iter()
+	}, func(it *gocql.Iter) (uint64, *rollupSum, bool) {
+		var item int64
+		var s rollupSum
+		var plays, listeners, best, wt int64
+		var name, artist string
+		if !it.Scan(&item, &plays, &listeners, &best, &name, &artist, &wt) {
+			return 0, nil, false
+		}
+		s.add(plays, listeners, best, name, artist)
+		s.ts = wt
+		return uint64(item), &s, true
+	}, func(ctx context.Context, shard int, item uint64, s *rollupSum) error {
+		return c.writeYearRollup(ctx, y, shard, item, s)
+	})
+}
+
 // rollUpMonth sums each partition of m per item and writes the rollups;
 // it returns the items.
 func (c *SitewideStore) rollUpMonth(ctx context.Context, m sitewideMonth) (int, error) {
+	return c.rollUpShards(ctx, func(shard int) *gocql.Iter {
+		return c.s.Query(selectMonthShard, string(m.entity), m.month, shard).WithContext(ctx).Idempotent(true).
+			PageSize(sitewidePage).Iter()
+	}, func(it *gocql.Iter) (uint64, *rollupSum, bool) {
+		var item, plays, wt int64
+		var listeners int
+		var name, artist string
+		var s rollupSum
+		if !it.Scan(&item, &plays, &listeners, &name, &artist, &wt) {
+			return 0, nil, false
+		}
+		s.add(plays, int64(listeners), plays, name, artist)
+		s.ts = wt
+		return uint64(item), &s, true
+	}, func(ctx context.Context, shard int, item uint64, s *rollupSum) error {
+		return c.writeRollup(ctx, m, shard, item, s)
+	})
+}
+
+// rollUpShards reads each of the 16 shards (query), sums its rows (next:
+// one row as a sum) per item and writes each item's sum (write), one of
+// the store's Concurrency slots per shard (the flushes' writes share
+// them); it returns the items.
+func (c *SitewideStore) rollUpShards(ctx context.Context, query func(shard int) *gocql.Iter,
+	next func(*gocql.Iter) (uint64, *rollupSum, bool), write func(context.Context, int, uint64, *rollupSum) error) (int, error) {
 	var mu sync.Mutex
 	items := 0
 	g, gctx := errgroup.WithContext(ctx)
 	for shard := range SitewideShards {
-		// One of the store's Concurrency slots per partition read and its
-		// rollups written: the flushes' writes share them.
 		err := c.spawn(gctx, g, func() error {
-			it := c.s.Query(selectMonthShard, string(m.entity), m.month, shard).WithContext(gctx).Idempotent(true).
-				PageSize(sitewidePage).Iter()
+			it := query(shard)
 			sums := map[uint64]*rollupSum{}
-			var item, plays, wt int64
-			var listeners int
-			var name, artist string
-			for it.Scan(&item, &plays, &listeners, &name, &artist, &wt) {
-				s := sums[uint64(item)]
-				if s == nil {
-					s = &rollupSum{}
-					sums[uint64(item)] = s
+			for {
+				item, row, ok := next(it)
+				if !ok {
+					break
 				}
-				s.add(plays, int64(listeners), plays, name, artist)
-				s.ts += wt
+				if s := sums[item]; s != nil {
+					s.add(row.plays, row.listeners, row.best, row.name, row.artist)
+					s.ts += row.ts
+				} else {
+					sums[item] = row
+				}
 			}
 			if err := it.Close(); err != nil {
-				return fmt.Errorf("sitewide_days %s %s shard %d: %w", m.entity, m.month, shard, err)
+				return fmt.Errorf("roll-up shard %d: %w", shard, err)
 			}
 			for item, s := range sums {
-				if err := c.writeRollup(gctx, m, shard, item, s); err != nil {
+				if err := write(gctx, shard, item, s); err != nil {
 					return err
 				}
 			}
@@ -265,9 +488,26 @@ func rollupStates(ctx context.Context, s *gocql.Session, e topk.Entity, first, l
 	return out, nil
 }
 
-// readRollups sums one partition of a month's rollups per item.
-func (r *Reader) readRollups(ctx context.Context, s *gocql.Session, p sitewidePartition) (map[uint64]*sitewideSum, error) {
-	it := readOf(ctx, topk.Monthly, s, selectRollups, string(p.entity), p.month, p.shard).PageSize(sitewidePage).Iter()
+// yearStates are e's years from first to last with a roll-up state.
+func yearStates(ctx context.Context, s *gocql.Session, e topk.Entity, first, last int) (map[int]rollupState, error) {
+	it := s.Query(selectYearStates, string(e), first, last).WithContext(ctx).Idempotent(true).Iter()
+	out := map[int]rollupState{}
+	var y int
+	var st rollupState
+	for it.Scan(&y, &st.started, &st.done) {
+		out[y] = st
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("sitewide_year_rollups %s: %w", e, err)
+	}
+	return out, nil
+}
+
+// readRollups sums one partition of a month's or a year's rollups
+// (stmt: selectRollups or selectYearRollups, args its partition) per
+// item.
+func (r *Reader) readRollups(ctx context.Context, s *gocql.Session, what, stmt string, args ...any) (map[uint64]*sitewideSum, error) {
+	it := readOf(ctx, topk.Monthly, s, stmt, args...).PageSize(sitewidePage).Iter()
 	out := map[uint64]*sitewideSum{}
 	var item, plays, listeners, best int64
 	var name, artist string
@@ -280,7 +520,7 @@ func (r *Reader) readRollups(ctx context.Context, s *gocql.Session, p sitewidePa
 		sum.add(plays, listeners, best, name, artist)
 	}
 	if err := it.Close(); err != nil {
-		return nil, unavailable(fmt.Sprintf("sitewide_month_items %s %s shard %d", p.entity, p.month, p.shard), err)
+		return nil, unavailable(fmt.Sprintf("%s %v", what, args), err)
 	}
 	return out, nil
 }

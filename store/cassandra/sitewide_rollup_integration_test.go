@@ -19,14 +19,17 @@ import (
 // 40 items, several buckets per day, older versions written after newer
 // ones) are summed by SitewideRange from the day rows; RollUp before
 // 2026-01-15 rolls up November and December (both entities: 4 months)
-// and nothing on a second call; each rollup row equals an independent
-// sum of the newest rows; SitewideRange gives the same answer from the
-// rollups. That it reads them: a day row written into December without
-// RollupTouched shows in a range of part of December (days) but not in
-// one of all of it (rollups) until RollupTouched recomputes its item; a
-// rollup written with a smaller timestamp (a recompute from older rows)
-// changes nothing; a row written into January (no roll-up started) is
-// not recomputed and January still reads its days.
+// and 2025 (2 years), and nothing on a second call; each month rollup row
+// equals an independent sum of the newest rows; SitewideRange gives the
+// same answers from the rollups, reading a year's 16 partitions for all
+// of 2025 and a month's for all of a month. That it reads them: a day row
+// written into December without RollupTouched shows in a range of part
+// of December (days) but not in one of all of December or 2025 until
+// RollupTouched recomputes its item's month and year; the first row of a
+// month of 2025 that had none is recomputed into 2025 (its month is rolled
+// up by the next RollUp); a rollup written with a smaller timestamp (a
+// recompute from older rows) changes nothing; a row written into January
+// (no roll-up started) is not recomputed and January reads its days.
 func TestIntegrationSitewideRollups(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
@@ -99,26 +102,36 @@ func TestIntegrationSitewideRollups(t *testing.T) {
 		}
 		return showSitewide(out)
 	}
-	check := func(what string, e topk.Entity, from, to, want string) {
+	// check compares a range with want; reads, unless 0, is how many
+	// reads it must take (the states, then 16 per month or year read).
+	checkReads := func(what string, e topk.Entity, from, to, want string, reads int) {
 		t.Helper()
-		got, err := r.SitewideRange(ctx, e, swDay(from), swDay(to), nil)
+		g := newReadGate(4)
+		got, err := r.SitewideRange(ctx, e, swDay(from), swDay(to), g.read)
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if g := showSitewide(got); g != want {
-			t.Errorf("%s: %s %s..%s:\n%swant\n%s", what, e, from, to, g, want)
+		if gs := showSitewide(got); gs != want {
+			t.Errorf("%s: %s %s..%s:\n%swant\n%s", what, e, from, to, gs, want)
 		}
+		if n, _, _ := g.figures(); reads != 0 && n != reads {
+			t.Errorf("%s: %s %s..%s: %d reads, want %d", what, e, from, to, n, reads)
+		}
+	}
+	check := func(what string, e topk.Entity, from, to, want string) {
+		t.Helper()
+		checkReads(what, e, from, to, want, 0)
 	}
 	for _, e := range []topk.Entity{topk.Tracks, topk.Artists} {
 		check("before the roll-up", e, "2025-11-01", "2026-01-31", want(e, "2025-11-01", "2026-01-31"))
 	}
 
 	n, err := st.RollUp(ctx, swDay("2026-01-15"), nil)
-	if err != nil || n != 4 {
-		t.Fatalf("RollUp: %d months, %v; want 4 (tracks and artists, November and December)", n, err)
+	if err != nil || n != (cassandra.RolledUp{Months: 4, Years: 2}) {
+		t.Fatalf("RollUp: %+v, %v; want 4 months (tracks and artists, November and December) and 2 years (2025)", n, err)
 	}
-	if n, err := st.RollUp(ctx, swDay("2026-01-15"), nil); err != nil || n != 0 {
-		t.Fatalf("RollUp again: %d months, %v; want 0", n, err)
+	if n, err := st.RollUp(ctx, swDay("2026-01-15"), nil); err != nil || n != (cassandra.RolledUp{}) {
+		t.Fatalf("RollUp again: %+v, %v; want nothing", n, err)
 	}
 	// The rollup rows themselves.
 	for _, e := range []topk.Entity{topk.Tracks, topk.Artists} {
@@ -146,7 +159,10 @@ func TestIntegrationSitewideRollups(t *testing.T) {
 		}
 	}
 	for _, e := range []topk.Entity{topk.Tracks, topk.Artists} {
-		check("after the roll-up", e, "2025-11-01", "2026-01-31", want(e, "2025-11-01", "2026-01-31"))
+		// 1 + 16 × (November, December: rollups; January: days)
+		checkReads("after the roll-up", e, "2025-11-01", "2026-01-31", want(e, "2025-11-01", "2026-01-31"), 49)
+		// 1 + 16 × (2025: its year rollups; January: days)
+		checkReads("after the roll-up, all of 2025", e, "2025-01-01", "2026-01-31", want(e, "2025-01-01", "2026-01-31"), 33)
 		check("after the roll-up, part of December", e, "2025-12-02", "2026-01-31", want(e, "2025-12-02", "2026-01-31"))
 	}
 
@@ -158,14 +174,44 @@ func TestIntegrationSitewideRollups(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := want(topk.Tracks, "2025-12-01", "2025-12-31")
+	yearBefore := want(topk.Tracks, "2025-01-01", "2025-12-31")
 	newest[late.Key] = late
 	check("a late row not yet rolled up, all of December (rollups)", topk.Tracks, "2025-12-01", "2025-12-31", before)
+	check("a late row not yet rolled up, all of 2025 (year rollups)", topk.Tracks, "2025-01-01", "2025-12-31", yearBefore)
 	check("a late row, part of December (days)", topk.Tracks, "2025-12-02", "2025-12-31", want(topk.Tracks, "2025-12-02", "2025-12-31"))
 	if err := st.RollupTouched(ctx, []cassandra.SitewideRow{late}); err != nil {
 		t.Fatal(err)
 	}
 	check("the late row recomputed", topk.Tracks, "2025-12-01", "2025-12-31", want(topk.Tracks, "2025-12-01", "2025-12-31"))
 	check("the late row recomputed, all", topk.Tracks, "2025-11-01", "2026-01-31", want(topk.Tracks, "2025-11-01", "2026-01-31"))
+	check("the late row recomputed, all of 2025", topk.Tracks, "2025-01-01", "2025-12-31", want(topk.Tracks, "2025-01-01", "2025-12-31"))
+
+	// The first row of a month of 2025 that had none when 2025 was rolled
+	// up: the year's started flag makes RollupTouched recompute the
+	// item's March and its year; March itself is not done and reads its
+	// days.
+	march := late
+	march.Key.Day, march.Plays, march.Version = swDay("2025-03-09"), 40, 4
+	if err := st.WriteSitewide(ctx, []cassandra.SitewideRow{march}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RollupTouched(ctx, []cassandra.SitewideRow{march}); err != nil {
+		t.Fatal(err)
+	}
+	newest[march.Key] = march
+	check("a new month of a rolled-up year", topk.Tracks, "2025-01-01", "2025-12-31", want(topk.Tracks, "2025-01-01", "2025-12-31"))
+	check("a new month of a rolled-up year: the month", topk.Tracks, "2025-03-01", "2025-03-31", want(topk.Tracks, "2025-03-01", "2025-03-31"))
+	if n, err := st.RollUp(ctx, swDay("2026-01-15"), nil); err != nil || n != (cassandra.RolledUp{Months: 1}) {
+		t.Fatalf("RollUp after the new month: %+v, %v; want March", n, err)
+	}
+	checkReads("March rolled up", topk.Tracks, "2025-03-01", "2025-03-31", want(topk.Tracks, "2025-03-01", "2025-03-31"), 17)
+
+	// A year rollup summed from older months (a smaller timestamp) loses.
+	if err := s.Query(`INSERT INTO sitewide_year_items (entity, year, shard, item, plays, listeners, best, name, artist) VALUES (?, 2025, ?, ?, 1, 1, 1, 'Old', 'A') USING TIMESTAMP 3`,
+		string(topk.Tracks), cassandra.SitewideShard(late.Key.Item), int64(late.Key.Item)).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	check("an older year rollup written last", topk.Tracks, "2025-01-01", "2025-12-31", want(topk.Tracks, "2025-01-01", "2025-12-31"))
 
 	// A recompute from older rows (a smaller timestamp) loses.
 	if err := s.Query(`INSERT INTO sitewide_month_items (entity, month, shard, item, plays, listeners, best, name, artist) VALUES (?, ?, ?, ?, 1, 1, 1, 'Old', 'A') USING TIMESTAMP 3`,
