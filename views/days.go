@@ -285,7 +285,7 @@ func (v *View) Prune(now time.Time) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, st := range v.stores {
-		n += st.prune(cutoff)
+		n += st.Prune(cutoff, userDay)
 	}
 	return n
 }

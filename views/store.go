@@ -11,15 +11,16 @@ import (
 	"github.com/topk-charts/topk/listen"
 )
 
-// dayStore is the in-memory storage of one partition of the view: a map,
-// no ordering kept on write. Goka's storage.NewMemory sorts its key list on
-// every new key and scans it on every delete, which makes a recovery over
-// many user-days quadratic; here only iterators (Goka's monitor, tests)
-// pay for sorting, once per iterator.
+// MemStore is the in-memory storage of one partition of a view (the
+// per-user view's, and views/sitewide's): a map, no ordering kept on
+// write. Goka's storage.NewMemory sorts its key list on every new key and
+// scans it on every delete, which makes a recovery over many keys
+// quadratic; here only iterators (Goka's monitor, tests) pay for sorting,
+// once per iterator.
 //
-// Every write and delete is also reported to index (the view's decoded
-// days), so reads never decode.
-type dayStore struct {
+// In the per-user view every write and delete is also reported to an
+// index (the view's decoded days), so reads never decode.
+type MemStore struct {
 	mu     sync.RWMutex
 	m      map[string][]byte
 	offset int64
@@ -43,26 +44,29 @@ func (noIndex) set(string, []byte)    {}
 func (noIndex) delete(string)         {}
 func (noIndex) encoded(string) []byte { return nil }
 
-var _ storage.Storage = (*dayStore)(nil)
+var _ storage.Storage = (*MemStore)(nil)
 
-func newDayStore(ix index) *dayStore {
+// NewMemStore is a MemStore without an index.
+func NewMemStore() *MemStore { return newDayStore(nil) }
+
+func newDayStore(ix index) *MemStore {
 	if ix == nil {
 		ix = noIndex{}
 	}
-	return &dayStore{m: map[string][]byte{}, index: ix}
+	return &MemStore{m: map[string][]byte{}, index: ix}
 }
 
-func (s *dayStore) Open() error  { return nil }
-func (s *dayStore) Close() error { return nil }
+func (s *MemStore) Open() error  { return nil }
+func (s *MemStore) Close() error { return nil }
 
-func (s *dayStore) Has(key string) (bool, error) {
+func (s *MemStore) Has(key string) (bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	_, ok := s.m[key]
 	return ok, nil
 }
 
-func (s *dayStore) Get(key string) ([]byte, error) {
+func (s *MemStore) Get(key string) ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.value(key), nil
@@ -70,7 +74,7 @@ func (s *dayStore) Get(key string) ([]byte, error) {
 
 // value is key's value (s.mu held): the stored bytes, or the index's
 // encoding of a day it holds.
-func (s *dayStore) value(key string) []byte {
+func (s *MemStore) value(key string) []byte {
 	v, ok := s.m[key]
 	if ok && v == nil {
 		return s.index.encoded(key)
@@ -80,7 +84,7 @@ func (s *dayStore) value(key string) []byte {
 
 // Set keeps value under key; a nil value means the index holds the key's
 // day already (see index).
-func (s *dayStore) Set(key string, value []byte) error {
+func (s *MemStore) Set(key string, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[key] = value
@@ -90,7 +94,7 @@ func (s *dayStore) Set(key string, value []byte) error {
 	return nil
 }
 
-func (s *dayStore) Delete(key string) error {
+func (s *MemStore) Delete(key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, key)
@@ -98,7 +102,7 @@ func (s *dayStore) Delete(key string) error {
 	return nil
 }
 
-func (s *dayStore) GetOffset(def int64) (int64, error) {
+func (s *MemStore) GetOffset(def int64) (int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if !s.hasOff {
@@ -107,30 +111,38 @@ func (s *dayStore) GetOffset(def int64) (int64, error) {
 	return s.offset, nil
 }
 
-func (s *dayStore) SetOffset(offset int64) error {
+func (s *MemStore) SetOffset(offset int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.offset, s.hasOff = offset, true
 	return nil
 }
 
-func (s *dayStore) MarkRecovered() error { return nil }
+func (s *MemStore) MarkRecovered() error { return nil }
 
-// len is the number of user-days held.
-func (s *dayStore) len() int {
+// Len is the number of keys held.
+func (s *MemStore) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.m)
 }
 
-// prune drops the user-days before cutoff (a DayLayout date): keys end with
-// the day, and dates in DayLayout sort as strings.
-func (s *dayStore) prune(cutoff string) int {
+// userDay is the day of a per-user key (user|YYYY-MM-DD): its end.
+func userDay(k string) (string, bool) {
+	if len(k) <= len(listen.DayLayout) {
+		return "", false
+	}
+	return k[len(k)-len(listen.DayLayout):], true
+}
+
+// Prune drops the keys whose day (dayOf; false: none) is before cutoff
+// (a DayLayout date: dates in DayLayout sort as strings).
+func (s *MemStore) Prune(cutoff string, dayOf func(key string) (string, bool)) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for k := range s.m {
-		if len(k) > len(listen.DayLayout) && k[len(k)-len(listen.DayLayout):] < cutoff {
+		if d, ok := dayOf(k); ok && d < cutoff {
 			delete(s.m, k)
 			s.index.delete(k)
 			n++
@@ -139,15 +151,15 @@ func (s *dayStore) prune(cutoff string) int {
 	return n
 }
 
-func (s *dayStore) Iterator() (storage.Iterator, error) { return s.snapshot(nil, nil, false), nil }
+func (s *MemStore) Iterator() (storage.Iterator, error) { return s.snapshot(nil, nil, false), nil }
 
 // IteratorWithRange iterates over [start, limit); an empty limit means
 // every key with the prefix start (as Goka's LevelDB storage does).
-func (s *dayStore) IteratorWithRange(start, limit []byte) (storage.Iterator, error) {
+func (s *MemStore) IteratorWithRange(start, limit []byte) (storage.Iterator, error) {
 	return s.snapshot(start, limit, true), nil
 }
 
-func (s *dayStore) snapshot(start, limit []byte, ranged bool) *memIter {
+func (s *MemStore) snapshot(start, limit []byte, ranged bool) *memIter {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	it := &memIter{i: -1}

@@ -136,7 +136,7 @@ type View struct {
 	life Runner
 
 	mu     sync.Mutex
-	stores map[int32]*dayStore
+	stores map[int32]*MemStore
 
 	// days are the stores' values decoded once, by key: reads never
 	// decode. Values are immutable; a write replaces them.
@@ -170,7 +170,7 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	v := &View{cfg: cfg, settings: s, opts: opts, log: cfg.Log.With("component", "view"), stores: map[int32]*dayStore{}, days: map[string]*Day{},
+	v := &View{cfg: cfg, settings: s, opts: opts, log: cfg.Log.With("component", "view"), stores: map[int32]*MemStore{}, days: map[string]*Day{},
 		sizes: map[string]int64{}, byDate: map[string]int64{}, shrink: make(chan struct{}, 1)}
 	v.lag = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "topk_view_lag", Help: "Records of the aggregator table the api's view has not applied yet (sum over partitions).",
@@ -226,7 +226,7 @@ func (v *View) newGoka(ctx context.Context) (gv *goka.View, release func(), err 
 	return gv, release, nil
 }
 
-// storage gives one partition its dayStore: a new one the first time, the
+// storage gives one partition its MemStore: a new one the first time, the
 // same one to every later Goka view, so a rebuilt view keeps the days and
 // resumes from the store's offset.
 func (v *View) storage(_ string, partition int32) (storage.Storage, error) {

@@ -181,8 +181,8 @@ func TestDayStoreIterators(t *testing.T) {
 	if !it.Seek([]byte("b")) || string(it.Key()) != "b|2026-01-02" {
 		t.Fatalf("seek: %s", it.Key())
 	}
-	if n := s.prune("2026-01-02"); n != 2 || s.len() != 2 {
-		t.Fatalf("pruned %d, left %d", n, s.len())
+	if n := s.Prune("2026-01-02", userDay); n != 2 || s.Len() != 2 {
+		t.Fatalf("pruned %d, left %d", n, s.Len())
 	}
 	if off, _ := s.GetOffset(-2); off != -2 {
 		t.Fatal(off)

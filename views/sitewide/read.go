@@ -6,6 +6,7 @@ package sitewide
 import (
 	"math/bits"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -210,7 +211,17 @@ func (v *View) Prune(now time.Time) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, st := range v.stores {
-		st.prune(cutoff)
+		st.Prune(cutoff, keyDate)
 	}
 	return n
+}
+
+// keyDate is the date of a sitewide key (entity|16 hex|YYYY-MM-DD|bucket)
+// without parsing it whole.
+func keyDate(k string) (string, bool) {
+	i := strings.IndexByte(k, '|')
+	if i < 0 || len(k) < i+1+17+len(topk.DayLayout) {
+		return "", false
+	}
+	return k[i+18 : i+18+len(topk.DayLayout)], true
 }

@@ -144,7 +144,7 @@ type View struct {
 	life views.Runner
 
 	mu     sync.Mutex
-	stores map[int32]*keyStore
+	stores map[int32]*views.MemStore
 
 	// imu guards the index (index.go).
 	imu sync.RWMutex
@@ -170,7 +170,7 @@ func New(s processors.Settings, cfg Config, opts ...goka.ViewOption) (*View, err
 	}
 	cfg = cfg.withDefaults()
 	v := &View{cfg: cfg, settings: s, opts: opts, log: cfg.Log.With("component", "sitewide-view"),
-		stores: map[int32]*keyStore{}, ix: newIndex(), shrink: make(chan struct{}, 1)}
+		stores: map[int32]*views.MemStore{}, ix: newIndex(), shrink: make(chan struct{}, 1)}
 	v.lag = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "topk_sitewide_view_lag", Help: "Records of the sitewide recent topic the api's sitewide view has not applied yet (sum over partitions).",
 	})
@@ -239,7 +239,7 @@ func (v *View) newGoka(ctx context.Context) (gv *goka.View, release func(), err 
 	return gv, release, nil
 }
 
-// storage gives one partition its keyStore: a new one the first time, the
+// storage gives one partition its views.MemStore: a new one the first time, the
 // same one to every later Goka view, so a rebuilt view keeps the days and
 // resumes from the store's offset.
 func (v *View) storage(_ string, partition int32) (storage.Storage, error) {
@@ -248,7 +248,7 @@ func (v *View) storage(_ string, partition int32) (storage.Storage, error) {
 	if st := v.stores[partition]; st != nil {
 		return st, nil
 	}
-	st := newKeyStore()
+	st := views.NewMemStore()
 	v.stores[partition] = st
 	return st, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/topk-charts/topk/processors"
 	"github.com/topk-charts/topk/processors/sink"
 	"github.com/topk-charts/topk/processors/sitewide"
+	"github.com/topk-charts/topk/views"
 )
 
 type clock struct{ t time.Time }
@@ -190,7 +191,7 @@ func TestRangeAndListeners(t *testing.T) {
 func TestRangeNames(t *testing.T) {
 	now := &clock{time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
 	v := newTestView(t, Config{Days: 5, Now: now.now})
-	st := newKeyStore()
+	st := views.NewMemStore()
 	put := func(k string, b []byte) {
 		if err := v.update(nil, st, k, b); err != nil {
 			t.Fatal(err)
@@ -241,7 +242,7 @@ func newTestView(t *testing.T, cfg Config) *View {
 func TestRangeMatchesIndependentCount(t *testing.T) {
 	now := &clock{time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
 	v := newTestView(t, Config{Days: 7, Now: now.now})
-	stores := map[int]*keyStore{}
+	stores := map[int]*views.MemStore{}
 	rng := rand.New(rand.NewPCG(1, 2))
 	type cell struct {
 		day  string
@@ -289,7 +290,7 @@ func TestRangeMatchesIndependentCount(t *testing.T) {
 		for k, ps := range keys {
 			st := stores[len(k)%3]
 			if st == nil {
-				st = newKeyStore()
+				st = views.NewMemStore()
 				stores[len(k)%3] = st
 			}
 			if err := v.update(nil, st, k, value(ps...)); err != nil {
@@ -370,7 +371,7 @@ func TestPrune(t *testing.T) {
 	}
 	n := 0
 	for _, s := range v.stores {
-		n += s.len()
+		n += s.Len()
 	}
 	if n != 1 {
 		t.Fatalf("stores hold %d keys, want 1", n)
@@ -406,7 +407,7 @@ func TestMemoryBound(t *testing.T) {
 	one := decode("x", sitewide.Key{Entity: topk.Tracks, Item: 1, Day: date("2026-03-10")}, mustDecode(value(play{"user00", 1, nude, 0})), 40)
 	per := one.h.size + itemDayBytes + userBytes + 8
 	v := newTestView(t, Config{Days: 10, Now: now.now, MaxBytes: 25 * per})
-	st := newKeyStore()
+	st := views.NewMemStore()
 	for i := 9; i >= 0; i-- { // oldest first, as a recovery reads them
 		d := now.t.AddDate(0, 0, -i).Format(topk.DayLayout)
 		for item := range uint64(10) {
@@ -475,7 +476,7 @@ func TestUserTable(t *testing.T) {
 func TestRangeOfManyKeys(t *testing.T) {
 	now := &clock{time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
 	v := newTestView(t, Config{Days: 7, Now: now.now})
-	st := newKeyStore()
+	st := views.NewMemStore()
 	const items = 4000
 	for d := range 7 {
 		day := now.t.AddDate(0, 0, -d).Format(topk.DayLayout)
@@ -591,7 +592,7 @@ func TestViewWaitsForKafka(t *testing.T) {
 // The store keeps the records as they came (Goka's monitor reads them),
 // iterates in key order and prunes by the key's date.
 func TestKeyStore(t *testing.T) {
-	s := newKeyStore()
+	s := views.NewMemStore()
 	for _, k := range []string{key(topk.Tracks, 2, "2026-01-02", 0), key(topk.Albums, 1, "2026-01-01", 3), key(topk.Tracks, 1, "2026-01-03", 1030)} {
 		_ = s.Set(k, []byte(k))
 	}
@@ -614,8 +615,8 @@ func TestKeyStore(t *testing.T) {
 	if d, ok := keyDate(key(topk.Albums, 7, "2026-01-05", 1031)); !ok || d != "2026-01-05" {
 		t.Fatalf("keyDate = %q, %v", d, ok)
 	}
-	if n := s.prune("2026-01-02"); n != 1 || s.len() != 2 {
-		t.Fatalf("pruned %d, left %d", n, s.len())
+	if n := s.Prune("2026-01-02", keyDate); n != 1 || s.Len() != 2 {
+		t.Fatalf("pruned %d, left %d", n, s.Len())
 	}
 	if b, _ := s.Get(key(topk.Tracks, 2, "2026-01-02", 0)); string(b) != key(topk.Tracks, 2, "2026-01-02", 0) {
 		t.Fatalf("Get = %q", b)
