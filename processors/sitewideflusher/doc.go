@@ -44,7 +44,7 @@
 //
 // # Month and year rollups
 //
-// Beside the sink, a loop (at start, then every RollupEvery, an hour)
+// Beside the sink, a loop (at start, then every RollupEvery, 5 minutes)
 // rolls up whole the months that ended before the month of today −
 // RecentDays (the api's view window: the api reads only those months
 // whole from Cassandra) and the years whose December is one of them: a
