@@ -32,6 +32,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -415,6 +418,22 @@ type chaos struct {
 	summary     []string
 }
 
+// clusterCtl runs deploy/local/cluster.sh (kill9, start, pid of one node; hints-pause, hints-resume) of the local cluster.
+func clusterCtl(t *testing.T, args ...string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "deploy", "local", "cluster.sh")
+	// cluster.sh's own waits end sooner (KAFKA_WAIT, CASSANDRA_WAIT): this
+	// is only the backstop.
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 func newChaos(t *testing.T, o chaosOptions) *chaos {
 	c := &chaos{t: t, want: newExpected(), g: newGenerator(uint64(time.Now().UnixNano()), 200),
 		selfExits: map[*service]int{}, lastRestart: map[*service]time.Time{}, began: time.Now()}
@@ -426,7 +445,16 @@ func newChaos(t *testing.T, o chaosOptions) *chaos {
 		c.k.Configure(&cfg)
 	}
 	c.s = newStackOn(t, cfg)
+	// On the cluster, cleanups (run last-registered first) pause hint
+	// delivery once the services are stopped, drop the keyspace, then
+	// resume it: cluster.sh hints_pause says why.
+	if o.external {
+		t.Cleanup(func() { t.Log(clusterCtl(t, "hints-resume")) })
+	}
 	c.session = c.s.keyspace(t)
+	if o.external {
+		t.Cleanup(func() { t.Log(clusterCtl(t, "hints-pause", "120")) })
+	}
 	cfg.Pipeline.StateDir = t.TempDir()
 	cfg.Pipeline.FlushInterval = 200 * time.Millisecond
 	cfg.Pipeline.SitewideFlushInterval = 500 * time.Millisecond

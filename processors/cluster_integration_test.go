@@ -11,18 +11,13 @@ package processors_test
 // against the test's independent count, and that no service exited.
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,22 +29,6 @@ import (
 	"github.com/topk-charts/topk/processors/flusher"
 	"github.com/topk-charts/topk/processors/rawwriter"
 )
-
-// clusterCtl runs deploy/local/cluster.sh (kill9, start, pid of one node).
-func clusterCtl(t *testing.T, args ...string) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "deploy", "local", "cluster.sh")
-	// cluster.sh's own waits end sooner (KAFKA_WAIT, CASSANDRA_WAIT): this
-	// is only the backstop.
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, script, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("cluster.sh %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // requireCluster fails unless the environment points at three brokers.
 func requireCluster(t *testing.T) {

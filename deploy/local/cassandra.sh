@@ -227,7 +227,11 @@ cmd_wait() {
       rm -f "$PID_FILE"
       exit 1
     fi
-    if [ -f "$SYSTEM_LOG" ] && tail -c +"$((offset + 1))" "$SYSTEM_LOG" 2>/dev/null \
+    # (tail's status ignored: grep -q stops reading at the first match, and
+    # a long log since the start then kills tail with SIGPIPE, which
+    # pipefail made a "no" forever: a second `cluster.sh up` on a running
+    # cluster waited out its 480 s.)
+    if [ -f "$SYSTEM_LOG" ] && { tail -c +"$((offset + 1))" "$SYSTEM_LOG" 2>/dev/null || true; } \
          | grep -qE 'Starting listening for CQL clients|Startup complete' \
        && cql_answers; then
       say "ready: CQL on $ADDRESS:$CQL_PORT (pid $pid, waited $((SECONDS - start))s)"
