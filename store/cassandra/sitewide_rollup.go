@@ -205,12 +205,25 @@ func (c *SitewideStore) recompute(ctx context.Context, m sitewideMonth, item uin
 	return c.writeRollup(ctx, m, shard, item, &sum)
 }
 
-// writeRollup writes one item's rollup USING TIMESTAMP its rows' sum.
+// writeRollup writes one item's month rollup USING TIMESTAMP its rows'
+// sum.
 func (c *SitewideStore) writeRollup(ctx context.Context, m sitewideMonth, shard int, item uint64, s *rollupSum) error {
-	err := c.s.Query(insertRollup, string(m.entity), m.month, shard, int64(item), s.plays, s.listeners, s.best, s.name, s.artist, s.ts).
+	return c.writeItemRollup(ctx, insertRollup, "sitewide_month_items", m.entity, m.month, shard, item, s)
+}
+
+// writeYearRollup writes one item's year rollup USING TIMESTAMP its
+// months' sum.
+func (c *SitewideStore) writeYearRollup(ctx context.Context, y sitewideYear, shard int, item uint64, s *rollupSum) error {
+	return c.writeItemRollup(ctx, insertYearRollup, "sitewide_year_items", y.entity, y.year, shard, item, s)
+}
+
+// writeItemRollup runs stmt (insertRollup or insertYearRollup) for one
+// item of e's period (a month or a year).
+func (c *SitewideStore) writeItemRollup(ctx context.Context, stmt, table string, e topk.Entity, period any, shard int, item uint64, s *rollupSum) error {
+	err := c.s.Query(stmt, string(e), period, shard, int64(item), s.plays, s.listeners, s.best, s.name, s.artist, s.ts).
 		WithContext(ctx).Idempotent(true).Exec()
 	if err != nil {
-		return fmt.Errorf("sitewide_month_items %s %s item %x: %w", m.entity, m.month, item, err)
+		return fmt.Errorf("%s %s %v item %x: %w", table, e, period, item, err)
 	}
 	return nil
 }
@@ -245,17 +258,6 @@ func (s *rollupSum) scan(it *gocql.Iter) bool {
 	s.add(plays, listeners, best, name, artist)
 	s.ts += wt
 	return true
-}
-
-// writeYearRollup writes one item's year rollup USING TIMESTAMP its
-// months' sum.
-func (c *SitewideStore) writeYearRollup(ctx context.Context, y sitewideYear, shard int, item uint64, s *rollupSum) error {
-	err := c.s.Query(insertYearRollup, string(y.entity), y.year, shard, int64(item), s.plays, s.listeners, s.best, s.name, s.artist, s.ts).
-		WithContext(ctx).Idempotent(true).Exec()
-	if err != nil {
-		return fmt.Errorf("sitewide_year_items %s %d item %x: %w", y.entity, y.year, item, err)
-	}
-	return nil
 }
 
 // RolledUp counts what one RollUp rolled up.
@@ -475,30 +477,26 @@ type rollupState struct{ started, done bool }
 
 // rollupStates are e's months from first to last with a roll-up state.
 func rollupStates(ctx context.Context, s *gocql.Session, e topk.Entity, first, last string) (map[string]rollupState, error) {
-	it := s.Query(selectRollupStates, string(e), first, last).WithContext(ctx).Idempotent(true).Iter()
-	out := map[string]rollupState{}
-	var m string
-	var st rollupState
-	for it.Scan(&m, &st.started, &st.done) {
-		out[m] = st
-	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("sitewide_month_rollups %s: %w", e, err)
-	}
-	return out, nil
+	return readStates(ctx, s, selectRollupStates, "sitewide_month_rollups", e, first, last)
 }
 
 // yearStates are e's years from first to last with a roll-up state.
 func yearStates(ctx context.Context, s *gocql.Session, e topk.Entity, first, last int) (map[int]rollupState, error) {
-	it := s.Query(selectYearStates, string(e), first, last).WithContext(ctx).Idempotent(true).Iter()
-	out := map[int]rollupState{}
-	var y int
+	return readStates(ctx, s, selectYearStates, "sitewide_year_rollups", e, first, last)
+}
+
+// readStates runs stmt (selectRollupStates or selectYearStates): e's
+// periods (months or years) from first to last with their states.
+func readStates[P comparable](ctx context.Context, s *gocql.Session, stmt, table string, e topk.Entity, first, last P) (map[P]rollupState, error) {
+	it := s.Query(stmt, string(e), first, last).WithContext(ctx).Idempotent(true).Iter()
+	out := map[P]rollupState{}
+	var p P
 	var st rollupState
-	for it.Scan(&y, &st.started, &st.done) {
-		out[y] = st
+	for it.Scan(&p, &st.started, &st.done) {
+		out[p] = st
 	}
 	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("sitewide_year_rollups %s: %w", e, err)
+		return nil, fmt.Errorf("%s %s: %w", table, e, err)
 	}
 	return out, nil
 }
