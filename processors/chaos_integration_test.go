@@ -418,7 +418,8 @@ type chaos struct {
 	summary     []string
 }
 
-// clusterCtl runs deploy/local/cluster.sh (kill9, start, pid of one node; hints-pause, hints-resume) of the local cluster.
+// clusterCtl runs deploy/local/cluster.sh of the local cluster (kill9,
+// start, pid of one node; hints-pause, hints-resume).
 func clusterCtl(t *testing.T, args ...string) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)

@@ -315,16 +315,16 @@ ring_wait() {
 # delivery ended, and failed the same way). A paused node stops delivering
 # between two hints and starts no new delivery.
 hints_pause() {
-  local secs="$1" t0=$SECONDS n out busy
+  local secs="$1" t0=$SECONDS n out busy running=()
   case "$secs" in ''|*[!0-9]*) die "want a number of seconds, got '$secs'" ;; esac
   for n in "${NODES[@]}"; do
     server_pid cassandra "$n" > /dev/null || continue
+    running+=("$n")
     node_cassandra "$n" nodetool pausehandoff || die "cassandra-$n: nodetool pausehandoff failed"
   done
   while :; do
     busy=()
-    for n in "${NODES[@]}"; do
-      server_pid cassandra "$n" > /dev/null || continue
+    for n in "${running[@]}"; do
       out="$(node_cassandra "$n" nodetool tpstats 2>&1)" || die "cassandra-$n: nodetool tpstats failed: $out"
       # Pool Name, Active, Pending, ...
       out="$(awk '$1 == "HintsDispatcher" { print $2 + $3 }' <<< "$out")"
