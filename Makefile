@@ -14,7 +14,7 @@ INTEGRATION_FLAGS ?= -tags integration -count=1 -p 1 -timeout 18m -run Integrati
 # git (a tarball): ./... .
 INTEGRATION_PKGS ?= $(or $(shell git grep -l '^//go:build integration' -- '*_test.go' 2>/dev/null | xargs -r -n1 dirname | sort -u | sed 's|^|./|'),./...)
 
-.PHONY: help build run test vet unit integration infra-up infra-down infra-status infra-reset bench-ingest bench-latency bench-lb \
+.PHONY: help build run test vet unit integration infra-up infra-down infra-status infra-reset bench-ingest bench-latency bench-lb bench-rollup \
         topics migrate compose-check produce clean cluster-up cluster-down cluster-status cluster-reset cluster-env pyenv
 
 help: ## list the targets
@@ -189,6 +189,12 @@ BENCH_SINKS_DAYS ?= 100
 .PHONY: bench-sinks
 bench-sinks: build infra-up ## raw writer rows/s, flusher user-days/s on $(BENCH_SINKS_N) imported listens vs a bare gocql writer
 	$(GO) run ./bench/sinks -n $(BENCH_SINKS_N) -users $(BENCH_SINKS_USERS) -days $(BENCH_SINKS_DAYS)
+
+# The sitewide rollup recompute after old history is rolled up: flushes of
+# new rows into rolled-up months, each flush's recompute beside its own write.
+.PHONY: bench-rollup
+bench-rollup: infra-up ## sitewide rollup recompute (RollupTouched) time vs the flush's own write, after 100k rows of 2024-2025 were rolled up
+	$(GO) run ./bench/rollup
 
 # The Top-K api: requests at a fixed rate beside a trivial echo handler, and
 # bounded fuzzing of its query parameters (the seeds also run in `make unit`).

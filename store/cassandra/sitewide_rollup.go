@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -53,8 +53,8 @@ const (
 	selectRollupState  = `SELECT started FROM sitewide_month_rollups WHERE entity = ? AND month = ?`
 	markRollupStarted  = `UPDATE sitewide_month_rollups SET started = true WHERE entity = ? AND month = ?`
 	markRollupDone     = `UPDATE sitewide_month_rollups SET done = true WHERE entity = ? AND month = ?`
-	selectItemMonth    = `SELECT plays, listeners, name, artist, WRITETIME(plays) FROM sitewide_days ` +
-		`WHERE entity = ? AND month = ? AND shard = ? AND item = ?`
+	selectItemsMonth   = `SELECT item, plays, listeners, name, artist, WRITETIME(plays) FROM sitewide_days ` +
+		`WHERE entity = ? AND month = ? AND shard = ? AND item IN ?`
 	selectMonthShard = `SELECT item, plays, listeners, name, artist, WRITETIME(plays) FROM sitewide_days ` +
 		`WHERE entity = ? AND month = ? AND shard = ?`
 	insertRollup = `INSERT INTO sitewide_month_items (entity, month, shard, item, plays, listeners, best, name, artist) ` +
@@ -65,8 +65,8 @@ const (
 	selectYearState  = `SELECT started FROM sitewide_year_rollups WHERE entity = ? AND year = ?`
 	markYearStarted  = `UPDATE sitewide_year_rollups SET started = true WHERE entity = ? AND year = ?`
 	markYearDone     = `UPDATE sitewide_year_rollups SET done = true WHERE entity = ? AND year = ?`
-	selectItemYear   = `SELECT plays, listeners, best, name, artist, WRITETIME(plays) FROM sitewide_month_items ` +
-		`WHERE entity = ? AND month IN ? AND shard = ? AND item = ?`
+	selectItemsYear  = `SELECT item, plays, listeners, best, name, artist, WRITETIME(plays) FROM sitewide_month_items ` +
+		`WHERE entity = ? AND month IN ? AND shard = ? AND item IN ?`
 	selectYearShard = `SELECT item, plays, listeners, best, name, artist, WRITETIME(plays) FROM sitewide_month_items ` +
 		`WHERE entity = ? AND month IN ? AND shard = ?`
 	insertYearRollup = `INSERT INTO sitewide_year_items (entity, year, shard, item, plays, listeners, best, name, artist) ` +
@@ -82,6 +82,11 @@ type rollupSum struct {
 	ts int64
 }
 
+// rollupItemsPerRead is the most items one recompute read names (its
+// IN list): the items of one partition a flush touched are read in as
+// few reads as that allows, not one read per item.
+const rollupItemsPerRead = 128
+
 // RollupTouched recomputes the rollups of every (entity, month, item)
 // of rows whose month's roll-up has started, or its year's
 // (sitewide_month_rollups, sitewide_year_rollups): the month rollup from
@@ -91,9 +96,13 @@ type rollupSum struct {
 // follow (month: after rows were written; year: again, after the month
 // rollups were), and RollUp sets them before reading anything: so each
 // row is either read by a roll-up or followed by these recomputes.
-// Months of the view's window have no roll-up started and cost a read or
-// two per flush and entity. It returns the first error (the caller writes
-// the batch again and calls it again: idempotent).
+// The touched items of one partition (a month's or a year's shard) are
+// read together, rollupItemsPerRead at a time, and their rollups
+// written in one unlogged batch per read: a flush of thousands of rows
+// of old months costs a read and a write per partition it touched, not
+// per item. Months of the view's window have no roll-up started and
+// cost a read or two per flush and entity. It returns the first error
+// (the caller writes the batch again and calls it again: idempotent).
 func (c *SitewideStore) RollupTouched(ctx context.Context, rows []SitewideRow) error {
 	touched := map[sitewideMonth]map[uint64]struct{}{}
 	var order []sitewideMonth
@@ -128,9 +137,12 @@ func (c *SitewideStore) RollupTouched(ctx context.Context, rows []SitewideRow) e
 		}
 		for item := range touched[m] {
 			years[y][item] = struct{}{}
-			if err := c.spawn(gctx, g, func() error { return c.recompute(gctx, m, item) }); err != nil {
-				return err
-			}
+		}
+		err = c.spawnPerShard(gctx, g, touched[m], func(shard int, items []int64) error {
+			return c.recomputeMonth(gctx, m, shard, items)
+		})
+		if err != nil {
+			return err
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -146,13 +158,36 @@ func (c *SitewideStore) RollupTouched(ctx context.Context, rows []SitewideRow) e
 		if !started {
 			continue
 		}
-		for item := range years[y] {
-			if err := c.spawn(gctx, g, func() error { return c.recomputeYear(gctx, y, item) }); err != nil {
+		err = c.spawnPerShard(gctx, g, years[y], func(shard int, items []int64) error {
+			return c.recomputeYear(gctx, y, shard, items)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return g.Wait()
+}
+
+// spawnPerShard splits items by shard, each shard's into lists of at
+// most rollupItemsPerRead, and spawns fn for each list.
+func (c *SitewideStore) spawnPerShard(gctx context.Context, g *errgroup.Group, items map[uint64]struct{},
+	fn func(shard int, items []int64) error) error {
+	var byShard [SitewideShards][]int64
+	for item := range items {
+		s := SitewideShard(item)
+		byShard[s] = append(byShard[s], int64(item))
+	}
+	for shard, ids := range byShard {
+		for len(ids) > 0 {
+			n := min(len(ids), rollupItemsPerRead)
+			list := ids[:n:n]
+			ids = ids[n:]
+			if err := c.spawn(gctx, g, func() error { return fn(shard, list) }); err != nil {
 				return err
 			}
 		}
 	}
-	return g.Wait()
+	return nil
 }
 
 // startedMonth reports whether m's roll-up has started: read from
@@ -181,83 +216,103 @@ func (c *SitewideStore) startedFlag(ctx context.Context, key any, stmt string, a
 	return started, nil
 }
 
-// recompute writes item's rollup of m, summed from its day rows.
-func (c *SitewideStore) recompute(ctx context.Context, m sitewideMonth, item uint64) error {
-	shard := SitewideShard(item)
-	it := c.s.Query(selectItemMonth, string(m.entity), m.month, shard, int64(item)).WithContext(ctx).Idempotent(true).
+// recomputeMonth writes the month rollups of items (all of shard) of m,
+// summed from their day rows; an item without rows gets none.
+func (c *SitewideStore) recomputeMonth(ctx context.Context, m sitewideMonth, shard int, items []int64) error {
+	it := c.s.Query(selectItemsMonth, string(m.entity), m.month, shard, items).WithContext(ctx).Idempotent(true).
 		PageSize(sitewidePage).Iter()
-	var sum rollupSum
-	var plays, wt int64
+	sums, err := sumItems(it, scanDayRow)
+	if err != nil {
+		return fmt.Errorf("sitewide_days %s %s shard %d: %w", m.entity, m.month, shard, err)
+	}
+	return c.writeRollups(ctx, insertRollup, "sitewide_month_items", m.entity, m.month, shard, sums)
+}
+
+// recomputeYear writes the year rollups of items (all of shard) of y,
+// summed from their month rollups; an item without any gets none.
+func (c *SitewideStore) recomputeYear(ctx context.Context, y sitewideYear, shard int, items []int64) error {
+	it := c.s.Query(selectItemsYear, string(y.entity), monthsOf(y.year), shard, items).WithContext(ctx).Idempotent(true).
+		PageSize(sitewidePage).Iter()
+	sums, err := sumItems(it, scanRollupRow)
+	if err != nil {
+		return fmt.Errorf("sitewide_month_items %s %d shard %d: %w", y.entity, y.year, shard, err)
+	}
+	return c.writeRollups(ctx, insertYearRollup, "sitewide_year_items", y.entity, y.year, shard, sums)
+}
+
+// writeRollups writes sums as the rollups of e's period (a month or a
+// year: stmt insertRollup or insertYearRollup) in shard, each USING
+// TIMESTAMP its rows' sum, in unlogged batches of at most MaxRowsPerBatch
+// (one partition each).
+func (c *SitewideStore) writeRollups(ctx context.Context, stmt, table string, e topk.Entity, period any, shard int,
+	sums map[uint64]*rollupSum) error {
+	b := c.s.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+	flush := func() error {
+		if len(b.Entries) == 0 {
+			return nil
+		}
+		if err := c.s.ExecuteBatch(b); err != nil {
+			return fmt.Errorf("%s %s %v shard %d: %d rollups: %w", table, e, period, shard, len(b.Entries), err)
+		}
+		b = c.s.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+		return nil
+	}
+	for item, s := range sums {
+		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: stmt, Idempotent: true,
+			Args: []any{string(e), period, shard, int64(item), s.plays, s.listeners, s.best, s.name, s.artist, s.ts}})
+		if len(b.Entries) >= c.maxRows {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// sumItems sums it's rows (next: one row as a sum) per item, and closes
+// it.
+func sumItems(it *gocql.Iter, next func(*gocql.Iter) (uint64, *rollupSum, bool)) (map[uint64]*rollupSum, error) {
+	sums := map[uint64]*rollupSum{}
+	for {
+		item, row, ok := next(it)
+		if !ok {
+			break
+		}
+		if s := sums[item]; s != nil {
+			s.add(row.plays, row.listeners, row.best, row.name, row.artist)
+			s.ts += row.ts
+		} else {
+			sums[item] = row
+		}
+	}
+	return sums, it.Close()
+}
+
+// scanDayRow reads the next row of sitewide_days (item, plays,
+// listeners, name, artist, write time) as a sum; false at the end.
+func scanDayRow(it *gocql.Iter) (uint64, *rollupSum, bool) {
+	var item, plays, wt int64
 	var listeners int
 	var name, artist string
-	n := 0
-	for it.Scan(&plays, &listeners, &name, &artist, &wt) {
-		sum.add(plays, int64(listeners), plays, name, artist)
-		sum.ts += wt
-		n++
+	if !it.Scan(&item, &plays, &listeners, &name, &artist, &wt) {
+		return 0, nil, false
 	}
-	if err := it.Close(); err != nil {
-		return fmt.Errorf("sitewide_days %s %s item %x: %w", m.entity, m.month, item, err)
-	}
-	if n == 0 {
-		return nil
-	}
-	return c.writeRollup(ctx, m, shard, item, &sum)
+	s := &rollupSum{ts: wt}
+	s.add(plays, int64(listeners), plays, name, artist)
+	return uint64(item), s, true
 }
 
-// writeRollup writes one item's month rollup USING TIMESTAMP its rows'
-// sum.
-func (c *SitewideStore) writeRollup(ctx context.Context, m sitewideMonth, shard int, item uint64, s *rollupSum) error {
-	return c.writeItemRollup(ctx, insertRollup, "sitewide_month_items", m.entity, m.month, shard, item, s)
-}
-
-// writeYearRollup writes one item's year rollup USING TIMESTAMP its
-// months' sum.
-func (c *SitewideStore) writeYearRollup(ctx context.Context, y sitewideYear, shard int, item uint64, s *rollupSum) error {
-	return c.writeItemRollup(ctx, insertYearRollup, "sitewide_year_items", y.entity, y.year, shard, item, s)
-}
-
-// writeItemRollup runs stmt (insertRollup or insertYearRollup) for one
-// item of e's period (a month or a year).
-func (c *SitewideStore) writeItemRollup(ctx context.Context, stmt, table string, e topk.Entity, period any, shard int, item uint64, s *rollupSum) error {
-	err := c.s.Query(stmt, string(e), period, shard, int64(item), s.plays, s.listeners, s.best, s.name, s.artist, s.ts).
-		WithContext(ctx).Idempotent(true).Exec()
-	if err != nil {
-		return fmt.Errorf("%s %s %v item %x: %w", table, e, period, item, err)
-	}
-	return nil
-}
-
-// recomputeYear writes item's rollup of y, summed from its month
-// rollups.
-func (c *SitewideStore) recomputeYear(ctx context.Context, y sitewideYear, item uint64) error {
-	shard := SitewideShard(item)
-	it := c.s.Query(selectItemYear, string(y.entity), monthsOf(y.year), shard, int64(item)).WithContext(ctx).Idempotent(true).Iter()
-	var sum rollupSum
-	n := 0
-	for sum.scan(it) {
-		n++
-	}
-	if err := it.Close(); err != nil {
-		return fmt.Errorf("sitewide_month_items %s %d item %x: %w", y.entity, y.year, item, err)
-	}
-	if n == 0 {
-		return nil
-	}
-	return c.writeYearRollup(ctx, y, shard, item, &sum)
-}
-
-// scan adds the next rollup row of it (plays, listeners, best, name,
-// artist, write time) to s; false at the end.
-func (s *rollupSum) scan(it *gocql.Iter) bool {
-	var plays, listeners, best, wt int64
+// scanRollupRow reads the next month rollup row (item, plays,
+// listeners, best, name, artist, write time) as a sum; false at the end.
+func scanRollupRow(it *gocql.Iter) (uint64, *rollupSum, bool) {
+	var item, plays, listeners, best, wt int64
 	var name, artist string
-	if !it.Scan(&plays, &listeners, &best, &name, &artist, &wt) {
-		return false
+	if !it.Scan(&item, &plays, &listeners, &best, &name, &artist, &wt) {
+		return 0, nil, false
 	}
+	s := &rollupSum{ts: wt}
 	s.add(plays, listeners, best, name, artist)
-	s.ts += wt
-	return true
+	return uint64(item), s, true
 }
 
 // RolledUp counts what one RollUp rolled up.
@@ -386,90 +441,52 @@ func (c *SitewideStore) yearsToRollUp(ctx context.Context, e topk.Entity, months
 // rollUpYear sums each partition of y's month rollups per item and
 // writes the year rollups; it returns the items.
 func (c *SitewideStore) rollUpYear(ctx context.Context, y sitewideYear) (int, error) {
-	return c.rollUpShards(ctx, func(shard int) *gocql.Iter {
-		return c.s.Query(selectYearShard, string(y.entity), monthsOf(y.year), shard).WithContext(ctx).Idempotent(true).
+	return c.rollUpShards(ctx, func(shard int) (map[uint64]*rollupSum, error) {
+		it := c.s.Query(selectYearShard, string(y.entity), monthsOf(y.year), shard).WithContext(ctx).Idempotent(true).
 			PageSize(sitewidePage).Iter()
-	}, func(it *gocql.Iter) (uint64, *rollupSum, bool) {
-		var item int64
-		var s rollupSum
-		var plays, listeners, best, wt int64
-		var name, artist string
-		if !it.Scan(&item, &plays, &listeners, &best, &name, &artist, &wt) {
-			return 0, nil, false
-		}
-		s.add(plays, listeners, best, name, artist)
-		s.ts = wt
-		return uint64(item), &s, true
-	}, func(ctx context.Context, shard int, item uint64, s *rollupSum) error {
-		return c.writeYearRollup(ctx, y, shard, item, s)
+		return sumItems(it, scanRollupRow)
+	}, func(shard int, sums map[uint64]*rollupSum) error {
+		return c.writeRollups(ctx, insertYearRollup, "sitewide_year_items", y.entity, y.year, shard, sums)
 	})
 }
 
 // rollUpMonth sums each partition of m per item and writes the rollups;
 // it returns the items.
 func (c *SitewideStore) rollUpMonth(ctx context.Context, m sitewideMonth) (int, error) {
-	return c.rollUpShards(ctx, func(shard int) *gocql.Iter {
-		return c.s.Query(selectMonthShard, string(m.entity), m.month, shard).WithContext(ctx).Idempotent(true).
+	return c.rollUpShards(ctx, func(shard int) (map[uint64]*rollupSum, error) {
+		it := c.s.Query(selectMonthShard, string(m.entity), m.month, shard).WithContext(ctx).Idempotent(true).
 			PageSize(sitewidePage).Iter()
-	}, func(it *gocql.Iter) (uint64, *rollupSum, bool) {
-		var item, plays, wt int64
-		var listeners int
-		var name, artist string
-		var s rollupSum
-		if !it.Scan(&item, &plays, &listeners, &name, &artist, &wt) {
-			return 0, nil, false
-		}
-		s.add(plays, int64(listeners), plays, name, artist)
-		s.ts = wt
-		return uint64(item), &s, true
-	}, func(ctx context.Context, shard int, item uint64, s *rollupSum) error {
-		return c.writeRollup(ctx, m, shard, item, s)
+		return sumItems(it, scanDayRow)
+	}, func(shard int, sums map[uint64]*rollupSum) error {
+		return c.writeRollups(ctx, insertRollup, "sitewide_month_items", m.entity, m.month, shard, sums)
 	})
 }
 
-// rollUpShards reads each of the 16 shards (query), sums its rows (next:
-// one row as a sum) per item and writes each item's sum (write), one of
-// the store's Concurrency slots per shard (the flushes' writes share
-// them); it returns the items.
-func (c *SitewideStore) rollUpShards(ctx context.Context, query func(shard int) *gocql.Iter,
-	next func(*gocql.Iter) (uint64, *rollupSum, bool), write func(context.Context, int, uint64, *rollupSum) error) (int, error) {
-	var mu sync.Mutex
-	items := 0
+// rollUpShards sums each of the 16 shards per item (sum) and writes its
+// items' rollups (write), one of the store's Concurrency slots per shard
+// (the flushes' writes share them); it returns the items.
+func (c *SitewideStore) rollUpShards(ctx context.Context, sum func(shard int) (map[uint64]*rollupSum, error),
+	write func(shard int, sums map[uint64]*rollupSum) error) (int, error) {
+	var items atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for shard := range SitewideShards {
 		err := c.spawn(gctx, g, func() error {
-			it := query(shard)
-			sums := map[uint64]*rollupSum{}
-			for {
-				item, row, ok := next(it)
-				if !ok {
-					break
-				}
-				if s := sums[item]; s != nil {
-					s.add(row.plays, row.listeners, row.best, row.name, row.artist)
-					s.ts += row.ts
-				} else {
-					sums[item] = row
-				}
-			}
-			if err := it.Close(); err != nil {
+			sums, err := sum(shard)
+			if err != nil {
 				return fmt.Errorf("roll-up shard %d: %w", shard, err)
 			}
-			for item, s := range sums {
-				if err := write(gctx, shard, item, s); err != nil {
-					return err
-				}
+			if err := write(shard, sums); err != nil {
+				return err
 			}
-			mu.Lock()
-			items += len(sums)
-			mu.Unlock()
+			items.Add(int64(len(sums)))
 			return nil
 		})
 		if err != nil {
-			return items, err
+			return int(items.Load()), err
 		}
 	}
-	return items, g.Wait()
+	err := g.Wait()
+	return int(items.Load()), err
 }
 
 // rollupState is a month's row of sitewide_month_rollups.

@@ -28,8 +28,10 @@ import (
 // RollupTouched recomputes its item's month and year; the first row of a
 // month of 2025 that had none is recomputed into 2025 (its month is rolled
 // up by the next RollUp); a rollup written with a smaller timestamp (a
-// recompute from older rows) changes nothing; a row written into January
-// (no roll-up started) is not recomputed and January reads its days.
+// recompute from older rows) changes nothing; a flush of 2,960 late rows
+// of new items of December is recomputed into December's and 2025's
+// rollups by one RollupTouched; a row written into January (no roll-up
+// started) is not recomputed and January reads its days.
 func TestIntegrationSitewideRollups(t *testing.T) {
 	cfg := testenv.Config(t)
 	testenv.Keyspace(t, cfg)
@@ -219,6 +221,26 @@ func TestIntegrationSitewideRollups(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("an older rollup written last", topk.Tracks, "2025-12-01", "2025-12-31", want(topk.Tracks, "2025-12-01", "2025-12-31"))
+
+	// A big flush of late rows, as an import of old history writes:
+	// 2,960 new items of December, about 185 per shard (more than one
+	// recompute read's IN list), recomputed by one RollupTouched into
+	// December's and 2025's rollups.
+	var big []cassandra.SitewideRow
+	for i := range uint64(2960) {
+		k := sitewide.Key{Entity: topk.Tracks, Item: 100000 + i, Day: swDay("2025-12-01").AddDate(0, 0, int(i%31)), Bucket: uint32(i % 3)}
+		row := cassandra.SitewideRow{Key: k, Version: 5, Plays: int64(1 + i%50), Listeners: 1, Name: fmt.Sprintf("Big %d", i), Artist: "B"}
+		big = append(big, row)
+		newest[k] = row
+	}
+	if err := st.WriteSitewide(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RollupTouched(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	check("a big late flush, all of December (rollups)", topk.Tracks, "2025-12-01", "2025-12-31", want(topk.Tracks, "2025-12-01", "2025-12-31"))
+	check("a big late flush, all of 2025 (year rollups)", topk.Tracks, "2025-01-01", "2025-12-31", want(topk.Tracks, "2025-01-01", "2025-12-31"))
 
 	// January: no roll-up started, nothing recomputed, read from days.
 	jan := late
