@@ -10,7 +10,10 @@
 // the sitewide group's recent topic (what the api's sitewide view reads)
 // sees a key of the listen's track and day (any bucket, spill children
 // included) whose value lists the listen's user. The CPU each process used
-// while the listens were sent and seen is printed beside.
+// while the listens were sent and seen is printed beside, and what the
+// sitewide group wrote per listen (values, bytes).
+// TOPK_BENCH_PROFILE=dir saves a CPU profile of each topk process over the
+// timed load (dir/ingest.pprof, aggregator.pprof, sitewide.pprof).
 //
 // The timed listens follow a warm-up (-warmup, 5 s) of the same load,
 // timed and printed apart: the processes and topics are new, and their
@@ -300,6 +303,19 @@ func run(rate int, dur, warm time.Duration, site bool) error {
 	for i, p := range procs {
 		cpu0[i] = p.CPUTime()
 	}
+	// TOPK_BENCH_PROFILE=dir: a CPU profile of each topk process over
+	// the timed load (dir/<service>.pprof).
+	var profiled sync.WaitGroup
+	if prof := os.Getenv("TOPK_BENCH_PROFILE"); prof != "" {
+		for _, p := range procs {
+			profiled.Add(1)
+			go func() {
+				defer profiled.Done()
+				p.Profile(filepath.Join(prof, p.Name+".pprof"), 0, dur)
+			}()
+		}
+		defer profiled.Wait()
+	}
 	for i := 0; i < n; i++ {
 		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
 			time.Sleep(d)
@@ -322,6 +338,11 @@ func run(rate int, dur, warm time.Duration, site bool) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	wall := time.Since(start)
+	var swBytes, swValues float64
+	if sw != nil {
+		swBytes, _ = sw.Metric("topk_sitewide_value_bytes_sum")
+		swValues, _ = sw.Metric("topk_sitewide_value_bytes_count")
+	}
 	cores := make([]string, len(procs))
 	for i, p := range procs {
 		cores[i] = fmt.Sprintf("topk %s %.2f", p.Name, (p.CPUTime()-cpu0[i]).Seconds()/wall.Seconds())
@@ -389,6 +410,10 @@ func run(rate int, dur, warm time.Duration, site bool) error {
 	benchkit.Table(os.Stdout, head, wrows)
 	fmt.Println()
 	fmt.Printf("CPU in cores while the listens were sent and seen (%.1f s): %s\n", wall.Seconds(), strings.Join(cores, ", "))
+	if swValues > 0 {
+		fmt.Printf("sitewide group: %.0f values written (%.1f per listen sent), mean %.0f bytes: %.1f KiB per listen, to its table and again to the recent topic\n",
+			swValues, swValues/float64(n), swBytes/swValues, swBytes/float64(n)/1024)
+	}
 	fmt.Println("topk's per-user path is three Kafka hops (raw, valid, changelog) and two processors; the sitewide path two more")
 	fmt.Println("(counts, recent topic) and two processors (fan-out, sitewide group); the tool's is one hop.")
 	return nil
