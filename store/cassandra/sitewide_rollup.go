@@ -246,27 +246,19 @@ func (c *SitewideStore) recomputeYear(ctx context.Context, y sitewideYear, shard
 // (one partition each).
 func (c *SitewideStore) writeRollups(ctx context.Context, stmt, table string, e topk.Entity, period any, shard int,
 	sums map[uint64]*rollupSum) error {
-	b := c.s.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
-	flush := func() error {
-		if len(b.Entries) == 0 {
-			return nil
-		}
+	entries := make([]gocql.BatchEntry, 0, len(sums))
+	for item, s := range sums {
+		entries = append(entries, gocql.BatchEntry{Stmt: stmt, Idempotent: true,
+			Args: []any{string(e), period, shard, int64(item), s.plays, s.listeners, s.best, s.name, s.artist, s.ts}})
+	}
+	for start := 0; start < len(entries); start += c.maxRows {
+		b := c.s.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+		b.Entries = entries[start:min(start+c.maxRows, len(entries))]
 		if err := c.s.ExecuteBatch(b); err != nil {
 			return fmt.Errorf("%s %s %v shard %d: %d rollups: %w", table, e, period, shard, len(b.Entries), err)
 		}
-		b = c.s.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
-		return nil
 	}
-	for item, s := range sums {
-		b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: stmt, Idempotent: true,
-			Args: []any{string(e), period, shard, int64(item), s.plays, s.listeners, s.best, s.name, s.artist, s.ts}})
-		if len(b.Entries) >= c.maxRows {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
+	return nil
 }
 
 // sumItems sums it's rows (next: one row as a sum) per item, and closes
